@@ -1,0 +1,60 @@
+/* virtio-blk requests: turning a descriptor chain into a disk operation and a status. */
+#ifndef VBRIDGE_BLK_H
+#define VBRIDGE_BLK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "device.h"
+#include "virtqueue.h"
+
+/* virtio-blk addresses the disk in 512-byte sectors whatever its block size. */
+#define VB_SECTOR_SHIFT 9
+#define VB_SECTOR_SIZE (1u << VB_SECTOR_SHIFT)
+
+/* Requests bigger than this are refused; seg_max * size_max is far below it. */
+#define VB_REQ_MAX_BYTES (128u << 20)
+#define VB_SIZE_MAX (1u << 20)
+#define VB_DISCARD_MAX_SECTORS ((1u << 30) >> 9)
+
+enum vb_io_op {
+	VB_IO_NONE,		/* finished while parsing: status is already known */
+	VB_IO_READ,
+	VB_IO_WRITE,
+	VB_IO_FLUSH,
+	VB_IO_DISCARD,
+	VB_IO_WRITE_ZEROES,
+};
+
+/*
+ * One guest request. Slots are indexed by descriptor head, which the guest
+ * cannot have in flight twice, so no allocation happens per request.
+ */
+struct vb_blk_req {
+	bool busy;
+	enum vb_io_op op;
+	uint8_t status;		/* VIRTIO_BLK_S_* to report */
+	bool unmap;		/* WRITE_ZEROES may deallocate */
+	uint8_t *status_ptr;	/* guest byte for the status; NULL if the chain has none */
+	uint32_t used_len;	/* bytes written to the guest on success, status included */
+	uint64_t offset;	/* disk byte offset */
+	uint64_t len;		/* bytes to transfer, or to discard/zero */
+	struct iovec *iov;	/* data buffers in guest memory (points into chain.iov) */
+	unsigned int niov;
+	uint64_t done;		/* bytes already transferred (short I/O is resubmitted) */
+	void *bounce;		/* aligned copy when guest buffers do not suit O_DIRECT */
+	int fallocate_mode;
+	struct vb_chain chain;
+};
+
+/*
+ * Decodes req->chain into an operation. Anything the device must refuse
+ * (bad address, out of range, read-only, unknown type) comes back as
+ * VB_IO_NONE with the status set; GET_ID is also completed here.
+ */
+void vb_blk_parse(const struct vb_device *dev, struct vb_blk_req *req);
+/* Status to report for a finished disk operation with result res (bytes or -errno). */
+uint8_t vb_blk_status_from_errno(int res);
+
+#endif

@@ -1,0 +1,138 @@
+/* The virtio-blk device shared by every front door: backing disk, config, queues and guest memory. */
+#include "device.h"
+
+#include <errno.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blk.h"
+#include "log.h"
+#include "queue.h"
+
+#define BIT(n) (1ull << (n))
+
+static uint64_t offered_features(const struct vb_device *dev)
+{
+	uint64_t f = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_RING_F_INDIRECT_DESC) |
+		     BIT(VIRTIO_RING_F_EVENT_IDX) | BIT(VIRTIO_BLK_F_SIZE_MAX) |
+		     BIT(VIRTIO_BLK_F_SEG_MAX) | BIT(VIRTIO_BLK_F_BLK_SIZE) |
+		     BIT(VIRTIO_BLK_F_FLUSH) | BIT(VIRTIO_BLK_F_TOPOLOGY) |
+		     BIT(VIRTIO_BLK_F_CONFIG_WCE) | BIT(VIRTIO_BLK_F_MQ);
+
+	if (dev->disk.readonly)
+		f |= BIT(VIRTIO_BLK_F_RO);
+	else
+		f |= BIT(VIRTIO_BLK_F_DISCARD) | BIT(VIRTIO_BLK_F_WRITE_ZEROES);
+	return f;
+}
+
+int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts)
+{
+	int ret;
+
+	memset(dev, 0, sizeof(*dev));
+	ret = vb_disk_open(&dev->disk, opts->disk_path, opts->readonly, opts->create_size);
+	if (ret < 0)
+		return ret;
+	dev->num_queues = opts->num_queues;
+	dev->max_queue_size = opts->max_queue_size;
+	if (opts->serial)
+		memcpy(dev->serial, opts->serial, strnlen(opts->serial, sizeof(dev->serial)));
+	dev->offered_features = offered_features(dev);
+	dev->writeback = 1;
+	dev->queues = calloc(dev->num_queues, sizeof(*dev->queues));
+	if (!dev->queues) {
+		ret = -ENOMEM;
+		goto fail_disk;
+	}
+	for (unsigned int i = 0; i < dev->num_queues; i++) {
+		ret = vb_queue_init(&dev->queues[i], dev, i);
+		if (ret < 0) {
+			while (i-- > 0)
+				vb_queue_destroy(&dev->queues[i]);
+			goto fail_queues;
+		}
+	}
+	return 0;
+fail_queues:
+	free(dev->queues);
+fail_disk:
+	vb_disk_close(&dev->disk);
+	return ret;
+}
+
+void vb_device_destroy(struct vb_device *dev)
+{
+	for (unsigned int i = 0; i < dev->num_queues; i++)
+		vb_queue_destroy(&dev->queues[i]);
+	free(dev->queues);
+	vb_mem_clear(&dev->mem);
+	vb_disk_close(&dev->disk);
+}
+
+static unsigned int ilog2(uint32_t v)
+{
+	unsigned int r = 0;
+
+	while (v >>= 1)
+		r++;
+	return r;
+}
+
+void vb_device_config(const struct vb_device *dev, struct virtio_blk_config *cfg)
+{
+	const struct vb_disk *disk = &dev->disk;
+	uint32_t sectors_per_block = disk->logical_block / VB_SECTOR_SIZE;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->capacity = disk->size >> VB_SECTOR_SHIFT;
+	cfg->size_max = VB_SIZE_MAX;
+	cfg->seg_max = VB_SEG_MAX;
+	cfg->blk_size = disk->logical_block;
+	cfg->physical_block_exp = ilog2(disk->physical_block / disk->logical_block);
+	cfg->min_io_size = 1;
+	cfg->opt_io_size = disk->physical_block / disk->logical_block;
+	cfg->wce = __atomic_load_n(&dev->writeback, __ATOMIC_RELAXED);
+	cfg->num_queues = dev->num_queues;
+	cfg->max_discard_sectors = VB_DISCARD_MAX_SECTORS;
+	cfg->max_discard_seg = 1;
+	cfg->discard_sector_alignment = sectors_per_block;
+	cfg->max_write_zeroes_sectors = VB_DISCARD_MAX_SECTORS;
+	cfg->max_write_zeroes_seg = 1;
+	cfg->write_zeroes_may_unmap = 1;
+}
+
+int vb_device_write_config(struct vb_device *dev, uint32_t offset, const uint8_t *buf,
+			   uint32_t size)
+{
+	if (offset != offsetof(struct virtio_blk_config, wce) || size != 1)
+		return -EPERM;
+	if (!(dev->features & BIT(VIRTIO_BLK_F_CONFIG_WCE)) || buf[0] > 1)
+		return -EINVAL;
+	__atomic_store_n(&dev->writeback, buf[0], __ATOMIC_RELAXED);
+	vb_info("cache mode set to %s", buf[0] ? "writeback" : "writethrough");
+	return 0;
+}
+
+void vb_device_reset(struct vb_device *dev)
+{
+	for (unsigned int i = 0; i < dev->num_queues; i++) {
+		struct vb_queue *q = &dev->queues[i];
+
+		vb_queue_stop(q);
+		if (q->kick_fd >= 0)
+			close(q->kick_fd);
+		q->kick_fd = -1;
+		vb_queue_set_call_fd(q, -1);
+		vb_queue_set_err_fd(q, -1);
+		__atomic_store_n(&q->enabled, 0, __ATOMIC_RELAXED);
+		q->num = 0;
+		q->base = 0;
+	}
+	dev->features = 0;
+	dev->writeback = 1;
+}

@@ -1,0 +1,55 @@
+/* The virtio-blk device shared by every front door: backing disk, config, queues and guest memory. */
+#ifndef VBRIDGE_DEVICE_H
+#define VBRIDGE_DEVICE_H
+
+#include <linux/virtio_blk.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "disk.h"
+#include "guest_mem.h"
+
+#define VB_QUEUES_MAX 64
+
+struct vb_queue;
+
+struct vb_device_opts {
+	const char *disk_path;
+	uint64_t create_size;		/* create disk_path sparse with this size if missing */
+	bool readonly;
+	unsigned int num_queues;
+	unsigned int max_queue_size;
+	const char *serial;
+};
+
+struct vb_device {
+	struct vb_disk disk;
+	unsigned int num_queues;
+	unsigned int max_queue_size;
+	char serial[VIRTIO_BLK_ID_BYTES];
+	uint64_t offered_features;	/* device and ring bits we offer */
+	uint64_t features;		/* what the driver acknowledged */
+	/* Config space writeback flag (CONFIG_WCE); queue threads read it per write. */
+	uint8_t writeback;
+	/*
+	 * Guest memory as the front door maps it. Queue threads read it without
+	 * locks; it changes only while every queue thread is paused.
+	 */
+	struct vb_mem_table mem;
+	struct vb_queue *queues;	/* num_queues of them */
+};
+
+int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts);
+void vb_device_destroy(struct vb_device *dev);
+/* Fills the config space as the driver reads it. */
+void vb_device_config(const struct vb_device *dev, struct virtio_blk_config *cfg);
+/*
+ * Applies a driver write to config space; only the writeback byte is
+ * writable, and only with CONFIG_WCE. Returns 0 or -EPERM/-EINVAL.
+ */
+int vb_device_write_config(struct vb_device *dev, uint32_t offset, const uint8_t *buf,
+			   uint32_t size);
+/* Device reset: stops every queue (draining its I/O) and forgets ring state and features. */
+void vb_device_reset(struct vb_device *dev);
+
+#endif

@@ -1,0 +1,143 @@
+/* Backing store: opening or creating the image or block device and learning its geometry. */
+#include "disk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/stat.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int open_backing(const char *path, bool readonly, bool *direct)
+{
+	int flags = (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	int fd = open(path, flags | O_DIRECT);
+
+	*direct = fd >= 0;
+	/* tmpfs and some FUSE file systems refuse O_DIRECT: fall back to the page cache. */
+	if (fd < 0 && errno == EINVAL)
+		fd = open(path, flags);
+	return fd;
+}
+
+static int create_sparse(const char *path, uint64_t size)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0) {
+		int err = -errno;
+
+		close(fd);
+		unlink(path);
+		return err;
+	}
+	close(fd);
+	vb_info("created sparse image %s (%llu bytes)", path, (unsigned long long)size);
+	return 0;
+}
+
+static void probe_blockdev(struct vb_disk *disk)
+{
+	uint64_t bytes = 0;
+	int lbs = 512;
+	unsigned int pbs = 512;
+
+	if (ioctl(disk->fd, BLKGETSIZE64, &bytes) == 0)
+		disk->size = bytes;
+	if (ioctl(disk->fd, BLKSSZGET, &lbs) == 0 && lbs > 0)
+		disk->logical_block = lbs;
+	if (ioctl(disk->fd, BLKPBSZGET, &pbs) == 0 && pbs >= disk->logical_block)
+		disk->physical_block = pbs;
+}
+
+static void probe_dio_alignment(struct vb_disk *disk)
+{
+	struct statx stx;
+
+	disk->dio_mem_align = disk->logical_block;
+	disk->dio_offset_align = disk->logical_block;
+	if (!disk->direct)
+		return;
+	if (statx(disk->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align) {
+		disk->dio_mem_align = stx.stx_dio_mem_align;
+		disk->dio_offset_align = stx.stx_dio_offset_align;
+	}
+}
+
+int vb_disk_open(struct vb_disk *disk, const char *path, bool readonly, uint64_t create_size)
+{
+	struct stat st;
+	int err;
+
+	memset(disk, 0, sizeof(*disk));
+	disk->fd = -1;
+	if (create_size && access(path, F_OK) < 0 && errno == ENOENT) {
+		err = create_sparse(path, create_size);
+		if (err < 0) {
+			vb_err("cannot create %s: %s", path, strerror(-err));
+			return err;
+		}
+	}
+	disk->fd = open_backing(path, readonly, &disk->direct);
+	if (disk->fd < 0) {
+		err = -errno;
+		vb_err("cannot open %s%s: %s", path, readonly ? " read-only" : "", strerror(errno));
+		return err;
+	}
+	if (fstat(disk->fd, &st) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	disk->readonly = readonly;
+	disk->logical_block = 512;
+	disk->physical_block = 512;
+	if (S_ISBLK(st.st_mode)) {
+		disk->blockdev = true;
+		probe_blockdev(disk);
+	} else if (S_ISREG(st.st_mode)) {
+		disk->size = st.st_size;
+		if (st.st_blksize > 512 && st.st_blksize <= 65536)
+			disk->physical_block = st.st_blksize;
+	} else {
+		vb_err("%s is neither a regular file nor a block device", path);
+		err = -EINVAL;
+		goto fail;
+	}
+	if (disk->size < disk->logical_block || disk->size % disk->logical_block) {
+		vb_err("%s: size %llu is not a positive multiple of the %u-byte block size",
+		       path, (unsigned long long)disk->size, disk->logical_block);
+		err = -EINVAL;
+		goto fail;
+	}
+	probe_dio_alignment(disk);
+	disk->path = strdup(path);
+	if (!disk->path) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	vb_info("disk %s: %llu bytes, %s%s, block %u/%u", path, (unsigned long long)disk->size,
+		disk->blockdev ? "block device" : "file", disk->direct ? ", O_DIRECT" : "",
+		disk->logical_block, disk->physical_block);
+	return 0;
+fail:
+	close(disk->fd);
+	disk->fd = -1;
+	return err;
+}
+
+void vb_disk_close(struct vb_disk *disk)
+{
+	if (disk->fd >= 0)
+		close(disk->fd);
+	disk->fd = -1;
+	free(disk->path);
+	disk->path = NULL;
+}

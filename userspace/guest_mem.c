@@ -1,0 +1,138 @@
+/* Guest memory map: regions shared by the front-end and translation of guest and front-end addresses. */
+#include "guest_mem.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+static bool range_ok(uint64_t start, uint64_t len)
+{
+	return len != 0 && start + len > start;
+}
+
+static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+int vb_mem_add(struct vb_mem_table *mem, const struct vhost_user_mem_region *reg, int fd)
+{
+	struct vb_mem_region *r;
+	void *base;
+	size_t len;
+
+	if (!range_ok(reg->guest_addr, reg->size) || !range_ok(reg->user_addr, reg->size) ||
+	    reg->mmap_offset + reg->size < reg->mmap_offset || fd < 0)
+		return -EINVAL;
+	if (mem->nregions == VB_MEM_SLOTS_MAX)
+		return -ENOSPC;
+	for (unsigned int i = 0; i < mem->nregions; i++) {
+		r = &mem->regions[i];
+		if (ranges_overlap(r->gpa, r->size, reg->guest_addr, reg->size))
+			return -EEXIST;
+	}
+	/*
+	 * Map from offset 0 like other back-ends do: hugetlbfs rejects offsets
+	 * that are not huge-page aligned, while mmap_offset need not be.
+	 */
+	len = reg->mmap_offset + reg->size;
+	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (base == MAP_FAILED)
+		return -errno;
+	r = &mem->regions[mem->nregions++];
+	r->gpa = reg->guest_addr;
+	r->size = reg->size;
+	r->uva = reg->user_addr;
+	r->hva = (uint8_t *)base + reg->mmap_offset;
+	r->mmap_base = base;
+	r->mmap_len = len;
+	return 0;
+}
+
+static void region_unmap(struct vb_mem_region *r)
+{
+	munmap(r->mmap_base, r->mmap_len);
+}
+
+int vb_mem_remove(struct vb_mem_table *mem, const struct vhost_user_mem_region *reg)
+{
+	for (unsigned int i = 0; i < mem->nregions; i++) {
+		struct vb_mem_region *r = &mem->regions[i];
+
+		if (r->gpa != reg->guest_addr || r->size != reg->size || r->uva != reg->user_addr)
+			continue;
+		region_unmap(r);
+		mem->regions[i] = mem->regions[--mem->nregions];
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void vb_mem_clear(struct vb_mem_table *mem)
+{
+	for (unsigned int i = 0; i < mem->nregions; i++)
+		region_unmap(&mem->regions[i]);
+	mem->nregions = 0;
+}
+
+static const struct vb_mem_region *find_gpa(const struct vb_mem_table *mem, uint64_t gpa)
+{
+	for (unsigned int i = 0; i < mem->nregions; i++) {
+		const struct vb_mem_region *r = &mem->regions[i];
+
+		if (gpa >= r->gpa && gpa - r->gpa < r->size)
+			return r;
+	}
+	return NULL;
+}
+
+void *vb_mem_gpa_to_hva(const struct vb_mem_table *mem, uint64_t gpa, uint64_t len)
+{
+	const struct vb_mem_region *r = find_gpa(mem, gpa);
+	uint64_t off;
+
+	if (!r)
+		return NULL;
+	off = gpa - r->gpa;
+	if (len > r->size - off)
+		return NULL;
+	return r->hva + off;
+}
+
+void *vb_mem_uva_to_hva(const struct vb_mem_table *mem, uint64_t uva, uint64_t len)
+{
+	for (unsigned int i = 0; i < mem->nregions; i++) {
+		const struct vb_mem_region *r = &mem->regions[i];
+		uint64_t off;
+
+		if (uva < r->uva || uva - r->uva >= r->size)
+			continue;
+		off = uva - r->uva;
+		return len <= r->size - off ? r->hva + off : NULL;
+	}
+	return NULL;
+}
+
+int vb_mem_gpa_to_iov(const struct vb_mem_table *mem, uint64_t gpa, uint32_t len,
+		      struct iovec *iov, unsigned int *niov, unsigned int max)
+{
+	if (gpa + len < gpa)
+		return -EFAULT;
+	while (len > 0) {
+		const struct vb_mem_region *r = find_gpa(mem, gpa);
+		uint64_t off, chunk;
+
+		if (!r)
+			return -EFAULT;
+		if (*niov == max)
+			return -E2BIG;
+		off = gpa - r->gpa;
+		chunk = r->size - off < len ? r->size - off : len;
+		iov[*niov].iov_base = r->hva + off;
+		iov[*niov].iov_len = chunk;
+		(*niov)++;
+		gpa += chunk;
+		len -= chunk;
+	}
+	return 0;
+}

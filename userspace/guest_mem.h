@@ -1,0 +1,51 @@
+/* Guest memory map: regions shared by the front-end and translation of guest and front-end addresses. */
+#ifndef VBRIDGE_GUEST_MEM_H
+#define VBRIDGE_GUEST_MEM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "vhost_user_proto.h"
+
+/* What GET_MAX_MEM_SLOTS reports; SET_MEM_TABLE alone carries at most 8. */
+#define VB_MEM_SLOTS_MAX 32
+
+struct vb_mem_region {
+	uint64_t gpa;		/* guest physical address of the first byte */
+	uint64_t size;
+	uint64_t uva;		/* the front-end's virtual address of the first byte */
+	uint8_t *hva;		/* our mapping of the first byte */
+	void *mmap_base;	/* what to munmap */
+	size_t mmap_len;
+};
+
+/*
+ * Regions never overlap in guest physical space. The table is read by queue
+ * threads without locks: the control thread changes it only while every
+ * queue thread is paused (see device.c).
+ */
+struct vb_mem_table {
+	unsigned int nregions;
+	struct vb_mem_region regions[VB_MEM_SLOTS_MAX];
+};
+
+/* Maps fd (not consumed) as a new region; -EINVAL, -ENOSPC, -EEXIST or the mmap errno. */
+int vb_mem_add(struct vb_mem_table *mem, const struct vhost_user_mem_region *reg, int fd);
+/* Unmaps the region matching guest_addr, size and user_addr; -ENOENT if none. */
+int vb_mem_remove(struct vb_mem_table *mem, const struct vhost_user_mem_region *reg);
+void vb_mem_clear(struct vb_mem_table *mem);
+
+/* Host pointer for [gpa, gpa+len) if it lies within one region, else NULL. */
+void *vb_mem_gpa_to_hva(const struct vb_mem_table *mem, uint64_t gpa, uint64_t len);
+/* Same for a front-end virtual address (vring addresses are given that way). */
+void *vb_mem_uva_to_hva(const struct vb_mem_table *mem, uint64_t uva, uint64_t len);
+/*
+ * Describes [gpa, gpa+len) as iovecs, one per region it crosses, appended at
+ * iov[*niov]. Returns 0, -EFAULT if any byte is outside guest memory, or
+ * -E2BIG if more than max iovecs would be needed.
+ */
+int vb_mem_gpa_to_iov(const struct vb_mem_table *mem, uint64_t gpa, uint32_t len,
+		      struct iovec *iov, unsigned int *niov, unsigned int max);
+
+#endif

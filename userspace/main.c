@@ -1,0 +1,340 @@
+/* vbridge command line: option parsing, the embedded default disk, signals and the serve loop. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "device.h"
+#include "log.h"
+#include "virtqueue.h"
+#include "vhost_user.h"
+
+#ifndef VBRIDGE_VERSION
+#define VBRIDGE_VERSION "unknown"
+#endif
+
+#define DEFAULT_IMAGE "default.img"
+#define DEFAULT_SIZE (1ull << 30)
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+	       "vbridge uses vhost-user and virtio structures in host byte order");
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"Usage: vbridge serve --socket PATH [options]\n"
+"       vbridge --help | --version\n"
+"\n"
+"Serves a virtio-blk device to a vhost-user front-end such as QEMU's\n"
+"vhost-user-blk-pci. After a front-end disconnects, the next one may connect.\n"
+"\n"
+"Options for serve:\n"
+"  -s, --socket PATH     vhost-user Unix socket to listen on (required)\n"
+"  -d, --disk PATH       backing regular file or block device; without it, the\n"
+"                        embedded default image STATE_DIR/" DEFAULT_IMAGE " is used,\n"
+"                        created sparse if missing\n"
+"      --size SIZE       size of an image that does not exist yet, with an optional\n"
+"                        K, M, G or T suffix (default 1G); an existing image keeps\n"
+"                        its size and must match if --size is given\n"
+"      --state-dir DIR   where the default image lives (default: $VBRIDGE_STATE_DIR,\n"
+"                        else /var/lib/vbridge for root, else\n"
+"                        ${XDG_STATE_HOME:-~/.local/state}/vbridge)\n"
+"  -r, --readonly        open the disk read-only and offer a read-only device\n"
+"  -q, --queues N        request queues, each with its own thread and io_uring\n"
+"                        (1-%d, default 1)\n"
+"      --queue-size N    largest ring a front-end may set up, a power of two\n"
+"                        (1-%d, default %d)\n"
+"      --serial STR      serial number reported by GET_ID, up to %d bytes\n"
+"                        (default: vbridge)\n"
+"      --log-level L     error, warn, info or debug (default info)\n"
+"\n"
+"SIGINT or SIGTERM stops the daemon cleanly: in-flight I/O completes, the\n"
+"socket is removed and the exit status is 0.\n",
+		VB_QUEUES_MAX, VB_QUEUE_SIZE_MAX, VB_QUEUE_SIZE_MAX, VIRTIO_BLK_ID_BYTES);
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case 'T': case 't': shift += 10; /* fall through */
+	case 'G': case 'g': shift += 10; /* fall through */
+	case 'M': case 'm': shift += 10; /* fall through */
+	case 'K': case 'k': shift += 10; end++; break;
+	case '\0': break;
+	default: return -1;
+	}
+	if (*end != '\0' || (shift && v > (ULLONG_MAX >> shift)))
+		return -1;
+	*out = v << shift;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned int min, unsigned int max, unsigned int *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static char *default_state_dir(void)
+{
+	const char *env = getenv("VBRIDGE_STATE_DIR");
+	const char *xdg = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	char *dir = NULL;
+
+	if (env && *env)
+		return strdup(env);
+	if (geteuid() == 0)
+		return strdup("/var/lib/vbridge");
+	if (xdg && *xdg)
+		return asprintf(&dir, "%s/vbridge", xdg) < 0 ? NULL : dir;
+	if (home && *home)
+		return asprintf(&dir, "%s/.local/state/vbridge", home) < 0 ? NULL : dir;
+	return NULL;
+}
+
+/* mkdir -p with mode 0700 for the directories it creates. */
+static int make_dirs(const char *path)
+{
+	char *p = strdup(path);
+	int ret = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1; ret == 0; s++) {
+		bool last = *s == '\0';
+
+		if (*s != '/' && !last)
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			ret = -errno;
+		if (last)
+			break;
+		*s = '/';
+	}
+	free(p);
+	return ret;
+}
+
+struct serve_args {
+	const char *socket;
+	const char *disk;
+	const char *state_dir;
+	uint64_t size;
+	bool size_given;
+	bool readonly;
+	unsigned int queues;
+	unsigned int queue_size;
+	const char *serial;
+};
+
+static int parse_serve(int argc, char **argv, struct serve_args *a)
+{
+	enum { OPT_SIZE = 256, OPT_STATE_DIR, OPT_QUEUE_SIZE, OPT_SERIAL, OPT_LOG_LEVEL };
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "disk", required_argument, NULL, 'd' },
+		{ "size", required_argument, NULL, OPT_SIZE },
+		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+		{ "readonly", no_argument, NULL, 'r' },
+		{ "queues", required_argument, NULL, 'q' },
+		{ "queue-size", required_argument, NULL, OPT_QUEUE_SIZE },
+		{ "serial", required_argument, NULL, OPT_SERIAL },
+		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*a = (struct serve_args){ .size = DEFAULT_SIZE, .queues = 1,
+				  .queue_size = VB_QUEUE_SIZE_MAX, .serial = "vbridge" };
+	while ((c = getopt_long(argc, argv, "s:d:rq:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			a->socket = optarg;
+			break;
+		case 'd':
+			a->disk = optarg;
+			break;
+		case OPT_SIZE:
+			if (parse_size(optarg, &a->size) < 0 || a->size == 0 || a->size % 512) {
+				fprintf(stderr, "vbridge: --size %s: expected a non-zero multiple of 512 bytes, e.g. 4G\n",
+					optarg);
+				return -1;
+			}
+			a->size_given = true;
+			break;
+		case OPT_STATE_DIR:
+			a->state_dir = optarg;
+			break;
+		case 'r':
+			a->readonly = true;
+			break;
+		case 'q':
+			if (parse_uint(optarg, 1, VB_QUEUES_MAX, &a->queues) < 0) {
+				fprintf(stderr, "vbridge: --queues %s: expected 1 to %d\n", optarg,
+					VB_QUEUES_MAX);
+				return -1;
+			}
+			break;
+		case OPT_QUEUE_SIZE:
+			if (parse_uint(optarg, 1, VB_QUEUE_SIZE_MAX, &a->queue_size) < 0 ||
+			    (a->queue_size & (a->queue_size - 1))) {
+				fprintf(stderr, "vbridge: --queue-size %s: expected a power of two from 1 to %d\n",
+					optarg, VB_QUEUE_SIZE_MAX);
+				return -1;
+			}
+			break;
+		case OPT_SERIAL:
+			if (strlen(optarg) > VIRTIO_BLK_ID_BYTES) {
+				fprintf(stderr, "vbridge: --serial: at most %d bytes\n",
+					VIRTIO_BLK_ID_BYTES);
+				return -1;
+			}
+			a->serial = optarg;
+			break;
+		case OPT_LOG_LEVEL:
+			if (vb_log_level_parse(optarg, &vb_log_threshold) < 0) {
+				fprintf(stderr, "vbridge: --log-level %s: expected error, warn, info or debug\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vbridge: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (!a->socket) {
+		fprintf(stderr, "vbridge: serve needs --socket PATH\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Resolves the disk to open; the default image lives in the state directory. */
+static char *disk_path(const struct serve_args *a)
+{
+	char *dir, *path = NULL;
+	int ret;
+
+	if (a->disk)
+		return strdup(a->disk);
+	dir = a->state_dir ? strdup(a->state_dir) : default_state_dir();
+	if (!dir) {
+		vb_err("no state directory: set --state-dir, VBRIDGE_STATE_DIR or HOME");
+		return NULL;
+	}
+	ret = make_dirs(dir);
+	if (ret < 0)
+		vb_err("cannot create state directory %s: %s", dir, strerror(-ret));
+	else if (asprintf(&path, "%s/%s", dir, DEFAULT_IMAGE) < 0)
+		path = NULL;
+	free(dir);
+	return path;
+}
+
+static int serve(const struct serve_args *a)
+{
+	struct vb_device dev;
+	struct vb_vu_server srv;
+	struct vb_device_opts opts = {
+		.readonly = a->readonly, .num_queues = a->queues,
+		.max_queue_size = a->queue_size, .serial = a->serial,
+		.create_size = a->readonly ? 0 : a->size,
+	};
+	char *path = disk_path(a);
+	sigset_t stop_signals;
+	int stop_fd, ret = 1;
+
+	if (!path)
+		return 1;
+	opts.disk_path = path;
+	/* Blocked before any thread starts, so only the signalfd sees them. */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	stop_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
+	if (stop_fd < 0) {
+		vb_err("signalfd: %s", strerror(errno));
+		goto out_path;
+	}
+	if (vb_device_init(&dev, &opts) < 0)
+		goto out_signal;
+	if (a->size_given && dev.disk.size != a->size) {
+		vb_err("%s already exists with %llu bytes; --size %llu applies only to new images",
+		       path, (unsigned long long)dev.disk.size, (unsigned long long)a->size);
+		goto out_device;
+	}
+	if (vb_vu_server_init(&srv, &dev, a->socket) < 0)
+		goto out_device;
+	vb_vu_server_run(&srv, stop_fd);
+	vb_info("stopping");
+	vb_vu_server_destroy(&srv);
+	ret = 0;
+out_device:
+	vb_device_destroy(&dev);
+out_signal:
+	close(stop_fd);
+out_path:
+	free(path);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct serve_args args;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("vbridge %s\n", VBRIDGE_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "serve") != 0) {
+		fprintf(stderr, "vbridge: unknown command '%s'; see vbridge --help\n", argv[1]);
+		return 2;
+	}
+	if (parse_serve(argc - 1, argv + 1, &args) < 0) {
+		fprintf(stderr, "See vbridge --help.\n");
+		return 2;
+	}
+	return serve(&args);
+}

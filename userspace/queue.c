@@ -1,0 +1,283 @@
+/* One virtqueue's worker: a thread with its own io_uring that fetches, submits and completes requests. */
+#include "queue.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "uring_io.h"
+
+/* user_data tags that are not request pointers. */
+#define TAG_KICK 1
+#define TAG_WAKE 2
+
+int vb_queue_init(struct vb_queue *q, struct vb_device *dev, unsigned int index)
+{
+	memset(q, 0, sizeof(*q));
+	q->dev = dev;
+	q->index = index;
+	q->kick_fd = q->call_fd = q->err_fd = -1;
+	q->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->wake_fd < 0)
+		return -errno;
+	pthread_mutex_init(&q->notify_lock, NULL);
+	return 0;
+}
+
+static void replace_fd(struct vb_queue *q, int *slot, int fd)
+{
+	int old;
+
+	pthread_mutex_lock(&q->notify_lock);
+	old = *slot;
+	*slot = fd;
+	pthread_mutex_unlock(&q->notify_lock);
+	if (old >= 0)
+		close(old);
+}
+
+void vb_queue_set_call_fd(struct vb_queue *q, int fd)
+{
+	replace_fd(q, &q->call_fd, fd);
+}
+
+void vb_queue_set_err_fd(struct vb_queue *q, int fd)
+{
+	replace_fd(q, &q->err_fd, fd);
+}
+
+void vb_queue_destroy(struct vb_queue *q)
+{
+	if (q->running)
+		vb_queue_stop(q);
+	vb_queue_set_call_fd(q, -1);
+	vb_queue_set_err_fd(q, -1);
+	if (q->kick_fd >= 0)
+		close(q->kick_fd);
+	q->kick_fd = -1;
+	if (q->wake_fd >= 0)
+		close(q->wake_fd);
+	q->wake_fd = -1;
+	pthread_mutex_destroy(&q->notify_lock);
+}
+
+static void wake(struct vb_queue *q)
+{
+	eventfd_write(q->wake_fd, 1);
+}
+
+void vb_queue_set_enabled(struct vb_queue *q, bool enabled)
+{
+	__atomic_store_n(&q->enabled, enabled, __ATOMIC_RELEASE);
+	wake(q);
+}
+
+static void notify_guest(struct vb_queue *q)
+{
+	pthread_mutex_lock(&q->notify_lock);
+	if (q->call_fd >= 0)
+		eventfd_write(q->call_fd, 1);
+	pthread_mutex_unlock(&q->notify_lock);
+}
+
+/* Publishes every used entry written since the last call and interrupts the guest if it wants. */
+static void flush_used(struct vb_queue *q)
+{
+	if (!q->need_publish)
+		return;
+	q->need_publish = false;
+	vb_vring_publish_used(&q->vring);
+	if (vb_vring_need_notify(&q->vring))
+		notify_guest(q);
+}
+
+static void finish_request(struct vb_queue *q, struct vb_blk_req *req)
+{
+	uint32_t len = 0;
+
+	if (req->status_ptr) {
+		__atomic_store_n(req->status_ptr, req->status, __ATOMIC_RELAXED);
+		len = req->status == VIRTIO_BLK_S_OK ? req->used_len : 1;
+	}
+	vb_vring_push_used(&q->vring, req->chain.head, len);
+	req->busy = false;
+	q->inflight--;
+	q->need_publish = true;
+}
+
+static void mark_broken(struct vb_queue *q, const char *why)
+{
+	if (q->broken)
+		return;
+	q->broken = true;
+	vb_err("queue %u: %s; the queue stops until the front-end resets it", q->index, why);
+	pthread_mutex_lock(&q->notify_lock);
+	if (q->err_fd >= 0)
+		eventfd_write(q->err_fd, 1);
+	pthread_mutex_unlock(&q->notify_lock);
+}
+
+static bool fetch_one(struct vb_queue *q)
+{
+	struct vb_device *dev = q->dev;
+	struct vb_blk_req *req;
+	uint16_t head;
+
+	switch (vb_vring_pop_head(&q->vring, &head)) {
+	case VB_POP_EMPTY:
+		return false;
+	case VB_POP_BROKEN:
+		mark_broken(q, "avail ring index or head out of range");
+		return false;
+	default:
+		break;
+	}
+	req = &q->reqs[head];
+	if (req->busy) {
+		mark_broken(q, "the guest made a descriptor head available twice");
+		return false;
+	}
+	req->busy = true;
+	q->inflight++;
+	if (vb_vring_read_chain(&q->vring, &dev->mem, head, &req->chain) != VB_POP_OK) {
+		vb_warn("queue %u: malformed descriptor chain at head %u, returned unused",
+			q->index, head);
+		req->status_ptr = NULL;
+		finish_request(q, req);
+		return true;
+	}
+	vb_blk_parse(dev, req);
+	if (!vb_uring_issue(&q->ring, &dev->disk, __atomic_load_n(&dev->writeback, __ATOMIC_RELAXED),
+			    req))
+		finish_request(q, req);
+	return true;
+}
+
+/* Fetches until the ring is empty, with guest kicks off meanwhile. */
+static void fetch_all(struct vb_queue *q)
+{
+	if (q->broken || !__atomic_load_n(&q->enabled, __ATOMIC_ACQUIRE))
+		return;
+	do {
+		vb_vring_disable_kicks(&q->vring);
+		while (fetch_one(q))
+			;
+	} while (!q->broken && vb_vring_enable_kicks(&q->vring));
+}
+
+static void arm_poll(struct vb_queue *q, int fd, uint64_t tag)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+
+	/* The ring is sized with spare entries for these two polls. */
+	io_uring_prep_poll_multishot(sqe, fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, tag);
+}
+
+static void drain_eventfd(int fd)
+{
+	eventfd_t v;
+
+	eventfd_read(fd, &v);
+}
+
+static void *queue_thread(void *arg)
+{
+	struct vb_queue *q = arg;
+	struct vb_device *dev = q->dev;
+
+	arm_poll(q, q->kick_fd, TAG_KICK);
+	arm_poll(q, q->wake_fd, TAG_WAKE);
+	/* Entries made available before we started get no kick of their own. */
+	fetch_all(q);
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		unsigned int head, seen = 0;
+		bool fetch = false, stopping;
+		int ret;
+
+		flush_used(q);
+		stopping = __atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
+		if (stopping && q->inflight == 0)
+			break;
+		ret = io_uring_submit_and_wait(&q->ring, 1);
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+			vb_err("queue %u: io_uring: %s", q->index, strerror(-ret));
+			mark_broken(q, "cannot wait for I/O");
+		}
+		io_uring_for_each_cqe(&q->ring, head, cqe) {
+			uint64_t tag = io_uring_cqe_get_data64(cqe);
+
+			seen++;
+			if (tag == TAG_KICK || tag == TAG_WAKE) {
+				drain_eventfd(tag == TAG_KICK ? q->kick_fd : q->wake_fd);
+				if (!(cqe->flags & IORING_CQE_F_MORE))
+					arm_poll(q, tag == TAG_KICK ? q->kick_fd : q->wake_fd, tag);
+				fetch = true;
+				continue;
+			}
+			struct vb_blk_req *req = io_uring_cqe_get_data(cqe);
+
+			if (vb_uring_complete(&q->ring, &dev->disk,
+					      __atomic_load_n(&dev->writeback, __ATOMIC_RELAXED),
+					      req, cqe->res))
+				finish_request(q, req);
+		}
+		io_uring_cq_advance(&q->ring, seen);
+		if (fetch && !__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE))
+			fetch_all(q);
+	}
+	return NULL;
+}
+
+int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
+{
+	bool event_idx = q->dev->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
+	int ret;
+
+	q->reqs = calloc(q->num, sizeof(*q->reqs));
+	if (!q->reqs)
+		return -ENOMEM;
+	/* One SQE per request slot, plus the two polls and their re-arms. */
+	ret = io_uring_queue_init(q->num + 4, &q->ring, 0);
+	if (ret < 0) {
+		free(q->reqs);
+		q->reqs = NULL;
+		return ret;
+	}
+	vb_vring_start(&q->vring, q->num, event_idx, desc, avail, used, q->base);
+	q->inflight = 0;
+	q->broken = false;
+	q->need_publish = false;
+	__atomic_store_n(&q->stop, 0, __ATOMIC_RELAXED);
+	drain_eventfd(q->wake_fd);
+	ret = pthread_create(&q->thread, NULL, queue_thread, q);
+	if (ret) {
+		io_uring_queue_exit(&q->ring);
+		free(q->reqs);
+		q->reqs = NULL;
+		return -ret;
+	}
+	q->running = true;
+	vb_debug("queue %u started: %u entries from avail index %u", q->index, q->num, q->base);
+	return 0;
+}
+
+void vb_queue_stop(struct vb_queue *q)
+{
+	if (!q->running)
+		return;
+	__atomic_store_n(&q->stop, 1, __ATOMIC_RELEASE);
+	wake(q);
+	pthread_join(q->thread, NULL);
+	q->running = false;
+	q->base = q->vring.last_avail_idx;
+	io_uring_queue_exit(&q->ring);
+	free(q->reqs);
+	q->reqs = NULL;
+	vb_debug("queue %u stopped at avail index %u", q->index, q->base);
+}

@@ -1,0 +1,245 @@
+/* io_uring I/O engine: issuing a parsed virtio-blk request to the disk and finishing it. */
+#include "uring_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define FLAG_LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define FLAG_SET(x) __atomic_store_n(&(x), 1, __ATOMIC_RELAXED)
+
+static bool dio_aligned(const struct vb_disk *disk, const struct vb_blk_req *req)
+{
+	if (!disk->direct)
+		return true;
+	for (unsigned int i = 0; i < req->niov; i++) {
+		if ((uintptr_t)req->iov[i].iov_base % disk->dio_mem_align ||
+		    req->iov[i].iov_len % disk->dio_offset_align)
+			return false;
+	}
+	return true;
+}
+
+static void iov_advance(struct vb_blk_req *req, size_t n)
+{
+	while (n > 0 && req->niov > 0) {
+		size_t chunk = req->iov->iov_len < n ? req->iov->iov_len : n;
+
+		req->iov->iov_base = (uint8_t *)req->iov->iov_base + chunk;
+		req->iov->iov_len -= chunk;
+		n -= chunk;
+		if (req->iov->iov_len == 0) {
+			req->iov++;
+			req->niov--;
+		}
+	}
+}
+
+static void copy_bounce(struct vb_blk_req *req, bool to_guest)
+{
+	uint8_t *b = req->bounce;
+
+	for (unsigned int i = 0; i < req->niov; i++) {
+		if (to_guest)
+			memcpy(req->iov[i].iov_base, b, req->iov[i].iov_len);
+		else
+			memcpy(b, req->iov[i].iov_base, req->iov[i].iov_len);
+		b += req->iov[i].iov_len;
+	}
+}
+
+/* The caller sized the ring so that every request slot can hold one SQE. */
+static struct io_uring_sqe *get_sqe(struct io_uring *ring, struct vb_blk_req *req)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (!sqe) {
+		io_uring_submit(ring);
+		sqe = io_uring_get_sqe(ring);
+	}
+	if (sqe)
+		io_uring_sqe_set_data(sqe, req);
+	return sqe;
+}
+
+static bool queue_rw(struct io_uring *ring, const struct vb_disk *disk, bool writeback,
+		     struct vb_blk_req *req)
+{
+	struct io_uring_sqe *sqe = get_sqe(ring, req);
+	bool write = req->op == VB_IO_WRITE;
+	uint64_t off = req->offset + req->done;
+
+	if (!sqe)
+		return false;
+	if (req->bounce) {
+		void *buf = (uint8_t *)req->bounce + req->done;
+		unsigned int len = req->len - req->done;
+
+		if (write)
+			io_uring_prep_write(sqe, disk->fd, buf, len, off);
+		else
+			io_uring_prep_read(sqe, disk->fd, buf, len, off);
+	} else if (write) {
+		io_uring_prep_writev(sqe, disk->fd, req->iov, req->niov, off);
+	} else {
+		io_uring_prep_readv(sqe, disk->fd, req->iov, req->niov, off);
+	}
+	/* Write-through cache mode: every write is durable before it completes. */
+	if (write && !writeback)
+		sqe->rw_flags = RWF_DSYNC;
+	return true;
+}
+
+static bool queue_fallocate(struct io_uring *ring, const struct vb_disk *disk,
+			    struct vb_blk_req *req)
+{
+	struct io_uring_sqe *sqe = get_sqe(ring, req);
+
+	if (!sqe)
+		return false;
+	io_uring_prep_fallocate(sqe, disk->fd, req->fallocate_mode, req->offset, req->len);
+	return true;
+}
+
+/*
+ * Write-zeroes tries the mode that matches the unmap hint first and the other
+ * one if the file system or device lacks it; both guarantee zeroes on read.
+ */
+static int zeroes_mode(const struct vb_disk *disk, bool unmap, int tried)
+{
+	const int punch = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	const int zero = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+	int first = unmap ? punch : zero, second = unmap ? zero : punch;
+
+	for (int i = 0; i < 2; i++) {
+		int mode = i == 0 ? first : second;
+		bool missing = mode == punch ? FLAG_LOAD(disk->no_punch_hole) :
+					       FLAG_LOAD(disk->no_zero_range);
+
+		if (!missing && mode != tried)
+			return mode;
+	}
+	return -1;
+}
+
+static bool finish(struct vb_blk_req *req, uint8_t status)
+{
+	req->status = status;
+	free(req->bounce);
+	req->bounce = NULL;
+	return true;
+}
+
+bool vb_uring_issue(struct io_uring *ring, struct vb_disk *disk, bool writeback,
+		    struct vb_blk_req *req)
+{
+	struct io_uring_sqe *sqe;
+
+	switch (req->op) {
+	case VB_IO_READ:
+	case VB_IO_WRITE:
+		if (!dio_aligned(disk, req)) {
+			size_t align = disk->dio_mem_align > 4096 ? disk->dio_mem_align : 4096;
+
+			if (posix_memalign(&req->bounce, align, req->len)) {
+				req->bounce = NULL;
+				break;
+			}
+			if (req->op == VB_IO_WRITE)
+				copy_bounce(req, false);
+		}
+		if (queue_rw(ring, disk, writeback, req))
+			return true;
+		break;
+	case VB_IO_FLUSH:
+		sqe = get_sqe(ring, req);
+		if (!sqe)
+			break;
+		io_uring_prep_fsync(sqe, disk->fd, IORING_FSYNC_DATASYNC);
+		return true;
+	case VB_IO_DISCARD:
+		/* Discard is a hint: where holes cannot be punched, doing nothing is correct. */
+		if (FLAG_LOAD(disk->no_punch_hole)) {
+			req->status = VIRTIO_BLK_S_OK;
+			return false;
+		}
+		req->fallocate_mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+		if (queue_fallocate(ring, disk, req))
+			return true;
+		break;
+	case VB_IO_WRITE_ZEROES:
+		req->fallocate_mode = zeroes_mode(disk, req->unmap, 0);
+		if (req->fallocate_mode < 0) {
+			req->status = VIRTIO_BLK_S_IOERR;
+			return false;
+		}
+		if (queue_fallocate(ring, disk, req))
+			return true;
+		break;
+	case VB_IO_NONE:
+		return false;
+	}
+	finish(req, VIRTIO_BLK_S_IOERR);
+	return false;
+}
+
+static bool complete_rw(struct io_uring *ring, struct vb_disk *disk, bool writeback,
+			struct vb_blk_req *req, int res)
+{
+	if (res <= 0)
+		return finish(req, res == 0 ? VIRTIO_BLK_S_IOERR : vb_blk_status_from_errno(res));
+	req->done += res;
+	if (req->done < req->len) {
+		/* Short transfer: carry on from where it stopped. */
+		if (!req->bounce)
+			iov_advance(req, res);
+		if (queue_rw(ring, disk, writeback, req))
+			return false;
+		return finish(req, VIRTIO_BLK_S_IOERR);
+	}
+	if (req->bounce && req->op == VB_IO_READ)
+		copy_bounce(req, true);
+	return finish(req, VIRTIO_BLK_S_OK);
+}
+
+bool vb_uring_complete(struct io_uring *ring, struct vb_disk *disk, bool writeback,
+		       struct vb_blk_req *req, int res)
+{
+	int mode;
+
+	switch (req->op) {
+	case VB_IO_READ:
+	case VB_IO_WRITE:
+		return complete_rw(ring, disk, writeback, req, res);
+	case VB_IO_DISCARD:
+		if (res == -EOPNOTSUPP) {
+			FLAG_SET(disk->no_punch_hole);
+			res = 0;
+		}
+		break;
+	case VB_IO_WRITE_ZEROES:
+		if (res != -EOPNOTSUPP)
+			break;
+		if (req->fallocate_mode & FALLOC_FL_PUNCH_HOLE)
+			FLAG_SET(disk->no_punch_hole);
+		else
+			FLAG_SET(disk->no_zero_range);
+		mode = zeroes_mode(disk, req->unmap, req->fallocate_mode);
+		if (mode < 0) {
+			vb_warn("%s supports neither hole punching nor zero ranges", disk->path);
+			break;
+		}
+		req->fallocate_mode = mode;
+		if (queue_fallocate(ring, disk, req))
+			return false;
+		break;
+	case VB_IO_FLUSH:
+	case VB_IO_NONE:
+		break;
+	}
+	return finish(req, vb_blk_status_from_errno(res));
+}

@@ -1,0 +1,684 @@
+/* vhost-user front door: the protocol state machine that configures the device from one front-end. */
+#include "vhost_user.h"
+
+#include <errno.h>
+#include <linux/virtio_config.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "queue.h"
+#include "vu_socket.h"
+
+#define BIT(n) (1ull << (n))
+
+/* A front-end that stops reading replies must not stall the daemon forever. */
+#define VU_SEND_TIMEOUT_S 10
+
+enum vu_result {
+	VU_OK,		/* done; acknowledged with 0 if the front-end asked */
+	VU_FAIL,	/* refused; acknowledged with 1, or the connection is closed */
+	VU_REPLY,	/* the handler filled a reply */
+	VU_CLOSE,	/* protocol error: close the connection */
+};
+
+struct vu_request {
+	struct vb_vu_server *srv;
+	struct vhost_user_msg *msg;
+	int *fds;
+	size_t nfds;
+	struct vhost_user_msg *reply;
+};
+
+/* Takes ownership of the request's i-th fd (-1 if absent). */
+static int take_fd(struct vu_request *r, size_t i)
+{
+	int fd;
+
+	if (i >= r->nfds)
+		return -1;
+	fd = r->fds[i];
+	r->fds[i] = -1;
+	return fd;
+}
+
+static enum vu_result reply_u64(struct vu_request *r, uint64_t v)
+{
+	r->reply->hdr.size = sizeof(uint64_t);
+	r->reply->payload.u64 = v;
+	return VU_REPLY;
+}
+
+static struct vb_queue *ring_of(struct vu_request *r, uint32_t index)
+{
+	struct vb_device *dev = r->srv->dev;
+
+	if (index >= dev->num_queues) {
+		vb_err("vring index %u out of range (the device has %u queues)", index,
+		       dev->num_queues);
+		return NULL;
+	}
+	return &dev->queues[index];
+}
+
+/* Maps the ring areas of queue q through the memory table; false if any lies outside it. */
+static bool ring_translate(struct vb_vu_server *srv, struct vb_queue *q, void **desc,
+			   void **avail, void **used)
+{
+	const struct vhost_user_vring_addr *a = &srv->rings[q->index].addr;
+	const struct vb_mem_table *mem = &srv->dev->mem;
+
+	if ((a->desc_user_addr & 15) || (a->avail_user_addr & 1) || (a->used_user_addr & 3)) {
+		vb_err("vring %u: ring addresses are misaligned", q->index);
+		return false;
+	}
+	*desc = vb_mem_uva_to_hva(mem, a->desc_user_addr, vb_vring_desc_size(q->num));
+	*avail = vb_mem_uva_to_hva(mem, a->avail_user_addr, vb_vring_avail_size(q->num));
+	*used = vb_mem_uva_to_hva(mem, a->used_user_addr, vb_vring_used_size(q->num));
+	if (!*desc || !*avail || !*used) {
+		vb_err("vring %u: ring addresses are outside guest memory", q->index);
+		return false;
+	}
+	return true;
+}
+
+static int ring_start(struct vb_vu_server *srv, struct vb_queue *q)
+{
+	void *desc, *avail, *used;
+	int ret;
+
+	if (q->num == 0 || !srv->rings[q->index].addr_set || q->kick_fd < 0) {
+		vb_err("vring %u kicked before its size and addresses were set", q->index);
+		return -EINVAL;
+	}
+	if (!ring_translate(srv, q, &desc, &avail, &used))
+		return -EFAULT;
+	ret = vb_queue_start(q, desc, avail, used);
+	if (ret < 0)
+		vb_err("vring %u: cannot start: %s", q->index, strerror(-ret));
+	return ret;
+}
+
+/* Stops every running ring (their I/O completes) so shared state can change; returns which ran. */
+static uint64_t pause_rings(struct vb_vu_server *srv)
+{
+	uint64_t mask = 0;
+
+	for (unsigned int i = 0; i < srv->dev->num_queues; i++) {
+		if (srv->dev->queues[i].running) {
+			vb_queue_stop(&srv->dev->queues[i]);
+			mask |= BIT(i);
+		}
+	}
+	return mask;
+}
+
+static bool resume_rings(struct vb_vu_server *srv, uint64_t mask)
+{
+	bool ok = true;
+
+	for (unsigned int i = 0; i < srv->dev->num_queues; i++) {
+		if ((mask & BIT(i)) && ring_start(srv, &srv->dev->queues[i]) < 0)
+			ok = false;
+	}
+	return ok;
+}
+
+static void reset_connection_state(struct vb_vu_server *srv)
+{
+	vb_device_reset(srv->dev);
+	memset(srv->rings, 0, sizeof(srv->rings));
+	srv->status = 0;
+}
+
+static enum vu_result vu_get_features(struct vu_request *r)
+{
+	return reply_u64(r, r->srv->dev->offered_features | BIT(VHOST_USER_F_PROTOCOL_FEATURES));
+}
+
+static enum vu_result vu_set_features(struct vu_request *r)
+{
+	struct vb_device *dev = r->srv->dev;
+	uint64_t f = r->msg->payload.u64;
+	uint64_t unknown = f & ~(dev->offered_features | BIT(VHOST_USER_F_PROTOCOL_FEATURES));
+	uint64_t mask;
+
+	if (unknown) {
+		vb_err("SET_FEATURES: bits 0x%llx were not offered", (unsigned long long)unknown);
+		return VU_FAIL;
+	}
+	/* Ring threads read the features (EVENT_IDX) when they start. */
+	mask = pause_rings(r->srv);
+	dev->features = f & ~BIT(VHOST_USER_F_PROTOCOL_FEATURES);
+	r->srv->protocol_features_acked = f & BIT(VHOST_USER_F_PROTOCOL_FEATURES);
+	return resume_rings(r->srv, mask) ? VU_OK : VU_FAIL;
+}
+
+static enum vu_result vu_set_owner(struct vu_request *r)
+{
+	(void)r;
+	return VU_OK;
+}
+
+static enum vu_result vu_reset(struct vu_request *r)
+{
+	reset_connection_state(r->srv);
+	return VU_OK;
+}
+
+static enum vu_result vu_get_protocol_features(struct vu_request *r)
+{
+	return reply_u64(r, r->srv->offered_protocol_features);
+}
+
+static enum vu_result vu_set_protocol_features(struct vu_request *r)
+{
+	uint64_t f = r->msg->payload.u64;
+	uint64_t unknown = f & ~r->srv->offered_protocol_features;
+
+	if (unknown) {
+		vb_err("SET_PROTOCOL_FEATURES: bits 0x%llx were not offered",
+		       (unsigned long long)unknown);
+		return VU_FAIL;
+	}
+	r->srv->protocol_features = f;
+	return VU_OK;
+}
+
+static enum vu_result vu_set_mem_table(struct vu_request *r)
+{
+	const struct vhost_user_mem_table *m = &r->msg->payload.mem;
+	struct vb_mem_table *mem = &r->srv->dev->mem;
+	uint64_t mask;
+	int ret = 0;
+
+	if (m->nregions == 0 || m->nregions > VHOST_USER_MEM_REGIONS_MAX) {
+		vb_err("SET_MEM_TABLE with %u regions (1 to %d allowed)", m->nregions,
+		       VHOST_USER_MEM_REGIONS_MAX);
+		return VU_FAIL;
+	}
+	if (r->msg->hdr.size < offsetof(struct vhost_user_mem_table, regions) +
+				   m->nregions * sizeof(m->regions[0])) {
+		vb_err("SET_MEM_TABLE payload too short for %u regions", m->nregions);
+		return VU_CLOSE;
+	}
+	if (r->nfds != m->nregions) {
+		vb_err("SET_MEM_TABLE with %u regions but %zu file descriptors", m->nregions,
+		       r->nfds);
+		return VU_FAIL;
+	}
+	mask = pause_rings(r->srv);
+	vb_mem_clear(mem);
+	for (unsigned int i = 0; i < m->nregions && ret == 0; i++) {
+		ret = vb_mem_add(mem, &m->regions[i], r->fds[i]);
+		if (ret < 0)
+			vb_err("SET_MEM_TABLE region %u (guest 0x%llx, %llu bytes): %s", i,
+			       (unsigned long long)m->regions[i].guest_addr,
+			       (unsigned long long)m->regions[i].size, strerror(-ret));
+	}
+	if (ret < 0) {
+		vb_mem_clear(mem);
+		return VU_FAIL;
+	}
+	return resume_rings(r->srv, mask) ? VU_OK : VU_FAIL;
+}
+
+static enum vu_result vu_get_max_mem_slots(struct vu_request *r)
+{
+	return reply_u64(r, VB_MEM_SLOTS_MAX);
+}
+
+static enum vu_result vu_add_mem_reg(struct vu_request *r)
+{
+	const struct vhost_user_mem_region *reg = &r->msg->payload.mem_reg.region;
+	uint64_t mask;
+	int ret;
+
+	if (r->nfds != 1) {
+		vb_err("ADD_MEM_REG needs exactly one file descriptor, got %zu", r->nfds);
+		return VU_FAIL;
+	}
+	mask = pause_rings(r->srv);
+	ret = vb_mem_add(&r->srv->dev->mem, reg, r->fds[0]);
+	if (ret < 0)
+		vb_err("ADD_MEM_REG (guest 0x%llx, %llu bytes): %s",
+		       (unsigned long long)reg->guest_addr, (unsigned long long)reg->size,
+		       strerror(-ret));
+	return resume_rings(r->srv, mask) && ret == 0 ? VU_OK : VU_FAIL;
+}
+
+static enum vu_result vu_rem_mem_reg(struct vu_request *r)
+{
+	const struct vhost_user_mem_region *reg = &r->msg->payload.mem_reg.region;
+	uint64_t mask = pause_rings(r->srv);
+	int ret = vb_mem_remove(&r->srv->dev->mem, reg);
+
+	if (ret < 0)
+		vb_err("REM_MEM_REG: no region at guest 0x%llx with %llu bytes",
+		       (unsigned long long)reg->guest_addr, (unsigned long long)reg->size);
+	/* A ring whose memory went away stays stopped (logged by ring_start). */
+	return resume_rings(r->srv, mask) && ret == 0 ? VU_OK : VU_FAIL;
+}
+
+static enum vu_result vu_set_vring_num(struct vu_request *r)
+{
+	const struct vhost_user_vring_state *s = &r->msg->payload.state;
+	struct vb_queue *q = ring_of(r, s->index);
+
+	if (!q)
+		return VU_FAIL;
+	if (q->running) {
+		vb_err("SET_VRING_NUM on running vring %u", s->index);
+		return VU_FAIL;
+	}
+	if (s->num == 0 || s->num > r->srv->dev->max_queue_size || (s->num & (s->num - 1))) {
+		vb_err("vring %u: size %u is not a power of two up to %u", s->index, s->num,
+		       r->srv->dev->max_queue_size);
+		return VU_FAIL;
+	}
+	q->num = s->num;
+	return VU_OK;
+}
+
+static enum vu_result vu_set_vring_addr(struct vu_request *r)
+{
+	const struct vhost_user_vring_addr *a = &r->msg->payload.addr;
+	struct vb_queue *q = ring_of(r, a->index);
+	bool running;
+
+	if (!q)
+		return VU_FAIL;
+	/* Front-ends re-send addresses on running rings to switch used-ring logging. */
+	running = q->running;
+	vb_queue_stop(q);
+	r->srv->rings[a->index].addr = *a;
+	r->srv->rings[a->index].addr_set = true;
+	if (running && ring_start(r->srv, q) < 0)
+		return VU_FAIL;
+	return VU_OK;
+}
+
+static enum vu_result vu_set_vring_base(struct vu_request *r)
+{
+	const struct vhost_user_vring_state *s = &r->msg->payload.state;
+	struct vb_queue *q = ring_of(r, s->index);
+
+	if (!q)
+		return VU_FAIL;
+	if (q->running) {
+		vb_err("SET_VRING_BASE on running vring %u", s->index);
+		return VU_FAIL;
+	}
+	if (s->num > UINT16_MAX) {
+		vb_err("vring %u: base %u does not fit a split ring", s->index, s->num);
+		return VU_FAIL;
+	}
+	q->base = s->num;
+	return VU_OK;
+}
+
+static enum vu_result vu_get_vring_base(struct vu_request *r)
+{
+	const struct vhost_user_vring_state *s = &r->msg->payload.state;
+	struct vb_queue *q = ring_of(r, s->index);
+
+	if (!q)
+		return VU_CLOSE;
+	vb_queue_stop(q);
+	/* The ring restarts only with a new kick fd. */
+	if (q->kick_fd >= 0)
+		close(q->kick_fd);
+	q->kick_fd = -1;
+	r->reply->hdr.size = sizeof(r->reply->payload.state);
+	r->reply->payload.state.index = s->index;
+	r->reply->payload.state.num = q->base;
+	return VU_REPLY;
+}
+
+/* SET_VRING_KICK/CALL/ERR carry the ring in bits 0-7 and "no fd" in bit 8. */
+static struct vb_queue *notifier_ring(struct vu_request *r, int *fd)
+{
+	uint64_t v = r->msg->payload.u64;
+	struct vb_queue *q = ring_of(r, v & VHOST_USER_VRING_IDX_MASK);
+
+	*fd = -1;
+	if (!q)
+		return NULL;
+	if (v & VHOST_USER_VRING_NOFD_MASK)
+		return q;
+	*fd = take_fd(r, 0);
+	if (*fd < 0) {
+		vb_err("vring %u: notifier message without a file descriptor", q->index);
+		return NULL;
+	}
+	return q;
+}
+
+static enum vu_result vu_set_vring_kick(struct vu_request *r)
+{
+	int fd;
+	struct vb_queue *q = notifier_ring(r, &fd);
+
+	if (!q)
+		return VU_FAIL;
+	if (fd < 0) {
+		vb_err("vring %u: polling mode (no kick fd) is not supported", q->index);
+		return VU_FAIL;
+	}
+	vb_queue_stop(q);
+	if (q->kick_fd >= 0)
+		close(q->kick_fd);
+	q->kick_fd = fd;
+	/* Without VHOST_USER_F_PROTOCOL_FEATURES rings are enabled as they start. */
+	if (!r->srv->protocol_features_acked)
+		__atomic_store_n(&q->enabled, 1, __ATOMIC_RELEASE);
+	return ring_start(r->srv, q) < 0 ? VU_FAIL : VU_OK;
+}
+
+static enum vu_result vu_set_vring_call(struct vu_request *r)
+{
+	int fd;
+	struct vb_queue *q = notifier_ring(r, &fd);
+
+	if (!q)
+		return VU_FAIL;
+	vb_queue_set_call_fd(q, fd);
+	return VU_OK;
+}
+
+static enum vu_result vu_set_vring_err(struct vu_request *r)
+{
+	int fd;
+	struct vb_queue *q = notifier_ring(r, &fd);
+
+	if (!q)
+		return VU_FAIL;
+	vb_queue_set_err_fd(q, fd);
+	return VU_OK;
+}
+
+static enum vu_result vu_set_vring_enable(struct vu_request *r)
+{
+	const struct vhost_user_vring_state *s = &r->msg->payload.state;
+	struct vb_queue *q = ring_of(r, s->index);
+
+	if (!q)
+		return VU_FAIL;
+	if (s->num > 1) {
+		vb_err("SET_VRING_ENABLE vring %u with value %u", s->index, s->num);
+		return VU_FAIL;
+	}
+	/* Disabling only pauses fetching; it is not a reset (QEMU sends it before GET_VRING_BASE). */
+	vb_queue_set_enabled(q, s->num);
+	return VU_OK;
+}
+
+static enum vu_result vu_get_queue_num(struct vu_request *r)
+{
+	return reply_u64(r, r->srv->dev->num_queues);
+}
+
+static enum vu_result vu_get_config(struct vu_request *r)
+{
+	const struct vhost_user_config *req = &r->msg->payload.config;
+	struct vhost_user_config *rep = &r->reply->payload.config;
+	struct virtio_blk_config cfg;
+
+	*rep = (struct vhost_user_config){ .offset = req->offset, .flags = req->flags };
+	r->reply->hdr.size = VHOST_USER_CONFIG_HDR_SIZE;
+	if (req->size != r->msg->hdr.size - VHOST_USER_CONFIG_HDR_SIZE ||
+	    req->offset > sizeof(cfg) || req->size > sizeof(cfg) - req->offset) {
+		/* An empty config in the reply is how failure is reported. */
+		vb_err("GET_CONFIG of %u bytes at offset %u is outside the %zu-byte config space",
+		       req->size, req->offset, sizeof(cfg));
+		return VU_REPLY;
+	}
+	vb_device_config(r->srv->dev, &cfg);
+	rep->size = req->size;
+	memcpy(rep->region, (uint8_t *)&cfg + req->offset, req->size);
+	r->reply->hdr.size += req->size;
+	return VU_REPLY;
+}
+
+static enum vu_result vu_set_config(struct vu_request *r)
+{
+	const struct vhost_user_config *c = &r->msg->payload.config;
+
+	if (c->size != r->msg->hdr.size - VHOST_USER_CONFIG_HDR_SIZE) {
+		vb_err("SET_CONFIG size %u does not match its payload", c->size);
+		return VU_CLOSE;
+	}
+	if (vb_device_write_config(r->srv->dev, c->offset, c->region, c->size) < 0) {
+		vb_err("SET_CONFIG of %u bytes at offset %u refused: only the writeback byte is writable",
+		       c->size, c->offset);
+		return VU_FAIL;
+	}
+	return VU_OK;
+}
+
+static enum vu_result vu_set_status(struct vu_request *r)
+{
+	if (r->msg->payload.u64 > UINT8_MAX) {
+		vb_err("SET_STATUS 0x%llx is not a device status byte",
+		       (unsigned long long)r->msg->payload.u64);
+		return VU_FAIL;
+	}
+	r->srv->status = r->msg->payload.u64;
+	return VU_OK;
+}
+
+static enum vu_result vu_get_status(struct vu_request *r)
+{
+	return reply_u64(r, r->srv->status);
+}
+
+#define ANY_SIZE UINT32_MAX
+
+struct vu_message_type {
+	const char *name;
+	enum vu_result (*handle)(struct vu_request *r);
+	uint32_t size;		/* exact payload size, or ANY_SIZE with min_size */
+	uint32_t min_size;
+	int protocol_feature;	/* required protocol feature, or -1 */
+};
+
+#define MSG(id, fn, sz, feat) [VHOST_USER_##id] = { #id, fn, sz, 0, feat }
+#define MSG_VAR(id, fn, min, feat) [VHOST_USER_##id] = { #id, fn, ANY_SIZE, min, feat }
+#define U64 sizeof(uint64_t)
+#define STATE sizeof(struct vhost_user_vring_state)
+
+static const struct vu_message_type message_types[VHOST_USER_MAX_REQUEST] = {
+	MSG(GET_FEATURES, vu_get_features, 0, -1),
+	MSG(SET_FEATURES, vu_set_features, U64, -1),
+	MSG(SET_OWNER, vu_set_owner, 0, -1),
+	MSG(RESET_OWNER, vu_reset, 0, -1),
+	MSG_VAR(SET_MEM_TABLE, vu_set_mem_table, offsetof(struct vhost_user_mem_table, regions), -1),
+	MSG(SET_VRING_NUM, vu_set_vring_num, STATE, -1),
+	MSG(SET_VRING_ADDR, vu_set_vring_addr, sizeof(struct vhost_user_vring_addr), -1),
+	MSG(SET_VRING_BASE, vu_set_vring_base, STATE, -1),
+	MSG(GET_VRING_BASE, vu_get_vring_base, STATE, -1),
+	MSG(SET_VRING_KICK, vu_set_vring_kick, U64, -1),
+	MSG(SET_VRING_CALL, vu_set_vring_call, U64, -1),
+	MSG(SET_VRING_ERR, vu_set_vring_err, U64, -1),
+	MSG(GET_PROTOCOL_FEATURES, vu_get_protocol_features, 0, -1),
+	MSG(SET_PROTOCOL_FEATURES, vu_set_protocol_features, U64, -1),
+	MSG(GET_QUEUE_NUM, vu_get_queue_num, 0, VHOST_USER_PROTOCOL_F_MQ),
+	MSG(SET_VRING_ENABLE, vu_set_vring_enable, STATE, -1),
+	MSG_VAR(GET_CONFIG, vu_get_config, VHOST_USER_CONFIG_HDR_SIZE, VHOST_USER_PROTOCOL_F_CONFIG),
+	MSG_VAR(SET_CONFIG, vu_set_config, VHOST_USER_CONFIG_HDR_SIZE, VHOST_USER_PROTOCOL_F_CONFIG),
+	MSG(RESET_DEVICE, vu_reset, 0, VHOST_USER_PROTOCOL_F_RESET_DEVICE),
+	MSG(GET_MAX_MEM_SLOTS, vu_get_max_mem_slots, 0, VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS),
+	MSG(ADD_MEM_REG, vu_add_mem_reg, sizeof(struct vhost_user_single_mem_region),
+	    VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS),
+	MSG(REM_MEM_REG, vu_rem_mem_reg, sizeof(struct vhost_user_single_mem_region),
+	    VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS),
+	MSG(SET_STATUS, vu_set_status, U64, VHOST_USER_PROTOCOL_F_STATUS),
+	MSG(GET_STATUS, vu_get_status, 0, VHOST_USER_PROTOCOL_F_STATUS),
+};
+
+static const struct vu_message_type *lookup(const struct vb_vu_server *srv,
+					    const struct vhost_user_msg *msg)
+{
+	const struct vu_message_type *t;
+	uint32_t id = msg->hdr.request, size = msg->hdr.size;
+
+	t = id < VHOST_USER_MAX_REQUEST ? &message_types[id] : NULL;
+	if (!t || !t->handle) {
+		vb_err("unknown or unsupported message id %u", id);
+		return NULL;
+	}
+	if ((t->size != ANY_SIZE && size != t->size) || (t->size == ANY_SIZE && size < t->min_size)) {
+		vb_err("%s with a %u-byte payload", t->name, size);
+		return NULL;
+	}
+	if (t->protocol_feature >= 0 && !(srv->protocol_features & BIT(t->protocol_feature))) {
+		vb_err("%s without its protocol feature (bit %d) negotiated", t->name,
+		       t->protocol_feature);
+		return NULL;
+	}
+	return t;
+}
+
+/* Handles one message; false when the connection must be closed. */
+static bool dispatch(struct vb_vu_server *srv, struct vhost_user_msg *msg, int *fds, size_t nfds)
+{
+	struct vhost_user_msg reply = { .hdr = { .request = msg->hdr.request } };
+	struct vu_request r = { srv, msg, fds, nfds, &reply };
+	const struct vu_message_type *t = lookup(srv, msg);
+	bool ack = (msg->hdr.flags & VHOST_USER_NEED_REPLY_MASK) &&
+		   (srv->protocol_features & BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK));
+	enum vu_result res;
+	int ret;
+
+	if (!t)
+		return false;
+	vb_debug("%s (%u bytes, %zu fds)", t->name, msg->hdr.size, nfds);
+	res = t->handle(&r);
+	switch (res) {
+	case VU_CLOSE:
+		return false;
+	case VU_REPLY:
+		break;
+	case VU_OK:
+	case VU_FAIL:
+		if (!ack) {
+			if (res == VU_FAIL)
+				vb_err("%s failed and the front-end asked for no reply: closing",
+				       t->name);
+			return res == VU_OK;
+		}
+		reply_u64(&r, res == VU_FAIL);
+		break;
+	}
+	ret = vb_vu_send_reply(srv->conn_fd, &reply);
+	if (ret < 0) {
+		vb_err("cannot reply to %s: %s", t->name, strerror(-ret));
+		return false;
+	}
+	return true;
+}
+
+static void close_connection(struct vb_vu_server *srv)
+{
+	reset_connection_state(srv);
+	vb_mem_clear(&srv->dev->mem);
+	srv->protocol_features = 0;
+	srv->protocol_features_acked = false;
+	close(srv->conn_fd);
+	srv->conn_fd = -1;
+}
+
+static void serve_connection(struct vb_vu_server *srv, int stop_fd)
+{
+	struct vhost_user_msg *msg = malloc(sizeof(*msg));
+	int fds[VHOST_USER_MAX_FDS];
+	size_t nfds;
+
+	if (!msg) {
+		vb_err("out of memory for a connection");
+		return;
+	}
+	for (;;) {
+		int ret = vb_vu_recv(srv->conn_fd, stop_fd, msg, fds, &nfds);
+		bool keep;
+
+		if (ret == -ECONNRESET)
+			vb_info("front-end disconnected");
+		if (ret < 0)
+			break;
+		keep = dispatch(srv, msg, fds, nfds);
+		for (size_t i = 0; i < nfds; i++) {
+			if (fds[i] >= 0)
+				close(fds[i]);
+		}
+		if (!keep) {
+			vb_err("closing the connection to the front-end after a protocol error");
+			break;
+		}
+	}
+	free(msg);
+}
+
+int vb_vu_server_init(struct vb_vu_server *srv, struct vb_device *dev, const char *path)
+{
+	memset(srv, 0, sizeof(*srv));
+	srv->dev = dev;
+	srv->conn_fd = -1;
+	srv->offered_protocol_features =
+		BIT(VHOST_USER_PROTOCOL_F_MQ) | BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) |
+		BIT(VHOST_USER_PROTOCOL_F_CONFIG) | BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
+		BIT(VHOST_USER_PROTOCOL_F_STATUS) | BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE);
+	srv->socket_path = strdup(path);
+	if (!srv->socket_path)
+		return -ENOMEM;
+	srv->listen_fd = vb_vu_listen(path);
+	if (srv->listen_fd < 0) {
+		free(srv->socket_path);
+		return srv->listen_fd;
+	}
+	vb_info("listening on %s", path);
+	return 0;
+}
+
+void vb_vu_server_run(struct vb_vu_server *srv, int stop_fd)
+{
+	struct timeval tv = { .tv_sec = VU_SEND_TIMEOUT_S };
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = srv->listen_fd, .events = POLLIN },
+				       { .fd = stop_fd, .events = POLLIN } };
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			vb_err("poll: %s", strerror(errno));
+			return;
+		}
+		if (p[1].revents)
+			return;
+		srv->conn_fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (srv->conn_fd < 0) {
+			vb_warn("accept: %s", strerror(errno));
+			continue;
+		}
+		setsockopt(srv->conn_fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		vb_info("front-end connected");
+		serve_connection(srv, stop_fd);
+		close_connection(srv);
+	}
+}
+
+void vb_vu_server_destroy(struct vb_vu_server *srv)
+{
+	if (srv->conn_fd >= 0)
+		close_connection(srv);
+	if (srv->listen_fd >= 0) {
+		close(srv->listen_fd);
+		unlink(srv->socket_path);
+	}
+	free(srv->socket_path);
+}

@@ -1,0 +1,39 @@
+/* vhost-user front door: the protocol state machine that configures the device from one front-end. */
+#ifndef VBRIDGE_VHOST_USER_H
+#define VBRIDGE_VHOST_USER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "device.h"
+#include "vhost_user_proto.h"
+
+struct vb_vu_ring {
+	struct vhost_user_vring_addr addr;
+	bool addr_set;
+};
+
+struct vb_vu_server {
+	struct vb_device *dev;
+	char *socket_path;
+	int listen_fd;
+	int conn_fd;			/* -1 between front-ends */
+	uint64_t offered_protocol_features;
+	/* Per connection; reset when the front-end goes away. */
+	uint64_t protocol_features;
+	bool protocol_features_acked;	/* virtio bit 30 was negotiated */
+	uint8_t status;
+	struct vb_vu_ring rings[VB_QUEUES_MAX];
+};
+
+/* Listens on path for dev. Returns 0 or -errno (logged). */
+int vb_vu_server_init(struct vb_vu_server *srv, struct vb_device *dev, const char *path);
+/*
+ * Serves front-ends one after the other until stop_fd becomes readable.
+ * A front-end that misbehaves loses its connection, never the daemon.
+ */
+void vb_vu_server_run(struct vb_vu_server *srv, int stop_fd);
+/* Closes the connection and the socket and removes the socket file. */
+void vb_vu_server_destroy(struct vb_vu_server *srv);
+
+#endif
