@@ -27,6 +27,8 @@ VHOST_SRCS := $(wildcard tests/vhost/*.c)
 VHOST_BINS := $(VHOST_SRCS:tests/vhost/%.c=$(BUILD)/tests/vhost/%)
 
 .PHONY: all deps check demo bench clean
+# Keep the objects of the libraries that test programs link, or every link rebuilds them.
+.SECONDARY:
 all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS)
 
 $(BUILD)/%.o: %.c
