@@ -13,7 +13,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 CFLAGS := $(CFLAGS_BASE) $(EXTRA_CFLAGS)
 
-VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+VERSION := 0.1.0$(shell git describe --always --dirty 2>/dev/null | sed 's/^/+g/')
 
 # The daemon: everything in userspace/ except main.c is the core the tests link too.
 CORE_SRCS := $(filter-out userspace/main.c,$(wildcard userspace/*.c))
@@ -26,7 +26,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 VHOST_SRCS := $(wildcard tests/vhost/*.c)
 VHOST_BINS := $(VHOST_SRCS:tests/vhost/%.c=$(BUILD)/tests/vhost/%)
 
-.PHONY: all deps check demo bench clean
+.PHONY: all deps check demo clean
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
 all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS)

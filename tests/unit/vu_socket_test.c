@@ -48,7 +48,8 @@ static void send_msg(uint32_t req, uint32_t flags, const void *payload, uint32_t
 	struct vhost_user_header h = { req, flags, size };
 
 	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + 12, payload, size);
+	if (size)
+		memcpy(buf + 12, payload, size);
 	send_raw(buf, 12 + size, fds, nfds);
 }
 
