@@ -379,26 +379,25 @@ static enum vu_result vu_set_vring_kick(struct vu_request *r)
 	return ring_start(r->srv, q) < 0 ? VU_FAIL : VU_OK;
 }
 
-static enum vu_result vu_set_vring_call(struct vu_request *r)
+static enum vu_result set_notifier(struct vu_request *r, void (*set)(struct vb_queue *, int))
 {
 	int fd;
 	struct vb_queue *q = notifier_ring(r, &fd);
 
 	if (!q)
 		return VU_FAIL;
-	vb_queue_set_call_fd(q, fd);
+	set(q, fd);
 	return VU_OK;
+}
+
+static enum vu_result vu_set_vring_call(struct vu_request *r)
+{
+	return set_notifier(r, vb_queue_set_call_fd);
 }
 
 static enum vu_result vu_set_vring_err(struct vu_request *r)
 {
-	int fd;
-	struct vb_queue *q = notifier_ring(r, &fd);
-
-	if (!q)
-		return VU_FAIL;
-	vb_queue_set_err_fd(q, fd);
-	return VU_OK;
+	return set_notifier(r, vb_queue_set_err_fd);
 }
 
 static enum vu_result vu_set_vring_enable(struct vu_request *r)

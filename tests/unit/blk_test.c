@@ -39,6 +39,19 @@ static void parse(void)
 	vb_blk_parse(&dev, &req);
 }
 
+/* The usual shape: header, one data buffer (unless data_len is 0), status. */
+static void simple(uint32_t type, uint64_t sector, const void *buf, size_t data_len,
+		   bool data_writable)
+{
+	chain_reset();
+	header(type, sector);
+	add(hdrbuf, 16, false);
+	if (data_len)
+		add((void *)buf, data_len, data_writable);
+	add(&status, 1, true);
+	parse();
+}
+
 int main(void)
 {
 	struct virtio_blk_discard_write_zeroes seg = { 0 };
@@ -46,12 +59,7 @@ int main(void)
 	dev.disk.size = DISK_SECTORS * 512;
 	memcpy(dev.serial, "serial-1234", 11);
 
-	chain_reset();
-	header(VIRTIO_BLK_T_IN, 8);
-	add(hdrbuf, 16, false);
-	add(data, 4096, true);
-	add(&status, 1, true);
-	parse();
+	simple(VIRTIO_BLK_T_IN, 8, data, 4096, true);
 	ok(req.op == VB_IO_READ && req.offset == 8 * 512 && req.len == 4096 && req.niov == 1 &&
 	   req.status_ptr == &status && req.used_len == 4097, "read: offset, length, status, used length");
 
@@ -74,28 +82,13 @@ int main(void)
 	ok(req.op == VB_IO_WRITE && req.len == 1024 && req.iov[0].iov_base == data + 16,
 	   "write whose data shares the header buffer");
 
-	chain_reset();
-	header(VIRTIO_BLK_T_IN, DISK_SECTORS - 1);
-	add(hdrbuf, 16, false);
-	add(data, 1024, true);
-	add(&status, 1, true);
-	parse();
+	simple(VIRTIO_BLK_T_IN, DISK_SECTORS - 1, data, 1024, true);
 	ok(req.op == VB_IO_NONE && req.status == VIRTIO_BLK_S_IOERR, "read past the end of the disk fails");
 
-	chain_reset();
-	header(VIRTIO_BLK_T_IN, UINT64_MAX - 1);
-	add(hdrbuf, 16, false);
-	add(data, 1024, true);
-	add(&status, 1, true);
-	parse();
+	simple(VIRTIO_BLK_T_IN, UINT64_MAX - 1, data, 1024, true);
 	ok(req.op == VB_IO_NONE && req.status == VIRTIO_BLK_S_IOERR, "sector near 2^64 does not wrap");
 
-	chain_reset();
-	header(VIRTIO_BLK_T_IN, 0);
-	add(hdrbuf, 16, false);
-	add(data, 100, true);
-	add(&status, 1, true);
-	parse();
+	simple(VIRTIO_BLK_T_IN, 0, data, 100, true);
 	ok(req.op == VB_IO_NONE && req.status == VIRTIO_BLK_S_IOERR, "length not a multiple of 512 fails");
 
 	chain_reset();
@@ -131,78 +124,35 @@ int main(void)
 	ok(req.op == VB_IO_NONE && req.status == VIRTIO_BLK_S_OK && memcmp(data, "serial-1234", 11) == 0 &&
 	   data[11] == 0 && data[19] == 0 && req.used_len == 21, "GET_ID returns the NUL-padded serial");
 
-	chain_reset();
-	header(VIRTIO_BLK_T_FLUSH, 0);
-	add(hdrbuf, 16, false);
-	add(&status, 1, true);
-	parse();
+	simple(VIRTIO_BLK_T_FLUSH, 0, NULL, 0, false);
 	ok(req.op == VB_IO_FLUSH, "flush");
 
-	chain_reset();
-	header(77, 0);
-	add(hdrbuf, 16, false);
-	add(&status, 1, true);
-	parse();
+	simple(77, 0, NULL, 0, false);
 	ok(req.op == VB_IO_NONE && req.status == VIRTIO_BLK_S_UNSUPP, "unknown type is unsupported");
 
 	seg = (struct virtio_blk_discard_write_zeroes){ .sector = 16, .num_sectors = 8 };
-	chain_reset();
-	header(VIRTIO_BLK_T_DISCARD, 0);
-	add(hdrbuf, 16, false);
-	add(&seg, sizeof(seg), false);
-	add(&status, 1, true);
-	parse();
+	simple(VIRTIO_BLK_T_DISCARD, 0, &seg, sizeof(seg), false);
 	ok(req.op == VB_IO_DISCARD && req.offset == 16 * 512 && req.len == 8 * 512, "discard segment");
 
 	seg.flags = VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
-	chain_reset();
-	header(VIRTIO_BLK_T_DISCARD, 0);
-	add(hdrbuf, 16, false);
-	add(&seg, sizeof(seg), false);
-	add(&status, 1, true);
-	parse();
+	simple(VIRTIO_BLK_T_DISCARD, 0, &seg, sizeof(seg), false);
 	ok(req.op == VB_IO_NONE && req.status == VIRTIO_BLK_S_UNSUPP, "discard with the unmap flag is unsupported");
 
-	chain_reset();
-	header(VIRTIO_BLK_T_WRITE_ZEROES, 0);
-	add(hdrbuf, 16, false);
-	add(&seg, sizeof(seg), false);
-	add(&status, 1, true);
-	parse();
+	simple(VIRTIO_BLK_T_WRITE_ZEROES, 0, &seg, sizeof(seg), false);
 	ok(req.op == VB_IO_WRITE_ZEROES && req.unmap, "write zeroes with unmap");
 
 	seg.sector = DISK_SECTORS - 4;
-	chain_reset();
-	header(VIRTIO_BLK_T_WRITE_ZEROES, 0);
-	add(hdrbuf, 16, false);
-	add(&seg, sizeof(seg), false);
-	add(&status, 1, true);
-	parse();
+	simple(VIRTIO_BLK_T_WRITE_ZEROES, 0, &seg, sizeof(seg), false);
 	ok(req.op == VB_IO_NONE && req.status == VIRTIO_BLK_S_IOERR, "write zeroes past the end fails");
 
-	chain_reset();
-	header(VIRTIO_BLK_T_DISCARD, 0);
-	add(hdrbuf, 16, false);
-	add(data, 2 * sizeof(seg), false);
-	add(&status, 1, true);
-	parse();
+	simple(VIRTIO_BLK_T_DISCARD, 0, data, 2 * sizeof(seg), false);
 	ok(req.op == VB_IO_NONE && req.status == VIRTIO_BLK_S_UNSUPP, "more segments than advertised are refused");
 
 	dev.disk.readonly = true;
-	chain_reset();
-	header(VIRTIO_BLK_T_OUT, 0);
-	add(hdrbuf, 16, false);
-	add(data, 512, false);
-	add(&status, 1, true);
-	parse();
+	simple(VIRTIO_BLK_T_OUT, 0, data, 512, false);
 	ok(req.op == VB_IO_NONE && req.status == VIRTIO_BLK_S_IOERR, "write to a read-only disk fails");
 
-	chain_reset();
-	header(VIRTIO_BLK_T_IN, 0);
-	add(hdrbuf, 16, false);
-	add(data, 512, true);
-	add(&status, 1, true);
-	parse();
+	simple(VIRTIO_BLK_T_IN, 0, data, 512, true);
 	ok(req.op == VB_IO_READ, "read from a read-only disk works");
 
 	return tap_done();

@@ -83,17 +83,7 @@ struct vu_vq *vu_vq_create(struct vu_dev *dev, unsigned index, uint16_t size)
 	dev->vqs[index] = vq;
 	return vq;
 fail:
-	if (ring)
-		vu_mem_free(dev, ring);
-	if (vq->kick_fd >= 0)
-		close(vq->kick_fd);
-	if (vq->call_fd >= 0)
-		close(vq->call_fd);
-	free(vq->link);
-	free(vq->chain_len);
-	free(vq->cookie);
-	free(vq->busy);
-	free(vq);
+	vu_vq_destroy(vq);
 	return NULL;
 }
 
@@ -106,9 +96,13 @@ void vu_vq_destroy(struct vu_vq *vq)
 	dev = vq->dev;
 	if (dev->vqs[vq->index] == vq)
 		dev->vqs[vq->index] = NULL;
-	vu_mem_free(dev, vq->desc);
-	close(vq->kick_fd);
-	close(vq->call_fd);
+	/* Also undoes a vu_vq_create that failed half way. */
+	if (vq->desc)
+		vu_mem_free(dev, vq->desc);
+	if (vq->kick_fd >= 0)
+		close(vq->kick_fd);
+	if (vq->call_fd >= 0)
+		close(vq->call_fd);
 	free(vq->link);
 	free(vq->chain_len);
 	free(vq->cookie);
