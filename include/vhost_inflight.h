@@ -1,0 +1,52 @@
+/* Layout of the vhost-user inflight I/O tracking region (INFLIGHT_SHMFD), shared by the daemon and its tools. */
+#ifndef VBRIDGE_VHOST_INFLIGHT_H
+#define VBRIDGE_VHOST_INFLIGHT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The region holds one queue region per virtqueue, each at a fixed stride.
+ * The spec does not fix the stride and implementations differ, so a region
+ * made elsewhere is read with stride = mmap_size / num_queues, which must be
+ * at least vb_inflight_split_min_size(queue_size).
+ */
+
+#define VB_INFLIGHT_VERSION 1
+/* vbridge aligns the regions it creates to this (as DPDK does). */
+#define VB_INFLIGHT_ALIGN 64
+
+/* Split ring: one descriptor state per descriptor index. */
+struct vb_inflight_desc_split {
+	uint8_t inflight;	/* 1 from fetch until completion is published */
+	uint8_t padding[5];
+	uint16_t next;		/* link of the last completed batch */
+	uint64_t counter;	/* fetch order, increasing */
+};
+
+struct vb_inflight_split {
+	uint64_t features;	/* negotiated virtio features */
+	uint16_t version;	/* VB_INFLIGHT_VERSION; 0 means not initialised */
+	uint16_t desc_num;	/* queue size */
+	uint16_t last_batch_head;
+	uint16_t used_idx;	/* mirror of used->idx */
+	struct vb_inflight_desc_split desc[];
+};
+
+_Static_assert(sizeof(struct vb_inflight_desc_split) == 16, "inflight descriptor layout");
+_Static_assert(sizeof(struct vb_inflight_split) == 16, "inflight queue header layout");
+
+static inline size_t vb_inflight_split_min_size(uint16_t queue_size)
+{
+	return sizeof(struct vb_inflight_split) +
+	       (size_t)queue_size * sizeof(struct vb_inflight_desc_split);
+}
+
+static inline size_t vb_inflight_split_stride(uint16_t queue_size)
+{
+	size_t min = vb_inflight_split_min_size(queue_size);
+
+	return (min + VB_INFLIGHT_ALIGN - 1) & ~(size_t)(VB_INFLIGHT_ALIGN - 1);
+}
+
+#endif
