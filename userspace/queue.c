@@ -91,6 +91,7 @@ static void flush_used(struct vb_queue *q)
 		return;
 	q->need_publish = false;
 	vb_vring_publish_used(&q->vring);
+	vb_inflight_published(&q->inflight, q->vring.used_idx);
 	if (vb_vring_need_notify(&q->vring))
 		notify_guest(q);
 }
@@ -104,8 +105,9 @@ static void finish_request(struct vb_queue *q, struct vb_blk_req *req)
 		len = req->status == VIRTIO_BLK_S_OK ? req->used_len : 1;
 	}
 	vb_vring_push_used(&q->vring, req->chain.head, len);
+	vb_inflight_complete(&q->inflight, req->chain.head);
 	req->busy = false;
-	q->inflight--;
+	q->nbusy--;
 	q->need_publish = true;
 }
 
@@ -121,9 +123,27 @@ static void mark_broken(struct vb_queue *q, const char *why)
 	pthread_mutex_unlock(&q->notify_lock);
 }
 
-static bool fetch_one(struct vb_queue *q)
+/* Reads, decodes and issues the request at head, which the caller marked busy. */
+static void start_request(struct vb_queue *q, struct vb_blk_req *req, uint16_t head)
 {
 	struct vb_device *dev = q->dev;
+
+	if (vb_vring_read_chain(&q->vring, &dev->mem, head, &req->chain) != VB_POP_OK) {
+		vb_warn("queue %u: malformed descriptor chain at head %u, returned unused",
+			q->index, head);
+		req->chain.head = head;
+		req->status_ptr = NULL;
+		finish_request(q, req);
+		return;
+	}
+	vb_blk_parse(dev, req);
+	if (!vb_uring_issue(&q->ring, &dev->disk, __atomic_load_n(&dev->writeback, __ATOMIC_RELAXED),
+			    req))
+		finish_request(q, req);
+}
+
+static bool fetch_one(struct vb_queue *q)
+{
 	struct vb_blk_req *req;
 	uint16_t head;
 
@@ -142,19 +162,27 @@ static bool fetch_one(struct vb_queue *q)
 		return false;
 	}
 	req->busy = true;
-	q->inflight++;
-	if (vb_vring_read_chain(&q->vring, &dev->mem, head, &req->chain) != VB_POP_OK) {
-		vb_warn("queue %u: malformed descriptor chain at head %u, returned unused",
-			q->index, head);
-		req->status_ptr = NULL;
-		finish_request(q, req);
-		return true;
-	}
-	vb_blk_parse(dev, req);
-	if (!vb_uring_issue(&q->ring, &dev->disk, __atomic_load_n(&dev->writeback, __ATOMIC_RELAXED),
-			    req))
-		finish_request(q, req);
+	q->nbusy++;
+	vb_inflight_fetch(&q->inflight, head);
+	start_request(q, req, head);
 	return true;
+}
+
+/* Requests a previous instance fetched but never completed go first, in fetch order. */
+static void resubmit_inflight(struct vb_queue *q)
+{
+	for (unsigned int i = 0; i < q->inflight.nresubmit; i++) {
+		uint16_t head = q->inflight.resubmit[i];
+		struct vb_blk_req *req = &q->reqs[head];
+
+		req->busy = true;
+		q->nbusy++;
+		start_request(q, req, head);
+	}
+	if (q->inflight.nresubmit)
+		vb_info("queue %u: resubmitted %u requests left inflight", q->index,
+			q->inflight.nresubmit);
+	q->inflight.nresubmit = 0;
 }
 
 /* Fetches until the ring is empty, with guest kicks off meanwhile. */
@@ -192,6 +220,7 @@ static void *queue_thread(void *arg)
 
 	arm_poll(q, q->kick_fd, TAG_KICK);
 	arm_poll(q, q->wake_fd, TAG_WAKE);
+	resubmit_inflight(q);
 	/* Entries made available before we started get no kick of their own. */
 	fetch_all(q);
 	for (;;) {
@@ -202,7 +231,7 @@ static void *queue_thread(void *arg)
 
 		flush_used(q);
 		stopping = __atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
-		if (stopping && q->inflight == 0)
+		if (stopping && q->nbusy == 0)
 			break;
 		ret = io_uring_submit_and_wait(&q->ring, 1);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
@@ -250,21 +279,35 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 		return ret;
 	}
 	vb_vring_start(&q->vring, q->num, event_idx, desc, avail, used, q->base);
-	q->inflight = 0;
+	if (q->inflight_region) {
+		ret = vb_inflight_start(&q->inflight, q->inflight_region, q->num, q->dev->features,
+					q->vring.used_idx, &q->vring.last_avail_idx);
+		if (ret < 0)
+			goto fail_ring;
+		if (q->vring.last_avail_idx != q->base)
+			vb_info("queue %u: resuming at avail index %u (front-end said %u)",
+				q->index, q->vring.last_avail_idx, q->base);
+	}
+	q->nbusy = 0;
 	q->broken = false;
 	q->need_publish = false;
 	__atomic_store_n(&q->stop, 0, __ATOMIC_RELAXED);
 	drain_eventfd(q->wake_fd);
 	ret = pthread_create(&q->thread, NULL, queue_thread, q);
 	if (ret) {
-		io_uring_queue_exit(&q->ring);
-		free(q->reqs);
-		q->reqs = NULL;
-		return -ret;
+		ret = -ret;
+		vb_inflight_stop(&q->inflight);
+		goto fail_ring;
 	}
 	q->running = true;
-	vb_debug("queue %u started: %u entries from avail index %u", q->index, q->num, q->base);
+	vb_debug("queue %u started: %u entries from avail index %u", q->index, q->num,
+		 q->vring.last_avail_idx);
 	return 0;
+fail_ring:
+	io_uring_queue_exit(&q->ring);
+	free(q->reqs);
+	q->reqs = NULL;
+	return ret;
 }
 
 void vb_queue_stop(struct vb_queue *q)
@@ -276,6 +319,7 @@ void vb_queue_stop(struct vb_queue *q)
 	pthread_join(q->thread, NULL);
 	q->running = false;
 	q->base = q->vring.last_avail_idx;
+	vb_inflight_stop(&q->inflight);
 	io_uring_queue_exit(&q->ring);
 	free(q->reqs);
 	q->reqs = NULL;

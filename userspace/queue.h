@@ -9,6 +9,7 @@
 
 #include "blk.h"
 #include "device.h"
+#include "inflight.h"
 #include "virtqueue.h"
 
 /*
@@ -24,6 +25,7 @@ struct vb_queue {
 	uint16_t num;
 	uint16_t base;			/* avail index to resume from */
 	int kick_fd;
+	struct vb_inflight_split *inflight_region;	/* NULL: no inflight tracking */
 	bool running;
 
 	pthread_mutex_t notify_lock;
@@ -39,7 +41,8 @@ struct vb_queue {
 	struct vb_vring vring;
 	struct io_uring ring;
 	struct vb_blk_req *reqs;	/* num slots, indexed by descriptor head */
-	unsigned int inflight;
+	struct vb_inflight_tracker inflight;
+	unsigned int nbusy;		/* requests fetched and not yet completed */
 	bool need_publish;
 	bool broken;
 };
@@ -48,7 +51,8 @@ int vb_queue_init(struct vb_queue *q, struct vb_device *dev, unsigned int index)
 void vb_queue_destroy(struct vb_queue *q);
 /*
  * Starts the worker on a ring whose areas are mapped at desc/avail/used,
- * fetching from q->base. Returns 0 or -errno.
+ * fetching from q->base, or, with an inflight region, resubmitting what it
+ * records as inflight and then fetching after it. Returns 0 or -errno.
  */
 int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used);
 /* Stops fetching, waits for every issued request, and records the resume index in q->base. */

@@ -32,6 +32,7 @@ struct vu_request {
 	int *fds;
 	size_t nfds;
 	struct vhost_user_msg *reply;
+	int reply_fd;		/* sent with the reply and then closed, unless -1 */
 };
 
 /* Takes ownership of the request's i-th fd (-1 if absent). */
@@ -97,6 +98,7 @@ static int ring_start(struct vb_vu_server *srv, struct vb_queue *q)
 	}
 	if (!ring_translate(srv, q, &desc, &avail, &used))
 		return -EFAULT;
+	q->inflight_region = vb_inflight_queue(&srv->inflight, q->index);
 	ret = vb_queue_start(q, desc, avail, used);
 	if (ret < 0)
 		vb_err("vring %u: cannot start: %s", q->index, strerror(-ret));
@@ -475,6 +477,55 @@ static enum vu_result vu_get_status(struct vu_request *r)
 	return reply_u64(r, r->srv->status);
 }
 
+static enum vu_result vu_get_inflight_fd(struct vu_request *r)
+{
+	const struct vhost_user_inflight *in = &r->msg->payload.inflight;
+	struct vhost_user_inflight *out = &r->reply->payload.inflight;
+	uint64_t size = 0;
+	int fd = -EINVAL;
+
+	/* The reply always has its payload; mmap_size 0 tells the front-end there is no region. */
+	*out = (struct vhost_user_inflight){ .num_queues = in->num_queues,
+					     .queue_size = in->queue_size };
+	r->reply->hdr.size = sizeof(*out);
+	if (in->num_queues > r->srv->dev->num_queues ||
+	    in->queue_size > r->srv->dev->max_queue_size)
+		vb_err("GET_INFLIGHT_FD for %u queues of %u: the device has %u of at most %u",
+		       in->num_queues, in->queue_size, r->srv->dev->num_queues,
+		       r->srv->dev->max_queue_size);
+	else
+		fd = vb_inflight_create(in->num_queues, in->queue_size, &size);
+	if (fd < 0) {
+		vb_err("GET_INFLIGHT_FD: no region: %s", strerror(-fd));
+		return VU_REPLY;
+	}
+	out->mmap_size = size;
+	r->reply_fd = fd;
+	return VU_REPLY;
+}
+
+static enum vu_result vu_set_inflight_fd(struct vu_request *r)
+{
+	const struct vhost_user_inflight *in = &r->msg->payload.inflight;
+	uint64_t mask;
+	int ret;
+
+	if (r->nfds != 1) {
+		vb_err("SET_INFLIGHT_FD needs one file descriptor, got %zu", r->nfds);
+		return VU_FAIL;
+	}
+	if (in->num_queues > r->srv->dev->num_queues) {
+		vb_err("SET_INFLIGHT_FD for %u queues; the device has %u", in->num_queues,
+		       r->srv->dev->num_queues);
+		return VU_FAIL;
+	}
+	/* Rings pick up their queue region when they start. */
+	mask = pause_rings(r->srv);
+	ret = vb_inflight_map(&r->srv->inflight, r->fds[0], in->mmap_size, in->mmap_offset,
+			      in->num_queues, in->queue_size);
+	return resume_rings(r->srv, mask) && ret == 0 ? VU_OK : VU_FAIL;
+}
+
 #define ANY_SIZE UINT32_MAX
 
 struct vu_message_type {
@@ -509,6 +560,10 @@ static const struct vu_message_type message_types[VHOST_USER_MAX_REQUEST] = {
 	MSG(SET_VRING_ENABLE, vu_set_vring_enable, STATE, -1),
 	MSG_VAR(GET_CONFIG, vu_get_config, VHOST_USER_CONFIG_HDR_SIZE, VHOST_USER_PROTOCOL_F_CONFIG),
 	MSG_VAR(SET_CONFIG, vu_set_config, VHOST_USER_CONFIG_HDR_SIZE, VHOST_USER_PROTOCOL_F_CONFIG),
+	MSG_VAR(GET_INFLIGHT_FD, vu_get_inflight_fd, VHOST_USER_INFLIGHT_MIN_SIZE,
+		VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD),
+	MSG_VAR(SET_INFLIGHT_FD, vu_set_inflight_fd, VHOST_USER_INFLIGHT_MIN_SIZE,
+		VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD),
 	MSG(RESET_DEVICE, vu_reset, 0, VHOST_USER_PROTOCOL_F_RESET_DEVICE),
 	MSG(GET_MAX_MEM_SLOTS, vu_get_max_mem_slots, 0, VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS),
 	MSG(ADD_MEM_REG, vu_add_mem_reg, sizeof(struct vhost_user_single_mem_region),
@@ -546,7 +601,7 @@ static const struct vu_message_type *lookup(const struct vb_vu_server *srv,
 static bool dispatch(struct vb_vu_server *srv, struct vhost_user_msg *msg, int *fds, size_t nfds)
 {
 	struct vhost_user_msg reply = { .hdr = { .request = msg->hdr.request } };
-	struct vu_request r = { srv, msg, fds, nfds, &reply };
+	struct vu_request r = { srv, msg, fds, nfds, &reply, -1 };
 	const struct vu_message_type *t = lookup(srv, msg);
 	bool ack = (msg->hdr.flags & VHOST_USER_NEED_REPLY_MASK) &&
 		   (srv->protocol_features & BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK));
@@ -573,7 +628,9 @@ static bool dispatch(struct vb_vu_server *srv, struct vhost_user_msg *msg, int *
 		reply_u64(&r, res == VU_FAIL);
 		break;
 	}
-	ret = vb_vu_send_reply(srv->conn_fd, &reply);
+	ret = vb_vu_send_reply(srv->conn_fd, &reply, r.reply_fd);
+	if (r.reply_fd >= 0)
+		close(r.reply_fd);
 	if (ret < 0) {
 		vb_err("cannot reply to %s: %s", t->name, strerror(-ret));
 		return false;
@@ -585,6 +642,7 @@ static void close_connection(struct vb_vu_server *srv)
 {
 	reset_connection_state(srv);
 	vb_mem_clear(&srv->dev->mem);
+	vb_inflight_unmap(&srv->inflight);
 	srv->protocol_features = 0;
 	srv->protocol_features_acked = false;
 	close(srv->conn_fd);
@@ -630,7 +688,8 @@ int vb_vu_server_init(struct vb_vu_server *srv, struct vb_device *dev, const cha
 	srv->offered_protocol_features =
 		BIT(VHOST_USER_PROTOCOL_F_MQ) | BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) |
 		BIT(VHOST_USER_PROTOCOL_F_CONFIG) | BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
-		BIT(VHOST_USER_PROTOCOL_F_STATUS) | BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE);
+		BIT(VHOST_USER_PROTOCOL_F_STATUS) | BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE) |
+		BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD);
 	srv->socket_path = strdup(path);
 	if (!srv->socket_path)
 		return -ENOMEM;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "device.h"
+#include "inflight.h"
 #include "vhost_user_proto.h"
 
 struct vb_vu_ring {
@@ -23,6 +24,7 @@ struct vb_vu_server {
 	uint64_t protocol_features;
 	bool protocol_features_acked;	/* virtio bit 30 was negotiated */
 	uint8_t status;
+	struct vb_inflight_region inflight;	/* kept by the front-end across our restarts */
 	struct vb_vu_ring rings[VB_QUEUES_MAX];
 };
 

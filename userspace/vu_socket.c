@@ -183,13 +183,27 @@ fail:
 	return ret;
 }
 
-int vb_vu_send_reply(int fd, struct vhost_user_msg *msg)
+int vb_vu_send_reply(int fd, struct vhost_user_msg *msg, int reply_fd)
 {
 	struct iovec iov[2] = {
 		{ .iov_base = &msg->hdr, .iov_len = VHOST_USER_HDR_SIZE },
 		{ .iov_base = &msg->payload, .iov_len = msg->hdr.size },
 	};
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	char control[CMSG_SPACE(sizeof(int))];
+
+	if (reply_fd >= 0) {
+		struct cmsghdr *cmsg;
+
+		memset(control, 0, sizeof(control));
+		mh.msg_control = control;
+		mh.msg_controllen = sizeof(control);
+		cmsg = CMSG_FIRSTHDR(&mh);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cmsg), &reply_fd, sizeof(int));
+	}
 
 	msg->hdr.flags = VHOST_USER_VERSION | VHOST_USER_REPLY_MASK;
 	while (mh.msg_iovlen > 0) {
@@ -199,6 +213,9 @@ int vb_vu_send_reply(int fd, struct vhost_user_msg *msg)
 			continue;
 		if (n < 0)
 			return -errno;
+		/* The fd went with the first bytes. */
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
 		/* Drop what was sent from the front of the iovecs. */
 		while (mh.msg_iovlen > 0 && (size_t)n >= mh.msg_iov->iov_len) {
 			n -= mh.msg_iov->iov_len;

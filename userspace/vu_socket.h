@@ -20,7 +20,7 @@ int vb_vu_listen(const char *path);
  * (the reason is logged). On error no fds are left open.
  */
 int vb_vu_recv(int fd, int stop_fd, struct vhost_user_msg *msg, int *fds, size_t *nfds);
-/* Sends a reply: header flags are set here. Returns 0 or -errno. */
-int vb_vu_send_reply(int fd, struct vhost_user_msg *msg);
+/* Sends a reply, with fd attached unless it is -1; header flags are set here. Returns 0 or -errno. */
+int vb_vu_send_reply(int fd, struct vhost_user_msg *msg, int reply_fd);
 
 #endif

@@ -123,7 +123,7 @@ int main(void)
 	msg.hdr.request = VHOST_USER_GET_FEATURES;
 	msg.hdr.size = 8;
 	msg.payload.u64 = 42;
-	ok(vb_vu_send_reply(sv[0], &msg) == 0, "reply sent");
+	ok(vb_vu_send_reply(sv[0], &msg, -1) == 0, "reply sent");
 	{
 		uint8_t buf[20];
 		struct vhost_user_header h;

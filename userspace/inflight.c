@@ -1,0 +1,225 @@
+/* Inflight I/O tracking (INFLIGHT_SHMFD): the shared region and the per-queue fetch/complete protocol. */
+#include "inflight.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/*
+ * The region must be consistent at every instant, since the daemon may be
+ * killed between any two stores: each store is ordered after the ones it
+ * depends on (release), which also keeps the compiler from reordering them.
+ */
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+
+int vb_inflight_create(uint16_t num_queues, uint16_t queue_size, uint64_t *size)
+{
+	int fd;
+
+	if (num_queues == 0 || queue_size == 0)
+		return -EINVAL;
+	*size = (uint64_t)vb_inflight_split_stride(queue_size) * num_queues;
+	fd = memfd_create("vbridge-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	/* A memfd starts zeroed: every queue region is "not initialised" (version 0). */
+	if (ftruncate(fd, *size) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int vb_inflight_map(struct vb_inflight_region *r, int fd, uint64_t size, uint64_t offset,
+		    uint16_t num_queues, uint16_t queue_size)
+{
+	size_t stride;
+	void *base;
+
+	if (num_queues == 0 || queue_size == 0 || size == 0 || size % num_queues) {
+		vb_err("inflight region of %llu bytes cannot hold %u queues",
+		       (unsigned long long)size, num_queues);
+		return -EINVAL;
+	}
+	stride = size / num_queues;
+	if (stride < vb_inflight_split_min_size(queue_size) || stride % 8) {
+		vb_err("inflight region stride %zu is too small for %u descriptors", stride, queue_size);
+		return -EINVAL;
+	}
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
+	if (base == MAP_FAILED) {
+		int err = -errno;
+
+		vb_err("cannot map the inflight region: %s", strerror(errno));
+		return err;
+	}
+	vb_inflight_unmap(r);
+	r->base = base;
+	r->size = size;
+	r->stride = stride;
+	r->num_queues = num_queues;
+	r->queue_size = queue_size;
+	return 0;
+}
+
+void vb_inflight_unmap(struct vb_inflight_region *r)
+{
+	if (r->base)
+		munmap(r->base, r->size);
+	memset(r, 0, sizeof(*r));
+}
+
+struct vb_inflight_split *vb_inflight_queue(const struct vb_inflight_region *r, unsigned int index)
+{
+	if (!r->base || index >= r->num_queues)
+		return NULL;
+	return (struct vb_inflight_split *)((uint8_t *)r->base + r->stride * index);
+}
+
+/*
+ * used->idx moved past our mirror: the daemon died after publishing a batch
+ * and before clearing it. The batch is the first (used_idx - mirror) heads of
+ * the list from last_batch_head.
+ */
+static int repair_batch(struct vb_inflight_split *q, uint16_t num, uint16_t used_idx)
+{
+	uint16_t n = used_idx - LOAD(q->used_idx);
+	uint16_t head = LOAD(q->last_batch_head);
+
+	if (n > num) {
+		vb_err("inflight region: used index %u is %u entries past its mirror %u",
+		       used_idx, n, q->used_idx);
+		return -EINVAL;
+	}
+	for (uint16_t i = 0; i < n; i++) {
+		if (head >= num) {
+			vb_err("inflight region: batch list leaves the queue");
+			return -EINVAL;
+		}
+		STORE(q->desc[head].inflight, 0);
+		head = LOAD(q->desc[head].next);
+	}
+	STORE(q->used_idx, used_idx);
+	return 0;
+}
+
+struct pending {
+	uint64_t counter;
+	uint16_t head;
+};
+
+static int by_counter(const void *a, const void *b)
+{
+	uint64_t ca = ((const struct pending *)a)->counter;
+	uint64_t cb = ((const struct pending *)b)->counter;
+
+	return ca < cb ? -1 : ca > cb;
+}
+
+/* Lists the inflight heads of q in fetch order, the order they must be resubmitted in. */
+static int list_inflight(struct vb_inflight_tracker *t, const struct vb_inflight_split *q)
+{
+	struct pending *p = calloc(t->num, sizeof(*p));
+	unsigned int n = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (uint16_t i = 0; i < t->num; i++) {
+		uint8_t state = LOAD(q->desc[i].inflight);
+
+		if (state > 1) {
+			vb_err("inflight region: descriptor %u has state %u", i, state);
+			free(p);
+			return -EINVAL;
+		}
+		if (state) {
+			p[n].counter = q->desc[i].counter;
+			p[n++].head = i;
+		}
+	}
+	qsort(p, n, sizeof(*p), by_counter);
+	for (unsigned int i = 0; i < n; i++)
+		t->resubmit[i] = p[i].head;
+	t->nresubmit = n;
+	t->counter = n ? p[n - 1].counter : 0;
+	free(p);
+	return 0;
+}
+
+int vb_inflight_start(struct vb_inflight_tracker *t, struct vb_inflight_split *q, uint16_t num,
+		      uint64_t features, uint16_t used_idx, uint16_t *last_avail_idx)
+{
+	memset(t, 0, sizeof(*t));
+	t->batch = calloc(num, sizeof(*t->batch));
+	t->resubmit = calloc(num, sizeof(*t->resubmit));
+	if (!t->batch || !t->resubmit)
+		goto fail;
+	t->num = num;
+	if (LOAD(q->version) == 0) {
+		/* Fresh region: the mirror must start equal to used->idx, whatever it is. */
+		q->features = features;
+		q->desc_num = num;
+		q->last_batch_head = 0;
+		STORE(q->used_idx, used_idx);
+		STORE(q->version, VB_INFLIGHT_VERSION);
+		t->q = q;
+		*last_avail_idx = used_idx;
+		return 0;
+	}
+	if (q->version != VB_INFLIGHT_VERSION || q->desc_num != num) {
+		vb_err("inflight region has version %u for %u descriptors; the ring has %u",
+		       q->version, q->desc_num, num);
+		goto fail;
+	}
+	if (LOAD(q->used_idx) != used_idx && repair_batch(q, num, used_idx) < 0)
+		goto fail;
+	if (list_inflight(t, q) < 0)
+		goto fail;
+	t->q = q;
+	*last_avail_idx = used_idx + t->nresubmit;
+	return 0;
+fail:
+	vb_inflight_stop(t);
+	return -EINVAL;
+}
+
+void vb_inflight_stop(struct vb_inflight_tracker *t)
+{
+	free(t->batch);
+	free(t->resubmit);
+	memset(t, 0, sizeof(*t));
+}
+
+void vb_inflight_fetch(struct vb_inflight_tracker *t, uint16_t head)
+{
+	if (!t->q)
+		return;
+	STORE(t->q->desc[head].counter, ++t->counter);
+	STORE(t->q->desc[head].inflight, 1);
+}
+
+void vb_inflight_complete(struct vb_inflight_tracker *t, uint16_t head)
+{
+	if (!t->q)
+		return;
+	STORE(t->q->desc[head].next, t->q->last_batch_head);
+	STORE(t->q->last_batch_head, head);
+	t->batch[t->nbatch++] = head;
+}
+
+void vb_inflight_published(struct vb_inflight_tracker *t, uint16_t used_idx)
+{
+	if (!t->q)
+		return;
+	for (unsigned int i = 0; i < t->nbatch; i++)
+		STORE(t->q->desc[t->batch[i]].inflight, 0);
+	STORE(t->q->used_idx, used_idx);
+	t->nbatch = 0;
+}

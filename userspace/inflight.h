@@ -1,0 +1,69 @@
+/* Inflight I/O tracking (INFLIGHT_SHMFD): the shared region and the per-queue fetch/complete protocol. */
+#ifndef VBRIDGE_INFLIGHT_H
+#define VBRIDGE_INFLIGHT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vhost_inflight.h"
+
+/* A mapped inflight region: num_queues queue regions at a fixed stride. */
+struct vb_inflight_region {
+	void *base;		/* NULL when no region is set */
+	size_t size;
+	size_t stride;
+	uint16_t num_queues;
+	uint16_t queue_size;
+};
+
+/*
+ * Creates a zeroed region for GET_INFLIGHT_FD. Returns a memfd and its size
+ * in *size, or -errno.
+ */
+int vb_inflight_create(uint16_t num_queues, uint16_t queue_size, uint64_t *size);
+/*
+ * Maps a region given by SET_INFLIGHT_FD, possibly made by another back-end:
+ * the stride is size / num_queues and must hold queue_size descriptors.
+ * Returns 0 or -errno (reason logged).
+ */
+int vb_inflight_map(struct vb_inflight_region *r, int fd, uint64_t size, uint64_t offset,
+		    uint16_t num_queues, uint16_t queue_size);
+void vb_inflight_unmap(struct vb_inflight_region *r);
+/* The queue region of vring index, or NULL if the region does not cover it. */
+struct vb_inflight_split *vb_inflight_queue(const struct vb_inflight_region *r, unsigned int index);
+
+/*
+ * One ring's use of its queue region. Only the ring's worker thread touches
+ * it while the ring runs; the region lives in memory the front-end keeps, so
+ * it survives the daemon being killed.
+ */
+struct vb_inflight_tracker {
+	struct vb_inflight_split *q;	/* NULL: this ring is not tracked */
+	uint16_t num;
+	uint64_t counter;		/* last counter handed out */
+	uint16_t *batch;		/* heads completed since the last publish */
+	unsigned int nbatch;
+	uint16_t *resubmit;		/* heads found inflight at start, in counter order */
+	unsigned int nresubmit;
+};
+
+/*
+ * Starts tracking ring of num entries whose used->idx is used_idx. A fresh
+ * region is initialised; an existing one is repaired (a batch published but
+ * not cleared) and its inflight heads listed for resubmission. On return
+ * *last_avail_idx is where fetching must continue: used_idx plus the heads
+ * still inflight. Returns 0 or -EINVAL for a region that cannot belong to this
+ * ring (reason logged).
+ */
+int vb_inflight_start(struct vb_inflight_tracker *t, struct vb_inflight_split *q, uint16_t num,
+		      uint64_t features, uint16_t used_idx, uint16_t *last_avail_idx);
+void vb_inflight_stop(struct vb_inflight_tracker *t);
+/* Records that head was fetched; call before any I/O of it is issued. */
+void vb_inflight_fetch(struct vb_inflight_tracker *t, uint16_t head);
+/* Adds head to the batch being completed; call before its used entry is published. */
+void vb_inflight_complete(struct vb_inflight_tracker *t, uint16_t head);
+/* Clears the batch; call after used->idx (now used_idx) was published. */
+void vb_inflight_published(struct vb_inflight_tracker *t, uint16_t used_idx);
+
+#endif
