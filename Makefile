@@ -25,11 +25,17 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 VHOST_SRCS := $(wildcard tests/vhost/*.c)
 VHOST_BINS := $(VHOST_SRCS:tests/vhost/%.c=$(BUILD)/tests/vhost/%)
+INFLIGHT_SRCS := $(wildcard tools/inflight/*.c)
+INFLIGHT_OBJS := $(INFLIGHT_SRCS:%.c=$(BUILD)/%.o)
+# Programs the guest tests copy into their guests: static, and never sanitized.
+GUEST_TOOL_SRCS := $(wildcard tests/guest/tools/*.c)
+GUEST_TOOL_BINS := $(GUEST_TOOL_SRCS:tests/guest/tools/%.c=$(BUILD)/tests/guest/%)
 
 .PHONY: all deps check demo clean
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
-all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS)
+all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
+	$(BUILD)/tests/unit/inflight_tool_test
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -40,6 +46,14 @@ $(BUILD)/userspace/main.o: CFLAGS += -DVBRIDGE_VERSION='"$(VERSION)"'
 $(BUILD)/vbridge: $(BUILD)/userspace/main.o $(CORE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/vbridge-inflight: $(INFLIGHT_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+# A shell test; tests/run runs the executables under $(BUILD)/tests/unit.
+$(BUILD)/tests/unit/inflight_tool_test: tests/unit/inflight_tool_test.sh $(BUILD)/vbridge-inflight
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CORE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -47,6 +61,10 @@ $(BUILD)/tests/vhost/%: $(BUILD)/tests/vhost/%.o $(FRONT_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/vhost/%.o $(BUILD)/tools/frontend/%.o: CFLAGS += -Itools/frontend
+
+$(BUILD)/tests/guest/%: tests/guest/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread -o $@ $<
 
 deps:
 	tools/install-deps

@@ -9,7 +9,9 @@
  * The region holds one queue region per virtqueue, each at a fixed stride.
  * The spec does not fix the stride and implementations differ, so a region
  * made elsewhere is read with stride = mmap_size / num_queues, which must be
- * at least vb_inflight_split_min_size(queue_size).
+ * at least vb_inflight_split_min_size(queue_size) and a multiple of 8 (the
+ * counters are 64-bit). Fields are in host byte order: a saved copy reads
+ * correctly only on a machine of the same byte order.
  */
 
 #define VB_INFLIGHT_VERSION 1
@@ -20,7 +22,12 @@
 struct vb_inflight_desc_split {
 	uint8_t inflight;	/* 1 from fetch until completion is published */
 	uint8_t padding[5];
-	uint16_t next;		/* link of the last completed batch */
+	/*
+	 * Completion batch list: last_batch_head, then next, ... The list has
+	 * no end and runs on into older batches; only its first (used->idx -
+	 * used_idx) entries are meaningful, for repairing an interrupted batch.
+	 */
+	uint16_t next;
 	uint64_t counter;	/* fetch order, increasing */
 };
 
@@ -35,6 +42,9 @@ struct vb_inflight_split {
 
 _Static_assert(sizeof(struct vb_inflight_desc_split) == 16, "inflight descriptor layout");
 _Static_assert(sizeof(struct vb_inflight_split) == 16, "inflight queue header layout");
+_Static_assert(offsetof(struct vb_inflight_desc_split, next) == 6 &&
+	       offsetof(struct vb_inflight_desc_split, counter) == 8, "inflight descriptor fields");
+_Static_assert(offsetof(struct vb_inflight_split, used_idx) == 14, "inflight queue header fields");
 
 static inline size_t vb_inflight_split_min_size(uint16_t queue_size)
 {
