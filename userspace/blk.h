@@ -44,6 +44,7 @@ struct vb_blk_req {
 	unsigned int niov;
 	uint64_t done;		/* bytes already transferred (short I/O is resubmitted) */
 	void *bounce;		/* aligned copy when guest buffers do not suit O_DIRECT */
+	uint64_t bounce_from;	/* request byte the bounce buffer starts at */
 	int fallocate_mode;
 	struct vb_chain chain;
 };

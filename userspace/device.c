@@ -71,6 +71,7 @@ void vb_device_destroy(struct vb_device *dev)
 		vb_queue_destroy(&dev->queues[i]);
 	free(dev->queues);
 	vb_mem_clear(&dev->mem);
+	vb_dirty_log_unmap(&dev->log);
 	vb_disk_close(&dev->disk);
 }
 

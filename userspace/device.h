@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dirty_log.h"
 #include "disk.h"
 #include "guest_mem.h"
 
@@ -36,6 +37,8 @@ struct vb_device {
 	 * locks; it changes only while every queue thread is paused.
 	 */
 	struct vb_mem_table mem;
+	/* Dirty page log for migration; same rule as mem. */
+	struct vb_dirty_log log;
 	struct vb_queue *queues;	/* num_queues of them */
 };
 

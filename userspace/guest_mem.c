@@ -113,6 +113,21 @@ void *vb_mem_uva_to_hva(const struct vb_mem_table *mem, uint64_t uva, uint64_t l
 	return NULL;
 }
 
+bool vb_mem_hva_to_gpa(const struct vb_mem_table *mem, const void *hva, uint64_t *gpa)
+{
+	const uint8_t *p = hva;
+
+	for (unsigned int i = 0; i < mem->nregions; i++) {
+		const struct vb_mem_region *r = &mem->regions[i];
+
+		if (p >= r->hva && (uint64_t)(p - r->hva) < r->size) {
+			*gpa = r->gpa + (p - r->hva);
+			return true;
+		}
+	}
+	return false;
+}
+
 int vb_mem_gpa_to_iov(const struct vb_mem_table *mem, uint64_t gpa, uint32_t len,
 		      struct iovec *iov, unsigned int *niov, unsigned int max)
 {

@@ -40,6 +40,8 @@ void vb_mem_clear(struct vb_mem_table *mem);
 void *vb_mem_gpa_to_hva(const struct vb_mem_table *mem, uint64_t gpa, uint64_t len);
 /* Same for a front-end virtual address (vring addresses are given that way). */
 void *vb_mem_uva_to_hva(const struct vb_mem_table *mem, uint64_t uva, uint64_t len);
+/* The guest physical address of a host pointer into guest memory; false if it is not in it. */
+bool vb_mem_hva_to_gpa(const struct vb_mem_table *mem, const void *hva, uint64_t *gpa);
 /*
  * Describes [gpa, gpa+len) as iovecs, one per region it crosses, appended at
  * iov[*niov]. Returns 0, -EFAULT if any byte is outside guest memory, or

@@ -91,9 +91,22 @@ static void flush_used(struct vb_queue *q)
 		return;
 	q->need_publish = false;
 	vb_vring_publish_used(&q->vring);
+	if (q->logging && q->log_used)
+		vb_dirty_log_mark(&q->dev->log, q->used_gpa, vb_vring_used_size(q->num));
 	vb_inflight_published(&q->inflight, q->vring.used_idx);
 	if (vb_vring_need_notify(&q->vring))
 		notify_guest(q);
+}
+
+/* Marks every guest page the request may have written, now that the writes are done. */
+static void log_request(struct vb_queue *q, const struct vb_blk_req *req)
+{
+	const struct vb_chain *c = &req->chain;
+	struct iovec status = { req->status_ptr, 1 };
+
+	vb_dirty_log_mark_iov(&q->dev->log, &q->dev->mem, c->iov + c->nout, c->niov - c->nout);
+	if (req->status_ptr)
+		vb_dirty_log_mark_iov(&q->dev->log, &q->dev->mem, &status, 1);
 }
 
 static void finish_request(struct vb_queue *q, struct vb_blk_req *req)
@@ -104,6 +117,8 @@ static void finish_request(struct vb_queue *q, struct vb_blk_req *req)
 		__atomic_store_n(req->status_ptr, req->status, __ATOMIC_RELAXED);
 		len = req->status == VIRTIO_BLK_S_OK ? req->used_len : 1;
 	}
+	if (q->logging)
+		log_request(q, req);
 	vb_vring_push_used(&q->vring, req->chain.head, len);
 	vb_inflight_complete(&q->inflight, req->chain.head);
 	req->busy = false;
@@ -289,6 +304,7 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 				q->index, q->vring.last_avail_idx, q->base);
 	}
 	q->nbusy = 0;
+	q->logging = (q->dev->features & (1ull << VHOST_F_LOG_ALL)) && q->dev->log.bitmap;
 	q->broken = false;
 	q->need_publish = false;
 	__atomic_store_n(&q->stop, 0, __ATOMIC_RELAXED);

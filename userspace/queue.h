@@ -26,6 +26,8 @@ struct vb_queue {
 	uint16_t base;			/* avail index to resume from */
 	int kick_fd;
 	struct vb_inflight_split *inflight_region;	/* NULL: no inflight tracking */
+	bool log_used;			/* mark the used ring in the dirty log too */
+	uint64_t used_gpa;		/* guest address of the used ring, for that */
 	bool running;
 
 	pthread_mutex_t notify_lock;
@@ -42,6 +44,7 @@ struct vb_queue {
 	struct io_uring ring;
 	struct vb_blk_req *reqs;	/* num slots, indexed by descriptor head */
 	struct vb_inflight_tracker inflight;
+	bool logging;			/* VHOST_F_LOG_ALL with a log mapped */
 	unsigned int nbusy;		/* requests fetched and not yet completed */
 	bool need_publish;
 	bool broken;

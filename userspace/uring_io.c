@@ -24,32 +24,48 @@ static bool dio_aligned(const struct vb_disk *disk, const struct vb_blk_req *req
 	return true;
 }
 
-static void iov_advance(struct vb_blk_req *req, size_t n)
-{
-	while (n > 0 && req->niov > 0) {
-		size_t chunk = req->iov->iov_len < n ? req->iov->iov_len : n;
-
-		req->iov->iov_base = (uint8_t *)req->iov->iov_base + chunk;
-		req->iov->iov_len -= chunk;
-		n -= chunk;
-		if (req->iov->iov_len == 0) {
-			req->iov++;
-			req->niov--;
-		}
-	}
-}
-
+/*
+ * Copies between guest buffers, starting skip bytes into them, and the bounce
+ * buffer. The guest iovecs are never edited: completion and dirty logging
+ * need them as the guest gave them.
+ */
 static void copy_bounce(struct vb_blk_req *req, bool to_guest)
 {
 	uint8_t *b = req->bounce;
+	size_t skip = req->bounce_from;
 
 	for (unsigned int i = 0; i < req->niov; i++) {
+		uint8_t *g = req->iov[i].iov_base;
+		size_t len = req->iov[i].iov_len;
+
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		g += skip;
+		len -= skip;
+		skip = 0;
 		if (to_guest)
-			memcpy(req->iov[i].iov_base, b, req->iov[i].iov_len);
+			memcpy(g, b, len);
 		else
-			memcpy(b, req->iov[i].iov_base, req->iov[i].iov_len);
-		b += req->iov[i].iov_len;
+			memcpy(b, g, len);
+		b += len;
 	}
+}
+
+/* Moves the rest of a transfer, from byte from on, into an aligned bounce buffer. */
+static bool use_bounce(const struct vb_disk *disk, struct vb_blk_req *req, uint64_t from)
+{
+	size_t align = disk->dio_mem_align > 4096 ? disk->dio_mem_align : 4096;
+
+	if (posix_memalign(&req->bounce, align, req->len - from)) {
+		req->bounce = NULL;
+		return false;
+	}
+	req->bounce_from = from;
+	if (req->op == VB_IO_WRITE)
+		copy_bounce(req, false);
+	return true;
 }
 
 /* The caller sized the ring so that every request slot can hold one SQE. */
@@ -76,7 +92,7 @@ static bool queue_rw(struct io_uring *ring, const struct vb_disk *disk, bool wri
 	if (!sqe)
 		return false;
 	if (req->bounce) {
-		void *buf = (uint8_t *)req->bounce + req->done;
+		void *buf = (uint8_t *)req->bounce + (req->done - req->bounce_from);
 		unsigned int len = req->len - req->done;
 
 		if (write)
@@ -142,16 +158,8 @@ bool vb_uring_issue(struct io_uring *ring, struct vb_disk *disk, bool writeback,
 	switch (req->op) {
 	case VB_IO_READ:
 	case VB_IO_WRITE:
-		if (!dio_aligned(disk, req)) {
-			size_t align = disk->dio_mem_align > 4096 ? disk->dio_mem_align : 4096;
-
-			if (posix_memalign(&req->bounce, align, req->len)) {
-				req->bounce = NULL;
-				break;
-			}
-			if (req->op == VB_IO_WRITE)
-				copy_bounce(req, false);
-		}
+		if (!dio_aligned(disk, req) && !use_bounce(disk, req, 0))
+			break;
 		if (queue_rw(ring, disk, writeback, req))
 			return true;
 		break;
@@ -194,9 +202,9 @@ static bool complete_rw(struct io_uring *ring, struct vb_disk *disk, bool writeb
 		return finish(req, res == 0 ? VIRTIO_BLK_S_IOERR : vb_blk_status_from_errno(res));
 	req->done += res;
 	if (req->done < req->len) {
-		/* Short transfer: carry on from where it stopped. */
-		if (!req->bounce)
-			iov_advance(req, res);
+		/* Short transfer (rare): carry on from where it stopped, through a bounce buffer. */
+		if (!req->bounce && !use_bounce(disk, req, req->done))
+			return finish(req, VIRTIO_BLK_S_IOERR);
 		if (queue_rw(ring, disk, writeback, req))
 			return false;
 		return finish(req, VIRTIO_BLK_S_IOERR);

@@ -99,6 +99,8 @@ static int ring_start(struct vb_vu_server *srv, struct vb_queue *q)
 	if (!ring_translate(srv, q, &desc, &avail, &used))
 		return -EFAULT;
 	q->inflight_region = vb_inflight_queue(&srv->inflight, q->index);
+	q->log_used = srv->rings[q->index].addr.flags & BIT(VHOST_VRING_F_LOG);
+	q->used_gpa = srv->rings[q->index].addr.log_guest_addr;
 	ret = vb_queue_start(q, desc, avail, used);
 	if (ret < 0)
 		vb_err("vring %u: cannot start: %s", q->index, strerror(-ret));
@@ -137,23 +139,26 @@ static void reset_connection_state(struct vb_vu_server *srv)
 	srv->status = 0;
 }
 
+/* Feature bits that belong to vhost-user rather than to the virtio-blk device. */
+#define VU_TRANSPORT_FEATURES (BIT(VHOST_USER_F_PROTOCOL_FEATURES) | BIT(VHOST_F_LOG_ALL))
+
 static enum vu_result vu_get_features(struct vu_request *r)
 {
-	return reply_u64(r, r->srv->dev->offered_features | BIT(VHOST_USER_F_PROTOCOL_FEATURES));
+	return reply_u64(r, r->srv->dev->offered_features | VU_TRANSPORT_FEATURES);
 }
 
 static enum vu_result vu_set_features(struct vu_request *r)
 {
 	struct vb_device *dev = r->srv->dev;
 	uint64_t f = r->msg->payload.u64;
-	uint64_t unknown = f & ~(dev->offered_features | BIT(VHOST_USER_F_PROTOCOL_FEATURES));
+	uint64_t unknown = f & ~(dev->offered_features | VU_TRANSPORT_FEATURES);
 	uint64_t mask;
 
 	if (unknown) {
 		vb_err("SET_FEATURES: bits 0x%llx were not offered", (unsigned long long)unknown);
 		return VU_FAIL;
 	}
-	/* Ring threads read the features (EVENT_IDX) when they start. */
+	/* Ring threads read the features (EVENT_IDX, LOG_ALL) when they start. */
 	mask = pause_rings(r->srv);
 	dev->features = f & ~BIT(VHOST_USER_F_PROTOCOL_FEATURES);
 	r->srv->protocol_features_acked = f & BIT(VHOST_USER_F_PROTOCOL_FEATURES);
@@ -526,6 +531,35 @@ static enum vu_result vu_set_inflight_fd(struct vu_request *r)
 	return resume_rings(r->srv, mask) && ret == 0 ? VU_OK : VU_FAIL;
 }
 
+static enum vu_result vu_set_log_base(struct vu_request *r)
+{
+	const struct vhost_user_log *l = &r->msg->payload.log;
+	uint64_t mask;
+	int ret = -EINVAL;
+
+	if (r->nfds != 1)
+		vb_err("SET_LOG_BASE needs one file descriptor, got %zu", r->nfds);
+	if (r->nfds == 1) {
+		/* Ring threads mark pages through the log: swap it under them only while paused. */
+		mask = pause_rings(r->srv);
+		ret = vb_dirty_log_map(&r->srv->dev->log, r->fds[0], l->mmap_size, l->mmap_offset);
+		if (!resume_rings(r->srv, mask))
+			ret = -EIO;
+	}
+	/* With LOG_SHMFD this message always has a reply: 0 once the log is in place. */
+	return reply_u64(r, ret != 0);
+}
+
+static enum vu_result vu_set_log_fd(struct vu_request *r)
+{
+	/* The log eventfd is for back-ends that cannot share the log; ours is shared. */
+	if (r->nfds != 1) {
+		vb_err("SET_LOG_FD needs one file descriptor, got %zu", r->nfds);
+		return VU_FAIL;
+	}
+	return VU_OK;
+}
+
 #define ANY_SIZE UINT32_MAX
 
 struct vu_message_type {
@@ -546,6 +580,9 @@ static const struct vu_message_type message_types[VHOST_USER_MAX_REQUEST] = {
 	MSG(SET_FEATURES, vu_set_features, U64, -1),
 	MSG(SET_OWNER, vu_set_owner, 0, -1),
 	MSG(RESET_OWNER, vu_reset, 0, -1),
+	MSG(SET_LOG_BASE, vu_set_log_base, sizeof(struct vhost_user_log),
+	    VHOST_USER_PROTOCOL_F_LOG_SHMFD),
+	MSG(SET_LOG_FD, vu_set_log_fd, 0, VHOST_USER_PROTOCOL_F_LOG_SHMFD),
 	MSG_VAR(SET_MEM_TABLE, vu_set_mem_table, offsetof(struct vhost_user_mem_table, regions), -1),
 	MSG(SET_VRING_NUM, vu_set_vring_num, STATE, -1),
 	MSG(SET_VRING_ADDR, vu_set_vring_addr, sizeof(struct vhost_user_vring_addr), -1),
@@ -643,6 +680,7 @@ static void close_connection(struct vb_vu_server *srv)
 	reset_connection_state(srv);
 	vb_mem_clear(&srv->dev->mem);
 	vb_inflight_unmap(&srv->inflight);
+	vb_dirty_log_unmap(&srv->dev->log);
 	srv->protocol_features = 0;
 	srv->protocol_features_acked = false;
 	close(srv->conn_fd);
@@ -689,7 +727,7 @@ int vb_vu_server_init(struct vb_vu_server *srv, struct vb_device *dev, const cha
 		BIT(VHOST_USER_PROTOCOL_F_MQ) | BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) |
 		BIT(VHOST_USER_PROTOCOL_F_CONFIG) | BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
 		BIT(VHOST_USER_PROTOCOL_F_STATUS) | BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE) |
-		BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD);
+		BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) | BIT(VHOST_USER_PROTOCOL_F_LOG_SHMFD);
 	srv->socket_path = strdup(path);
 	if (!srv->socket_path)
 		return -ENOMEM;
