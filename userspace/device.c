@@ -130,6 +130,7 @@ void vb_device_reset(struct vb_device *dev)
 		q->kick_fd = -1;
 		vb_queue_set_call_fd(q, -1);
 		vb_queue_set_err_fd(q, -1);
+		q->call_missed = false;
 		__atomic_store_n(&q->enabled, 0, __ATOMIC_RELAXED);
 		q->num = 0;
 		q->base = 0;

@@ -153,10 +153,16 @@ static int list_inflight(struct vb_inflight_tracker *t, const struct vb_inflight
 	return 0;
 }
 
-int vb_inflight_start(struct vb_inflight_tracker *t, struct vb_inflight_split *q, uint16_t num,
-		      uint64_t features, uint16_t used_idx, uint16_t *last_avail_idx)
+int vb_inflight_start(struct vb_inflight_tracker *t, struct vb_inflight_split *q,
+		      size_t region_size, uint16_t num, uint64_t features, uint16_t used_idx,
+		      uint16_t *last_avail_idx)
 {
 	memset(t, 0, sizeof(*t));
+	if (region_size < vb_inflight_split_min_size(num)) {
+		vb_err("inflight queue region of %zu bytes cannot track a %u-entry ring",
+		       region_size, num);
+		return -EINVAL;
+	}
 	t->batch = calloc(num, sizeof(*t->batch));
 	t->resubmit = calloc(num, sizeof(*t->resubmit));
 	if (!t->batch || !t->resubmit)

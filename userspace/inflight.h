@@ -49,15 +49,17 @@ struct vb_inflight_tracker {
 };
 
 /*
- * Starts tracking ring of num entries whose used->idx is used_idx. A fresh
+ * Starts tracking ring of num entries whose used->idx is used_idx, in the
+ * queue region q of region_size bytes (too small for num is refused). A fresh
  * region is initialised; an existing one is repaired (a batch published but
  * not cleared) and its inflight heads listed for resubmission. On return
  * *last_avail_idx is where fetching must continue: used_idx plus the heads
  * still inflight. Returns 0 or -EINVAL for a region that cannot belong to this
  * ring (reason logged).
  */
-int vb_inflight_start(struct vb_inflight_tracker *t, struct vb_inflight_split *q, uint16_t num,
-		      uint64_t features, uint16_t used_idx, uint16_t *last_avail_idx);
+int vb_inflight_start(struct vb_inflight_tracker *t, struct vb_inflight_split *q,
+		      size_t region_size, uint16_t num, uint64_t features, uint16_t used_idx,
+		      uint16_t *last_avail_idx);
 void vb_inflight_stop(struct vb_inflight_tracker *t);
 /* Records that head was fetched; call before any I/O of it is issued. */
 void vb_inflight_fetch(struct vb_inflight_tracker *t, uint16_t head);

@@ -43,6 +43,13 @@ static void replace_fd(struct vb_queue *q, int *slot, int fd)
 void vb_queue_set_call_fd(struct vb_queue *q, int fd)
 {
 	replace_fd(q, &q->call_fd, fd);
+	/* Completions published before the front-end gave us a call fd still need their interrupt. */
+	pthread_mutex_lock(&q->notify_lock);
+	if (q->call_missed && q->call_fd >= 0) {
+		eventfd_write(q->call_fd, 1);
+		q->call_missed = false;
+	}
+	pthread_mutex_unlock(&q->notify_lock);
 }
 
 void vb_queue_set_err_fd(struct vb_queue *q, int fd)
@@ -81,6 +88,8 @@ static void notify_guest(struct vb_queue *q)
 	pthread_mutex_lock(&q->notify_lock);
 	if (q->call_fd >= 0)
 		eventfd_write(q->call_fd, 1);
+	else
+		q->call_missed = true;
 	pthread_mutex_unlock(&q->notify_lock);
 }
 
@@ -295,8 +304,9 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 	}
 	vb_vring_start(&q->vring, q->num, event_idx, desc, avail, used, q->base);
 	if (q->inflight_region) {
-		ret = vb_inflight_start(&q->inflight, q->inflight_region, q->num, q->dev->features,
-					q->vring.used_idx, &q->vring.last_avail_idx);
+		ret = vb_inflight_start(&q->inflight, q->inflight_region, q->inflight_size, q->num,
+					q->dev->features, q->vring.used_idx,
+					&q->vring.last_avail_idx);
 		if (ret < 0)
 			goto fail_ring;
 		if (q->vring.last_avail_idx != q->base)

@@ -26,12 +26,14 @@ struct vb_queue {
 	uint16_t base;			/* avail index to resume from */
 	int kick_fd;
 	struct vb_inflight_split *inflight_region;	/* NULL: no inflight tracking */
+	size_t inflight_size;		/* bytes of that region */
 	bool log_used;			/* mark the used ring in the dirty log too */
 	uint64_t used_gpa;		/* guest address of the used ring, for that */
 	bool running;
 
 	pthread_mutex_t notify_lock;
 	int call_fd;			/* -1: the driver polls the used ring */
+	bool call_missed;		/* a notification found no call fd: owed to the next one */
 	int err_fd;
 
 	int enabled;			/* atomic: fetch new requests only while set */

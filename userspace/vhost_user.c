@@ -99,6 +99,7 @@ static int ring_start(struct vb_vu_server *srv, struct vb_queue *q)
 	if (!ring_translate(srv, q, &desc, &avail, &used))
 		return -EFAULT;
 	q->inflight_region = vb_inflight_queue(&srv->inflight, q->index);
+	q->inflight_size = srv->inflight.stride;
 	q->log_used = srv->rings[q->index].addr.flags & BIT(VHOST_VRING_F_LOG);
 	q->used_gpa = srv->rings[q->index].addr.log_guest_addr;
 	ret = vb_queue_start(q, desc, avail, used);

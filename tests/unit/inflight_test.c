@@ -50,7 +50,7 @@ int main(void)
 
 	/* A fresh region on a ring whose used->idx is not 0 (a known peer bug). */
 	q = new_region(1, QSZ);
-	ok(vb_inflight_start(&t, q, QSZ, 0x1234, 700, &avail) == 0 && q->version == 1 &&
+	ok(vb_inflight_start(&t, q, region.stride, QSZ, 0x1234, 700, &avail) == 0 && q->version == 1 &&
 	   q->desc_num == QSZ && q->used_idx == 700 && avail == 700 && q->features == 0x1234,
 	   "fresh region starts with used_idx mirroring used->idx");
 
@@ -67,7 +67,7 @@ int main(void)
 	vb_inflight_stop(&t);
 
 	/* Restart: 3 and 1 are still inflight, resubmitted in fetch order. */
-	ok(vb_inflight_start(&t, q, QSZ, 0, 701, &avail) == 0 && t.nresubmit == 2 &&
+	ok(vb_inflight_start(&t, q, region.stride, QSZ, 0, 701, &avail) == 0 && t.nresubmit == 2 &&
 	   t.resubmit[0] == 3 && t.resubmit[1] == 1 && avail == 703,
 	   "restart lists inflight heads by counter and resumes after them");
 	vb_inflight_fetch(&t, 9);
@@ -77,18 +77,20 @@ int main(void)
 	vb_inflight_complete(&t, 3);
 	vb_inflight_complete(&t, 9);
 	vb_inflight_stop(&t);
-	ok(vb_inflight_start(&t, q, QSZ, 0, 703, &avail) == 0 && !q->desc[3].inflight &&
+	ok(vb_inflight_start(&t, q, region.stride, QSZ, 0, 703, &avail) == 0 && !q->desc[3].inflight &&
 	   !q->desc[9].inflight && q->desc[1].inflight && q->used_idx == 703 &&
 	   t.nresubmit == 1 && t.resubmit[0] == 1 && avail == 704,
 	   "a published but uncleared batch is repaired from the batch list");
 	vb_inflight_stop(&t);
 
 	q->desc[5].inflight = 2;
-	ok(vb_inflight_start(&t, q, QSZ, 0, 703, &avail) < 0, "an impossible inflight state is refused");
+	ok(vb_inflight_start(&t, q, region.stride, QSZ, 0, 703, &avail) < 0, "an impossible inflight state is refused");
 	q->desc[5].inflight = 0;
-	ok(vb_inflight_start(&t, q, QSZ / 2, 0, 703, &avail) < 0, "a region for another queue size is refused");
-	ok(vb_inflight_start(&t, q, QSZ, 0, 703 + QSZ + 1, &avail) < 0,
+	ok(vb_inflight_start(&t, q, region.stride, QSZ / 2, 0, 703, &avail) < 0, "a region for another queue size is refused");
+	ok(vb_inflight_start(&t, q, region.stride, QSZ, 0, 703 + QSZ + 1, &avail) < 0,
 	   "used index further ahead than a queue is refused");
+	ok(vb_inflight_start(&t, q, region.stride, 4 * QSZ, 0, 703, &avail) < 0,
+	   "a ring bigger than its queue region is refused");
 
 	vb_inflight_unmap(&region);
 	return tap_done();
