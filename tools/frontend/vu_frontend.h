@@ -464,4 +464,25 @@ struct vu_open_opts {
  * again but dev->err is kept. */
 int vu_dev_open(struct vu_dev *dev, const char *path, const struct vu_open_opts *opts);
 
+/* ------------------------------------------------------------------------ */
+/* Inflight I/O tracking (VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)              */
+/* ------------------------------------------------------------------------ */
+
+/* GET_INFLIGHT_FD for {0, 0, num_queues, queue_size}, sending payload_size
+ * bytes of it (0 = the full 24; 20 as some front-ends send). The reply's
+ * payload goes to *reply (its size to *reply_size if non-NULL), the fd it
+ * carried to *fd (-1 if none; the caller closes it). -EPROTO if the reply is
+ * not a GET_INFLIGHT_FD reply or carries more than one fd. */
+int vu_get_inflight_fd(struct vu_dev *dev, uint16_t num_queues, uint16_t queue_size,
+		       uint32_t payload_size, struct vhost_user_inflight *reply,
+		       uint32_t *reply_size, int *fd);
+/* SET_INFLIGHT_FD with fd (< 0: none sent) and the 24-byte *in. */
+int vu_set_inflight_fd(struct vu_dev *dev, int fd, const struct vhost_user_inflight *in);
+
+/* Positions a queue that is not started and has nothing in flight at ring
+ * index idx, as if idx requests had gone through it: avail->idx, used->idx,
+ * the EVENT_IDX words, the driver's shadow indices and vq->base (the next
+ * SET_VRING_BASE). */
+void vu_vq_set_index(struct vu_vq *vq, uint16_t idx);
+
 #endif
