@@ -19,7 +19,8 @@
 GUEST_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # Why each default kernel argument is there (savings measured under TCG; the
-# whole boot to /test.sh takes about 3.5 s):
+# boot to /test.sh takes 3-4 s on an otherwise idle 2-core host, twice that
+# when another guest runs alongside):
 #   console=ttyS0 quiet   the console is the log; quiet leaves it to the test
 #   panic=-1              a kernel panic resets, which -no-reboot turns into QEMU exiting
 #   cryptomgr.notests=1   skips the crypto self-tests, about 0.3 s
