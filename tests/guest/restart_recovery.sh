@@ -1,0 +1,287 @@
+#!/bin/bash
+# SIGKILLs vbridge at random moments, 20+ times, under a TCG guest doing tagged O_DIRECT writes and
+# read-back checks (tests/guest/tools/tagwrite.c); QEMU reconnects (reconnect-ms), the restarted
+# daemon gets the inflight region back and no guest write may be lost, fail or be corrupted.
+#
+# Settings (environment): VBRIDGE_SEED (guest workload and kill timing; random by default, printed),
+# VBRIDGE_KILLS (kill/restart cycles to do, default 24; at least 20 must happen),
+# VBRIDGE_WORK_SECONDS (workload duration, default 60), VBRIDGE_THREADS (guest writers, default 16),
+# VBRIDGE_NO_KILL=1 (no kills: checks the workload and this script against a daemon left alone),
+# VBRIDGE_KEEP=1 (keep the temp folder; processes are always stopped).
+set -uo pipefail
+
+cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=../lib/guest.sh
+. tests/lib/guest.sh
+BUILD=${BUILD:-build}
+VBRIDGE=$PWD/$BUILD/vbridge
+TAGWRITE=$PWD/$BUILD/tests/guest/tagwrite
+MiB=$((1 << 20))
+DISK_MIB=64
+REGION_OFFSET=$MiB	 # tagwrite's region: 16 MiB of 4 KiB blocks, manifest right after it
+REGION_BLOCKS=4096
+MIN_KILLS=20
+KILLS=${VBRIDGE_KILLS:-24}
+[ -z "${VBRIDGE_NO_KILL:-}" ] || KILLS=0
+WORK_SECONDS=${VBRIDGE_WORK_SECONDS:-60}
+STALL_SECONDS=15	# a guest I/O pending this long fails the run (a lost request never completes)
+THREADS=${VBRIDGE_THREADS:-16}	# guest writer threads, one write in flight each
+GUEST_TIMEOUT=$((WORK_SECONDS + 120))
+SEED=${VBRIDGE_SEED:-$(((RANDOM << 15 | RANDOM) + 1))}
+RANDOM=$SEED
+
+tmp=$(mktemp -d /tmp/vbridge-restart.XXXXXX)
+vb_pid=
+guest_job=
+cleanup() {
+	[ -n "$vb_pid" ] && kill -KILL "$vb_pid" 2>/dev/null
+	# QEMU dies with the guest_run subshell (parent-death signals).
+	[ -n "$guest_job" ] && kill -TERM "$guest_job" 2>/dev/null
+	if [ -n "${VBRIDGE_KEEP:-}" ]; then
+		echo "# kept $tmp"
+	else
+		rm -rf "$tmp"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+count=0
+failed=0
+report() { # STATUS DESCRIPTION
+	count=$((count + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $count - $2"
+	else
+		failed=$((failed + 1))
+		echo "not ok $count - $2"
+	fi
+}
+check() { # DESCRIPTION COMMAND...
+	local desc=$1
+	shift
+	"$@"
+	report $? "$desc"
+}
+diag() { sed 's/^/# /' "$@"; }
+now_ms() { date +%s%3N; }
+
+if [ ! -x "$TAGWRITE" ] || [ ! -x "$VBRIDGE" ]; then
+	report 1 "$VBRIDGE and $TAGWRITE are built (make)"
+	echo "1..$count"
+	exit 1
+fi
+
+sock=$tmp/vb.sock
+img=$tmp/disk.img
+console=$tmp/guest.log
+truncate -s $((DISK_MIB * MiB)) "$img"
+
+# --- the daemon instances: vbridge-N.log each; a SIGKILLed one leaves its socket file behind
+instances=0
+crashed=()	  # instances that were gone before we killed them, or died of something else
+start_vbridge() {
+	instances=$((instances + 1))
+	vblog=$tmp/vbridge-$instances.log
+	"$VBRIDGE" serve --socket "$sock" --disk "$img" --queues 2 --log-level debug >"$vblog" 2>&1 &
+	vb_pid=$!
+	# The stale socket of the previous instance is there already: wait for this one to listen.
+	for _ in $(seq 250); do
+		grep -q "listening on" "$vblog" 2>/dev/null && return 0
+		kill -0 "$vb_pid" 2>/dev/null || break
+		sleep 0.02
+	done
+	echo "# vbridge instance $instances did not start:"
+	diag "$vblog"
+	return 1
+}
+
+# wait_for FILE PATTERN SECONDS: polls until FILE has a line matching PATTERN.
+wait_for() {
+	local deadline=$(($(now_ms) + $3 * 1000))
+	while [ "$(now_ms)" -lt "$deadline" ]; do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		[ -n "$guest_job" ] && ! kill -0 "$guest_job" 2>/dev/null && return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+guest_alive() { kill -0 "$guest_job" 2>/dev/null; }
+# The workload has ended (well or not) once it printed its result or an error.
+guest_done() { grep -qE "TAGWRITE-(RESULT|ERROR)|VBRIDGE-GUEST-EXIT" "$console" 2>/dev/null; }
+
+# --- the guest: tagwrite on /dev/vda, 2 vCPUs, 2 queues
+cat >"$tmp/guest.sh" <<EOF
+q=\$(ls /sys/block/vda/mq | wc -l)
+if [ "\$q" = 2 ]; then echo "ok - blk-mq sees 2 hardware queues"; else echo "not ok - blk-mq sees 2 hardware queues (\$q)"; fi
+tagwrite run --dev /dev/vda --offset $REGION_OFFSET --blocks $REGION_BLOCKS --seed $SEED \\
+	--seconds $WORK_SECONDS --threads $THREADS --stall-timeout $STALL_SECONDS --status /tmp/tagwrite.rc &
+# A request that never completes keeps tagwrite from exiting: its status file says how it ended.
+while [ ! -e /tmp/tagwrite.rc ]; do sleep 1; done
+exit "\$(cat /tmp/tagwrite.rc)"
+EOF
+if ! guest_build_initramfs "$tmp/guest.cpio" "$tmp/guest.sh" --file "$TAGWRITE" >"$tmp/mkguest.err" 2>&1; then
+	report 1 "initramfs built"
+	diag "$tmp/mkguest.err"
+	echo "1..$count"
+	exit 1
+fi
+
+echo "# seed $SEED, $KILLS kills planned, workload ${WORK_SECONDS} s, stall timeout ${STALL_SECONDS} s"
+t_start=$(now_ms)
+start_vbridge || exit 1
+(
+	rc=0
+	GUEST_SMP=2 guest_run "$console" "$GUEST_TIMEOUT" -- \
+		-chardev socket,id=vu0,path="$sock",reconnect-ms=100 \
+		-device vhost-user-blk-pci,chardev=vu0,num-queues=2 2>"$tmp/guest.err" || rc=$?
+	echo "$rc" >"$tmp/guest.rc"
+) &
+guest_job=$!
+
+# --- kill/restart at random moments while the workload runs
+kills=0
+not_reconnected=0
+late_instance=0
+kill_note=
+if ! wait_for "$console" TAGWRITE-START $((GUEST_TIMEOUT - WORK_SECONDS)); then
+	kill_note="the workload never started"
+fi
+t_work=$(now_ms)
+while [ -z "$kill_note" ] && [ "$kills" -lt "$KILLS" ]; do
+	# QEMU must be back (it retries every 100 ms) before the next kill.
+	if ! wait_for "$vblog" "front-end connected" 20; then
+		guest_done || ! guest_alive || not_reconnected=$((not_reconnected + 1))
+		break
+	fi
+	# A random moment 0.2 to 2.6 s later, in 10 ms steps.
+	d=$((RANDOM % 241 + 20))
+	sleep "$((d / 100)).$(printf %02d $((d % 100)))"
+	guest_done && break
+	if ! kill -0 "$vb_pid" 2>/dev/null; then
+		st=0
+		wait "$vb_pid" || st=$?
+		echo "# vbridge instance $instances died on its own (status $st)"
+		crashed+=("$instances")
+		vb_pid=
+		break
+	fi
+	kill -KILL "$vb_pid"
+	# (braces: no "Killed" job notice on stderr)
+	{ wait "$vb_pid"; } 2>/dev/null
+	st=$?
+	if [ "$st" -ne 137 ]; then
+		echo "# vbridge instance $instances ended with status $st, not by our SIGKILL"
+		crashed+=("$instances")
+	fi
+	vb_pid=
+	kills=$((kills + 1))
+	start_vbridge || break
+	# An instance started after the workload ended may never see QEMU again.
+	guest_done && late_instance=$instances
+done
+t_kills=$(now_ms)
+
+# --- let the workload finish; a guest that reported its end but cannot power off is stopped
+result_seen=
+while guest_alive; do
+	if [ -z "$result_seen" ] && guest_done; then
+		result_seen=$(now_ms)
+	fi
+	if [ -n "$result_seen" ] && [ $(($(now_ms) - result_seen)) -gt 30000 ]; then
+		echo "# the guest reported its end but did not power off in 30 s (I/O stuck in the kernel?): stopped"
+		kill -TERM "$guest_job"
+		break
+	fi
+	sleep 0.2
+done
+wait "$guest_job"
+guest_job=
+t_end=$(now_ms)
+guest_rc=$(cat "$tmp/guest.rc" 2>/dev/null || echo 125)
+if [ "$guest_rc" -eq 125 ] || [ "$guest_rc" -eq 143 ]; then
+	# guest_run was stopped, or QEMU ended first: the exit line may still be on the console.
+	st=$(tr -d '\r' <"$console" | sed -n 's/.*VBRIDGE-GUEST-EXIT \([0-9]*\).*/\1/p' | tail -n 1)
+	[ -z "$st" ] || guest_rc=$st
+fi
+
+# The last instance stops cleanly.
+last_rc=0
+if [ -n "$vb_pid" ]; then
+	kill -TERM "$vb_pid"
+	wait "$vb_pid" || last_rc=$?
+	vb_pid=
+	[ "$last_rc" -eq 0 ] || crashed+=("$instances (status $last_rc on SIGTERM)")
+fi
+
+# --- checks
+tr -d '\r' <"$console" >"$tmp/console.txt"
+while read -r line; do
+	case "$line" in
+	"not ok - "*) report 1 "guest: ${line#not ok - }" ;;
+	"ok - "*) report 0 "guest: ${line#ok - }" ;;
+	esac
+done < <(guest_tap "$console" 2>/dev/null)
+
+result=$(grep -a '^TAGWRITE-RESULT ' "$tmp/console.txt" | tail -n 1)
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$result"; }
+status=$(field status)
+echo "# guest: ${result:-no TAGWRITE-RESULT line}"
+grep -a '^TAGWRITE-ERROR ' "$tmp/console.txt" | head -n 5 | diag
+echo "# $kills kills in $(((t_kills - t_work) / 1000)) s of workload; whole run $(((t_end - t_start) / 1000)) s"
+
+if [ -n "$kill_note" ]; then
+	echo "# $kill_note"
+fi
+if [ -n "${VBRIDGE_NO_KILL:-}" ]; then
+	echo "# VBRIDGE_NO_KILL: no kills, the daemon was left alone"
+else
+	check "$kills kill/restart cycles done (at least $MIN_KILLS)" test "$kills" -ge "$MIN_KILLS"
+fi
+# The kills must have caught requests in flight, or this proves nothing (the daemon logs
+# "queue N: resubmitted K requests left inflight" when it starts on a region holding some).
+resub=$(grep -l "resubmitted" "$tmp"/vbridge-*.log 2>/dev/null | wc -l)
+resub_reqs=$(sed -n 's/.*resubmitted \([0-9]*\) request.*/\1/p' "$tmp"/vbridge-*.log 2>/dev/null | awk '{n += $1} END {print n + 0}')
+if [ -z "${VBRIDGE_NO_KILL:-}" ]; then
+	check "kills caught requests in flight: $resub of $((instances - 1)) restarted instances resubmitted $resub_reqs" \
+		test "$resub_reqs" -gt 0
+fi
+missing=()
+for n in $(seq "$instances"); do
+	grep -q "front-end connected" "$tmp/vbridge-$n.log" || [ "$n" -eq "$late_instance" ] || missing+=("$n")
+done
+check "QEMU reconnected to every one of the $instances daemon instances" test "${#missing[@]}" -eq 0 -a "$not_reconnected" -eq 0
+[ "${#missing[@]}" -eq 0 ] || echo "# no front-end connection in instance(s): ${missing[*]}"
+if grep -lE "AddressSanitizer|LeakSanitizer|runtime error:|Assertion|Segmentation" "$tmp"/vbridge-*.log >/dev/null 2>&1; then
+	crashed+=("sanitizer/assert report in $(grep -lE "AddressSanitizer|LeakSanitizer|runtime error:|Assertion|Segmentation" "$tmp"/vbridge-*.log | xargs -n1 basename | tr '\n' ' ')")
+fi
+check "no daemon instance died on its own (only our SIGKILLs; the last exits 0 on SIGTERM)" test "${#crashed[@]}" -eq 0
+[ "${#crashed[@]}" -eq 0 ] || echo "# crashed: ${crashed[*]}"
+check "guest: the workload ran (writes: $(field writes), verifications: $(field verifies))" \
+	test -n "$result" -a "$(field writes)" != 0 -a "$(field verifies)" != 0
+check "guest: no I/O error" test -n "$result" -a "$(field ioerrors)" = 0
+check "guest: every read-back verification passed" test -n "$result" -a "$(field verifyfail)" = 0
+check "guest: no I/O stalled (pending over ${STALL_SECONDS} s)" test -n "$result" -a "$status" != stalled
+[ -z "$result" ] || echo "# longest guest write: $(field max_write_ms) ms (includes waiting for a restart)"
+check "guest ran to the end (status ${status:-none}, exit $guest_rc)" test "$guest_rc" -eq 0 -a "$status" = ok
+manifest=$(field manifest)
+if [ "$status" = ok ] && [ -n "$manifest" ] && [ "$manifest" != none ]; then
+	"$TAGWRITE" check --dev "$img" --offset "$REGION_OFFSET" --blocks "$REGION_BLOCKS" --seed "$SEED" \
+		--hash "$manifest" >"$tmp/check.out" 2>&1
+	rc=$?
+	diag "$tmp/check.out"
+	report "$rc" "image matches the guest's manifest block by block ($(field written) blocks written)"
+else
+	report 1 "image matches the guest's manifest block by block (no manifest: the workload failed)"
+fi
+
+if [ "$failed" -ne 0 ]; then
+	echo "# guest console (kernel messages and workload):"
+	grep -avE '^(ok|not ok) ' "$tmp/console.txt" | tail -n 40 | diag
+	[ ! -s "$tmp/guest.err" ] || { echo "# QEMU stderr:"; tail -n 20 "$tmp/guest.err" | diag; }
+	echo "# daemon instance $instances log:"
+	tail -n 25 "$tmp/vbridge-$instances.log" | diag
+fi
+echo "1..$count"
+[ "$failed" -eq 0 ]
