@@ -1,0 +1,397 @@
+#!/bin/bash
+# Live-migrates a TCG guest doing tagged O_DIRECT writes and read-back checks
+# (tests/guest/tools/tagwrite.c) from one QEMU to another, each with its own vbridge on the same
+# image: source A on a.sock, destination B on b.sock. The source daemon must do dirty logging
+# (SET_LOG_BASE, VHOST_F_LOG_ALL) while the guest's I/O is in flight; the guest must finish its
+# workload on the destination with no I/O error, no failed verification and no stall, and the
+# image must match the manifest the guest wrote. Migration is driven over QMP (tests/lib/qmp.py).
+#
+# What catches missing dirty logging: reads the source daemon completes during the RAM copy or
+# the final drain (GET_VRING_BASE) land in guest pages QEMU does not know are dirty; unless the
+# daemon logs them the destination guest sees stale buffers and tagwrite's concurrent reader
+# reports a misdirected block (5 runs of 6 with the daemon's marking disabled).
+#
+# Settings (environment): VBRIDGE_SEED (guest workload seed; random by default, printed),
+# VBRIDGE_WORK_SECONDS (workload duration, default 30), VBRIDGE_KEEP=1 (keep the temp folder;
+# processes are always stopped).
+set -uo pipefail
+
+cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=../lib/guest.sh
+. tests/lib/guest.sh
+BUILD=${BUILD:-build}
+VBRIDGE=$PWD/$BUILD/vbridge
+TAGWRITE=$PWD/$BUILD/tests/guest/tagwrite
+QMP=$PWD/tests/lib/qmp.py
+MiB=$((1 << 20))
+DISK_MIB=64
+REGION_OFFSET=$MiB	 # tagwrite's region: 16 MiB of 4 KiB blocks, manifest right after it
+REGION_BLOCKS=4096
+THREADS=8	# guest writer threads, one write in flight each
+WORK_SECONDS=${VBRIDGE_WORK_SECONDS:-30}
+STALL_SECONDS=15	# a guest I/O pending this long fails the run (a lost request never completes)
+SETTLE_SECONDS=3	# migrate this long after the workload started, so that I/O is in flight
+MIGRATE_TIMEOUT=60	# from "migrate" to "completed"
+BOOT_TIMEOUT=60	# from QEMU start to the workload's start on the source
+SRC_TIMEOUT=$((BOOT_TIMEOUT + MIGRATE_TIMEOUT + 30))	# guest_run limits: the last resort
+DST_TIMEOUT=$((SRC_TIMEOUT + WORK_SECONDS + 60))
+SEED=${VBRIDGE_SEED:-$(((RANDOM << 15 | RANDOM) + 1))}
+# Less RAM than guest_run's default: less to copy; the guest needs little.
+export GUEST_MEM=256M GUEST_SMP=2
+
+tmp=$(mktemp -d /tmp/vbridge-migration.XXXXXX)
+img=$tmp/disk.img
+a_pid='' b_pid='' src_job='' dst_job=''
+cleanup() {
+	local p
+	for p in "$a_pid" "$b_pid"; do
+		# (braces: no "Killed" job notice on stderr)
+		[ -z "$p" ] || { kill -KILL "$p" && wait "$p"; } 2>/dev/null
+	done
+	# QEMU dies with its guest_run subshell (parent-death signals).
+	for p in "$src_job" "$dst_job"; do
+		[ -z "$p" ] || kill -TERM "$p" 2>/dev/null
+	done
+	if [ -n "${VBRIDGE_KEEP:-}" ]; then
+		echo "# kept $tmp"
+	else
+		rm -rf "$tmp"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+count=0
+failed=0
+report() { # STATUS DESCRIPTION
+	count=$((count + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $count - $2"
+	else
+		failed=$((failed + 1))
+		echo "not ok $count - $2"
+	fi
+}
+check() { # DESCRIPTION COMMAND...
+	local desc=$1
+	shift
+	"$@"
+	report $? "$desc"
+}
+diag() { sed 's/^/# /' "$@"; }
+now_ms() { date +%s%3N; }
+
+# Everything both sides left behind, for a failure.
+diagnostics() {
+	local f
+	for f in src dst; do
+		echo "# --- $f console (kernel messages and workload):"
+		[ ! -f "$tmp/$f.log" ] || tr -d '\r' <"$tmp/$f.log" | grep -avE '^(ok|not ok) |^TAGWRITE-PROGRESS' | tail -n 25 | diag
+		[ ! -s "$tmp/$f.err" ] || { echo "# --- $f QEMU stderr:"; tail -n 20 "$tmp/$f.err" | diag; }
+	done
+	[ ! -s "$tmp/qmp.err" ] || { echo "# --- QMP errors:"; diag "$tmp/qmp.err"; }
+	[ ! -s "$tmp/migrate.last" ] || { echo "# --- last query-migrate:"; diag "$tmp/migrate.last"; }
+	for f in a b; do
+		echo "# --- vbridge $f log:"
+		[ ! -f "$tmp/vbridge-$f.log" ] || tail -n 40 "$tmp/vbridge-$f.log" | diag
+	done
+}
+
+bail() { # DESCRIPTION: a failure the rest cannot go on from
+	report 1 "$1"
+	diagnostics
+	echo "1..$count"
+	exit 1
+}
+
+if [ ! -x "$TAGWRITE" ] || [ ! -x "$VBRIDGE" ]; then
+	bail "$VBRIDGE and $TAGWRITE are built (make)"
+fi
+
+# wait_for FILE PATTERN SECONDS [JOB]: polls until FILE has a line matching PATTERN; gives up
+# early when JOB (a guest_run subshell) has ended.
+wait_for() {
+	local deadline=$(($(now_ms) + $3 * 1000))
+	while [ "$(now_ms)" -lt "$deadline" ]; do
+		grep -aq -- "$2" "$1" 2>/dev/null && return 0
+		[ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null && return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_job PID SECONDS: true once the background job has ended (within SECONDS); its exit
+# status is then in job_rc.
+job_rc=
+wait_job() {
+	local deadline=$(($(now_ms) + $2 * 1000))
+	while kill -0 "$1" 2>/dev/null; do
+		[ "$(now_ms)" -lt "$deadline" ] || return 1
+		sleep 0.1
+	done
+	job_rc=0
+	wait "$1" 2>/dev/null || job_rc=$?
+	return 0
+}
+
+# start_vbridge NAME: daemon NAME on $tmp/NAME.sock, log in $tmp/vbridge-NAME.log, pid in NAME_pid.
+start_vbridge() {
+	local sock=$tmp/$1.sock log=$tmp/vbridge-$1.log pid
+	"$VBRIDGE" serve --socket "$sock" --disk "$img" --queues 2 --log-level debug >"$log" 2>&1 &
+	pid=$!
+	printf -v "$1_pid" %s "$pid"
+	for _ in $(seq 100); do
+		[ -S "$sock" ] && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "# vbridge $1 did not start:"
+	diag "$log"
+	return 1
+}
+
+# stop_vbridge NAME: SIGTERM; it must exit 0 and remove its socket.
+stop_vbridge() {
+	local var=$1_pid rc
+	kill -TERM "${!var}" 2>/dev/null
+	if wait_job "${!var}" 20; then
+		rc=$job_rc
+	else
+		kill -KILL "${!var}" 2>/dev/null
+		echo "# vbridge $1 still running 20 s after SIGTERM: killed"
+		rc=timeout
+	fi
+	printf -v "$var" %s ""
+	check "vbridge $1 exits 0 on SIGTERM (status $rc) and removes its socket" test "$rc" = 0 -a ! -e "$tmp/$1.sock"
+}
+
+# launch_qemu NAME SOCKET TIMEOUT [QEMU options]: guest_run in the background, console $tmp/NAME.log,
+# its status in $tmp/NAME.rc. Source and destination get the same machine and device options.
+launch_qemu() {
+	local name=$1 sock=$2 secs=$3
+	shift 3
+	(
+		rc=0
+		guest_run "$tmp/$name.log" "$secs" -- \
+			-chardev socket,id=vu0,path="$sock" \
+			-device vhost-user-blk-pci,chardev=vu0,num-queues=2 \
+			-qmp unix:"$tmp/qmp-$name.sock",server=on,wait=off \
+			"$@" 2>"$tmp/$name.err" || rc=$?
+		echo "$rc" >"$tmp/$name.rc"
+	) &
+}
+
+qmp() { # SIDE COMMAND [JSON]...: one QMP session; errors go to $tmp/qmp.err
+	"$QMP" --timeout 10 "$tmp/qmp-$1.sock" "${@:2}" 2>>"$tmp/qmp.err"
+}
+json_field() { # NAME: a top-level string or number field of the JSON line on stdin
+	python3 -c 'import json, sys; v = json.loads(sys.stdin.read()).get(sys.argv[1], ""); print(v)' "$1" 2>/dev/null
+}
+
+# --- the guest: tagwrite on /dev/vda, 2 vCPUs, 2 queues
+cat >"$tmp/guest.sh" <<EOF
+q=\$(ls /sys/block/vda/mq | wc -l)
+if [ "\$q" = 2 ]; then echo "ok - blk-mq sees 2 hardware queues"; else echo "not ok - blk-mq sees 2 hardware queues (\$q)"; fi
+echo MIGRATION-WORKLOAD-STARTS
+tagwrite run --dev /dev/vda --offset $REGION_OFFSET --blocks $REGION_BLOCKS --seed $SEED \\
+	--seconds $WORK_SECONDS --threads $THREADS --stall-timeout $STALL_SECONDS --status /tmp/tagwrite.rc &
+# A request that never completes keeps tagwrite from exiting: its status file says how it ended.
+while [ ! -e /tmp/tagwrite.rc ]; do sleep 1; done
+exit "\$(cat /tmp/tagwrite.rc)"
+EOF
+guest_build_initramfs "$tmp/guest.cpio" "$tmp/guest.sh" --file "$TAGWRITE" >"$tmp/mkguest.err" 2>&1 ||
+	{ diag "$tmp/mkguest.err"; bail "initramfs built"; }
+# Both QEMUs must boot the very same kernel.
+GUEST_KERNEL=$(guest_kernel) || bail "guest kernel available (tools/mkguest kernel)"
+export GUEST_KERNEL
+
+echo "# seed $SEED, workload ${WORK_SECONDS} s, migration ${SETTLE_SECONDS} s after it starts"
+t_start=$(now_ms)
+truncate -s $((DISK_MIB * MiB)) "$img"
+start_vbridge a || bail "vbridge A (source) starts"
+start_vbridge b || bail "vbridge B (destination) starts"
+
+launch_qemu src "$tmp/a.sock" "$SRC_TIMEOUT"
+src_job=$!
+launch_qemu dst "$tmp/b.sock" "$DST_TIMEOUT" -incoming unix:"$tmp/mig.sock"
+dst_job=$!
+
+# --- the destination waits for the migration stream, connected to B
+wait_for "$tmp/vbridge-b.log" "front-end connected" 30 "$dst_job" ||
+	bail "destination QEMU connected to vbridge B"
+for _ in $(seq 100); do
+	[ -S "$tmp/qmp-dst.sock" ] && break
+	sleep 0.1
+done
+dst_status=$(qmp dst query-status | json_field status)
+check "destination QEMU waits for the migration (status ${dst_status:-unknown})" test "$dst_status" = inmigrate
+
+# --- the source runs the workload; migrate while its I/O is in flight
+wait_for "$tmp/src.log" MIGRATION-WORKLOAD-STARTS "$BOOT_TIMEOUT" "$src_job" ||
+	bail "the source guest booted and reached the workload"
+wait_for "$tmp/src.log" TAGWRITE-START 20 "$src_job" || bail "tagwrite started on the source"
+t_work=$(now_ms)
+sleep "$SETTLE_SECONDS"
+kill -0 "$src_job" 2>/dev/null || bail "the source guest is still running before the migration"
+
+t_mig=$(now_ms)
+# The bandwidth limit stretches the RAM copy (about 70 MiB that are not zero) over 1-3 s of
+# the guest's I/O, so that pages the daemon writes meanwhile must come from its dirty log; the
+# downtime limit is lenient for TCG.
+if qmp src migrate-set-parameters '{"max-bandwidth": 67108864, "downtime-limit": 1000}' \
+	migrate "{\"uri\": \"unix:$tmp/mig.sock\"}" >/dev/null; then
+	mig_status=
+	deadline=$(($(now_ms) + MIGRATE_TIMEOUT * 1000))
+	while [ "$(now_ms)" -lt "$deadline" ]; do
+		qmp src query-migrate >"$tmp/migrate.json" || break
+		cp "$tmp/migrate.json" "$tmp/migrate.last"
+		mig_status=$(json_field status <"$tmp/migrate.json")
+		case "$mig_status" in completed | failed | cancelled) break ;; esac
+		sleep 0.2
+	done
+	case "$mig_status" in
+	completed | failed | cancelled) ;;
+	*)
+		echo "# the migration did not complete within $MIGRATE_TIMEOUT s: cancelled"
+		qmp src migrate_cancel >/dev/null
+		;;
+	esac
+else
+	mig_status="not started"
+fi
+t_mig_end=$(now_ms)
+mig_info=$(python3 -c '
+import json, sys
+m = json.load(open(sys.argv[1]))
+r = m.get("ram", {})
+print("total %s ms, downtime %s ms, %d MiB sent, %s dirty syncs, %s normal pages, %s zero pages" % (
+    m.get("total-time"), m.get("downtime"), r.get("transferred", 0) >> 20, r.get("dirty-sync-count"),
+    r.get("normal"), r.get("duplicate")))
+' "$tmp/migrate.last" 2>/dev/null)
+echo "# migration: ${mig_info:-no query-migrate answer}"
+mig_error=$(json_field error-desc 2>/dev/null <"$tmp/migrate.last")
+[ -z "$mig_error" ] || echo "# migration error: $mig_error"
+check "migration completed (status ${mig_status:-unknown} after $(((t_mig_end - t_mig) / 1000)) s)" \
+	test "$mig_status" = completed
+
+if [ "$mig_status" = completed ]; then
+	dst_status=$(qmp dst query-status | json_field status)
+	check "the guest runs on the destination (status ${dst_status:-unknown})" test "$dst_status" = running
+fi
+
+# --- the source is done: quit it (a failed migration leaves the guest there: stop both)
+qmp src quit >/dev/null
+if wait_job "$src_job" 20; then
+	src_rc=$(cat "$tmp/src.rc" 2>/dev/null || echo 125)
+else
+	echo "# the source QEMU did not quit within 20 s: stopped"
+	kill -TERM "$src_job" 2>/dev/null
+	wait_job "$src_job" 10
+	src_rc=timeout
+fi
+src_job=
+# guest_run reports 125 (no status from the guest): the guest finished elsewhere.
+check "source QEMU quit after the migration, the guest did not finish there (guest_run status $src_rc)" \
+	test "$src_rc" = 125 -a "$mig_status" = completed
+if [ "$mig_status" != completed ]; then
+	qmp dst quit >/dev/null
+fi
+
+# --- the guest finishes on the destination; one that reported its end but cannot power off is stopped
+result_seen=
+deadline=$(($(now_ms) + (WORK_SECONDS + 60) * 1000))
+while kill -0 "$dst_job" 2>/dev/null; do
+	if [ -z "$result_seen" ] && grep -aqE "TAGWRITE-(RESULT|ERROR)|VBRIDGE-GUEST-EXIT" "$tmp/dst.log" 2>/dev/null; then
+		result_seen=$(now_ms)
+	fi
+	if { [ -n "$result_seen" ] && [ $(($(now_ms) - result_seen)) -gt 30000 ]; } ||
+		[ "$(now_ms)" -gt "$deadline" ]; then
+		echo "# the destination guest did not power off in time (I/O stuck in the kernel?): stopped"
+		kill -TERM "$dst_job" 2>/dev/null
+		break
+	fi
+	sleep 0.2
+done
+wait_job "$dst_job" 15
+dst_job=
+t_end=$(now_ms)
+dst_rc=$(cat "$tmp/dst.rc" 2>/dev/null || echo 125)
+if [ "$dst_rc" -eq 125 ] || [ "$dst_rc" -eq 143 ]; then
+	# guest_run was stopped, or QEMU ended first: the exit line may still be on the console.
+	st=$(tr -d '\r' <"$tmp/dst.log" 2>/dev/null | sed -n 's/.*VBRIDGE-GUEST-EXIT \([0-9]*\).*/\1/p' | tail -n 1)
+	[ -z "$st" ] || dst_rc=$st
+fi
+
+stop_vbridge a
+stop_vbridge b
+
+# --- checks
+for f in src dst; do
+	{ tr -d '\r' <"$tmp/$f.log"; } >"$tmp/$f.txt" 2>/dev/null
+	while read -r line; do
+		case "$line" in
+		"not ok - "*) report 1 "guest ($f): ${line#not ok - }" ;;
+		"ok - "*) report 0 "guest ($f): ${line#ok - }" ;;
+		esac
+	done < <(guest_tap "$tmp/$f.txt" 2>/dev/null)
+done
+
+result=$(grep -a '^TAGWRITE-RESULT ' "$tmp/dst.txt" | tail -n 1)
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$result"; }
+status=$(field status)
+echo "# guest: ${result:-no TAGWRITE-RESULT line on the destination console}"
+cat "$tmp/src.txt" "$tmp/dst.txt" | grep -a '^TAGWRITE-ERROR ' | head -n 5 | diag
+echo "# workload started $(((t_mig - t_work) / 1000)) s before the migration; whole run $(((t_end - t_start) / 1000)) s"
+
+check "the workload spanned the migration (started on the source, ended on the destination)" \
+	test "$(grep -ac '^TAGWRITE-START' "$tmp/src.txt")" -eq 1 -a -n "$result" \
+	-a "$(grep -ac '^TAGWRITE-RESULT' "$tmp/src.txt")" -eq 0
+check "guest: the workload ran (writes: $(field writes), verifications: $(field verifies))" \
+	test -n "$result" -a "$(field writes)" != 0 -a "$(field verifies)" != 0
+check "guest: no I/O error" test -n "$result" -a "$(field ioerrors)" = 0
+check "guest: every read-back verification passed" test -n "$result" -a "$(field verifyfail)" = 0
+check "guest: no I/O stalled (pending over ${STALL_SECONDS} s)" test -n "$result" -a "$status" != stalled
+[ -z "$result" ] || echo "# longest guest write: $(field max_write_ms) ms (includes the migration downtime)"
+check "guest finished on the destination (status ${status:-none}, exit $dst_rc)" test "$dst_rc" = 0 -a "$status" = ok
+manifest=$(field manifest)
+if [ "$status" = ok ] && [ -n "$manifest" ] && [ "$manifest" != none ]; then
+	"$TAGWRITE" check --dev "$img" --offset "$REGION_OFFSET" --blocks "$REGION_BLOCKS" --seed "$SEED" \
+		--hash "$manifest" >"$tmp/check.out" 2>&1
+	rc=$?
+	diag "$tmp/check.out"
+	report "$rc" "image matches the guest's manifest block by block ($(field written) blocks written)"
+else
+	report 1 "image matches the guest's manifest block by block (no manifest: the workload failed)"
+fi
+
+# Dirty logging was used: SET_LOG_BASE, then SET_FEATURES (with VHOST_F_LOG_ALL) after it.
+alog=$tmp/vbridge-a.log
+check "vbridge A got the dirty log (SET_LOG_BASE)" grep -q "SET_LOG_BASE" "$alog"
+feat_after=$(awk '/SET_LOG_BASE/ { seen = 1 } seen && /SET_FEATURES/ { n++ } END { print n + 0 }' "$alog")
+addr_after=$(awk '/SET_LOG_BASE/ { seen = 1 } seen && /SET_VRING_ADDR/ { n++ } END { print n + 0 }' "$alog")
+check "vbridge A saw LOG_ALL: $feat_after SET_FEATURES after SET_LOG_BASE ($addr_after SET_VRING_ADDR)" \
+	test "$feat_after" -gt 0
+check "vbridge A reported no dirty log error" \
+	bash -c "! grep -qE 'cannot map the dirty log|dirty log of .* is invalid|SET_LOG_BASE needs' '$alog'"
+blog=$tmp/vbridge-b.log
+check "vbridge B: the destination QEMU connected" grep -q "front-end connected" "$blog"
+# Each ring must go on where the source stopped it: A's last stop, B's first start.
+handover=()
+handover_ok=0
+for q in 0 1; do
+	a_stop=$(sed -n "s/.*queue $q stopped at avail index \([0-9]*\).*/\1/p" "$alog" | tail -n 1)
+	b_start=$(sed -n "s/.*queue $q started: .* from avail index \([0-9]*\).*/\1/p" "$blog" | head -n 1)
+	handover+=("queue $q: ${a_stop:-none} -> ${b_start:-none}")
+	[ -n "$a_stop" ] && [ "$a_stop" = "$b_start" ] || handover_ok=1
+done
+handover_txt=$(IFS=,; echo "${handover[*]}")
+check "vbridge B resumed each ring at the avail index where A stopped it (${handover_txt//,/, })" \
+	test "$handover_ok" -eq 0
+started=$(grep -c "queue [0-9]* started" "$blog")
+check "vbridge B served the guest after the migration ($started queue threads started)" test "$started" -ge 2
+check "no sanitizer, assertion or crash report in either daemon log" \
+	bash -c "! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|Assertion|Segmentation' '$alog' '$blog'"
+
+[ "$failed" -eq 0 ] || diagnostics
+echo "1..$count"
+[ "$failed" -eq 0 ]
