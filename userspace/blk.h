@@ -33,6 +33,7 @@ enum vb_io_op {
  */
 struct vb_blk_req {
 	bool busy;
+	uint16_t ndesc;		/* ring slots the request occupies (packed rings) */
 	enum vb_io_op op;
 	uint8_t status;		/* VIRTIO_BLK_S_* to report */
 	bool unmap;		/* WRITE_ZEROES may deallocate */

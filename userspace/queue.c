@@ -93,6 +93,17 @@ static void notify_guest(struct vb_queue *q)
 	pthread_mutex_unlock(&q->notify_lock);
 }
 
+/* Marks where used entries are written: the used ring, or a packed ring's descriptors. */
+static void log_used_ring(struct vb_queue *q)
+{
+	struct iovec ring = { q->vring.pdesc, vb_vring_desc_size(q->num) };
+
+	if (q->vring.packed)
+		vb_dirty_log_mark_iov(&q->dev->log, &q->dev->mem, &ring, 1);
+	else
+		vb_dirty_log_mark(&q->dev->log, q->used_gpa, vb_vring_used_size(q->num, false));
+}
+
 /* Publishes every used entry written since the last call and interrupts the guest if it wants. */
 static void flush_used(struct vb_queue *q)
 {
@@ -101,7 +112,7 @@ static void flush_used(struct vb_queue *q)
 	q->need_publish = false;
 	vb_vring_publish_used(&q->vring);
 	if (q->logging && q->log_used)
-		vb_dirty_log_mark(&q->dev->log, q->used_gpa, vb_vring_used_size(q->num));
+		log_used_ring(q);
 	vb_inflight_published(&q->inflight, q->vring.used_idx);
 	if (vb_vring_need_notify(&q->vring))
 		notify_guest(q);
@@ -128,7 +139,7 @@ static void finish_request(struct vb_queue *q, struct vb_blk_req *req)
 	}
 	if (q->logging)
 		log_request(q, req);
-	vb_vring_push_used(&q->vring, req->chain.head, len);
+	vb_vring_push_used(&q->vring, req->chain.head, req->ndesc, len);
 	vb_inflight_complete(&q->inflight, req->chain.head);
 	req->busy = false;
 	q->nbusy--;
@@ -169,9 +180,9 @@ static void start_request(struct vb_queue *q, struct vb_blk_req *req, uint16_t h
 static bool fetch_one(struct vb_queue *q)
 {
 	struct vb_blk_req *req;
-	uint16_t head;
+	uint16_t head, ndesc;
 
-	switch (vb_vring_pop_head(&q->vring, &head)) {
+	switch (vb_vring_pop_head(&q->vring, &head, &ndesc)) {
 	case VB_POP_EMPTY:
 		return false;
 	case VB_POP_BROKEN:
@@ -186,6 +197,7 @@ static bool fetch_one(struct vb_queue *q)
 		return false;
 	}
 	req->busy = true;
+	req->ndesc = ndesc;
 	q->nbusy++;
 	vb_inflight_fetch(&q->inflight, head);
 	start_request(q, req, head);
@@ -200,6 +212,7 @@ static void resubmit_inflight(struct vb_queue *q)
 		struct vb_blk_req *req = &q->reqs[head];
 
 		req->busy = true;
+		req->ndesc = 1;
 		q->nbusy++;
 		start_request(q, req, head);
 	}
@@ -290,6 +303,7 @@ static void *queue_thread(void *arg)
 int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 {
 	bool event_idx = q->dev->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
+	bool packed = q->dev->features & (1ull << VIRTIO_F_RING_PACKED);
 	int ret;
 
 	q->reqs = calloc(q->num, sizeof(*q->reqs));
@@ -302,7 +316,12 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 		q->reqs = NULL;
 		return ret;
 	}
-	vb_vring_start(&q->vring, q->num, event_idx, desc, avail, used, q->base);
+	if (!vb_vring_start(&q->vring, q->num, event_idx, packed, desc, avail, used, q->base)) {
+		vb_err("queue %u: vring base 0x%x does not fit a %u-entry ring", q->index, q->base,
+		       q->num);
+		ret = -EINVAL;
+		goto fail_ring;
+	}
 	if (q->inflight_region) {
 		ret = vb_inflight_start(&q->inflight, q->inflight_region, q->inflight_size, q->num,
 					q->dev->features, q->vring.used_idx,
@@ -326,8 +345,8 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 		goto fail_ring;
 	}
 	q->running = true;
-	vb_debug("queue %u started: %u entries from avail index %u", q->index, q->num,
-		 q->vring.last_avail_idx);
+	vb_debug("queue %u started: %u entries%s from avail index %u", q->index, q->num,
+		 packed ? " (packed)" : "", q->vring.last_avail_idx);
 	return 0;
 fail_ring:
 	io_uring_queue_exit(&q->ring);
@@ -344,10 +363,10 @@ void vb_queue_stop(struct vb_queue *q)
 	wake(q);
 	pthread_join(q->thread, NULL);
 	q->running = false;
-	q->base = q->vring.last_avail_idx;
+	q->base = vb_vring_base(&q->vring);
 	vb_inflight_stop(&q->inflight);
 	io_uring_queue_exit(&q->ring);
 	free(q->reqs);
 	q->reqs = NULL;
-	vb_debug("queue %u stopped at avail index %u", q->index, q->base);
+	vb_debug("queue %u stopped at vring base 0x%x", q->index, q->base);
 }

@@ -23,7 +23,7 @@ struct vb_queue {
 
 	/* set-up */
 	uint16_t num;
-	uint16_t base;			/* avail index to resume from */
+	uint32_t base;			/* vring base to resume from (vb_vring_base encoding) */
 	int kick_fd;
 	struct vb_inflight_split *inflight_region;	/* NULL: no inflight tracking */
 	size_t inflight_size;		/* bytes of that region */

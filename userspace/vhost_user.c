@@ -66,20 +66,28 @@ static struct vb_queue *ring_of(struct vu_request *r, uint32_t index)
 	return &dev->queues[index];
 }
 
+static bool ring_packed(const struct vb_vu_server *srv)
+{
+	return srv->dev->features & BIT(VIRTIO_F_RING_PACKED);
+}
+
 /* Maps the ring areas of queue q through the memory table; false if any lies outside it. */
 static bool ring_translate(struct vb_vu_server *srv, struct vb_queue *q, void **desc,
 			   void **avail, void **used)
 {
 	const struct vhost_user_vring_addr *a = &srv->rings[q->index].addr;
 	const struct vb_mem_table *mem = &srv->dev->mem;
+	bool packed = ring_packed(srv);
+	uint64_t avail_align = packed ? 3 : 1;
 
-	if ((a->desc_user_addr & 15) || (a->avail_user_addr & 1) || (a->used_user_addr & 3)) {
+	if ((a->desc_user_addr & 15) || (a->avail_user_addr & avail_align) ||
+	    (a->used_user_addr & 3)) {
 		vb_err("vring %u: ring addresses are misaligned", q->index);
 		return false;
 	}
 	*desc = vb_mem_uva_to_hva(mem, a->desc_user_addr, vb_vring_desc_size(q->num));
-	*avail = vb_mem_uva_to_hva(mem, a->avail_user_addr, vb_vring_avail_size(q->num));
-	*used = vb_mem_uva_to_hva(mem, a->used_user_addr, vb_vring_used_size(q->num));
+	*avail = vb_mem_uva_to_hva(mem, a->avail_user_addr, vb_vring_avail_size(q->num, packed));
+	*used = vb_mem_uva_to_hva(mem, a->used_user_addr, vb_vring_used_size(q->num, packed));
 	if (!*desc || !*avail || !*used) {
 		vb_err("vring %u: ring addresses are outside guest memory", q->index);
 		return false;
@@ -98,7 +106,8 @@ static int ring_start(struct vb_vu_server *srv, struct vb_queue *q)
 	}
 	if (!ring_translate(srv, q, &desc, &avail, &used))
 		return -EFAULT;
-	q->inflight_region = vb_inflight_queue(&srv->inflight, q->index);
+	/* Packed rings need the packed inflight layout, which is not implemented yet. */
+	q->inflight_region = ring_packed(srv) ? NULL : vb_inflight_queue(&srv->inflight, q->index);
 	q->inflight_size = srv->inflight.stride;
 	q->log_used = srv->rings[q->index].addr.flags & BIT(VHOST_VRING_F_LOG);
 	q->used_gpa = srv->rings[q->index].addr.log_guest_addr;
@@ -321,7 +330,7 @@ static enum vu_result vu_set_vring_base(struct vu_request *r)
 		vb_err("SET_VRING_BASE on running vring %u", s->index);
 		return VU_FAIL;
 	}
-	if (s->num > UINT16_MAX) {
+	if (!ring_packed(r->srv) && s->num > UINT16_MAX) {
 		vb_err("vring %u: base %u does not fit a split ring", s->index, s->num);
 		return VU_FAIL;
 	}
@@ -494,15 +503,19 @@ static enum vu_result vu_get_inflight_fd(struct vu_request *r)
 	*out = (struct vhost_user_inflight){ .num_queues = in->num_queues,
 					     .queue_size = in->queue_size };
 	r->reply->hdr.size = sizeof(*out);
-	if (in->num_queues > r->srv->dev->num_queues ||
-	    in->queue_size > r->srv->dev->max_queue_size)
+	if (ring_packed(r->srv))
+		vb_warn("GET_INFLIGHT_FD: no inflight tracking for packed rings yet; "
+			"requests in flight when vbridge dies are lost");
+	else if (in->num_queues > r->srv->dev->num_queues ||
+		 in->queue_size > r->srv->dev->max_queue_size)
 		vb_err("GET_INFLIGHT_FD for %u queues of %u: the device has %u of at most %u",
 		       in->num_queues, in->queue_size, r->srv->dev->num_queues,
 		       r->srv->dev->max_queue_size);
 	else
 		fd = vb_inflight_create(in->num_queues, in->queue_size, &size);
 	if (fd < 0) {
-		vb_err("GET_INFLIGHT_FD: no region: %s", strerror(-fd));
+		if (!ring_packed(r->srv))
+			vb_err("GET_INFLIGHT_FD: no region: %s", strerror(-fd));
 		return VU_REPLY;
 	}
 	out->mmap_size = size;

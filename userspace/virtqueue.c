@@ -1,4 +1,4 @@
-/* Split virtqueue: fetching descriptor chains from an untrusted guest and publishing used entries. */
+/* Virtqueues (split and packed): fetching descriptor chains from an untrusted guest and publishing used entries. */
 #include "virtqueue.h"
 
 #include <errno.h>
@@ -16,14 +16,18 @@ size_t vb_vring_desc_size(uint16_t num)
 	return sizeof(struct vring_desc) * num;
 }
 
-size_t vb_vring_avail_size(uint16_t num)
+size_t vb_vring_avail_size(uint16_t num, bool packed)
 {
+	if (packed)
+		return sizeof(struct vring_packed_desc_event);
 	/* flags, idx, ring[num], used_event */
 	return sizeof(uint16_t) * (3 + num);
 }
 
-size_t vb_vring_used_size(uint16_t num)
+size_t vb_vring_used_size(uint16_t num, bool packed)
 {
+	if (packed)
+		return sizeof(struct vring_packed_desc_event);
 	/* flags, idx, ring[num], avail_event */
 	return sizeof(uint16_t) * 3 + sizeof(struct vring_used_elem) * num;
 }
@@ -39,17 +43,69 @@ static uint16_t *used_avail_event(struct vb_vring *vr)
 			    sizeof(struct vring_used_elem) * vr->num);
 }
 
-void vb_vring_start(struct vb_vring *vr, uint16_t num, bool event_idx, void *desc,
-		    void *avail, void *used, uint16_t last_avail_idx)
+#define PACKED_WRAP (1u << 15)
+
+bool vb_vring_start(struct vb_vring *vr, uint16_t num, bool event_idx, bool packed, void *desc,
+		    void *avail, void *used, uint32_t base)
 {
+	memset(vr, 0, sizeof(*vr));
 	vr->num = num;
 	vr->event_idx = event_idx;
+	vr->packed = packed;
+	if (packed) {
+		vr->pdesc = desc;
+		vr->driver_event = avail;
+		vr->device_event = used;
+		vr->last_avail_idx = base & (PACKED_WRAP - 1);
+		vr->avail_wrap = base & PACKED_WRAP;
+		vr->used_idx = (base >> 16) & (PACKED_WRAP - 1);
+		vr->used_wrap = (base >> 16) & PACKED_WRAP;
+		return vr->last_avail_idx < num && vr->used_idx < num;
+	}
+	if (base > UINT16_MAX)
+		return false;
 	vr->desc = desc;
 	vr->avail = avail;
 	vr->used = used;
-	vr->last_avail_idx = last_avail_idx;
+	vr->last_avail_idx = base;
 	vr->used_idx = LOAD_ONCE(vr->used->idx);
-	vr->signalled_used_valid = false;
+	return true;
+}
+
+uint32_t vb_vring_base(const struct vb_vring *vr)
+{
+	if (!vr->packed)
+		return vr->last_avail_idx;
+	return (vr->last_avail_idx | (vr->avail_wrap ? PACKED_WRAP : 0)) |
+	       (uint32_t)(vr->used_idx | (vr->used_wrap ? PACKED_WRAP : 0)) << 16;
+}
+
+/* Appends one buffer of a chain, keeping device-readable buffers before writable ones. */
+static enum vb_pop_result add_buffer(struct vb_chain *c, const struct vb_mem_table *mem,
+				     uint64_t addr, uint32_t len, bool writable, bool *seen_writable)
+{
+	if (writable)
+		*seen_writable = true;
+	else if (*seen_writable)
+		return VB_POP_BAD_CHAIN;
+	if (len > 0) {
+		unsigned int before = c->niov;
+		int ret = vb_mem_gpa_to_iov(mem, addr, len, c->iov, &c->niov, VB_CHAIN_IOV_MAX);
+
+		if (ret == -E2BIG)
+			return VB_POP_BAD_CHAIN;
+		if (ret < 0) {
+			c->niov = before;
+			c->bad_addr = true;
+		}
+		if (!writable)
+			c->nout = c->niov;
+		c->status_ok = writable && ret == 0;
+	} else if (writable) {
+		/* An empty last descriptor leaves no room for the status. */
+		c->status_ok = false;
+	}
+	return VB_POP_OK;
 }
 
 static void read_desc(const struct vring_desc *table, uint16_t i, struct vring_desc *out)
@@ -66,8 +122,8 @@ static void read_desc(const struct vring_desc *table, uint16_t i, struct vring_d
  * is outside guest memory is only recorded in bad_addr so the request can be
  * failed with a status.
  */
-enum vb_pop_result vb_vring_read_chain(const struct vb_vring *vr, const struct vb_mem_table *mem,
-				       uint16_t head, struct vb_chain *c)
+static enum vb_pop_result read_chain_split(const struct vb_vring *vr, const struct vb_mem_table *mem,
+					   uint16_t head, struct vb_chain *c)
 {
 	const struct vring_desc *table = vr->desc;
 	uint32_t table_num = vr->num;
@@ -75,10 +131,6 @@ enum vb_pop_result vb_vring_read_chain(const struct vb_vring *vr, const struct v
 	bool indirect = false, writable = false;
 	struct vring_desc d;
 
-	c->head = head;
-	c->niov = c->nout = 0;
-	c->bad_addr = false;
-	c->status_ok = false;
 	for (;;) {
 		if (idx >= table_num || ++seen > table_num)
 			return VB_POP_BAD_CHAIN;
@@ -97,38 +149,135 @@ enum vb_pop_result vb_vring_read_chain(const struct vb_vring *vr, const struct v
 			seen = 0;
 			continue;
 		}
-		if (d.flags & VRING_DESC_F_WRITE)
-			writable = true;
-		else if (writable)
+		if (add_buffer(c, mem, d.addr, d.len, d.flags & VRING_DESC_F_WRITE, &writable) !=
+		    VB_POP_OK)
 			return VB_POP_BAD_CHAIN;
-
-		if (d.len > 0) {
-			unsigned int before = c->niov;
-			int ret = vb_mem_gpa_to_iov(mem, d.addr, d.len, c->iov, &c->niov,
-						    VB_CHAIN_IOV_MAX);
-
-			if (ret == -E2BIG)
-				return VB_POP_BAD_CHAIN;
-			if (ret < 0) {
-				c->niov = before;
-				c->bad_addr = true;
-			}
-			if (!writable)
-				c->nout = c->niov;
-			c->status_ok = writable && ret == 0;
-		} else if (writable) {
-			/* An empty last descriptor leaves no room for the status. */
-			c->status_ok = false;
-		}
 		if (!(d.flags & VRING_DESC_F_NEXT))
 			return VB_POP_OK;
 		idx = d.next;
 	}
 }
 
-enum vb_pop_result vb_vring_pop_head(struct vb_vring *vr, uint16_t *head)
+static bool packed_desc_avail(uint16_t flags, bool wrap)
 {
-	uint16_t avail_idx = LOAD_ACQUIRE(vr->avail->idx);
+	bool avail = flags & (1u << VRING_PACKED_DESC_F_AVAIL);
+	bool used = flags & (1u << VRING_PACKED_DESC_F_USED);
+
+	return avail == wrap && used != wrap;
+}
+
+static uint16_t packed_next(const struct vb_vring *vr, uint16_t slot)
+{
+	return slot + 1 == vr->num ? 0 : slot + 1;
+}
+
+/*
+ * A packed chain's buffer id is in its last descriptor, so the chain is
+ * scanned for its length first; vb_vring_read_chain checks it again.
+ */
+static enum vb_pop_result pop_head_packed(struct vb_vring *vr, uint16_t *head, uint16_t *ndesc)
+{
+	uint16_t slot = vr->last_avail_idx, count = 0, flags;
+
+	flags = LOAD_ACQUIRE(vr->pdesc[slot].flags);
+	if (!packed_desc_avail(flags, vr->avail_wrap))
+		return VB_POP_EMPTY;
+	for (;;) {
+		if (++count > vr->num)
+			return VB_POP_BROKEN;
+		if (!(flags & VRING_DESC_F_NEXT))
+			break;
+		slot = packed_next(vr, slot);
+		flags = LOAD_ONCE(vr->pdesc[slot].flags);
+	}
+	*head = LOAD_ONCE(vr->pdesc[slot].id);
+	if (*head >= vr->num)
+		return VB_POP_BROKEN;
+	*ndesc = count;
+	vr->pop_slot = vr->last_avail_idx;
+	vr->pop_count = count;
+	vr->last_avail_idx += count;
+	if (vr->last_avail_idx >= vr->num) {
+		vr->last_avail_idx -= vr->num;
+		vr->avail_wrap = !vr->avail_wrap;
+	}
+	return VB_POP_OK;
+}
+
+static enum vb_pop_result read_indirect_packed(const struct vb_mem_table *mem, uint64_t addr,
+					       uint32_t len, struct vb_chain *c, bool *writable)
+{
+	const struct vring_packed_desc *table;
+	uint32_t n = len / sizeof(*table);
+
+	if (len == 0 || len % sizeof(*table) || n > VB_QUEUE_SIZE_MAX)
+		return VB_POP_BAD_CHAIN;
+	table = vb_mem_gpa_to_hva(mem, addr, len);
+	if (!table)
+		return VB_POP_BAD_CHAIN;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t a = LOAD_ONCE(table[i].addr);
+		uint32_t l = LOAD_ONCE(table[i].len);
+		uint16_t f = LOAD_ONCE(table[i].flags);
+
+		if (f & VRING_DESC_F_INDIRECT ||
+		    add_buffer(c, mem, a, l, f & VRING_DESC_F_WRITE, writable) != VB_POP_OK)
+			return VB_POP_BAD_CHAIN;
+	}
+	return VB_POP_OK;
+}
+
+static enum vb_pop_result read_chain_packed(const struct vb_vring *vr,
+					    const struct vb_mem_table *mem, uint16_t head,
+					    struct vb_chain *c)
+{
+	uint16_t slot = vr->pop_slot;
+	bool writable = false;
+
+	for (uint16_t i = 0; i < vr->pop_count; i++, slot = packed_next(vr, slot)) {
+		const struct vring_packed_desc *d = &vr->pdesc[slot];
+		uint64_t addr = LOAD_ONCE(d->addr);
+		uint32_t len = LOAD_ONCE(d->len);
+		uint16_t flags = LOAD_ONCE(d->flags);
+		bool last = i + 1 == vr->pop_count;
+
+		/* The guest may have rewritten the chain since it was scanned. */
+		if (!!(flags & VRING_DESC_F_NEXT) == last)
+			return VB_POP_BAD_CHAIN;
+		if (last && LOAD_ONCE(d->id) != head)
+			return VB_POP_BAD_CHAIN;
+		if (flags & VRING_DESC_F_INDIRECT) {
+			if (vr->pop_count != 1)
+				return VB_POP_BAD_CHAIN;
+			return read_indirect_packed(mem, addr, len, c, &writable);
+		}
+		if (add_buffer(c, mem, addr, len, flags & VRING_DESC_F_WRITE, &writable) !=
+		    VB_POP_OK)
+			return VB_POP_BAD_CHAIN;
+	}
+	return VB_POP_OK;
+}
+
+enum vb_pop_result vb_vring_read_chain(const struct vb_vring *vr, const struct vb_mem_table *mem,
+				       uint16_t head, struct vb_chain *c)
+{
+	c->head = head;
+	c->niov = c->nout = 0;
+	c->bad_addr = false;
+	c->status_ok = false;
+	if (vr->packed)
+		return read_chain_packed(vr, mem, head, c);
+	return read_chain_split(vr, mem, head, c);
+}
+
+enum vb_pop_result vb_vring_pop_head(struct vb_vring *vr, uint16_t *head, uint16_t *ndesc)
+{
+	uint16_t avail_idx;
+
+	if (vr->packed)
+		return pop_head_packed(vr, head, ndesc);
+	*ndesc = 1;
+	avail_idx = LOAD_ACQUIRE(vr->avail->idx);
 	uint16_t pending = avail_idx - vr->last_avail_idx;
 
 	if (pending == 0)
@@ -142,9 +291,27 @@ enum vb_pop_result vb_vring_pop_head(struct vb_vring *vr, uint16_t *head)
 	return VB_POP_OK;
 }
 
-void vb_vring_push_used(struct vb_vring *vr, uint16_t head, uint32_t len)
+void vb_vring_push_used(struct vb_vring *vr, uint16_t head, uint16_t ndesc, uint32_t len)
 {
-	struct vring_used_elem *e = &vr->used->ring[vr->used_idx & (vr->num - 1)];
+	struct vring_used_elem *e;
+
+	if (vr->packed) {
+		struct vring_packed_desc *d = &vr->pdesc[vr->used_idx];
+		uint16_t flags = vr->used_wrap ? (1u << VRING_PACKED_DESC_F_AVAIL) |
+						 (1u << VRING_PACKED_DESC_F_USED) : 0;
+
+		STORE_ONCE(d->id, head);
+		STORE_ONCE(d->len, len);
+		/* The flags make the element used: id and len must be visible first. */
+		STORE_RELEASE(d->flags, flags);
+		vr->used_idx += ndesc;
+		if (vr->used_idx >= vr->num) {
+			vr->used_idx -= vr->num;
+			vr->used_wrap = !vr->used_wrap;
+		}
+		return;
+	}
+	e = &vr->used->ring[vr->used_idx & (vr->num - 1)];
 
 	STORE_ONCE(e->id, head);
 	STORE_ONCE(e->len, len);
@@ -153,8 +320,27 @@ void vb_vring_push_used(struct vb_vring *vr, uint16_t head, uint32_t len)
 
 void vb_vring_publish_used(struct vb_vring *vr)
 {
-	/* Entries (and the buffers they describe) before the index. */
-	STORE_RELEASE(vr->used->idx, vr->used_idx);
+	/* Entries (and the buffers they describe) before the index; packed ones are out already. */
+	if (!vr->packed)
+		STORE_RELEASE(vr->used->idx, vr->used_idx);
+}
+
+/* Packed rings: whether the driver's event suppression asks for an interrupt. */
+static bool packed_need_notify(struct vb_vring *vr, uint16_t old, uint16_t new, bool valid)
+{
+	uint16_t flags = LOAD_ONCE(vr->driver_event->flags);
+	uint16_t off_wrap, off;
+
+	if (flags == VRING_PACKED_EVENT_FLAG_DISABLE)
+		return false;
+	if (flags != VRING_PACKED_EVENT_FLAG_DESC || !vr->event_idx || !valid)
+		return true;
+	off_wrap = LOAD_ONCE(vr->driver_event->off_wrap);
+	off = off_wrap & (PACKED_WRAP - 1);
+	/* An event slot of the previous lap counts one ring length back. */
+	if (!!(off_wrap & PACKED_WRAP) != vr->used_wrap)
+		off -= vr->num;
+	return vring_need_event(off, new, old);
 }
 
 bool vb_vring_need_notify(struct vb_vring *vr)
@@ -166,6 +352,8 @@ bool vb_vring_need_notify(struct vb_vring *vr)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	vr->signalled_used = new;
 	vr->signalled_used_valid = true;
+	if (vr->packed)
+		return packed_need_notify(vr, old, new, valid);
 	if (!vr->event_idx)
 		return !(LOAD_ONCE(vr->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
 	if (!valid)
@@ -175,12 +363,20 @@ bool vb_vring_need_notify(struct vb_vring *vr)
 
 void vb_vring_disable_kicks(struct vb_vring *vr)
 {
-	if (!vr->event_idx)
+	if (vr->packed)
+		STORE_ONCE(vr->device_event->flags, VRING_PACKED_EVENT_FLAG_DISABLE);
+	else if (!vr->event_idx)
 		STORE_ONCE(vr->used->flags, VRING_USED_F_NO_NOTIFY);
 }
 
 bool vb_vring_enable_kicks(struct vb_vring *vr)
 {
+	if (vr->packed) {
+		STORE_ONCE(vr->device_event->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		return packed_desc_avail(LOAD_ACQUIRE(vr->pdesc[vr->last_avail_idx].flags),
+					 vr->avail_wrap);
+	}
 	if (vr->event_idx)
 		STORE_ONCE(*used_avail_event(vr), vr->last_avail_idx);
 	else

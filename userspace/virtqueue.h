@@ -1,4 +1,4 @@
-/* Split virtqueue: fetching descriptor chains from an untrusted guest and publishing used entries. */
+/* Virtqueues (split and packed): fetching descriptor chains from an untrusted guest and publishing used entries. */
 #ifndef VBRIDGE_VIRTQUEUE_H
 #define VBRIDGE_VIRTQUEUE_H
 
@@ -18,18 +18,31 @@
 #define VB_CHAIN_IOV_MAX (VB_SEG_MAX + 34)
 
 /*
- * A split ring as the device sees it. The ring memory belongs to the guest and
- * may change under us at any time, so every descriptor is copied once before
- * it is checked and used.
+ * A ring as the device sees it. The ring memory belongs to the guest and may
+ * change under us at any time, so every descriptor is copied once before it
+ * is checked and used.
+ *
+ * Split ring: last_avail_idx and used_idx are free-running 16-bit indexes.
+ * Packed ring: they are slots (0 to num - 1) in the one descriptor ring, each
+ * with a wrap counter, and a used element is visible as soon as its flags are
+ * written.
  */
 struct vb_vring {
 	uint16_t num;			/* entries; a power of two */
 	bool event_idx;			/* VIRTIO_RING_F_EVENT_IDX negotiated */
-	struct vring_desc *desc;
+	bool packed;			/* VIRTIO_F_RING_PACKED negotiated */
+	struct vring_desc *desc;		/* split */
 	struct vring_avail *avail;
 	struct vring_used *used;
+	struct vring_packed_desc *pdesc;	/* packed */
+	struct vring_packed_desc_event *driver_event;
+	struct vring_packed_desc_event *device_event;
 	uint16_t last_avail_idx;	/* next avail entry to fetch */
-	uint16_t used_idx;		/* our copy of used->idx, published in batches */
+	uint16_t used_idx;		/* next used entry to write */
+	bool avail_wrap;		/* packed wrap counters */
+	bool used_wrap;
+	uint16_t pop_slot;		/* packed: the chain taken by the last pop_head */
+	uint16_t pop_count;
 	uint16_t signalled_used;	/* used_idx at the last guest notification */
 	bool signalled_used_valid;
 };
@@ -53,21 +66,43 @@ enum vb_pop_result {
 	VB_POP_BROKEN,		/* the ring itself is corrupt: stop using it */
 };
 
-/* Checks that the ring areas fit and are aligned as the split ring layout needs. */
+/*
+ * Sizes of the three ring areas: descriptors, then the available ring (the
+ * driver event suppression area of a packed ring), then the used ring (the
+ * device area).
+ */
 size_t vb_vring_desc_size(uint16_t num);
-size_t vb_vring_avail_size(uint16_t num);
-size_t vb_vring_used_size(uint16_t num);
+size_t vb_vring_avail_size(uint16_t num, bool packed);
+size_t vb_vring_used_size(uint16_t num, bool packed);
 
-/* Prepares a ring whose areas are mapped; used_idx is taken from the guest-visible used->idx. */
-void vb_vring_start(struct vb_vring *vr, uint16_t num, bool event_idx, void *desc,
-		    void *avail, void *used, uint16_t last_avail_idx);
-/* Takes the next available head (always < num) without reading its chain. */
-enum vb_pop_result vb_vring_pop_head(struct vb_vring *vr, uint16_t *head);
-/* Reads and checks the chain starting at head into *chain. */
+/*
+ * Prepares a ring whose areas are mapped, from a vring base as vhost-user
+ * gives it: a split ring's next avail index (its used index is read from
+ * used->idx), or a packed ring's avail index and wrap counter in bits 0-15
+ * and used index and wrap counter in bits 16-31. Returns false if the base
+ * does not fit the ring.
+ */
+bool vb_vring_start(struct vb_vring *vr, uint16_t num, bool event_idx, bool packed, void *desc,
+		    void *avail, void *used, uint32_t base);
+/* The vring base to resume from, in the same encoding. */
+uint32_t vb_vring_base(const struct vb_vring *vr);
+/*
+ * Takes the next available request: its head (split) or buffer id (packed),
+ * always < num, without reading its chain; *ndesc is the number of ring
+ * slots it occupies (packed; 1 for split).
+ */
+enum vb_pop_result vb_vring_pop_head(struct vb_vring *vr, uint16_t *head, uint16_t *ndesc);
+/*
+ * Reads and checks the chain of head into *chain. For a packed ring this is
+ * the chain taken by the last vb_vring_pop_head.
+ */
 enum vb_pop_result vb_vring_read_chain(const struct vb_vring *vr, const struct vb_mem_table *mem,
 				       uint16_t head, struct vb_chain *chain);
-/* Writes a used entry; the guest sees it after vb_vring_publish_used(). */
-void vb_vring_push_used(struct vb_vring *vr, uint16_t head, uint32_t len);
+/*
+ * Writes a used entry for a request that occupied ndesc slots; the guest of a
+ * split ring sees it after vb_vring_publish_used(), of a packed ring at once.
+ */
+void vb_vring_push_used(struct vb_vring *vr, uint16_t head, uint16_t ndesc, uint32_t len);
 void vb_vring_publish_used(struct vb_vring *vr);
 /* Whether the guest asked to be interrupted for what was published since the last notification. */
 bool vb_vring_need_notify(struct vb_vring *vr);
