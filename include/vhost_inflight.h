@@ -46,17 +46,71 @@ _Static_assert(offsetof(struct vb_inflight_desc_split, next) == 6 &&
 	       offsetof(struct vb_inflight_desc_split, counter) == 8, "inflight descriptor fields");
 _Static_assert(offsetof(struct vb_inflight_split, used_idx) == 14, "inflight queue header fields");
 
+/*
+ * Packed ring. A packed ring's descriptors are overwritten by used elements,
+ * so each fetched chain is copied here: a request's entries are linked from
+ * its head entry through next, the free ones form a list from free_head, and
+ * the old_* fields are the state before the update in progress, so that an
+ * interrupted update can be rolled back or committed.
+ */
+struct vb_inflight_desc_packed {
+	uint8_t inflight;	/* head entries: 1 from fetch until completion */
+	uint8_t padding;
+	uint16_t next;		/* next entry of the chain, or of the free list */
+	uint16_t last;		/* head entries: the entry holding the chain's last descriptor */
+	uint16_t num;		/* head entries: descriptors in the chain */
+	uint64_t counter;	/* head entries: fetch order */
+	uint16_t id;		/* copy of the descriptor */
+	uint16_t flags;
+	uint32_t len;
+	uint64_t addr;
+};
+
+struct vb_inflight_packed {
+	uint64_t features;
+	uint16_t version;
+	uint16_t desc_num;
+	uint16_t free_head;
+	uint16_t old_free_head;
+	uint16_t used_idx;
+	uint16_t old_used_idx;
+	uint8_t used_wrap_counter;
+	uint8_t old_used_wrap_counter;
+	uint8_t padding[7];
+	struct vb_inflight_desc_packed desc[];
+};
+
+_Static_assert(sizeof(struct vb_inflight_desc_packed) == 32, "packed inflight entry layout");
+_Static_assert(offsetof(struct vb_inflight_packed, desc) == 32, "packed inflight header layout");
+
 static inline size_t vb_inflight_split_min_size(uint16_t queue_size)
 {
 	return sizeof(struct vb_inflight_split) +
 	       (size_t)queue_size * sizeof(struct vb_inflight_desc_split);
 }
 
-static inline size_t vb_inflight_split_stride(uint16_t queue_size)
+static inline size_t vb_inflight_packed_min_size(uint16_t queue_size)
 {
-	size_t min = vb_inflight_split_min_size(queue_size);
+	return offsetof(struct vb_inflight_packed, desc) +
+	       (size_t)queue_size * sizeof(struct vb_inflight_desc_packed);
+}
+
+static inline size_t vb_inflight_min_size(uint16_t queue_size, int packed)
+{
+	return packed ? vb_inflight_packed_min_size(queue_size) :
+			vb_inflight_split_min_size(queue_size);
+}
+
+static inline size_t vb_inflight_stride(uint16_t queue_size, int packed)
+{
+	size_t min = vb_inflight_min_size(queue_size, packed);
 
 	return (min + VB_INFLIGHT_ALIGN - 1) & ~(size_t)(VB_INFLIGHT_ALIGN - 1);
+}
+
+static inline size_t vb_inflight_split_stride(uint16_t queue_size)
+{
+	return vb_inflight_stride(queue_size, 0);
 }
 
 #endif

@@ -34,6 +34,7 @@ enum vb_io_op {
 struct vb_blk_req {
 	bool busy;
 	uint16_t ndesc;		/* ring slots the request occupies (packed rings) */
+	uint16_t inflight_entry;	/* packed rings: its head entry in the inflight region */
 	enum vb_io_op op;
 	uint8_t status;		/* VIRTIO_BLK_S_* to report */
 	bool unmap;		/* WRITE_ZEROES may deallocate */

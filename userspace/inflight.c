@@ -17,13 +17,13 @@
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 
-int vb_inflight_create(uint16_t num_queues, uint16_t queue_size, uint64_t *size)
+int vb_inflight_create(uint16_t num_queues, uint16_t queue_size, bool packed, uint64_t *size)
 {
 	int fd;
 
 	if (num_queues == 0 || queue_size == 0)
 		return -EINVAL;
-	*size = (uint64_t)vb_inflight_split_stride(queue_size) * num_queues;
+	*size = (uint64_t)vb_inflight_stride(queue_size, packed) * num_queues;
 	fd = memfd_create("vbridge-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
@@ -38,7 +38,7 @@ int vb_inflight_create(uint16_t num_queues, uint16_t queue_size, uint64_t *size)
 }
 
 int vb_inflight_map(struct vb_inflight_region *r, int fd, uint64_t size, uint64_t offset,
-		    uint16_t num_queues, uint16_t queue_size)
+		    uint16_t num_queues, uint16_t queue_size, bool packed)
 {
 	size_t stride;
 	void *base;
@@ -49,7 +49,7 @@ int vb_inflight_map(struct vb_inflight_region *r, int fd, uint64_t size, uint64_
 		return -EINVAL;
 	}
 	stride = size / num_queues;
-	if (stride < vb_inflight_split_min_size(queue_size) || stride % 8) {
+	if (stride < vb_inflight_min_size(queue_size, packed) || stride % 8) {
 		vb_err("inflight region stride %zu is too small for %u descriptors", stride, queue_size);
 		return -EINVAL;
 	}
@@ -76,11 +76,11 @@ void vb_inflight_unmap(struct vb_inflight_region *r)
 	memset(r, 0, sizeof(*r));
 }
 
-struct vb_inflight_split *vb_inflight_queue(const struct vb_inflight_region *r, unsigned int index)
+void *vb_inflight_queue(const struct vb_inflight_region *r, unsigned int index)
 {
 	if (!r->base || index >= r->num_queues)
 		return NULL;
-	return (struct vb_inflight_split *)((uint8_t *)r->base + r->stride * index);
+	return (uint8_t *)r->base + r->stride * index;
 }
 
 /*
@@ -200,6 +200,7 @@ void vb_inflight_stop(struct vb_inflight_tracker *t)
 {
 	free(t->batch);
 	free(t->resubmit);
+	free(t->chain);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -228,4 +229,199 @@ void vb_inflight_published(struct vb_inflight_tracker *t, uint16_t used_idx)
 		STORE(t->q->desc[t->batch[i]].inflight, 0);
 	STORE(t->q->used_idx, used_idx);
 	t->nbatch = 0;
+}
+
+/* Packed rings ------------------------------------------------------------ */
+
+
+static void packed_init(struct vb_inflight_packed *p, const struct vb_vring *vr,
+			uint64_t features)
+{
+	for (uint16_t i = 0; i < vr->num; i++) {
+		p->desc[i].inflight = 0;
+		p->desc[i].next = i + 1;
+	}
+	p->features = features;
+	p->desc_num = vr->num;
+	p->free_head = p->old_free_head = 0;
+	p->used_idx = p->old_used_idx = vr->used_idx;
+	p->used_wrap_counter = p->old_used_wrap_counter = vr->used_wrap;
+	STORE(p->version, VB_INFLIGHT_VERSION);
+}
+
+/*
+ * An interrupted completion either reached the ring or did not. Until the
+ * used element is written, the slot at old_used_idx holds a descriptor the
+ * driver made available on that lap; anything else there (the used element,
+ * or the driver's next use of the slot) means it was written: commit.
+ * Otherwise roll back.
+ */
+static void packed_settle(struct vb_inflight_packed *p, const struct vb_vring *vr)
+{
+	if (p->used_idx != p->old_used_idx) {
+		uint16_t flags = LOAD(vr->pdesc[p->old_used_idx].flags);
+
+		if (!vb_vring_packed_avail(flags, p->old_used_wrap_counter)) {
+			p->old_free_head = p->free_head;
+			p->old_used_idx = p->used_idx;
+			p->old_used_wrap_counter = p->used_wrap_counter;
+		}
+	}
+	p->free_head = p->old_free_head;
+	p->used_idx = p->old_used_idx;
+	p->used_wrap_counter = p->old_used_wrap_counter;
+}
+
+/* Checks a head entry's chain links stay in the region; returns the entry holding its id. */
+static int packed_chain_end(const struct vb_inflight_packed *p, uint16_t num, uint16_t entry)
+{
+	uint16_t n = p->desc[entry].num, e = entry;
+
+	if (n == 0 || n > num)
+		return -EINVAL;
+	for (uint16_t i = 1; i < n; i++) {
+		e = p->desc[e].next;
+		if (e >= num)
+			return -EINVAL;
+	}
+	return e == p->desc[entry].last ? e : -EINVAL;
+}
+
+int vb_inflight_start_packed(struct vb_inflight_tracker *t, struct vb_inflight_packed *p,
+			     size_t region_size, struct vb_vring *vr, uint64_t features)
+{
+	struct pending *pend = NULL;
+	unsigned int n = 0;
+	uint16_t num = vr->num, e, slots = 0;
+
+	memset(t, 0, sizeof(*t));
+	if (region_size < vb_inflight_packed_min_size(num)) {
+		vb_err("inflight queue region of %zu bytes cannot track a %u-entry packed ring",
+		       region_size, num);
+		return -EINVAL;
+	}
+	t->resubmit = calloc(num, sizeof(*t->resubmit));
+	t->chain = calloc(num, sizeof(*t->chain));
+	pend = calloc(num, sizeof(*pend));
+	if (!t->resubmit || !t->chain || !pend)
+		goto fail;
+	t->num = num;
+	if (LOAD(p->version) == 0) {
+		packed_init(p, vr, features);
+		t->p = p;
+		free(pend);
+		return 0;
+	}
+	if (p->version != VB_INFLIGHT_VERSION || p->desc_num != num || p->old_used_idx >= num ||
+	    p->old_free_head >= num || p->used_idx >= num || p->free_head >= num) {
+		vb_err("packed inflight region does not fit a %u-entry ring", num);
+		goto fail;
+	}
+	packed_settle(p, vr);
+	/* Entries on the free list belong to no request. */
+	e = p->free_head;
+	for (uint16_t i = 0; i < num && e < num; i++, e = p->desc[e].next)
+		STORE(p->desc[e].inflight, 0);
+	for (uint16_t i = 0; i < num; i++) {
+		if (!LOAD(p->desc[i].inflight))
+			continue;
+		if (packed_chain_end(p, num, i) < 0) {
+			vb_err("packed inflight region: entry %u has a broken chain", i);
+			goto fail;
+		}
+		pend[n].counter = p->desc[i].counter;
+		pend[n++].head = i;
+		slots += p->desc[i].num;
+	}
+	if (slots > num) {
+		vb_err("packed inflight region holds %u descriptors for a %u-entry ring", slots, num);
+		goto fail;
+	}
+	qsort(pend, n, sizeof(*pend), by_counter);
+	for (unsigned int i = 0; i < n; i++)
+		t->resubmit[i] = pend[i].head;
+	t->nresubmit = n;
+	t->counter = n ? pend[n - 1].counter : 0;
+	/* Fetching continues after the chains still inflight, which follow the used index. */
+	vr->used_idx = p->used_idx;
+	vr->used_wrap = p->used_wrap_counter;
+	vr->last_avail_idx = vr->used_idx;
+	vr->avail_wrap = vr->used_wrap;
+	vb_vring_packed_advance(num, &vr->last_avail_idx, &vr->avail_wrap, slots);
+	t->p = p;
+	free(pend);
+	return 0;
+fail:
+	free(pend);
+	vb_inflight_stop(t);
+	return -EINVAL;
+}
+
+int vb_inflight_fetch_packed(struct vb_inflight_tracker *t, const struct vb_vring *vr)
+{
+	struct vb_inflight_packed *p = t->p;
+	uint16_t head = p->old_free_head, slot = vr->pop_slot;
+
+	for (uint16_t i = 0; i < vr->pop_count; i++) {
+		const struct vring_packed_desc *d = &vr->pdesc[slot];
+		uint16_t f = p->free_head;
+
+		if (f >= t->num)
+			return -EINVAL;
+		if (i == 0) {
+			STORE(p->desc[head].num, 0);
+			STORE(p->desc[head].counter, ++t->counter);
+			STORE(p->desc[head].inflight, 1);
+		}
+		if (i + 1 == vr->pop_count)
+			STORE(p->desc[head].last, f);
+		STORE(p->desc[head].num, p->desc[head].num + 1);
+		STORE(p->desc[f].addr, __atomic_load_n(&d->addr, __ATOMIC_RELAXED));
+		STORE(p->desc[f].len, __atomic_load_n(&d->len, __ATOMIC_RELAXED));
+		STORE(p->desc[f].flags, __atomic_load_n(&d->flags, __ATOMIC_RELAXED));
+		STORE(p->desc[f].id, __atomic_load_n(&d->id, __ATOMIC_RELAXED));
+		STORE(p->free_head, p->desc[f].next);
+		slot = slot + 1 == vr->num ? 0 : slot + 1;
+	}
+	STORE(p->old_free_head, p->free_head);
+	return head;
+}
+
+int vb_inflight_chain_packed(struct vb_inflight_tracker *t, uint16_t entry,
+			     const struct vring_packed_desc **descs, uint16_t *count, uint16_t *id)
+{
+	const struct vb_inflight_packed *p = t->p;
+	uint16_t n = p->desc[entry].num, e = entry;
+
+	if (packed_chain_end(p, t->num, entry) < 0)
+		return -EINVAL;
+	for (uint16_t i = 0; i < n; i++, e = p->desc[e].next) {
+		t->chain[i] = (struct vring_packed_desc){ .addr = p->desc[e].addr,
+			.len = p->desc[e].len, .id = p->desc[e].id, .flags = p->desc[e].flags };
+	}
+	*descs = t->chain;
+	*count = n;
+	*id = t->chain[n - 1].id;
+	return 0;
+}
+
+void vb_inflight_complete_packed(struct vb_inflight_tracker *t, uint16_t entry, uint16_t used_idx,
+				 bool used_wrap)
+{
+	struct vb_inflight_packed *p = t->p;
+
+	STORE(p->desc[p->desc[entry].last].next, p->free_head);
+	STORE(p->free_head, entry);
+	STORE(p->used_idx, used_idx);
+	STORE(p->used_wrap_counter, used_wrap);
+}
+
+void vb_inflight_published_packed(struct vb_inflight_tracker *t, uint16_t entry)
+{
+	struct vb_inflight_packed *p = t->p;
+
+	STORE(p->desc[entry].inflight, 0);
+	STORE(p->old_free_head, p->free_head);
+	STORE(p->old_used_idx, p->used_idx);
+	STORE(p->old_used_wrap_counter, p->used_wrap_counter);
 }

@@ -139,8 +139,19 @@ static void finish_request(struct vb_queue *q, struct vb_blk_req *req)
 	}
 	if (q->logging)
 		log_request(q, req);
-	vb_vring_push_used(&q->vring, req->chain.head, req->ndesc, len);
-	vb_inflight_complete(&q->inflight, req->chain.head);
+	if (q->inflight.p) {
+		uint16_t idx = q->vring.used_idx;
+		bool wrap = q->vring.used_wrap;
+
+		/* Packed used elements are visible at once: complete each in its own batch. */
+		vb_vring_packed_advance(q->num, &idx, &wrap, req->ndesc);
+		vb_inflight_complete_packed(&q->inflight, req->inflight_entry, idx, wrap);
+		vb_vring_push_used(&q->vring, req->chain.head, req->ndesc, len);
+		vb_inflight_published_packed(&q->inflight, req->inflight_entry);
+	} else {
+		vb_vring_push_used(&q->vring, req->chain.head, req->ndesc, len);
+		vb_inflight_complete(&q->inflight, req->chain.head);
+	}
 	req->busy = false;
 	q->nbusy--;
 	q->need_publish = true;
@@ -158,12 +169,25 @@ static void mark_broken(struct vb_queue *q, const char *why)
 	pthread_mutex_unlock(&q->notify_lock);
 }
 
+/* Reads the request's chain: from the ring, or from the copies a packed inflight region keeps. */
+static enum vb_pop_result read_request(struct vb_queue *q, struct vb_blk_req *req, uint16_t head)
+{
+	const struct vring_packed_desc *descs;
+	uint16_t count, id;
+
+	if (!q->inflight.p)
+		return vb_vring_read_chain(&q->vring, &q->dev->mem, head, &req->chain);
+	if (vb_inflight_chain_packed(&q->inflight, req->inflight_entry, &descs, &count, &id) < 0)
+		return VB_POP_BAD_CHAIN;
+	return vb_vring_read_packed(descs, count, 0, count, head, &q->dev->mem, &req->chain);
+}
+
 /* Reads, decodes and issues the request at head, which the caller marked busy. */
 static void start_request(struct vb_queue *q, struct vb_blk_req *req, uint16_t head)
 {
 	struct vb_device *dev = q->dev;
 
-	if (vb_vring_read_chain(&q->vring, &dev->mem, head, &req->chain) != VB_POP_OK) {
+	if (read_request(q, req, head) != VB_POP_OK) {
 		vb_warn("queue %u: malformed descriptor chain at head %u, returned unused",
 			q->index, head);
 		req->chain.head = head;
@@ -199,7 +223,18 @@ static bool fetch_one(struct vb_queue *q)
 	req->busy = true;
 	req->ndesc = ndesc;
 	q->nbusy++;
-	vb_inflight_fetch(&q->inflight, head);
+	if (q->inflight.p) {
+		int entry = vb_inflight_fetch_packed(&q->inflight, &q->vring);
+
+		if (entry < 0) {
+			/* Our own region is corrupt: stop before issuing untracked I/O. */
+			mark_broken(q, "the packed inflight region's free list is corrupt");
+			return false;
+		}
+		req->inflight_entry = entry;
+	} else {
+		vb_inflight_fetch(&q->inflight, head);
+	}
 	start_request(q, req, head);
 	return true;
 }
@@ -208,11 +243,23 @@ static bool fetch_one(struct vb_queue *q)
 static void resubmit_inflight(struct vb_queue *q)
 {
 	for (unsigned int i = 0; i < q->inflight.nresubmit; i++) {
-		uint16_t head = q->inflight.resubmit[i];
-		struct vb_blk_req *req = &q->reqs[head];
+		uint16_t head = q->inflight.resubmit[i], ndesc = 1;
+		struct vb_blk_req *req;
 
+		if (q->inflight.p) {
+			const struct vring_packed_desc *descs;
+			uint16_t entry = head;
+
+			if (vb_inflight_chain_packed(&q->inflight, entry, &descs, &ndesc, &head) < 0 ||
+			    head >= q->num || q->reqs[head].busy) {
+				mark_broken(q, "the packed inflight region lists a bad request");
+				break;
+			}
+			q->reqs[head].inflight_entry = entry;
+		}
+		req = &q->reqs[head];
 		req->busy = true;
-		req->ndesc = 1;
+		req->ndesc = ndesc;
 		q->nbusy++;
 		start_request(q, req, head);
 	}
@@ -322,7 +369,12 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 		ret = -EINVAL;
 		goto fail_ring;
 	}
-	if (q->inflight_region) {
+	if (q->inflight_region && packed) {
+		ret = vb_inflight_start_packed(&q->inflight, q->inflight_region, q->inflight_size,
+					       &q->vring, q->dev->features);
+		if (ret < 0)
+			goto fail_ring;
+	} else if (q->inflight_region) {
 		ret = vb_inflight_start(&q->inflight, q->inflight_region, q->inflight_size, q->num,
 					q->dev->features, q->vring.used_idx,
 					&q->vring.last_avail_idx);

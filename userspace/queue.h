@@ -25,7 +25,7 @@ struct vb_queue {
 	uint16_t num;
 	uint32_t base;			/* vring base to resume from (vb_vring_base encoding) */
 	int kick_fd;
-	struct vb_inflight_split *inflight_region;	/* NULL: no inflight tracking */
+	void *inflight_region;		/* queue region (split or packed); NULL: not tracked */
 	size_t inflight_size;		/* bytes of that region */
 	bool log_used;			/* mark the used ring in the dirty log too */
 	uint64_t used_gpa;		/* guest address of the used ring, for that */

@@ -106,8 +106,7 @@ static int ring_start(struct vb_vu_server *srv, struct vb_queue *q)
 	}
 	if (!ring_translate(srv, q, &desc, &avail, &used))
 		return -EFAULT;
-	/* Packed rings need the packed inflight layout, which is not implemented yet. */
-	q->inflight_region = ring_packed(srv) ? NULL : vb_inflight_queue(&srv->inflight, q->index);
+	q->inflight_region = vb_inflight_queue(&srv->inflight, q->index);
 	q->inflight_size = srv->inflight.stride;
 	q->log_used = srv->rings[q->index].addr.flags & BIT(VHOST_VRING_F_LOG);
 	q->used_gpa = srv->rings[q->index].addr.log_guest_addr;
@@ -503,19 +502,15 @@ static enum vu_result vu_get_inflight_fd(struct vu_request *r)
 	*out = (struct vhost_user_inflight){ .num_queues = in->num_queues,
 					     .queue_size = in->queue_size };
 	r->reply->hdr.size = sizeof(*out);
-	if (ring_packed(r->srv))
-		vb_warn("GET_INFLIGHT_FD: no inflight tracking for packed rings yet; "
-			"requests in flight when vbridge dies are lost");
-	else if (in->num_queues > r->srv->dev->num_queues ||
-		 in->queue_size > r->srv->dev->max_queue_size)
+	if (in->num_queues > r->srv->dev->num_queues ||
+	    in->queue_size > r->srv->dev->max_queue_size)
 		vb_err("GET_INFLIGHT_FD for %u queues of %u: the device has %u of at most %u",
 		       in->num_queues, in->queue_size, r->srv->dev->num_queues,
 		       r->srv->dev->max_queue_size);
 	else
-		fd = vb_inflight_create(in->num_queues, in->queue_size, &size);
+		fd = vb_inflight_create(in->num_queues, in->queue_size, ring_packed(r->srv), &size);
 	if (fd < 0) {
-		if (!ring_packed(r->srv))
-			vb_err("GET_INFLIGHT_FD: no region: %s", strerror(-fd));
+		vb_err("GET_INFLIGHT_FD: no region: %s", strerror(-fd));
 		return VU_REPLY;
 	}
 	out->mmap_size = size;
@@ -541,7 +536,7 @@ static enum vu_result vu_set_inflight_fd(struct vu_request *r)
 	/* Rings pick up their queue region when they start. */
 	mask = pause_rings(r->srv);
 	ret = vb_inflight_map(&r->srv->inflight, r->fds[0], in->mmap_size, in->mmap_offset,
-			      in->num_queues, in->queue_size);
+			      in->num_queues, in->queue_size, ring_packed(r->srv));
 	return resume_rings(r->srv, mask) && ret == 0 ? VU_OK : VU_FAIL;
 }
 

@@ -158,7 +158,7 @@ static enum vb_pop_result read_chain_split(const struct vb_vring *vr, const stru
 	}
 }
 
-static bool packed_desc_avail(uint16_t flags, bool wrap)
+bool vb_vring_packed_avail(uint16_t flags, bool wrap)
 {
 	bool avail = flags & (1u << VRING_PACKED_DESC_F_AVAIL);
 	bool used = flags & (1u << VRING_PACKED_DESC_F_USED);
@@ -171,6 +171,17 @@ static uint16_t packed_next(const struct vb_vring *vr, uint16_t slot)
 	return slot + 1 == vr->num ? 0 : slot + 1;
 }
 
+void vb_vring_packed_advance(uint16_t num, uint16_t *idx, bool *wrap, uint16_t n)
+{
+	uint32_t next = (uint32_t)*idx + n;
+
+	if (next >= num) {
+		next -= num;
+		*wrap = !*wrap;
+	}
+	*idx = next;
+}
+
 /*
  * A packed chain's buffer id is in its last descriptor, so the chain is
  * scanned for its length first; vb_vring_read_chain checks it again.
@@ -180,7 +191,7 @@ static enum vb_pop_result pop_head_packed(struct vb_vring *vr, uint16_t *head, u
 	uint16_t slot = vr->last_avail_idx, count = 0, flags;
 
 	flags = LOAD_ACQUIRE(vr->pdesc[slot].flags);
-	if (!packed_desc_avail(flags, vr->avail_wrap))
+	if (!vb_vring_packed_avail(flags, vr->avail_wrap))
 		return VB_POP_EMPTY;
 	for (;;) {
 		if (++count > vr->num)
@@ -196,11 +207,7 @@ static enum vb_pop_result pop_head_packed(struct vb_vring *vr, uint16_t *head, u
 	*ndesc = count;
 	vr->pop_slot = vr->last_avail_idx;
 	vr->pop_count = count;
-	vr->last_avail_idx += count;
-	if (vr->last_avail_idx >= vr->num) {
-		vr->last_avail_idx -= vr->num;
-		vr->avail_wrap = !vr->avail_wrap;
-	}
+	vb_vring_packed_advance(vr->num, &vr->last_avail_idx, &vr->avail_wrap, count);
 	return VB_POP_OK;
 }
 
@@ -227,19 +234,30 @@ static enum vb_pop_result read_indirect_packed(const struct vb_mem_table *mem, u
 	return VB_POP_OK;
 }
 
-static enum vb_pop_result read_chain_packed(const struct vb_vring *vr,
-					    const struct vb_mem_table *mem, uint16_t head,
-					    struct vb_chain *c)
+static void chain_reset(struct vb_chain *c, uint16_t head)
 {
-	uint16_t slot = vr->pop_slot;
+	c->head = head;
+	c->niov = c->nout = 0;
+	c->bad_addr = false;
+	c->status_ok = false;
+}
+
+enum vb_pop_result vb_vring_read_packed(const struct vring_packed_desc *descs, uint16_t ring_num,
+					uint16_t first, uint16_t count, uint16_t head,
+					const struct vb_mem_table *mem, struct vb_chain *c)
+{
+	uint16_t slot = first;
 	bool writable = false;
 
-	for (uint16_t i = 0; i < vr->pop_count; i++, slot = packed_next(vr, slot)) {
-		const struct vring_packed_desc *d = &vr->pdesc[slot];
+	chain_reset(c, head);
+	if (count == 0 || count > ring_num || first >= ring_num)
+		return VB_POP_BAD_CHAIN;
+	for (uint16_t i = 0; i < count; i++, slot = slot + 1 == ring_num ? 0 : slot + 1) {
+		const struct vring_packed_desc *d = &descs[slot];
 		uint64_t addr = LOAD_ONCE(d->addr);
 		uint32_t len = LOAD_ONCE(d->len);
 		uint16_t flags = LOAD_ONCE(d->flags);
-		bool last = i + 1 == vr->pop_count;
+		bool last = i + 1 == count;
 
 		/* The guest may have rewritten the chain since it was scanned. */
 		if (!!(flags & VRING_DESC_F_NEXT) == last)
@@ -247,7 +265,7 @@ static enum vb_pop_result read_chain_packed(const struct vb_vring *vr,
 		if (last && LOAD_ONCE(d->id) != head)
 			return VB_POP_BAD_CHAIN;
 		if (flags & VRING_DESC_F_INDIRECT) {
-			if (vr->pop_count != 1)
+			if (count != 1)
 				return VB_POP_BAD_CHAIN;
 			return read_indirect_packed(mem, addr, len, c, &writable);
 		}
@@ -261,12 +279,10 @@ static enum vb_pop_result read_chain_packed(const struct vb_vring *vr,
 enum vb_pop_result vb_vring_read_chain(const struct vb_vring *vr, const struct vb_mem_table *mem,
 				       uint16_t head, struct vb_chain *c)
 {
-	c->head = head;
-	c->niov = c->nout = 0;
-	c->bad_addr = false;
-	c->status_ok = false;
 	if (vr->packed)
-		return read_chain_packed(vr, mem, head, c);
+		return vb_vring_read_packed(vr->pdesc, vr->num, vr->pop_slot, vr->pop_count, head,
+					    mem, c);
+	chain_reset(c, head);
 	return read_chain_split(vr, mem, head, c);
 }
 
@@ -304,11 +320,7 @@ void vb_vring_push_used(struct vb_vring *vr, uint16_t head, uint16_t ndesc, uint
 		STORE_ONCE(d->len, len);
 		/* The flags make the element used: id and len must be visible first. */
 		STORE_RELEASE(d->flags, flags);
-		vr->used_idx += ndesc;
-		if (vr->used_idx >= vr->num) {
-			vr->used_idx -= vr->num;
-			vr->used_wrap = !vr->used_wrap;
-		}
+		vb_vring_packed_advance(vr->num, &vr->used_idx, &vr->used_wrap, ndesc);
 		return;
 	}
 	e = &vr->used->ring[vr->used_idx & (vr->num - 1)];
@@ -374,7 +386,7 @@ bool vb_vring_enable_kicks(struct vb_vring *vr)
 	if (vr->packed) {
 		STORE_ONCE(vr->device_event->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		return packed_desc_avail(LOAD_ACQUIRE(vr->pdesc[vr->last_avail_idx].flags),
+		return vb_vring_packed_avail(LOAD_ACQUIRE(vr->pdesc[vr->last_avail_idx].flags),
 					 vr->avail_wrap);
 	}
 	if (vr->event_idx)

@@ -99,6 +99,19 @@ enum vb_pop_result vb_vring_pop_head(struct vb_vring *vr, uint16_t *head, uint16
 enum vb_pop_result vb_vring_read_chain(const struct vb_vring *vr, const struct vb_mem_table *mem,
 				       uint16_t head, struct vb_chain *chain);
 /*
+ * Reads a packed chain of count descriptors starting at first in descs, a
+ * ring of ring_num entries (the live ring, or copies of a chain). The last
+ * descriptor must carry buffer id head.
+ */
+enum vb_pop_result vb_vring_read_packed(const struct vring_packed_desc *descs, uint16_t ring_num,
+					uint16_t first, uint16_t count, uint16_t head,
+					const struct vb_mem_table *mem, struct vb_chain *chain);
+/* Moves a packed ring index n slots on, flipping its wrap counter at the end of the ring. */
+void vb_vring_packed_advance(uint16_t num, uint16_t *idx, bool *wrap, uint16_t n);
+/* Whether packed descriptor flags mean "available" on the lap with wrap counter wrap. */
+bool vb_vring_packed_avail(uint16_t flags, bool wrap);
+
+/*
  * Writes a used entry for a request that occupied ndesc slots; the guest of a
  * split ring sees it after vb_vring_publish_used(), of a packed ring at once.
  */

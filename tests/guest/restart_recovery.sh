@@ -22,6 +22,13 @@ REGION_OFFSET=$MiB	 # tagwrite's region: 16 MiB of 4 KiB blocks, manifest right 
 REGION_BLOCKS=4096
 MIN_KILLS=20
 KILLS=${VBRIDGE_KILLS:-24}
+# split (QEMU's default) or packed virtqueues
+RING=${VBRIDGE_RING:-split}
+case "$RING" in
+split) RING_OPT= ;;
+packed) RING_OPT=,packed=on ;;
+*) echo "VBRIDGE_RING must be split or packed" >&2; exit 2 ;;
+esac
 [ -z "${VBRIDGE_NO_KILL:-}" ] || KILLS=0
 WORK_SECONDS=${VBRIDGE_WORK_SECONDS:-60}
 STALL_SECONDS=15	# a guest I/O pending this long fails the run (a lost request never completes)
@@ -135,7 +142,7 @@ start_vbridge || exit 1
 	rc=0
 	GUEST_SMP=2 guest_run "$console" "$GUEST_TIMEOUT" -- \
 		-chardev socket,id=vu0,path="$sock",reconnect-ms=100 \
-		-device vhost-user-blk-pci,chardev=vu0,num-queues=2 2>"$tmp/guest.err" || rc=$?
+		-device vhost-user-blk-pci,chardev=vu0,num-queues=2"$RING_OPT" 2>"$tmp/guest.err" || rc=$?
 	echo "$rc" >"$tmp/guest.rc"
 ) &
 guest_job=$!

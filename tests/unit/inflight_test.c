@@ -15,11 +15,108 @@ static struct vb_inflight_region region;
 static struct vb_inflight_split *new_region(uint16_t nq, uint16_t qsz)
 {
 	uint64_t size;
-	int fd = vb_inflight_create(nq, qsz, &size);
+	int fd = vb_inflight_create(nq, qsz, false, &size);
 
-	vb_inflight_map(&region, fd, size, 0, nq, qsz);
+	vb_inflight_map(&region, fd, size, 0, nq, qsz, false);
 	close(fd);
 	return vb_inflight_queue(&region, 0);
+}
+
+#define PQ 8
+
+/* A packed ring in plain memory: only descriptors are needed here. */
+static struct vring_packed_desc ring[PQ];
+static struct vring_packed_desc_event drv_ev, dev_ev;
+
+static void make_avail(struct vb_vring *vr, uint16_t slot, uint16_t id, uint16_t flags)
+{
+	bool wrap = vr->avail_wrap;
+
+	ring[slot] = (struct vring_packed_desc){ .addr = 0x1000 * (slot + 1), .len = 512, .id = id,
+		.flags = flags | (wrap ? 1u << VRING_PACKED_DESC_F_AVAIL : 1u << VRING_PACKED_DESC_F_USED) };
+}
+
+static struct vb_inflight_packed *packed_region(void)
+{
+	uint64_t size;
+	int fd = vb_inflight_create(1, PQ, true, &size);
+
+	vb_inflight_map(&region, fd, size, 0, 1, PQ, true);
+	close(fd);
+	return vb_inflight_queue(&region, 0);
+}
+
+static void ring_start(struct vb_vring *vr, uint32_t base)
+{
+	vb_vring_start(vr, PQ, false, true, ring, &drv_ev, &dev_ev, base);
+}
+
+static void test_packed(void)
+{
+	struct vb_inflight_tracker t;
+	struct vb_inflight_packed *p = packed_region();
+	const struct vring_packed_desc *descs;
+	struct vb_vring vr;
+	uint16_t head, ndesc, count, id, idx;
+	bool wrap;
+	int e1, e2;
+
+	memset(ring, 0, sizeof(ring));
+	ring_start(&vr, 0x80008000u);
+	ok(region.stride >= vb_inflight_packed_min_size(PQ) &&
+	   vb_inflight_start_packed(&t, p, region.stride, &vr, 0) == 0 && p->version == 1 &&
+	   p->desc_num == PQ && p->used_wrap_counter && p->desc[0].next == 1,
+	   "packed: a fresh region gets its free list and the ring's wrap counters");
+
+	/* Two requests: a 2-descriptor chain with id 4, a single descriptor with id 6. */
+	make_avail(&vr, 0, 0, VRING_DESC_F_NEXT);
+	make_avail(&vr, 1, 4, VRING_DESC_F_WRITE);
+	make_avail(&vr, 2, 6, VRING_DESC_F_WRITE);
+	vb_vring_pop_head(&vr, &head, &ndesc);
+	e1 = vb_inflight_fetch_packed(&t, &vr);
+	vb_vring_pop_head(&vr, &head, &ndesc);
+	e2 = vb_inflight_fetch_packed(&t, &vr);
+	ok(e1 == 0 && e2 == 2 && p->desc[0].inflight && p->desc[0].num == 2 && p->desc[0].last == 1 &&
+	   p->desc[2].inflight && p->desc[2].num == 1 && p->free_head == 3 && p->old_free_head == 3,
+	   "packed: fetch copies each chain into entries from the free list");
+	ok(vb_inflight_chain_packed(&t, e1, &descs, &count, &id) == 0 && count == 2 && id == 4 &&
+	   descs[0].addr == 0x1000 && (descs[0].flags & VRING_DESC_F_NEXT) && descs[1].addr == 0x2000,
+	   "packed: a chain is rebuilt from its copies");
+
+	/* Complete id 6 (entry 2), then die before its used element is written: roll back. */
+	idx = vr.used_idx;
+	wrap = vr.used_wrap;
+	vb_vring_packed_advance(PQ, &idx, &wrap, 1);
+	vb_inflight_complete_packed(&t, e2, idx, wrap);
+	vb_inflight_stop(&t);
+	memset(ring, 0xaa, sizeof(ring[0]) * 3);	/* the descriptors may be overwritten now */
+	ring[0].flags = (1u << VRING_PACKED_DESC_F_AVAIL);	/* still available on lap 1 */
+	ring_start(&vr, 0x80008000u);
+	ok(vb_inflight_start_packed(&t, p, region.stride, &vr, 0) == 0 && t.nresubmit == 2 &&
+	   t.resubmit[0] == e1 && t.resubmit[1] == e2 && vr.used_idx == 0 && vr.last_avail_idx == 3,
+	   "packed: an unpublished completion is rolled back and both requests resubmitted");
+	ok(vb_inflight_chain_packed(&t, e1, &descs, &count, &id) == 0 && id == 4 && count == 2,
+	   "packed: resubmission uses the copies, not the overwritten ring");
+
+	/* Complete id 6 again and die after writing the used element: commit. */
+	idx = vr.used_idx;
+	wrap = vr.used_wrap;
+	vb_vring_packed_advance(PQ, &idx, &wrap, 1);
+	vb_inflight_complete_packed(&t, e2, idx, wrap);
+	vb_vring_push_used(&vr, 6, 1, 1);
+	vb_inflight_stop(&t);
+	ring_start(&vr, 0x80008000u);
+	ok(vb_inflight_start_packed(&t, p, region.stride, &vr, 0) == 0 && t.nresubmit == 1 &&
+	   t.resubmit[0] == e1 && !p->desc[e2].inflight && vr.used_idx == 1 && vr.last_avail_idx == 3,
+	   "packed: a written used element commits its completion");
+	vb_inflight_stop(&t);
+
+	p->desc[e1].num = PQ + 1;
+	ring_start(&vr, 0x80008000u);
+	ok(vb_inflight_start_packed(&t, p, region.stride, &vr, 0) < 0,
+	   "packed: a head entry with an impossible chain is refused");
+	ok(vb_inflight_start_packed(&t, p, vb_inflight_packed_min_size(PQ) - 1, &vr, 0) < 0,
+	   "packed: a region too small for the ring is refused");
 }
 
 int main(void)
@@ -32,20 +129,20 @@ int main(void)
 
 	vb_log_threshold = VB_LOG_ERROR - 1;
 
-	fd = vb_inflight_create(2, QSZ, &size);
+	fd = vb_inflight_create(2, QSZ, false, &size);
 	ok(fd >= 0 && size == 2 * vb_inflight_split_stride(QSZ) && size % 64 == 0,
 	   "created region: 2 queues at a 64-byte aligned stride");
-	ok(vb_inflight_map(&region, fd, size, 0, 2, QSZ) == 0 && vb_inflight_queue(&region, 1) &&
+	ok(vb_inflight_map(&region, fd, size, 0, 2, QSZ, false) == 0 && vb_inflight_queue(&region, 1) &&
 	   !vb_inflight_queue(&region, 2), "mapped; queue 2 is outside it");
 	close(fd);
 
 	/* Other implementations' strides: yc-libvhost-server packs regions tightly. */
-	fd = vb_inflight_create(1, 64, &size);
-	ok(vb_inflight_map(&region, fd, 2 * (16 + 16 * 32), 0, 2, 32) == 0 &&
+	fd = vb_inflight_create(1, 64, false, &size);
+	ok(vb_inflight_map(&region, fd, 2 * (16 + 16 * 32), 0, 2, 32, false) == 0 &&
 	   region.stride == 16 + 16 * 32, "a tightly packed foreign region is accepted");
-	ok(vb_inflight_map(&region, fd, 2 * (16 + 16 * 32) - 16, 0, 2, 32) < 0,
+	ok(vb_inflight_map(&region, fd, 2 * (16 + 16 * 32) - 16, 0, 2, 32, false) < 0,
 	   "a stride below the minimum is refused");
-	ok(vb_inflight_map(&region, fd, 1000, 0, 3, 16) < 0, "a size not divisible by the queues is refused");
+	ok(vb_inflight_map(&region, fd, 1000, 0, 3, 16, false) < 0, "a size not divisible by the queues is refused");
 	close(fd);
 
 	/* A fresh region on a ring whose used->idx is not 0 (a known peer bug). */
@@ -92,6 +189,7 @@ int main(void)
 	ok(vb_inflight_start(&t, q, region.stride, 4 * QSZ, 0, 703, &avail) < 0,
 	   "a ring bigger than its queue region is refused");
 
+	test_packed();
 	vb_inflight_unmap(&region);
 	return tap_done();
 }
