@@ -53,29 +53,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-count=0
-failed=0
-report() { # STATUS DESCRIPTION
-	count=$((count + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $count - $2"
-	else
-		failed=$((failed + 1))
-		echo "not ok $count - $2"
-	fi
-}
-check() { # DESCRIPTION COMMAND...
-	local desc=$1
-	shift
-	"$@"
-	report $? "$desc"
-}
-diag() { sed 's/^/# /' "$@"; }
-now_ms() { date +%s%3N; }
+. tests/lib/tap.sh
 
 if [ ! -x "$TAGWRITE" ] || [ ! -x "$VBRIDGE" ]; then
 	report 1 "$VBRIDGE and $TAGWRITE are built (make)"
-	echo "1..$count"
+	echo "1..$tap_count"
 	exit 1
 fi
 
@@ -131,7 +113,7 @@ EOF
 if ! guest_build_initramfs "$tmp/guest.cpio" "$tmp/guest.sh" --file "$TAGWRITE" >"$tmp/mkguest.err" 2>&1; then
 	report 1 "initramfs built"
 	diag "$tmp/mkguest.err"
-	echo "1..$count"
+	echo "1..$tap_count"
 	exit 1
 fi
 
@@ -283,12 +265,11 @@ else
 	report 1 "image matches the guest's manifest block by block (no manifest: the workload failed)"
 fi
 
-if [ "$failed" -ne 0 ]; then
+if [ "$tap_failed" -ne 0 ]; then
 	echo "# guest console (kernel messages and workload):"
 	grep -avE '^(ok|not ok) ' "$tmp/console.txt" | tail -n 40 | diag
 	[ ! -s "$tmp/guest.err" ] || { echo "# QEMU stderr:"; tail -n 20 "$tmp/guest.err" | diag; }
 	echo "# daemon instance $instances log:"
 	tail -n 25 "$tmp/vbridge-$instances.log" | diag
 fi
-echo "1..$count"
-[ "$failed" -eq 0 ]
+tap_done

@@ -19,24 +19,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-count=0
-failed=0
-report() { # STATUS DESCRIPTION
-	count=$((count + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $count - $2"
-	else
-		failed=$((failed + 1))
-		echo "not ok $count - $2"
-	fi
-}
-check() { # DESCRIPTION COMMAND...
-	local desc=$1
-	shift
-	"$@"
-	report $? "$desc"
-}
-diag() { sed 's/^/# /' "$@"; }
+. tests/lib/tap.sh
 
 sock=$tmp/vb.sock
 img=$tmp/disk.img
@@ -231,5 +214,4 @@ check "reconnect: QEMU reconnected to the new daemon" grep -q "front-end connect
 check "reconnect: both workloads are on the host image" test "$(host_sha 52 4)" = "$pattern_sha" -a "$(host_sha 56 4)" = "$pattern_sha"
 stop_vbridge "reconnect: second daemon"
 
-echo "1..$count"
-[ "$failed" -eq 0 ]
+tap_done
