@@ -258,7 +258,8 @@ static void packed_init(struct vb_inflight_packed *p, const struct vb_vring *vr,
  */
 static void packed_settle(struct vb_inflight_packed *p, const struct vb_vring *vr)
 {
-	if (p->used_idx != p->old_used_idx) {
+	/* A chain as long as the ring moves the used index a whole lap: compare wraps too. */
+	if (p->used_idx != p->old_used_idx || p->used_wrap_counter != p->old_used_wrap_counter) {
 		uint16_t flags = LOAD(vr->pdesc[p->old_used_idx].flags);
 
 		if (!vb_vring_packed_avail(flags, p->old_used_wrap_counter)) {
@@ -312,8 +313,10 @@ int vb_inflight_start_packed(struct vb_inflight_tracker *t, struct vb_inflight_p
 		free(pend);
 		return 0;
 	}
+	/* A free head of num is the end of the list: every entry is in use. */
 	if (p->version != VB_INFLIGHT_VERSION || p->desc_num != num || p->old_used_idx >= num ||
-	    p->old_free_head >= num || p->used_idx >= num || p->free_head >= num) {
+	    p->old_free_head > num || p->used_idx >= num || p->free_head > num ||
+	    p->used_wrap_counter > 1 || p->old_used_wrap_counter > 1) {
 		vb_err("packed inflight region does not fit a %u-entry ring", num);
 		goto fail;
 	}
@@ -422,6 +425,10 @@ void vb_inflight_published_packed(struct vb_inflight_tracker *t, uint16_t entry)
 
 	STORE(p->desc[entry].inflight, 0);
 	STORE(p->old_free_head, p->free_head);
-	STORE(p->old_used_idx, p->used_idx);
+	/*
+	 * Wrap before index: killed between the two, the slot at the old index
+	 * still shows the used element on its lap, so the restart commits.
+	 */
 	STORE(p->old_used_wrap_counter, p->used_wrap_counter);
+	STORE(p->old_used_idx, p->used_idx);
 }

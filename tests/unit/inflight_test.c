@@ -111,6 +111,46 @@ static void test_packed(void)
 	   "packed: a written used element commits its completion");
 	vb_inflight_stop(&t);
 
+	/* Killed between the two commit stores of a completion that wrapped. */
+	memset(p, 0, region.stride);
+	memset(ring, 0, sizeof(ring));
+	ring_start(&vr, (PQ - 1) | 0x8000 | ((uint32_t)(PQ - 1) | 0x8000) << 16);
+	vb_inflight_start_packed(&t, p, region.stride, &vr, 0);
+	make_avail(&vr, PQ - 1, 3, VRING_DESC_F_WRITE);
+	vb_vring_pop_head(&vr, &head, &ndesc);
+	e1 = vb_inflight_fetch_packed(&t, &vr);
+	idx = vr.used_idx;
+	wrap = vr.used_wrap;
+	vb_vring_packed_advance(PQ, &idx, &wrap, 1);
+	vb_inflight_complete_packed(&t, e1, idx, wrap);
+	vb_vring_push_used(&vr, 3, 1, 1);
+	p->desc[e1].inflight = 0;
+	p->old_free_head = p->free_head;
+	p->old_used_wrap_counter = p->used_wrap_counter;	/* the index store never happened */
+	vb_inflight_stop(&t);
+	ring_start(&vr, 0x80008000u);
+	ok(vb_inflight_start_packed(&t, p, region.stride, &vr, 0) == 0 && t.nresubmit == 0 &&
+	   vr.used_idx == 0 && !vr.used_wrap && vr.last_avail_idx == 0 && !vr.avail_wrap,
+	   "packed: killed inside a wrapping commit, the restart commits it");
+	vb_inflight_stop(&t);
+
+	/* Every descriptor in flight: the free list is empty (free_head == num). */
+	memset(p, 0, region.stride);
+	memset(ring, 0, sizeof(ring));
+	ring_start(&vr, 0x80008000u);
+	vb_inflight_start_packed(&t, p, region.stride, &vr, 0);
+	for (uint16_t i = 0; i < PQ; i++) {
+		make_avail(&vr, i, i, VRING_DESC_F_WRITE);
+		vb_vring_pop_head(&vr, &head, &ndesc);
+		vb_inflight_fetch_packed(&t, &vr);
+	}
+	vb_inflight_stop(&t);
+	ring_start(&vr, 0x80008000u);
+	ok(p->free_head == PQ && vb_inflight_start_packed(&t, p, region.stride, &vr, 0) == 0 &&
+	   t.nresubmit == PQ && vr.last_avail_idx == 0 && !vr.avail_wrap,
+	   "packed: a region with every descriptor in flight restarts");
+	vb_inflight_stop(&t);
+
 	p->desc[e1].num = PQ + 1;
 	ring_start(&vr, 0x80008000u);
 	ok(vb_inflight_start_packed(&t, p, region.stride, &vr, 0) < 0,

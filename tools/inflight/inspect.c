@@ -6,46 +6,51 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A garbage queue would otherwise print one line per descriptor. */
-#define MAX_KEPT_ERRORS 32
-#define MAX_DESC_NUM 32768
-
-struct ctx {
-	const struct region *r;
-	struct queue_report *q;
-	unsigned int index;
-	size_t base;		/* offset of the queue region */
-	bool oom;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void fail(struct ctx *c, const char *fmt, ...)
+/* Appends "queue Q: ..." to list; false on ENOMEM. */
+static bool add_message(struct ctx *c, char ***list, size_t *n, const char *fmt, va_list ap)
 {
 	char msg[256];
 	int len;
+	char **grown;
+
+	len = snprintf(msg, sizeof(msg), "queue %u: ", c->index);
+	vsnprintf(msg + len, sizeof(msg) - (size_t)len, fmt, ap);
+	grown = realloc(*list, (*n + 1) * sizeof(**list));
+	if (!grown)
+		return false;
+	*list = grown;
+	grown[*n] = strdup(msg);
+	if (!grown[*n])
+		return false;
+	(*n)++;
+	return true;
+}
+
+void fail(struct ctx *c, const char *fmt, ...)
+{
 	va_list ap;
-	char **errors;
 
 	if (c->q->n_errors >= MAX_KEPT_ERRORS) {
 		c->q->n_suppressed++;
 		return;
 	}
-	len = snprintf(msg, sizeof(msg), "queue %u: ", c->index);
 	va_start(ap, fmt);
-	vsnprintf(msg + len, sizeof(msg) - (size_t)len, fmt, ap);
+	if (!add_message(c, &c->q->errors, &c->q->n_errors, fmt, ap))
+		c->oom = true;
 	va_end(ap);
-	errors = realloc(c->q->errors, (c->q->n_errors + 1) * sizeof(*errors));
-	if (!errors) {
-		c->oom = true;
+}
+
+void warning(struct ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	/* Each names a single interrupted operation, so there are only ever a few. */
+	if (c->q->n_warnings >= MAX_KEPT_ERRORS)
 		return;
-	}
-	c->q->errors = errors;
-	errors[c->q->n_errors] = strdup(msg);
-	if (!errors[c->q->n_errors]) {
+	va_start(ap, fmt);
+	if (!add_message(c, &c->q->warnings, &c->q->n_warnings, fmt, ap))
 		c->oom = true;
-		return;
-	}
-	c->q->n_errors++;
+	va_end(ap);
 }
 
 static size_t desc_off(const struct ctx *c, size_t i)
@@ -70,7 +75,7 @@ static uint64_t desc_counter(const struct ctx *c, size_t i)
 	return region_u64(c->r, desc_off(c, i) + offsetof(struct vb_inflight_desc_split, counter));
 }
 
-static int by_counter(const void *a, const void *b)
+int by_counter(const void *a, const void *b)
 {
 	const struct inflight_entry *x = a, *y = b;
 
@@ -79,7 +84,7 @@ static int by_counter(const void *a, const void *b)
 	return x->desc < y->desc ? -1 : x->desc > y->desc;
 }
 
-static bool valid_desc_num(uint16_t d)
+bool valid_desc_num(uint16_t d)
 {
 	return d != 0 && d <= MAX_DESC_NUM && (d & (d - 1)) == 0;
 }
@@ -88,8 +93,12 @@ static bool valid_desc_num(uint16_t d)
 static void check_descs(struct ctx *c, size_t n)
 {
 	struct queue_report *q = c->q;
+	size_t marked = 0;
 
-	q->inflight = calloc(n ? n : 1, sizeof(*q->inflight));
+	/* Sized by what is there: a hostile region could otherwise cost many times its size. */
+	for (size_t i = 0; i < n; i++)
+		marked += desc_inflight(c, i) == 1;
+	q->inflight = calloc(marked ? marked : 1, sizeof(*q->inflight));
 	if (!q->inflight) {
 		c->oom = true;
 		return;
@@ -215,8 +224,12 @@ bool inspect(const struct region *r, struct queue_report *reports)
 	unsigned int ref_queue = 0;
 	bool have_ref = false;
 
-	for (unsigned int i = 0; i < r->num_queues; i++)
-		read_header(r, (size_t)i * r->stride, &reports[i]);
+	for (unsigned int i = 0; i < r->num_queues; i++) {
+		if (r->packed)
+			read_packed_header(r, (size_t)i * r->stride, &reports[i]);
+		else
+			read_header(r, (size_t)i * r->stride, &reports[i]);
+	}
 	/* Compare against a well-formed queue if there is one, so one bad header is blamed alone. */
 	for (unsigned int i = 0; i < r->num_queues && !have_ref; i++) {
 		if (reports[i].version == VB_INFLIGHT_VERSION) {
@@ -233,7 +246,10 @@ bool inspect(const struct region *r, struct queue_report *reports)
 	for (unsigned int i = 0; i < r->num_queues; i++) {
 		struct ctx c = { .r = r, .q = &reports[i], .index = i, .base = (size_t)i * r->stride };
 
-		check_queue(&c, have_ref ? reports[ref_queue].desc_num : 0, ref_queue);
+		if (r->packed)
+			check_packed_queue(&c, have_ref ? reports[ref_queue].desc_num : 0, ref_queue);
+		else
+			check_queue(&c, have_ref ? reports[ref_queue].desc_num : 0, ref_queue);
 		if (c.oom)
 			return false;
 	}
@@ -245,6 +261,10 @@ void report_free(struct queue_report *q)
 	for (size_t i = 0; i < q->n_errors; i++)
 		free(q->errors[i]);
 	free(q->errors);
+	for (size_t i = 0; i < q->n_warnings; i++)
+		free(q->warnings[i]);
+	free(q->warnings);
 	free(q->inflight);
+	free(q->copies);
 	memset(q, 0, sizeof(*q));
 }
