@@ -1,6 +1,7 @@
 /* vbridge command line: option parsing, the embedded default disk, signals and the serve loop. */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +37,12 @@ static void usage(FILE *out)
 "\n"
 "Options for serve:\n"
 "  -s, --socket PATH     vhost-user Unix socket to listen on (required)\n"
+"      --socket-mode MODE\n"
+"                        permissions of the socket, octal (default 0600: only\n"
+"                        this user may connect)\n"
+"      --socket-group GROUP\n"
+"                        group of the socket, a name or a number; with\n"
+"                        --socket-mode 0660, e.g. the group QEMU runs as\n"
 "  -d, --disk PATH       backing regular file or block device; without it, the\n"
 "                        embedded default image STATE_DIR/" DEFAULT_IMAGE " is used,\n"
 "                        created sparse if missing\n"
@@ -96,6 +103,34 @@ static int parse_uint(const char *s, unsigned int min, unsigned int max, unsigne
 	return 0;
 }
 
+static int parse_mode(const char *s, mode_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 8);
+	if (errno || end == s || *end || v > 0777)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_group(const char *s, gid_t *out)
+{
+	struct group *g = getgrnam(s);
+	unsigned int gid;
+
+	if (g) {
+		*out = g->gr_gid;
+		return 0;
+	}
+	if (parse_uint(s, 0, UINT_MAX - 1, &gid) < 0)
+		return -1;
+	*out = gid;
+	return 0;
+}
+
 static char *default_state_dir(void)
 {
 	const char *env = getenv("VBRIDGE_STATE_DIR");
@@ -140,6 +175,8 @@ static int make_dirs(const char *path)
 
 struct serve_args {
 	const char *socket;
+	mode_t socket_mode;
+	gid_t socket_group;
 	const char *disk;
 	const char *state_dir;
 	uint64_t size;
@@ -152,9 +189,12 @@ struct serve_args {
 
 static int parse_serve(int argc, char **argv, struct serve_args *a)
 {
-	enum { OPT_SIZE = 256, OPT_STATE_DIR, OPT_QUEUE_SIZE, OPT_SERIAL, OPT_LOG_LEVEL };
+	enum { OPT_SIZE = 256, OPT_STATE_DIR, OPT_QUEUE_SIZE, OPT_SERIAL, OPT_LOG_LEVEL,
+	       OPT_SOCKET_MODE, OPT_SOCKET_GROUP };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
+		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+		{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
 		{ "disk", required_argument, NULL, 'd' },
 		{ "size", required_argument, NULL, OPT_SIZE },
 		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
@@ -169,6 +209,7 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 	int c;
 
 	*a = (struct serve_args){ .size = DEFAULT_SIZE, .queues = 1,
+				  .socket_mode = 0600, .socket_group = (gid_t)-1,
 				  .queue_size = VB_QUEUE_SIZE_MAX, .serial = "vbridge" };
 	while ((c = getopt_long(argc, argv, "s:d:rq:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -177,6 +218,19 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 			break;
 		case 'd':
 			a->disk = optarg;
+			break;
+		case OPT_SOCKET_MODE:
+			if (parse_mode(optarg, &a->socket_mode) < 0) {
+				fprintf(stderr, "vbridge: --socket-mode %s: expected octal permissions from 0 to 0777, e.g. 0660\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case OPT_SOCKET_GROUP:
+			if (parse_group(optarg, &a->socket_group) < 0) {
+				fprintf(stderr, "vbridge: --socket-group %s: no such group\n", optarg);
+				return -1;
+			}
 			break;
 		case OPT_SIZE:
 			if (parse_size(optarg, &a->size) < 0 || a->size == 0 || a->size % 512) {
@@ -296,7 +350,7 @@ static int serve(const struct serve_args *a)
 		       path, (unsigned long long)dev.disk.size, (unsigned long long)a->size);
 		goto out_device;
 	}
-	if (vb_vu_server_init(&srv, &dev, a->socket) < 0)
+	if (vb_vu_server_init(&srv, &dev, a->socket, a->socket_mode, a->socket_group) < 0)
 		goto out_device;
 	vb_vu_server_run(&srv, stop_fd);
 	vb_info("stopping");

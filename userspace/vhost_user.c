@@ -727,7 +727,8 @@ static void serve_connection(struct vb_vu_server *srv, int stop_fd)
 	free(msg);
 }
 
-int vb_vu_server_init(struct vb_vu_server *srv, struct vb_device *dev, const char *path)
+int vb_vu_server_init(struct vb_vu_server *srv, struct vb_device *dev, const char *path,
+		      mode_t mode, gid_t gid)
 {
 	memset(srv, 0, sizeof(*srv));
 	srv->dev = dev;
@@ -740,7 +741,7 @@ int vb_vu_server_init(struct vb_vu_server *srv, struct vb_device *dev, const cha
 	srv->socket_path = strdup(path);
 	if (!srv->socket_path)
 		return -ENOMEM;
-	srv->listen_fd = vb_vu_listen(path);
+	srv->listen_fd = vb_vu_listen(path, mode, gid);
 	if (srv->listen_fd < 0) {
 		free(srv->socket_path);
 		return srv->listen_fd;

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "device.h"
 #include "inflight.h"
@@ -28,8 +29,9 @@ struct vb_vu_server {
 	struct vb_vu_ring rings[VB_QUEUES_MAX];
 };
 
-/* Listens on path for dev. Returns 0 or -errno (logged). */
-int vb_vu_server_init(struct vb_vu_server *srv, struct vb_device *dev, const char *path);
+/* Listens on path (see vb_vu_listen for mode and gid) for dev. Returns 0 or -errno (logged). */
+int vb_vu_server_init(struct vb_vu_server *srv, struct vb_device *dev, const char *path,
+		      mode_t mode, gid_t gid);
 /*
  * Serves front-ends one after the other until stop_fd becomes readable.
  * A front-end that misbehaves loses its connection, never the daemon.

@@ -35,10 +35,11 @@ static bool socket_in_use(const struct sockaddr_un *sun)
 	return live;
 }
 
-int vb_vu_listen(const char *path)
+int vb_vu_listen(const char *path, mode_t mode, gid_t gid)
 {
 	struct sockaddr_un sun;
 	struct stat st;
+	mode_t old_umask;
 	int fd, err;
 
 	err = fill_addr(&sun, path);
@@ -60,13 +61,31 @@ int vb_vu_listen(const char *path)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 1) < 0) {
+	/* bind creates the file: the umask keeps it from being looser than mode meanwhile. */
+	old_umask = umask(0777 & ~mode);
+	err = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old_umask);
+	if (err < 0) {
 		err = -errno;
-		vb_err("cannot listen on %s: %s", path, strerror(errno));
+		vb_err("cannot bind %s: %s", path, strerror(errno));
 		close(fd);
 		return err;
 	}
+	if ((gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0) || chmod(path, mode) < 0) {
+		err = -errno;
+		vb_err("cannot set the owner group or mode of %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (listen(fd, 1) < 0) {
+		err = -errno;
+		vb_err("cannot listen on %s: %s", path, strerror(errno));
+		goto fail;
+	}
 	return fd;
+fail:
+	unlink(path);
+	close(fd);
+	return err;
 }
 
 static void close_fds(int *fds, size_t *nfds)

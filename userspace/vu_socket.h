@@ -3,15 +3,18 @@
 #define VBRIDGE_VU_SOCKET_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "vhost_user_proto.h"
 
 /*
- * Creates and listens on a Unix socket at path. A stale socket left by a
- * dead daemon is replaced; anything else at that path (a live daemon, a
- * regular file, a symlink) is refused. Returns the fd or -errno (logged).
+ * Creates and listens on a Unix socket at path, with permissions mode and,
+ * unless gid is (gid_t)-1, that group. The socket never exists with looser
+ * permissions than asked for. A stale socket left by a dead daemon is
+ * replaced; anything else at that path (a live daemon, a regular file, a
+ * symlink) is refused. Returns the fd or -errno (logged).
  */
-int vb_vu_listen(const char *path);
+int vb_vu_listen(const char *path, mode_t mode, gid_t gid);
 
 /*
  * Reads one message and up to VHOST_USER_MAX_FDS fds. While waiting, a
