@@ -267,16 +267,40 @@ static enum vu_result vu_add_mem_reg(struct vu_request *r)
 	return resume_rings(r->srv, mask) && ret == 0 ? VU_OK : VU_FAIL;
 }
 
+/* Whether a running ring has an area inside the region that matches reg. */
+static bool region_holds_a_ring(struct vb_vu_server *srv, const struct vhost_user_mem_region *reg)
+{
+	for (unsigned int i = 0; i < srv->dev->num_queues; i++) {
+		const struct vhost_user_vring_addr *a = &srv->rings[i].addr;
+		uint64_t areas[3] = { a->desc_user_addr, a->avail_user_addr, a->used_user_addr };
+
+		if (!srv->dev->queues[i].running)
+			continue;
+		for (int k = 0; k < 3; k++) {
+			if (areas[k] >= reg->user_addr && areas[k] - reg->user_addr < reg->size)
+				return true;
+		}
+	}
+	return false;
+}
+
 static enum vu_result vu_rem_mem_reg(struct vu_request *r)
 {
 	const struct vhost_user_mem_region *reg = &r->msg->payload.mem_reg.region;
-	uint64_t mask = pause_rings(r->srv);
-	int ret = vb_mem_remove(&r->srv->dev->mem, reg);
+	uint64_t mask;
+	int ret;
 
+	if (region_holds_a_ring(r->srv, reg)) {
+		vb_err("REM_MEM_REG of guest 0x%llx refused: a running vring lives in it",
+		       (unsigned long long)reg->guest_addr);
+		return VU_FAIL;
+	}
+	/* Requests in flight may point into the region: let them finish first. */
+	mask = pause_rings(r->srv);
+	ret = vb_mem_remove(&r->srv->dev->mem, reg);
 	if (ret < 0)
 		vb_err("REM_MEM_REG: no region at guest 0x%llx with %llu bytes",
 		       (unsigned long long)reg->guest_addr, (unsigned long long)reg->size);
-	/* A ring whose memory went away stays stopped (logged by ring_start). */
 	return resume_rings(r->srv, mask) && ret == 0 ? VU_OK : VU_FAIL;
 }
 

@@ -76,7 +76,8 @@ int vb_vu_listen(const char *path, mode_t mode, gid_t gid)
 		vb_err("cannot set the owner group or mode of %s: %s", path, strerror(errno));
 		goto fail;
 	}
-	if (listen(fd, 1) < 0) {
+	/* Front-ends queue behind the one being served instead of failing at once. */
+	if (listen(fd, 16) < 0) {
 		err = -errno;
 		vb_err("cannot listen on %s: %s", path, strerror(errno));
 		goto fail;
