@@ -16,6 +16,8 @@ int vb_dirty_log_map(struct vb_dirty_log *log, int fd, uint64_t size, uint64_t o
 		       (unsigned long long)size, (unsigned long long)offset);
 		return -EINVAL;
 	}
+	if (vb_fd_covers(fd, size + offset, "dirty log") < 0)
+		return -EINVAL;
 	base = mmap(NULL, size + offset, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {
 		int err = -errno;

@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "log.h"
 
 static bool range_ok(uint64_t start, uint64_t len)
 {
@@ -13,6 +16,23 @@ static bool range_ok(uint64_t start, uint64_t len)
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
 	return a < b + blen && b < a + alen;
+}
+
+int vb_fd_covers(int fd, uint64_t end, const char *what)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		vb_err("%s: cannot stat its file descriptor: %s", what, strerror(errno));
+		return -EINVAL;
+	}
+	/* Only regular files (memfds among them) have a size that can be checked. */
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < end) {
+		vb_err("%s: the file is %llu bytes, %llu are needed", what,
+		       (unsigned long long)st.st_size, (unsigned long long)end);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int vb_mem_add(struct vb_mem_table *mem, const struct vhost_user_mem_region *reg, int fd)
@@ -36,6 +56,8 @@ int vb_mem_add(struct vb_mem_table *mem, const struct vhost_user_mem_region *reg
 	 * that are not huge-page aligned, while mmap_offset need not be.
 	 */
 	len = reg->mmap_offset + reg->size;
+	if (vb_fd_covers(fd, len, "memory region") < 0)
+		return -EINVAL;
 	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (base == MAP_FAILED)
 		return -errno;

@@ -30,6 +30,12 @@ struct vb_mem_table {
 	struct vb_mem_region regions[VB_MEM_SLOTS_MAX];
 };
 
+/*
+ * Whether fd can back [0, end): a file shorter than that would kill the
+ * daemon with SIGBUS when the missing pages are touched. Returns 0 or
+ * -EINVAL (reason logged with what).
+ */
+int vb_fd_covers(int fd, uint64_t end, const char *what);
 /* Maps fd (not consumed) as a new region; -EINVAL, -ENOSPC, -EEXIST or the mmap errno. */
 int vb_mem_add(struct vb_mem_table *mem, const struct vhost_user_mem_region *reg, int fd);
 /* Unmaps the region matching guest_addr, size and user_addr; -ENOENT if none. */

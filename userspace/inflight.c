@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "guest_mem.h"
 #include "log.h"
 
 /*
@@ -53,6 +54,8 @@ int vb_inflight_map(struct vb_inflight_region *r, int fd, uint64_t size, uint64_
 		vb_err("inflight region stride %zu is too small for %u descriptors", stride, queue_size);
 		return -EINVAL;
 	}
+	if (offset + size < offset || vb_fd_covers(fd, offset + size, "inflight region") < 0)
+		return -EINVAL;
 	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
 	if (base == MAP_FAILED) {
 		int err = -errno;
@@ -292,8 +295,10 @@ int vb_inflight_start_packed(struct vb_inflight_tracker *t, struct vb_inflight_p
 			     size_t region_size, struct vb_vring *vr, uint64_t features)
 {
 	struct pending *pend = NULL;
+	uint8_t *owned = NULL;
 	unsigned int n = 0;
-	uint16_t num = vr->num, e, slots = 0;
+	uint32_t slots = 0;
+	uint16_t num = vr->num, e;
 
 	memset(t, 0, sizeof(*t));
 	if (region_size < vb_inflight_packed_min_size(num)) {
@@ -304,13 +309,15 @@ int vb_inflight_start_packed(struct vb_inflight_tracker *t, struct vb_inflight_p
 	t->resubmit = calloc(num, sizeof(*t->resubmit));
 	t->chain = calloc(num, sizeof(*t->chain));
 	pend = calloc(num, sizeof(*pend));
-	if (!t->resubmit || !t->chain || !pend)
+	owned = calloc(num, 1);
+	if (!t->resubmit || !t->chain || !pend || !owned)
 		goto fail;
 	t->num = num;
 	if (LOAD(p->version) == 0) {
 		packed_init(p, vr, features);
 		t->p = p;
 		free(pend);
+		free(owned);
 		return 0;
 	}
 	/* A free head of num is the end of the list: every entry is in use. */
@@ -321,10 +328,14 @@ int vb_inflight_start_packed(struct vb_inflight_tracker *t, struct vb_inflight_p
 		goto fail;
 	}
 	packed_settle(p, vr);
-	/* Entries on the free list belong to no request. */
-	e = p->free_head;
-	for (uint16_t i = 0; i < num && e < num; i++, e = p->desc[e].next)
+	/* Entries on the free list belong to no request; each entry is in one place only. */
+	for (e = p->free_head; e < num; e = p->desc[e].next) {
+		if (owned[e]++) {
+			vb_err("packed inflight region: the free list loops at entry %u", e);
+			goto fail;
+		}
 		STORE(p->desc[e].inflight, 0);
+	}
 	for (uint16_t i = 0; i < num; i++) {
 		if (!LOAD(p->desc[i].inflight))
 			continue;
@@ -332,12 +343,21 @@ int vb_inflight_start_packed(struct vb_inflight_tracker *t, struct vb_inflight_p
 			vb_err("packed inflight region: entry %u has a broken chain", i);
 			goto fail;
 		}
+		e = i;
+		for (uint16_t k = 0; k < p->desc[i].num; k++, e = p->desc[e].next) {
+			if (owned[e]++) {
+				vb_err("packed inflight region: entry %u belongs to two chains or the free list",
+				       e);
+				goto fail;
+			}
+		}
 		pend[n].counter = p->desc[i].counter;
 		pend[n++].head = i;
 		slots += p->desc[i].num;
 	}
 	if (slots > num) {
-		vb_err("packed inflight region holds %u descriptors for a %u-entry ring", slots, num);
+		vb_err("packed inflight region holds %u descriptors for a %u-entry ring", (unsigned int)slots,
+		       num);
 		goto fail;
 	}
 	qsort(pend, n, sizeof(*pend), by_counter);
@@ -353,9 +373,11 @@ int vb_inflight_start_packed(struct vb_inflight_tracker *t, struct vb_inflight_p
 	vb_vring_packed_advance(num, &vr->last_avail_idx, &vr->avail_wrap, slots);
 	t->p = p;
 	free(pend);
+	free(owned);
 	return 0;
 fail:
 	free(pend);
+	free(owned);
 	vb_inflight_stop(t);
 	return -EINVAL;
 }
