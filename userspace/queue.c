@@ -110,6 +110,7 @@ static void flush_used(struct vb_queue *q)
 	if (!q->need_publish)
 		return;
 	q->need_publish = false;
+	q->unpublished = 0;
 	vb_vring_publish_used(&q->vring);
 	if (q->logging && q->log_used)
 		log_used_ring(q);
@@ -132,6 +133,14 @@ static void log_request(struct vb_queue *q, const struct vb_blk_req *req)
 static void finish_request(struct vb_queue *q, struct vb_blk_req *req)
 {
 	uint32_t len = 0;
+
+	/*
+	 * A guest that makes the same head available again before seeing it
+	 * used could otherwise pile up more than a ring of unpublished entries.
+	 */
+	if (q->unpublished == q->num)
+		flush_used(q);
+	q->unpublished++;
 
 	if (req->status_ptr) {
 		__atomic_store_n(req->status_ptr, req->status, __ATOMIC_RELAXED);
@@ -388,6 +397,7 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 	q->logging = (q->dev->features & (1ull << VHOST_F_LOG_ALL)) && q->dev->log.bitmap;
 	q->broken = false;
 	q->need_publish = false;
+	q->unpublished = 0;
 	__atomic_store_n(&q->stop, 0, __ATOMIC_RELAXED);
 	drain_eventfd(q->wake_fd);
 	ret = pthread_create(&q->thread, NULL, queue_thread, q);

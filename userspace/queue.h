@@ -49,6 +49,7 @@ struct vb_queue {
 	bool logging;			/* VHOST_F_LOG_ALL with a log mapped */
 	unsigned int nbusy;		/* requests fetched and not yet completed */
 	bool need_publish;
+	uint16_t unpublished;		/* used entries written since the last publish */
 	bool broken;
 };
 

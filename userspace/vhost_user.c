@@ -92,6 +92,12 @@ static bool ring_translate(struct vb_vu_server *srv, struct vb_queue *q, void **
 		vb_err("vring %u: ring addresses are outside guest memory", q->index);
 		return false;
 	}
+	/* A region mapped at an odd offset can misalign what the front-end aligned. */
+	if (((uintptr_t)*desc & 15) || ((uintptr_t)*avail & avail_align) ||
+	    ((uintptr_t)*used & 3)) {
+		vb_err("vring %u: ring areas are misaligned in guest memory", q->index);
+		return false;
+	}
 	return true;
 }
 

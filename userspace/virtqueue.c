@@ -108,12 +108,13 @@ static enum vb_pop_result add_buffer(struct vb_chain *c, const struct vb_mem_tab
 	return VB_POP_OK;
 }
 
-static void read_desc(const struct vring_desc *table, uint16_t i, struct vring_desc *out)
+/*
+ * One copy of a descriptor. Indirect tables may sit at any guest address, so
+ * the copy makes no alignment assumption.
+ */
+static void read_desc(const struct vring_desc *table, uint32_t i, struct vring_desc *out)
 {
-	out->addr = LOAD_ONCE(table[i].addr);
-	out->len = LOAD_ONCE(table[i].len);
-	out->flags = LOAD_ONCE(table[i].flags);
-	out->next = LOAD_ONCE(table[i].next);
+	memcpy(out, (const uint8_t *)table + (size_t)i * sizeof(*out), sizeof(*out));
 }
 
 /*
@@ -223,12 +224,13 @@ static enum vb_pop_result read_indirect_packed(const struct vb_mem_table *mem, u
 	if (!table)
 		return VB_POP_BAD_CHAIN;
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t a = LOAD_ONCE(table[i].addr);
-		uint32_t l = LOAD_ONCE(table[i].len);
-		uint16_t f = LOAD_ONCE(table[i].flags);
+		struct vring_packed_desc d;
 
-		if (f & VRING_DESC_F_INDIRECT ||
-		    add_buffer(c, mem, a, l, f & VRING_DESC_F_WRITE, writable) != VB_POP_OK)
+		/* Copied once, whatever the table's alignment. */
+		memcpy(&d, (const uint8_t *)table + (size_t)i * sizeof(d), sizeof(d));
+		if (d.flags & VRING_DESC_F_INDIRECT ||
+		    add_buffer(c, mem, d.addr, d.len, d.flags & VRING_DESC_F_WRITE, writable) !=
+			    VB_POP_OK)
 			return VB_POP_BAD_CHAIN;
 	}
 	return VB_POP_OK;
