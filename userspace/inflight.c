@@ -336,6 +336,11 @@ int vb_inflight_start_packed(struct vb_inflight_tracker *t, struct vb_inflight_p
 		}
 		STORE(p->desc[e].inflight, 0);
 	}
+	/* The list is built with next = i + 1 and always ends at exactly num. */
+	if (e != num) {
+		vb_err("packed inflight region: the free list ends at %u, outside the ring", e);
+		goto fail;
+	}
 	for (uint16_t i = 0; i < num; i++) {
 		if (!LOAD(p->desc[i].inflight))
 			continue;
