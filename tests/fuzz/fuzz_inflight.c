@@ -27,9 +27,7 @@
  * queue region is then tracked in a heap copy of exactly one stride, the
  * size vb_queue_start passes, so AddressSanitizer sees any access past it.
  * A packed ring is a heap descriptor ring that the harness fills as a
- * well-behaved driver would (see run_packed_ops). With FUZZ_SKIP_KNOWN=1
- * (`make fuzz` sets it until finding 6 is fixed) a packed region that trips
- * it is started but not used further.
+ * well-behaved driver would (see run_packed_ops).
  */
 
 #define QSIZE_MOD 1040
@@ -38,16 +36,12 @@
 
 enum head_state { FREE, INFLIGHT, COMPLETED };
 
-/* FUZZ_SKIP_KNOWN: what is left of finding 6 stays out of the way of fuzzing until it is fixed. */
-static bool skip_known;
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
 	fuzz_init_output();
 	vb_log_threshold = fuzz_verbose() ? VB_LOG_DEBUG : VB_LOG_ERROR;
-	skip_known = getenv("FUZZ_SKIP_KNOWN") && strcmp(getenv("FUZZ_SKIP_KNOWN"), "0") != 0;
 	return 0;
 }
 
@@ -188,9 +182,9 @@ struct packed_req {
 
 /*
  * Whether the free list of a started packed region is sound: it ends with
- * num, does not loop, and shares no entry with an inflight chain. The daemon
- * does not check (finding 6): two requests then share entries, or the list
- * runs into a bad link that a later restart refuses.
+ * num, does not loop, and shares no entry with an inflight chain. (Finding
+ * 6: the daemon did not check, and two requests then shared entries, or the
+ * list ran into a bad link that a later restart refused.)
  */
 static bool packed_entries_disjoint(const struct vb_inflight_tracker *t, const struct vb_inflight_packed *p)
 {
@@ -216,9 +210,8 @@ static bool packed_entries_disjoint(const struct vb_inflight_tracker *t, const s
 
 /*
  * A started packed tracker: distinct inflight head entries in counter order
- * whose chains read back and fit the ring, fetching resumes after them, the
- * free list is sound. Returns false if the region trips finding 6 and
- * FUZZ_SKIP_KNOWN lets it pass.
+ * whose chains read back and fit the ring (finding 5), fetching resumes
+ * after them, the free list is sound (finding 6).
  */
 static bool check_started_packed(struct vb_inflight_tracker *t, const struct vb_inflight_packed *p,
 				 const struct vb_vring *vr, struct packed_req *reqs, unsigned int *nslots)
@@ -255,14 +248,12 @@ static bool check_started_packed(struct vb_inflight_tracker *t, const struct vb_
 		inflight += p->desc[i].inflight != 0;
 	FUZZ_CHECK(inflight == t->nresubmit, "%u entries inflight, %u listed", inflight, t->nresubmit);
 	*nslots = slots;
-	/* The region's chains hold no more descriptors than the ring has (finding 5). */
+	/* The region's chains hold no more descriptors than the ring has. */
 	FUZZ_CHECK(slots <= num, "%u inflight descriptors accepted for a %u-entry ring", slots, num);
 	vb_vring_packed_advance(num, &slot, &wrap, slots);
 	FUZZ_CHECK(vr->last_avail_idx == slot && vr->avail_wrap == wrap,
 		   "fetching resumes at %u/%d, not after the %u inflight descriptors", vr->last_avail_idx,
 		   vr->avail_wrap, slots);
-	if (skip_known && !packed_entries_disjoint(t, p))
-		return false;
 	FUZZ_CHECK(packed_entries_disjoint(t, p),
 		   "packed region accepted with a free list that loops, ends badly or shares entries with an inflight chain");
 	return true;
