@@ -204,16 +204,17 @@ static enum vu_result vu_set_protocol_features(struct vu_request *r)
 	uint64_t f = r->msg->payload.u64;
 	uint64_t unknown = f & ~r->srv->offered_protocol_features;
 
+	/* Refusals keep what was offered, so REPLY_ACK (if asked for) reports them. */
 	if (unknown) {
 		vb_err("SET_PROTOCOL_FEATURES: bits 0x%llx were not offered",
 		       (unsigned long long)unknown);
+		r->srv->protocol_features = f & r->srv->offered_protocol_features;
 		return VU_FAIL;
 	}
 	/* Suspended requests live in the inflight region: without one there is nowhere to keep them. */
 	if ((f & BIT(VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT)) &&
 	    !(f & BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))) {
 		vb_err("SET_PROTOCOL_FEATURES: GET_VRING_BASE_INFLIGHT (bit 20) needs INFLIGHT_SHMFD (bit 12); refused");
-		/* The rest stands, so REPLY_ACK (if asked for) reports the refusal. */
 		r->srv->protocol_features = f & ~BIT(VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT);
 		return VU_FAIL;
 	}
