@@ -34,10 +34,11 @@ GUEST_TOOL_BINS := $(GUEST_TOOL_SRCS:tests/guest/tools/%.c=$(BUILD)/tests/guest/
 FUZZ_NAMES := vu_message chain blk inflight
 FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 
-.PHONY: all deps check demo clean fuzz
+.PHONY: all deps check demo clean fuzz bench bench-suspend
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
 all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
+	$(BUILD)/vbridge-suspend-bench \
 	$(BUILD)/tests/unit/inflight_tool_test $(FUZZ_REPLAY_BINS)
 
 $(BUILD)/%.o: %.c
@@ -47,6 +48,9 @@ $(BUILD)/%.o: %.c
 $(BUILD)/userspace/main.o: CFLAGS += -DVBRIDGE_VERSION='"$(VERSION)"'
 
 $(BUILD)/vbridge: $(BUILD)/userspace/main.o $(CORE_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/vbridge-suspend-bench: $(BUILD)/tools/bench/suspend_bench.o $(FRONT_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/vbridge-inflight: $(INFLIGHT_OBJS)
@@ -69,7 +73,7 @@ $(BUILD)/tests/fuzz/replay.o: CFLAGS += -DFUZZ_CORPUS_ROOT='"$(CURDIR)/tests/fuz
 $(BUILD)/tests/vhost/%: $(BUILD)/tests/vhost/%.o $(FRONT_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/vhost/%.o $(BUILD)/tools/frontend/%.o: CFLAGS += -Itools/frontend
+$(BUILD)/tests/vhost/%.o $(BUILD)/tools/frontend/%.o $(BUILD)/tools/bench/%.o: CFLAGS += -Itools/frontend
 
 $(BUILD)/tests/guest/%: tests/guest/tools/%.c
 	@mkdir -p $(dir $@)
@@ -84,6 +88,12 @@ check: deps all
 
 demo: deps $(BUILD)/vbridge
 	BUILD=$(BUILD) tools/demo
+
+# Benchmarks print their results; targets are outputs to read, never pass/fail.
+bench: bench-suspend
+
+bench-suspend: deps $(BUILD)/vbridge $(BUILD)/vbridge-suspend-bench
+	BUILD=$(BUILD) $(BUILD)/vbridge-suspend-bench
 
 # libFuzzer (clang): the core and each target instrumented in build-fuzz/; `make fuzz` runs
 # every target FUZZ_SECONDS on its seeds, keeping what it finds in FUZZ_WORK (git-ignored).

@@ -219,7 +219,7 @@ static unsigned int io_flags(const struct vb_queue *q)
 /* Hands the request to io_uring, or finishes it if nothing was queued. */
 static void issue(struct vb_queue *q, struct vb_blk_req *req)
 {
-	if (!vb_uring_issue(&q->ring, &q->dev->disk, io_flags(q), req))
+	if (!vb_uring_issue(&q->ring, &q->bounce, &q->dev->disk, io_flags(q), req))
 		finish_request(q, req);
 }
 
@@ -326,12 +326,12 @@ static void begin_suspend(struct vb_queue *q)
 static bool settle_suspended(struct vb_queue *q, struct vb_blk_req *req, int res)
 {
 	if (req->abandoned) {
-		vb_uring_release(req);
+		vb_uring_release(&q->bounce, req);
 		q->norphans--;
 		return true;
 	}
 	if (q->suspending && res == -ECANCELED) {
-		vb_uring_release(req);
+		vb_uring_release(&q->bounce, req);
 		suspend_request(q, req);
 		return true;
 	}
@@ -495,7 +495,7 @@ static void reap_abandoned(struct io_uring *ring, unsigned int *count)
 
 			seen++;
 			if (tag > TAG_MAX && req->abandoned) {
-				vb_uring_release(req);
+				vb_uring_release(NULL, req);
 				req->abandoned = false;
 				(*count)--;
 			}
@@ -581,7 +581,8 @@ static void *queue_thread(void *arg)
 			}
 			if (settle_suspended(q, req, cqe->res))
 				continue;
-			if (vb_uring_complete(&q->ring, &q->dev->disk, io_flags(q), req, cqe->res))
+			if (vb_uring_complete(&q->ring, &q->bounce, &q->dev->disk, io_flags(q), req,
+					      cqe->res))
 				finish_request(q, req);
 		}
 		io_uring_cq_advance(&q->ring, seen);
@@ -684,6 +685,7 @@ static unsigned int stop_worker(struct vb_queue *q, enum vb_stop_mode mode)
 		io_uring_queue_exit(&q->ring);
 		free(q->reqs);
 	}
+	vb_bounce_pool_drain(&q->bounce);
 	q->reqs = NULL;
 	vb_debug("queue %u stopped at vring base 0x%x, %u requests suspended, %u reads abandoned",
 		 q->index, q->base, q->nsuspended, q->norphans);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "blk.h"
+#include "bounce_pool.h"
 #include "delay_queue.h"
 #include "device.h"
 #include "inflight.h"
@@ -57,6 +58,7 @@ struct vb_queue {
 	struct vb_blk_req *reqs;	/* num slots, indexed by descriptor head */
 	struct vb_inflight_tracker inflight;
 	struct vb_delay_queue delay;	/* requests the delay engine holds back */
+	struct vb_bounce_pool bounce;
 	bool logging;			/* VHOST_F_LOG_ALL with a log mapped */
 	unsigned int nbusy;		/* requests fetched and neither completed nor suspended */
 	bool suspending;

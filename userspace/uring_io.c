@@ -54,14 +54,14 @@ static void copy_bounce(struct vb_blk_req *req, bool to_guest)
 }
 
 /* Moves the rest of a transfer, from byte from on, into an aligned bounce buffer. */
-static bool use_bounce(const struct vb_disk *disk, struct vb_blk_req *req, uint64_t from)
+static bool use_bounce(struct vb_bounce_pool *pool, const struct vb_disk *disk,
+		       struct vb_blk_req *req, uint64_t from)
 {
-	size_t align = disk->dio_mem_align > 4096 ? disk->dio_mem_align : 4096;
+	size_t align = disk->dio_mem_align > VB_BOUNCE_ALIGN ? disk->dio_mem_align : VB_BOUNCE_ALIGN;
 
-	if (posix_memalign(&req->bounce, align, req->len - from)) {
-		req->bounce = NULL;
+	req->bounce = vb_bounce_get(pool, align, req->len - from, &req->bounce_cap);
+	if (!req->bounce)
 		return false;
-	}
 	req->bounce_from = from;
 	if (req->op == VB_IO_WRITE)
 		copy_bounce(req, false);
@@ -142,21 +142,21 @@ static int zeroes_mode(const struct vb_disk *disk, bool unmap, int tried)
 	return -1;
 }
 
-void vb_uring_release(struct vb_blk_req *req)
+void vb_uring_release(struct vb_bounce_pool *pool, struct vb_blk_req *req)
 {
-	free(req->bounce);
+	vb_bounce_put(pool, req->bounce, req->bounce_cap);
 	req->bounce = NULL;
 }
 
-static bool finish(struct vb_blk_req *req, uint8_t status)
+static bool finish(struct vb_bounce_pool *pool, struct vb_blk_req *req, uint8_t status)
 {
 	req->status = status;
-	vb_uring_release(req);
+	vb_uring_release(pool, req);
 	return true;
 }
 
-bool vb_uring_issue(struct io_uring *ring, struct vb_disk *disk, unsigned int flags,
-		    struct vb_blk_req *req)
+bool vb_uring_issue(struct io_uring *ring, struct vb_bounce_pool *pool, struct vb_disk *disk,
+		    unsigned int flags, struct vb_blk_req *req)
 {
 	bool bounce_read = req->op == VB_IO_READ && (flags & VB_URING_BOUNCE_READS);
 	struct io_uring_sqe *sqe;
@@ -164,7 +164,7 @@ bool vb_uring_issue(struct io_uring *ring, struct vb_disk *disk, unsigned int fl
 	switch (req->op) {
 	case VB_IO_READ:
 	case VB_IO_WRITE:
-		if ((bounce_read || !dio_aligned(disk, req)) && !use_bounce(disk, req, 0))
+		if ((bounce_read || !dio_aligned(disk, req)) && !use_bounce(pool, disk, req, 0))
 			break;
 		if (queue_rw(ring, disk, flags, req))
 			return true;
@@ -197,38 +197,39 @@ bool vb_uring_issue(struct io_uring *ring, struct vb_disk *disk, unsigned int fl
 	case VB_IO_NONE:
 		return false;
 	}
-	finish(req, VIRTIO_BLK_S_IOERR);
+	finish(pool, req, VIRTIO_BLK_S_IOERR);
 	return false;
 }
 
-static bool complete_rw(struct io_uring *ring, struct vb_disk *disk, unsigned int flags,
-			struct vb_blk_req *req, int res)
+static bool complete_rw(struct io_uring *ring, struct vb_bounce_pool *pool, struct vb_disk *disk,
+			unsigned int flags, struct vb_blk_req *req, int res)
 {
 	if (res <= 0)
-		return finish(req, res == 0 ? VIRTIO_BLK_S_IOERR : vb_blk_status_from_errno(res));
+		return finish(pool, req,
+			      res == 0 ? VIRTIO_BLK_S_IOERR : vb_blk_status_from_errno(res));
 	req->done += res;
 	if (req->done < req->len) {
 		/* Short transfer (rare): carry on from where it stopped, through a bounce buffer. */
-		if (!req->bounce && !use_bounce(disk, req, req->done))
-			return finish(req, VIRTIO_BLK_S_IOERR);
+		if (!req->bounce && !use_bounce(pool, disk, req, req->done))
+			return finish(pool, req, VIRTIO_BLK_S_IOERR);
 		if (queue_rw(ring, disk, flags, req))
 			return false;
-		return finish(req, VIRTIO_BLK_S_IOERR);
+		return finish(pool, req, VIRTIO_BLK_S_IOERR);
 	}
 	if (req->bounce && req->op == VB_IO_READ)
 		copy_bounce(req, true);
-	return finish(req, VIRTIO_BLK_S_OK);
+	return finish(pool, req, VIRTIO_BLK_S_OK);
 }
 
-bool vb_uring_complete(struct io_uring *ring, struct vb_disk *disk, unsigned int flags,
-		       struct vb_blk_req *req, int res)
+bool vb_uring_complete(struct io_uring *ring, struct vb_bounce_pool *pool, struct vb_disk *disk,
+		       unsigned int flags, struct vb_blk_req *req, int res)
 {
 	int mode;
 
 	switch (req->op) {
 	case VB_IO_READ:
 	case VB_IO_WRITE:
-		return complete_rw(ring, disk, flags, req, res);
+		return complete_rw(ring, pool, disk, flags, req, res);
 	case VB_IO_DISCARD:
 		if (res == -EOPNOTSUPP) {
 			FLAG_SET(disk->no_punch_hole);
@@ -255,5 +256,5 @@ bool vb_uring_complete(struct io_uring *ring, struct vb_disk *disk, unsigned int
 	case VB_IO_NONE:
 		break;
 	}
-	return finish(req, vb_blk_status_from_errno(res));
+	return finish(pool, req, vb_blk_status_from_errno(res));
 }

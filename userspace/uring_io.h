@@ -5,6 +5,7 @@
 #include <liburing.h>
 
 #include "blk.h"
+#include "bounce_pool.h"
 #include "disk.h"
 
 /* How requests are issued; fixed per request when it is issued. */
@@ -20,16 +21,19 @@
  * Queues the disk operation of req on ring (the caller submits in batches).
  * Returns true if queued; false if the request finished at once (req->status set).
  */
-bool vb_uring_issue(struct io_uring *ring, struct vb_disk *disk, unsigned int flags,
-		    struct vb_blk_req *req);
+bool vb_uring_issue(struct io_uring *ring, struct vb_bounce_pool *pool, struct vb_disk *disk,
+		    unsigned int flags, struct vb_blk_req *req);
 /*
  * Accounts completion res of req. Returns true when the request is finished
  * (req->status set); false when it was queued again (short transfer, or a
  * fallback fallocate mode).
  */
-bool vb_uring_complete(struct io_uring *ring, struct vb_disk *disk, unsigned int flags,
-		       struct vb_blk_req *req, int res);
-/* Drops a request that will not complete here (suspended): frees what issuing it allocated. */
-void vb_uring_release(struct vb_blk_req *req);
+bool vb_uring_complete(struct io_uring *ring, struct vb_bounce_pool *pool, struct vb_disk *disk,
+		       unsigned int flags, struct vb_blk_req *req, int res);
+/*
+ * Drops a request that will not complete here (suspended): gives back what
+ * issuing it allocated, to pool or (NULL) to the allocator.
+ */
+void vb_uring_release(struct vb_bounce_pool *pool, struct vb_blk_req *req);
 
 #endif
