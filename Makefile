@@ -4,6 +4,8 @@ CC ?= gcc
 BUILD ?= build
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -Iinclude -pthread -MMD -MP
+# Programs the guest tests copy into their guests are static and never sanitized, whatever the build.
+STATIC_CFLAGS := $(CFLAGS_BASE) -Itools/frontend
 LDLIBS := -luring -pthread
 
 ifeq ($(SANITIZE),1)
@@ -27,9 +29,14 @@ VHOST_SRCS := $(wildcard tests/vhost/*.c)
 VHOST_BINS := $(VHOST_SRCS:tests/vhost/%.c=$(BUILD)/tests/vhost/%)
 INFLIGHT_SRCS := $(wildcard tools/inflight/*.c)
 INFLIGHT_OBJS := $(INFLIGHT_SRCS:%.c=$(BUILD)/%.o)
-# Programs the guest tests copy into their guests: static, and never sanitized.
+# Programs the guest tests copy into their guests: static, and never sanitized. The daemon
+# itself and programs built on the front-end library get their own static objects.
 GUEST_TOOL_SRCS := $(wildcard tests/guest/tools/*.c)
-GUEST_TOOL_BINS := $(GUEST_TOOL_SRCS:tests/guest/tools/%.c=$(BUILD)/tests/guest/%)
+GUEST_FRONT_TOOLS := suspend_slowdev
+GUEST_TOOL_BINS := $(GUEST_TOOL_SRCS:tests/guest/tools/%.c=$(BUILD)/tests/guest/%) \
+	$(BUILD)/tests/guest/vbridge
+STATIC_CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/static/%.o)
+STATIC_FRONT_OBJS := $(FRONT_SRCS:%.c=$(BUILD)/static/%.o)
 # Fuzz targets (tests/fuzz/fuzz_<name>.c); their corpora are replayed by fuzz_replay_<name> in every build.
 FUZZ_NAMES := vu_message chain blk inflight
 FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
@@ -78,6 +85,19 @@ $(BUILD)/tests/vhost/%.o $(BUILD)/tools/frontend/%.o $(BUILD)/tools/bench/%.o: C
 $(BUILD)/tests/guest/%: tests/guest/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread -o $@ $<
+
+$(BUILD)/static/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(STATIC_CFLAGS) -c -o $@ $<
+
+$(BUILD)/static/userspace/main.o: STATIC_CFLAGS += -DVBRIDGE_VERSION='"$(VERSION)"'
+
+$(BUILD)/tests/guest/vbridge: $(BUILD)/static/userspace/main.o $(STATIC_CORE_OBJS)
+	$(CC) -static -o $@ $^ $(LDLIBS)
+
+$(GUEST_FRONT_TOOLS:%=$(BUILD)/tests/guest/%): $(BUILD)/tests/guest/%: \
+		$(BUILD)/static/tests/guest/tools/%.o $(STATIC_FRONT_OBJS)
+	$(CC) -static -o $@ $^ $(LDLIBS)
 
 deps:
 	tools/install-deps

@@ -672,13 +672,9 @@ static unsigned int stop_worker(struct vb_queue *q, enum vb_stop_mode mode)
 	else
 		pthread_join(q->thread, NULL);
 	q->running = false;
+	/* The next back-end resumes at used->idx plus the requests it resubmits (split rings only). */
 	q->base = vb_vring_base(&q->vring);
-	/*
-	 * A split ring resumes at used->idx plus what the next back-end
-	 * resubmits; a packed one resubmits from the chain copies in its region,
-	 * so its avail position does not move back.
-	 */
-	if (!q->vring.packed)
+	if (q->nsuspended)
 		q->base = (uint16_t)(q->base - q->nsuspended);
 	vb_inflight_stop(&q->inflight);
 	if (!q->orphaned) {

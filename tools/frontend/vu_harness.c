@@ -206,6 +206,16 @@ int vu_daemon_setup(struct vu_daemon *d, uint64_t disk_size)
 	return 0;
 }
 
+void vu_daemon_use_disk(struct vu_daemon *d, const char *path)
+{
+	if (d->disk_fd >= 0)
+		close(d->disk_fd);
+	d->disk_fd = -1;
+	unlink(d->disk);
+	snprintf(d->disk, sizeof(d->disk), "%s", path);
+	d->disk_external = true;
+}
+
 static const char *daemon_path(void)
 {
 	static char path[PATH_MAX];
@@ -407,7 +417,8 @@ void vu_daemon_teardown(struct vu_daemon *d)
 	d->disk_fd = -1;
 	if (!getenv("VU_KEEP") && d->dir[0]) {
 		unlink(d->sock);
-		unlink(d->disk);
+		if (!d->disk_external)
+			unlink(d->disk);
 		unlink(d->log);
 		rmdir(d->dir);
 	} else if (d->dir[0]) {

@@ -56,11 +56,16 @@ struct vu_daemon {
 	char log[PATH_MAX];
 	uint64_t disk_size;
 	int disk_fd;        /* the image, open O_RDWR for pread/pwrite checks */
+	bool disk_external; /* the disk is not ours: teardown leaves it alone */
 	struct vu_daemon_opts opts;
 };
 
 /* Makes a fresh temp dir with a sparse zero-filled disk image. */
 int vu_daemon_setup(struct vu_daemon *d, uint64_t disk_size);
+/* Points a set-up daemon at someone else's disk (another daemon's image,
+ * a block device) instead of its own image, which is removed; teardown
+ * leaves that disk alone and disk_fd is -1. */
+void vu_daemon_use_disk(struct vu_daemon *d, const char *path);
 /* Starts the daemon on the image and waits (<= 5 s) for its socket. */
 int vu_daemon_start(struct vu_daemon *d, const struct vu_daemon_opts *o);
 bool vu_daemon_alive(struct vu_daemon *d);
