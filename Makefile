@@ -112,8 +112,10 @@ demo: deps $(BUILD)/vbridge
 # Benchmarks print their results; targets are outputs to read, never pass/fail.
 bench: bench-suspend
 
+# Documentation/suspend.rst includes the table of the last run.
 bench-suspend: deps $(BUILD)/vbridge $(BUILD)/vbridge-suspend-bench
-	BUILD=$(BUILD) $(BUILD)/vbridge-suspend-bench
+	BUILD=$(BUILD) $(BUILD)/vbridge-suspend-bench | tee $(BUILD)/suspend-bench.txt
+	cp $(BUILD)/suspend-bench.txt Documentation/suspend-bench.txt
 
 # libFuzzer (clang): the core and each target instrumented in build-fuzz/; `make fuzz` runs
 # every target FUZZ_SECONDS on its seeds, keeping what it finds in FUZZ_WORK (git-ignored).

@@ -314,11 +314,11 @@ static void begin_suspend(struct vb_queue *q)
 		}
 	}
 	if (issued) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+		struct io_uring_sqe *sqe = vb_uring_sqe(&q->ring, TAG_CANCEL);
 
 		/* Reaches only what io_uring still holds; the block layer finishes the rest. */
-		io_uring_prep_cancel_fd(sqe, q->dev->disk.fd, IORING_ASYNC_CANCEL_ALL);
-		io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+		if (sqe)
+			io_uring_prep_cancel_fd(sqe, q->dev->disk.fd, IORING_ASYNC_CANCEL_ALL);
 	}
 }
 
@@ -414,23 +414,9 @@ static void fetch_all(struct vb_queue *q)
 	} while (!q->broken && vb_vring_enable_kicks(&q->vring));
 }
 
-/* The ring is sized with spare entries for our own polls and cancellations; submit if full anyway. */
-static struct io_uring_sqe *own_sqe(struct io_uring *ring, uint64_t tag)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-
-	if (!sqe) {
-		io_uring_submit(ring);
-		sqe = io_uring_get_sqe(ring);
-	}
-	if (sqe)
-		io_uring_sqe_set_data64(sqe, tag);
-	return sqe;
-}
-
 static void arm_poll(struct vb_queue *q, int fd, uint64_t tag)
 {
-	struct io_uring_sqe *sqe = own_sqe(&q->ring, tag);
+	struct io_uring_sqe *sqe = vb_uring_sqe(&q->ring, tag);
 
 	if (sqe)
 		io_uring_prep_poll_multishot(sqe, fd, POLLIN);
@@ -479,7 +465,7 @@ static void reap_abandoned(struct io_uring *ring, unsigned int *count)
 {
 	/* Our notifier polls must stop: the eventfds now belong to the ring's next worker. */
 	for (uint64_t tag = TAG_KICK; tag <= TAG_TIMER; tag++) {
-		struct io_uring_sqe *sqe = own_sqe(ring, TAG_CANCEL);
+		struct io_uring_sqe *sqe = vb_uring_sqe(ring, TAG_CANCEL);
 
 		if (sqe)
 			io_uring_prep_poll_remove(sqe, tag);

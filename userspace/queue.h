@@ -92,7 +92,8 @@ void vb_queue_stop(struct vb_queue *q);
  * inflight in the ring's inflight region, and q->base is set so that the
  * next back-end's resubmission lines up. On return no I/O of the ring can
  * write guest memory, the disk, the used ring or an eventfd. Only for rings
- * with an inflight region and bounce_reads; returns the number suspended.
+ * with an inflight region and bounce_reads, split rings only; returns the
+ * number suspended.
  */
 unsigned int vb_queue_suspend(struct vb_queue *q);
 void vb_queue_set_enabled(struct vb_queue *q, bool enabled);

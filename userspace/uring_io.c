@@ -68,8 +68,8 @@ static bool use_bounce(struct vb_bounce_pool *pool, const struct vb_disk *disk,
 	return true;
 }
 
-/* The caller sized the ring so that every request slot can hold one SQE. */
-static struct io_uring_sqe *get_sqe(struct io_uring *ring, struct vb_blk_req *req)
+/* Queue threads size their rings so that this practically never has to submit early. */
+struct io_uring_sqe *vb_uring_sqe(struct io_uring *ring, uint64_t user_data)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
 
@@ -78,8 +78,13 @@ static struct io_uring_sqe *get_sqe(struct io_uring *ring, struct vb_blk_req *re
 		sqe = io_uring_get_sqe(ring);
 	}
 	if (sqe)
-		io_uring_sqe_set_data(sqe, req);
+		io_uring_sqe_set_data64(sqe, user_data);
 	return sqe;
+}
+
+static struct io_uring_sqe *get_sqe(struct io_uring *ring, struct vb_blk_req *req)
+{
+	return vb_uring_sqe(ring, (uint64_t)(uintptr_t)req);
 }
 
 static bool queue_rw(struct io_uring *ring, const struct vb_disk *disk, unsigned int flags,

@@ -30,6 +30,8 @@ bool vb_uring_issue(struct io_uring *ring, struct vb_bounce_pool *pool, struct v
  */
 bool vb_uring_complete(struct io_uring *ring, struct vb_bounce_pool *pool, struct vb_disk *disk,
 		       unsigned int flags, struct vb_blk_req *req, int res);
+/* An SQE carrying user_data; if the ring is full, what is queued is submitted first. NULL if none. */
+struct io_uring_sqe *vb_uring_sqe(struct io_uring *ring, uint64_t user_data);
 /*
  * Drops a request that will not complete here (suspended): gives back what
  * issuing it allocated, to pool or (NULL) to the allocator.
