@@ -44,7 +44,8 @@ FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 .PHONY: all deps check demo clean fuzz bench bench-suspend
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
-all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
+all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(BUILD)/tests/vhost/variants \
+	$(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
 	$(BUILD)/vbridge-suspend-bench \
 	$(BUILD)/tests/unit/inflight_tool_test $(FUZZ_REPLAY_BINS)
 
@@ -65,6 +66,11 @@ $(BUILD)/vbridge-inflight: $(INFLIGHT_OBJS)
 
 # A shell test; tests/run runs the executables under $(BUILD)/tests/unit.
 $(BUILD)/tests/unit/inflight_tool_test: tests/unit/inflight_tool_test.sh $(BUILD)/vbridge-inflight
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+
+# The data-path programs again, with --poll-us and the delay engine (VU_DAEMON_ARGS).
+$(BUILD)/tests/vhost/variants: tests/vhost/variants.sh
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -209,7 +210,8 @@ static enum vb_pop_result read_request(struct vb_queue *q, struct vb_blk_req *re
 /* Fixed when a request is issued: the cache mode the driver chose, and whether reads may be abandoned. */
 static unsigned int io_flags(const struct vb_queue *q)
 {
-	unsigned int flags = q->bounce_reads ? VB_URING_BOUNCE_READS : 0;
+	unsigned int flags = (q->bounce_reads ? VB_URING_BOUNCE_READS : 0) |
+			     (q->fixed_file ? VB_URING_FIXED_FILE : 0);
 
 	if (__atomic_load_n(&q->dev->writeback, __ATOMIC_RELAXED))
 		flags |= VB_URING_WRITEBACK;
@@ -317,8 +319,12 @@ static void begin_suspend(struct vb_queue *q)
 		struct io_uring_sqe *sqe = vb_uring_sqe(&q->ring, TAG_CANCEL);
 
 		/* Reaches only what io_uring still holds; the block layer finishes the rest. */
-		if (sqe)
+		if (sqe && q->fixed_file) {
+			io_uring_prep_cancel_fd(sqe, 0, IORING_ASYNC_CANCEL_ALL);
+			sqe->cancel_flags |= IORING_ASYNC_CANCEL_FD_FIXED;
+		} else if (sqe) {
 			io_uring_prep_cancel_fd(sqe, q->dev->disk.fd, IORING_ASYNC_CANCEL_ALL);
+		}
 	}
 }
 
@@ -527,6 +533,60 @@ static struct orphan_reads *hand_off_orphans(struct vb_queue *q)
 	return o;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/*
+ * Adaptive polling (--poll-us): before sleeping, spin for a while watching
+ * the avail ring and the completion queue, with guest kicks off so that a
+ * busy guest spends no exits on them. Sleeping is only safe once kicks are
+ * back on and the ring was seen empty after that; returns true, without
+ * that, when work turned up (requests fetched, completions, a control
+ * change), so that the caller does not block.
+ */
+static bool poll_for_work(struct vb_queue *q)
+{
+	bool fetching = !q->broken && __atomic_load_n(&q->enabled, __ATOMIC_ACQUIRE) &&
+			!__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
+	uint64_t end;
+
+	if (io_uring_cq_ready(&q->ring))
+		return true;
+	io_uring_submit(&q->ring);
+	if (fetching)
+		vb_vring_disable_kicks(&q->vring);
+	end = now_ns() + q->dev->poll_ns;
+	do {
+		if (io_uring_cq_ready(&q->ring))
+			return true;
+		if (fetching && vb_vring_avail_pending(&q->vring)) {
+			while (fetch_one(q))
+				;
+			return true;
+		}
+		cpu_relax();
+	} while (now_ns() < end);
+	if (fetching && vb_vring_enable_kicks(&q->vring)) {
+		fetch_all(q);
+		return true;
+	}
+	return io_uring_cq_ready(&q->ring) > 0;
+}
+
 static void *queue_thread(void *arg)
 {
 	struct vb_queue *q = arg;
@@ -551,7 +611,10 @@ static void *queue_thread(void *arg)
 			begin_suspend(q);
 		if (stopping && q->nbusy == 0)
 			break;
-		ret = io_uring_submit_and_wait(&q->ring, 1);
+		if (q->dev->poll_ns && poll_for_work(q))
+			ret = io_uring_submit(&q->ring);
+		else
+			ret = io_uring_submit_and_wait(&q->ring, 1);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
 			vb_err("queue %u: io_uring: %s", q->index, strerror(-ret));
 			mark_broken(q, "cannot wait for I/O");
@@ -596,6 +659,7 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 		q->reqs = NULL;
 		return ret;
 	}
+	q->fixed_file = io_uring_register_files(&q->ring, &q->dev->disk.fd, 1) == 0;
 	if (!vb_vring_start(&q->vring, q->num, event_idx, packed, desc, avail, used, q->base)) {
 		vb_err("queue %u: vring base 0x%x does not fit a %u-entry ring", q->index, q->base,
 		       q->num);

@@ -60,6 +60,7 @@ struct vb_queue {
 	struct vb_delay_queue delay;	/* requests the delay engine holds back */
 	struct vb_bounce_pool bounce;
 	bool logging;			/* VHOST_F_LOG_ALL with a log mapped */
+	bool fixed_file;		/* the disk is registered with the io_uring */
 	unsigned int nbusy;		/* requests fetched and neither completed nor suspended */
 	bool suspending;
 	unsigned int nsuspended;	/* left inflight for the next back-end by this stop */

@@ -16,6 +16,8 @@
  * guest memory (ring suspension).
  */
 #define VB_URING_BOUNCE_READS 0x2u
+/* The disk fd is registered as file 0 of the ring (io_uring_register_files). */
+#define VB_URING_FIXED_FILE 0x4u
 
 /*
  * Queues the disk operation of req on ring (the caller submits in batches).

@@ -225,6 +225,22 @@ static const char *daemon_path(void)
 	return path;
 }
 
+/* Appends the words of $VU_DAEMON_ARGS; argv has room for 32 entries in all. */
+static int add_env_args(char **argv, int argc, char *store, size_t *used, size_t cap)
+{
+	const char *env = getenv("VU_DAEMON_ARGS");
+	size_t len = env ? strlen(env) + 1 : 0;
+	char *words;
+
+	if (!len || *used + len > cap)
+		return argc;
+	words = memcpy(store + *used, env, len);
+	*used += len;
+	for (char *w = strtok(words, " "); w && argc < 31; w = strtok(NULL, " "))
+		argv[argc++] = w;
+	return argc;
+}
+
 static int build_argv(struct vu_daemon *d, char **argv, char *store, size_t cap)
 {
 	const struct vu_daemon_opts *o = &d->opts;
@@ -269,6 +285,11 @@ static int build_argv(struct vu_daemon *d, char **argv, char *store, size_t cap)
 		}
 		if (o->no_suspend)
 			ADD("--no-suspend");
+		if (o->poll_us) {
+			ADD("--poll-us");
+			ADD("%u", o->poll_us);
+		}
+		argc = add_env_args(argv, argc, store, &used, cap);
 	}
 #undef ADD
 	argv[argc] = NULL;

@@ -15,6 +15,9 @@
  *   VU_BACKEND  "vbridge" (default) or "qsd" to run the same tests against
  *               qemu-storage-daemon's vhost-user-blk export.
  *   VU_KEEP     if set, temp dirs are left behind (debugging).
+ *   VU_DAEMON_ARGS  extra vbridge options, separated by spaces, appended to
+ *               every daemon a test starts (run a suite with --poll-us or
+ *               another --engine).
  */
 
 /* ---- TAP ---- */
@@ -46,6 +49,7 @@ struct vu_daemon_opts {
 	const char *serial; /* NULL: option not passed */
 	const char *engine; /* vbridge --engine; NULL: option not passed */
 	bool no_suspend;    /* vbridge --no-suspend */
+	unsigned poll_us;   /* vbridge --poll-us; 0: option not passed */
 };
 
 struct vu_daemon {
