@@ -647,13 +647,18 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 {
 	bool event_idx = q->dev->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
 	bool packed = q->dev->features & (1ull << VIRTIO_F_RING_PACKED);
+	/* A kernel thread per ring polls the submission queue: no submit system calls. */
+	struct io_uring_params params = {
+		.flags = q->dev->sqpoll_idle_ms ? IORING_SETUP_SQPOLL : 0,
+		.sq_thread_idle = q->dev->sqpoll_idle_ms,
+	};
 	int ret;
 
 	q->reqs = calloc(q->num, sizeof(*q->reqs));
 	if (!q->reqs)
 		return -ENOMEM;
 	/* One SQE per request slot, plus our polls, their re-arms and a cancellation. */
-	ret = io_uring_queue_init(q->num + 8, &q->ring, 0);
+	ret = io_uring_queue_init_params(q->num + 8, &q->ring, &params);
 	if (ret < 0) {
 		free(q->reqs);
 		q->reqs = NULL;
