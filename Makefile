@@ -99,10 +99,12 @@ $(BUILD)/static/%.o: %.c
 $(BUILD)/static/userspace/main.o: STATIC_CFLAGS += -DVBRIDGE_VERSION='"$(VERSION)"'
 
 $(BUILD)/tests/guest/vbridge: $(BUILD)/static/userspace/main.o $(STATIC_CORE_OBJS)
+	@mkdir -p $(dir $@)
 	$(CC) -static -o $@ $^ $(LDLIBS)
 
 $(GUEST_FRONT_TOOLS:%=$(BUILD)/tests/guest/%): $(BUILD)/tests/guest/%: \
 		$(BUILD)/static/tests/guest/tools/%.o $(STATIC_FRONT_OBJS)
+	@mkdir -p $(dir $@)
 	$(CC) -static -o $@ $^ $(LDLIBS)
 
 deps:
