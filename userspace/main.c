@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "device.h"
+#include "kabort_io.h"
 #include "log.h"
 #include "virtqueue.h"
 #include "vhost_user.h"
@@ -60,6 +61,8 @@ static void usage(FILE *out)
 "      --serial STR      serial number reported by GET_ID, up to %d bytes\n"
 "                        (default: vbridge)\n"
 "      --engine ENGINE   how requests reach the disk: uring (default, io_uring),\n"
+"                        kabort (a block device through the vbabort kernel\n"
+"                        module, whose in-flight I/O ring suspension can abort),\n"
 "                        null (no I/O: reads return zeroes, for measuring the\n"
 "                        daemon itself) or delay:DURATION (hold every request\n"
 "                        DURATION, e.g. 100ms, before io_uring: slow storage\n"
@@ -402,6 +405,12 @@ static int serve(const struct serve_args *a)
 		       path, (unsigned long long)dev.disk.size, (unsigned long long)a->size);
 		goto out_device;
 	}
+	if (a->engine.kind == VB_ENGINE_KABORT && !dev.disk.blockdev) {
+		vb_err("--engine kabort needs a block device; %s is a file", path);
+		goto out_device;
+	}
+	if (a->engine.kind == VB_ENGINE_KABORT && vb_kabort_probe() < 0)
+		goto out_device;
 	if (vb_vu_server_init(&srv, &dev, &vu) < 0)
 		goto out_device;
 	vb_info("engine %s%s", vb_engine_describe(&a->engine, engine, sizeof(engine)),

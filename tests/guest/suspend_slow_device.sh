@@ -11,6 +11,7 @@ BUILD=${BUILD:-build}
 VBRIDGE=$PWD/$BUILD/tests/guest/vbridge
 DRIVER=$PWD/$BUILD/tests/guest/suspend_slowdev
 LATENCY_MS=1000
+ENGINES=uring
 
 tmp=$(mktemp -d /tmp/vbridge-slowdev.XXXXXX)
 cleanup() { [ -n "${VBRIDGE_KEEP:-}" ] || rm -rf "$tmp"; }
@@ -42,7 +43,13 @@ dev=/dev/slow
 echo "# slow device: \$dev, \$(ls /sys/block | tr '\n' ' ')"
 
 set +e
-BUILD=/opt /opt/suspend_slowdev --device \$dev --latency-ms $LATENCY_MS
+status=0
+for engine in $ENGINES; do
+	echo "# engine \$engine"
+	BUILD=/opt /opt/suspend_slowdev --device \$dev --latency-ms $LATENCY_MS --engine \$engine ||
+		status=1
+done
+exit \$status
 GUEST
 if ! guest_build_initramfs "$tmp/guest.cpio" "$tmp/guest.sh" --modules null_blk \
 	--file "$VBRIDGE:/opt/vbridge" --file "$DRIVER:/opt/suspend_slowdev" >"$tmp/mkguest.err" 2>&1; then
@@ -55,10 +62,12 @@ fi
 rc=0
 guest_run "$tmp/console.log" 180 2>"$tmp/qemu.err" || rc=$?
 bad=0
+engine=?
 while read -r line; do
 	case "$line" in
-	"not ok "*) report 1 "guest: ${line#not ok * - }"; bad=1 ;;
-	"ok "*) report 0 "guest: ${line#ok * - }" ;;
+	"not ok "*) report 1 "$engine: ${line#not ok * - }"; bad=1 ;;
+	"ok "*) report 0 "$engine: ${line#ok * - }" ;;
+	"# engine "*) engine=${line#\# engine } ;;
 	"# "*) echo "$line" ;;
 	esac
 done < <(guest_tap "$tmp/console.log")
