@@ -34,7 +34,7 @@ GUEST_TOOL_BINS := $(GUEST_TOOL_SRCS:tests/guest/tools/%.c=$(BUILD)/tests/guest/
 FUZZ_NAMES := vu_message chain blk inflight
 FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 
-.PHONY: all deps check demo clean fuzz
+.PHONY: all deps check demo clean fuzz modules checkpatch
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
 all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
@@ -77,6 +77,15 @@ $(BUILD)/tests/guest/%: tests/guest/tools/%.c
 
 deps:
 	tools/install-deps
+
+# The vbabort kernel module (Kbuild), built for the guest kernel the tests boot;
+# the kernel's own build warns through W=1 and fails on warnings here.
+KDIR ?= /usr/src/linux-headers-6.12.95+deb12-amd64
+modules:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 KCFLAGS=-Werror modules
+
+checkpatch:
+	tools/checkpatch
 
 # Every test, in one run; the runner prints "N passed, N failed" and fails on any failure.
 check: deps all
@@ -124,5 +133,6 @@ fuzz: deps $(FUZZ_BINS)
 
 clean:
 	rm -rf build build-san build-fuzz
+	[ ! -d $(KDIR) ] || $(MAKE) -C $(KDIR) M=$(CURDIR) clean
 
 -include $(shell find $(BUILD) $(FUZZ_BUILD) -name '*.d' 2>/dev/null)
