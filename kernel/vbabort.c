@@ -93,6 +93,24 @@ struct vba_ctx {
 static struct kmem_cache *vba_req_cache;
 static struct workqueue_struct *vba_wq;
 
+/* Module-wide totals, read-only parameters so that leaks are visible. */
+static atomic_t vba_nr_reqs = ATOMIC_INIT(0);
+static atomic_t vba_nr_pages = ATOMIC_INIT(0);
+
+static int vba_counter_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%d\n", atomic_read(kp->arg));
+}
+
+static const struct kernel_param_ops vba_counter_ops = {
+	.get = vba_counter_get,
+};
+
+module_param_cb(requests, &vba_counter_ops, &vba_nr_reqs, 0444);
+MODULE_PARM_DESC(requests, "Requests allocated, abandoned ones included");
+module_param_cb(bounce_pages, &vba_counter_ops, &vba_nr_pages, 0444);
+MODULE_PARM_DESC(bounce_pages, "Bounce pages allocated");
+
 /*
  * Contexts whose file is released but which still exist because bios are
  * in flight; WAIT_ORPHANS waits here for those bound to the same device.
@@ -119,9 +137,11 @@ static void vba_req_free(struct vba_req *req)
 
 	for (i = 0; i < req->nr_pages; i++)
 		__free_page(req->pages[i]);
+	atomic_sub(req->nr_pages, &vba_nr_pages);
 	if (req->bio)
 		bio_put(req->bio);
 	kmem_cache_free(vba_req_cache, req);
+	atomic_dec(&vba_nr_reqs);
 }
 
 static void vba_ctx_put(struct vba_ctx *ctx)
@@ -454,6 +474,7 @@ static struct vba_req *vba_req_build(struct vba_ctx *ctx,
 	req = kmem_cache_zalloc(vba_req_cache, GFP_KERNEL);
 	if (!req)
 		return ERR_PTR(-ENOMEM);
+	atomic_inc(&vba_nr_reqs);
 	len = vba_check_req(ctx, r, req->iov);
 	if (len < 0) {
 		ret = len;
@@ -480,6 +501,7 @@ static struct vba_req *vba_req_build(struct vba_ctx *ctx,
 			goto err_free;
 		}
 		req->nr_pages++;
+		atomic_inc(&vba_nr_pages);
 		n = min_t(size_t, PAGE_SIZE, len - i * PAGE_SIZE);
 		__bio_add_page(req->bio, req->pages[i], n, 0);
 	}
