@@ -29,7 +29,8 @@ INFLIGHT_SRCS := $(wildcard tools/inflight/*.c)
 INFLIGHT_OBJS := $(INFLIGHT_SRCS:%.c=$(BUILD)/%.o)
 # Programs the guest tests copy into their guests: static, and never sanitized.
 GUEST_TOOL_SRCS := $(wildcard tests/guest/tools/*.c)
-GUEST_TOOL_BINS := $(GUEST_TOOL_SRCS:tests/guest/tools/%.c=$(BUILD)/tests/guest/%)
+GUEST_TOOL_BINS := $(GUEST_TOOL_SRCS:tests/guest/tools/%.c=$(BUILD)/tests/guest/%) \
+	$(BUILD)/tests/kernel/vbabort-test
 # Fuzz targets (tests/fuzz/fuzz_<name>.c); their corpora are replayed by fuzz_replay_<name> in every build.
 FUZZ_NAMES := vu_message chain blk inflight
 FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
@@ -71,9 +72,16 @@ $(BUILD)/tests/vhost/%: $(BUILD)/tests/vhost/%.o $(FRONT_OBJS)
 
 $(BUILD)/tests/vhost/%.o $(BUILD)/tools/frontend/%.o: CFLAGS += -Itools/frontend
 
+GUEST_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread
+
 $(BUILD)/tests/guest/%: tests/guest/tools/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread -o $@ $<
+	$(CC) $(GUEST_CFLAGS) -o $@ $<
+
+# The vbabort module's checks, run inside the guest by tests/guest/vbabort.sh.
+$(BUILD)/tests/kernel/vbabort-test: tests/kernel/vbabort_test.c include/uapi/linux/vbabort.h
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -Iinclude/uapi -o $@ $<
 
 deps:
 	tools/install-deps
@@ -88,7 +96,7 @@ checkpatch:
 	tools/checkpatch
 
 # Every test, in one run; the runner prints "N passed, N failed" and fails on any failure.
-check: deps all
+check: deps all modules
 	BUILD=$(BUILD) tests/run
 
 demo: deps $(BUILD)/vbridge
