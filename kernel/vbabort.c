@@ -422,31 +422,21 @@ static long vba_check_req(struct vba_ctx *ctx, const struct vbabort_req *r,
 	return len;
 }
 
-static int vba_copy_from_user(struct vba_req *req)
+/* Copies between bounce pages and user iovec: ITER_SOURCE for writes, ITER_DEST for reads. */
+static int vba_copy(struct vba_req *req, unsigned int dir)
 {
 	struct iov_iter iter;
 	unsigned int i;
-	size_t n;
+	size_t n, done;
 
-	iov_iter_init(&iter, ITER_SOURCE, req->iov, req->nr_segs, req->len);
+	iov_iter_init(&iter, dir, req->iov, req->nr_segs, req->len);
 	for (i = 0; i < req->nr_pages; i++) {
 		n = min_t(size_t, PAGE_SIZE, req->len - i * PAGE_SIZE);
-		if (copy_page_from_iter(req->pages[i], 0, n, &iter) != n)
-			return -EFAULT;
-	}
-	return 0;
-}
-
-static int vba_copy_to_user(struct vba_req *req)
-{
-	struct iov_iter iter;
-	unsigned int i;
-	size_t n;
-
-	iov_iter_init(&iter, ITER_DEST, req->iov, req->nr_segs, req->len);
-	for (i = 0; i < req->nr_pages; i++) {
-		n = min_t(size_t, PAGE_SIZE, req->len - i * PAGE_SIZE);
-		if (copy_page_to_iter(req->pages[i], 0, n, &iter) != n)
+		if (dir == ITER_SOURCE)
+			done = copy_page_from_iter(req->pages[i], 0, n, &iter);
+		else
+			done = copy_page_to_iter(req->pages[i], 0, n, &iter);
+		if (done != n)
 			return -EFAULT;
 	}
 	return 0;
@@ -506,7 +496,7 @@ static struct vba_req *vba_req_build(struct vba_ctx *ctx,
 		__bio_add_page(req->bio, req->pages[i], n, 0);
 	}
 	if (r->op == VBABORT_OP_WRITE) {
-		ret = vba_copy_from_user(req);
+		ret = vba_copy(req, ITER_SOURCE);
 		if (ret)
 			goto err_free;
 	}
@@ -574,7 +564,7 @@ static void vba_finish(struct vba_req *req, struct vbabort_cqe *cqe)
 	cqe->reserved = 0;
 	cqe->result = req->result;
 	if (req->op == VBABORT_OP_READ && !req->result)
-		cqe->result = vba_copy_to_user(req);
+		cqe->result = vba_copy(req, ITER_DEST);
 	vba_req_free(req);
 }
 
