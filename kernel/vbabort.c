@@ -57,8 +57,10 @@ struct vba_ctx {
 	struct work_struct issue_work;
 
 	/*
-	 * Serialises the ioctls; protects the binding below, which is set once
-	 * and then only read.
+	 * Serialises BIND, SUBMIT and ABORT. The binding below is written once
+	 * under it, bdev_file last with release semantics, so REAP and
+	 * WAIT_ORPHANS (which must not wait behind an ABORT) check bdev_file
+	 * with acquire semantics and then read the rest without the mutex.
 	 */
 	struct mutex mutex;
 	struct file *bdev_file;
@@ -348,12 +350,13 @@ static long vba_bind(struct vba_ctx *ctx, void __user *argp)
 		ret = -EFAULT;
 		goto err_put_evfd;
 	}
-	ctx->bdev_file = f;
 	ctx->evfd = evfd;
 	ctx->readonly = !(f->f_mode & FMODE_WRITE);
 	ctx->depth = b.queue_depth ? b.queue_depth : VBABORT_DEFAULT_DEPTH;
 	ctx->lbs = b.logical_block_size;
 	ctx->devt = bdev->bd_dev;
+	/* Pairs with the acquire in vba_ioctl(): the fields above are set first. */
+	smp_store_release(&ctx->bdev_file, f);
 	return 0;
 
 err_put_evfd:
@@ -555,14 +558,20 @@ static long vba_submit(struct vba_ctx *ctx, void __user *argp)
 	return accepted ? accepted : ret;
 }
 
-/* Copies a finished request's data out if it is a read, then frees it. */
-static void vba_finish(struct vba_req *req, struct vbabort_cqe *cqe)
+static void vba_fate(struct vbabort_cqe *cqe, struct vba_req *req, u8 fate,
+		     int result)
 {
 	cqe->tag = req->tag;
 	cqe->op = req->op;
-	cqe->fate = VBABORT_FATE_COMPLETED;
+	cqe->fate = fate;
 	cqe->reserved = 0;
-	cqe->result = req->result;
+	cqe->result = result;
+}
+
+/* Reports a finished request, copying read data out, and frees it. */
+static void vba_finish(struct vba_req *req, struct vbabort_cqe *cqe)
+{
+	vba_fate(cqe, req, VBABORT_FATE_COMPLETED, req->result);
 	if (req->op == VBABORT_OP_READ && !req->result)
 		cqe->result = vba_copy(req, ITER_DEST);
 	vba_req_free(req);
@@ -611,16 +620,6 @@ static long vba_reap(struct vba_ctx *ctx, void __user *argp)
 			return -EFAULT;
 	}
 	return n;
-}
-
-static void vba_fate(struct vbabort_cqe *cqe, struct vba_req *req, u8 fate,
-		     int result)
-{
-	cqe->tag = req->tag;
-	cqe->op = req->op;
-	cqe->fate = fate;
-	cqe->reserved = 0;
-	cqe->result = result;
 }
 
 static bool vba_writes_in_flight(struct vba_ctx *ctx)
@@ -762,16 +761,6 @@ static long vba_wait_orphans(struct vba_ctx *ctx, void __user *argp)
 	return o.contexts ? -ETIMEDOUT : 0;
 }
 
-static bool vba_bound(struct vba_ctx *ctx)
-{
-	bool bound;
-
-	mutex_lock(&ctx->mutex);
-	bound = ctx->bdev_file;
-	mutex_unlock(&ctx->mutex);
-	return bound;
-}
-
 static long vba_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct vba_ctx *ctx = file->private_data;
@@ -800,9 +789,10 @@ static long vba_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		mutex_unlock(&ctx->mutex);
 		return ret;
 	}
-	if (!vba_bound(ctx))
+	/* Pairs with the release in vba_bind(). */
+	if (!smp_load_acquire(&ctx->bdev_file))
 		return -EBADFD;
-	/* These two wait, so they keep out of the mutex; the binding is set. */
+	/* These two wait, so they keep out of the mutex. */
 	if (cmd == VBABORT_IOC_REAP)
 		return vba_reap(ctx, argp);
 	if (cmd == VBABORT_IOC_WAIT_ORPHANS)
