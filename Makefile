@@ -35,7 +35,7 @@ GUEST_TOOL_BINS := $(GUEST_TOOL_SRCS:tests/guest/tools/%.c=$(BUILD)/tests/guest/
 FUZZ_NAMES := vu_message chain blk inflight
 FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 
-.PHONY: all deps check demo clean fuzz modules checkpatch
+.PHONY: all deps check demo clean fuzz modules checkpatch dkms-source
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
 all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
@@ -94,6 +94,14 @@ modules:
 
 checkpatch:
 	tools/checkpatch
+
+# What DKMS needs, in the folder `dkms add` takes (Documentation/vbabort.rst, "Loading").
+DKMS_SRC ?= /usr/src/vbabort-0.1.0
+dkms-source:
+	mkdir -p $(DKMS_SRC)/kernel $(DKMS_SRC)/include/uapi/linux
+	cp Kbuild dkms.conf $(DKMS_SRC)/
+	cp kernel/*.c $(DKMS_SRC)/kernel/
+	cp include/uapi/linux/vbabort.h $(DKMS_SRC)/include/uapi/linux/
 
 # Every test, in one run; the runner prints "N passed, N failed" and fails on any failure.
 check: deps all modules
