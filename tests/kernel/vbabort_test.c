@@ -5,6 +5,7 @@
 #include <linux/fs.h>
 #include <linux/vbabort.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -373,6 +374,22 @@ static void test_abort_reads(const char *slow)
 	free(buf);
 }
 
+struct abort_call {
+	int ctl;
+	struct vbabort_cqe *fates;
+	unsigned int nr, timeout_ms;
+	struct vbabort_abort out;
+	int ret;
+};
+
+static void *abort_thread(void *arg)
+{
+	struct abort_call *c = arg;
+
+	c->ret = abort_ctx(c->ctl, c->fates, c->nr, c->timeout_ms, &c->out);
+	return NULL;
+}
+
 static void test_abort_writes(const char *slow, const char *back)
 {
 	enum { NR = 4, LEN = 64 * KiB, SECTOR = 4096 };
@@ -406,13 +423,29 @@ static void test_abort_writes(const char *slow, const char *back)
 	check(dev_equals(backfd, SECTOR * 512ull, data, NR * LEN),
 	      "abort: the unfenced writes reached the device");
 
-	/* With a timeout longer than the delay the writes are fenced. */
+	/*
+	 * With a timeout longer than the delay the writes are fenced. Meanwhile
+	 * REAP, from another thread, must not queue behind the waiting ABORT.
+	 */
+	struct abort_call call = { .ctl = ctl, .fates = fates, .nr = NR, .timeout_ms = 10000 };
+	pthread_t thread;
+	int64_t reap_ms = -1;
+
 	fill_random(data, NR * LEN, 4);
 	n = submit(ctl, reqs, 2);
 	t = now_ms();
-	n = n == 2 ? abort_ctx(ctl, fates, NR, 10000, &a) : -1;
+	if (n == 2 && !pthread_create(&thread, NULL, abort_thread, &call)) {
+		usleep(200 * 1000);
+		reap_ms = now_ms();
+		n = reap(ctl, cqes, NR, 0, 0);
+		reap_ms = n == 0 ? now_ms() - reap_ms : -1;
+		pthread_join(thread, NULL);
+		n = call.ret;
+	}
 	t = now_ms() - t;
-	check(n == 2 && a.count[VBABORT_FATE_COMPLETED] == 2 &&
+	check(reap_ms >= 0 && reap_ms < PROMPT_MS, "abort: REAP during an ABORT's wait returns at once (%" PRId64 " ms)",
+	      reap_ms);
+	check(n == 2 && call.out.count[VBABORT_FATE_COMPLETED] == 2 &&
 		      fates_all(fates, n, VBABORT_FATE_COMPLETED, 0) &&
 		      dev_equals(backfd, SECTOR * 512ull, data, 2 * LEN),
 	      "abort: writes that finish within the timeout are completed, waited %" PRId64 " ms", t);
