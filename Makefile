@@ -35,7 +35,7 @@ GUEST_TOOL_BINS := $(GUEST_TOOL_SRCS:tests/guest/tools/%.c=$(BUILD)/tests/guest/
 FUZZ_NAMES := vu_message chain blk inflight
 FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 
-.PHONY: all deps check demo clean fuzz modules checkpatch dkms-source
+.PHONY: all deps check demo clean fuzz modules checkpatch dkms-source bench-vbabort
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
 all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
@@ -85,6 +85,14 @@ $(BUILD)/tests/kernel/vbabort-test: tests/kernel/vbabort_test.c include/uapi/lin
 
 deps:
 	tools/install-deps
+
+# vbabort against io_uring on null_blk, and abort latency, in a TCG guest (Documentation/vbabort.rst).
+$(BUILD)/tools/bench/vbabort-bench: tools/bench/vbabort_bench.c include/uapi/linux/vbabort.h
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -Iinclude/uapi -o $@ $< -luring
+
+bench-vbabort: deps modules $(BUILD)/tools/bench/vbabort-bench
+	BUILD=$(BUILD) tools/bench/vbabort.sh
 
 # The vbabort kernel module (Kbuild), built for the guest kernel the tests boot;
 # the kernel's own build warns through W=1 and fails on warnings here.

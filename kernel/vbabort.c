@@ -22,6 +22,11 @@
 #include <linux/vbabort.h>
 
 #define VBA_MAX_PAGES	(VBABORT_MAX_IO_BYTES / PAGE_SIZE)
+/*
+ * Bounce pages a context keeps for reuse: allocating fresh ones costs a
+ * clearing each with init_on_alloc, which Debian enables.
+ */
+#define VBA_POOL_PAGES	256
 /* A discard or write-zeroes request's size must fit bi_size. */
 #define VBA_MAX_RANGE_SECTORS	(UINT_MAX >> SECTOR_SHIFT)
 
@@ -73,13 +78,20 @@ struct vba_ctx {
 	struct mm_struct *mm;
 
 	/*
-	 * Taken from bi_end_io, so irq-safe. Protects the three lists and the
-	 * counters, and closing.
+	 * Taken from bi_end_io, so irq-safe. Protects the three lists, the
+	 * page pool, the counters, and closing.
 	 */
 	spinlock_t lock;
 	struct list_head pending;
 	struct list_head issued;
 	struct list_head done;
+	/*
+	 * Reused bounce pages, linked through page->lru. Only this context's
+	 * requests get them back, and a request only ever exposes bytes its
+	 * device or its user wrote into them.
+	 */
+	struct list_head free_pages;
+	unsigned int nr_free_pages;
 	unsigned int nr_reqs;	/* allocated requests, abandoned ones included */
 	unsigned int nr_issued;	/* bios in flight */
 	unsigned int nr_done;
@@ -133,13 +145,42 @@ static bool vba_op_has_data(u16 op)
 	return op == VBABORT_OP_READ || op == VBABORT_OP_WRITE;
 }
 
+static struct page *vba_page_get(struct vba_ctx *ctx)
+{
+	struct page *page;
+
+	spin_lock_irq(&ctx->lock);
+	page = list_first_entry_or_null(&ctx->free_pages, struct page, lru);
+	if (page) {
+		list_del(&page->lru);
+		ctx->nr_free_pages--;
+	}
+	spin_unlock_irq(&ctx->lock);
+	if (page)
+		return page;
+	page = alloc_page(GFP_KERNEL);
+	if (page)
+		atomic_inc(&vba_nr_pages);
+	return page;
+}
+
+/* May run in interrupt context, from vba_end_io(). */
 static void vba_req_free(struct vba_req *req)
 {
+	struct vba_ctx *ctx = req->ctx;
+	unsigned long flags;
 	unsigned int i;
 
-	for (i = 0; i < req->nr_pages; i++)
+	spin_lock_irqsave(&ctx->lock, flags);
+	for (i = 0; i < req->nr_pages && ctx->nr_free_pages < VBA_POOL_PAGES; i++) {
+		list_add(&req->pages[i]->lru, &ctx->free_pages);
+		ctx->nr_free_pages++;
+	}
+	spin_unlock_irqrestore(&ctx->lock, flags);
+	for (; i < req->nr_pages; i++) {
 		__free_page(req->pages[i]);
-	atomic_sub(req->nr_pages, &vba_nr_pages);
+		atomic_dec(&vba_nr_pages);
+	}
 	if (req->bio)
 		bio_put(req->bio);
 	kmem_cache_free(vba_req_cache, req);
@@ -155,7 +196,12 @@ static void vba_ctx_put(struct vba_ctx *ctx)
 static void vba_free_work(struct work_struct *work)
 {
 	struct vba_ctx *ctx = container_of(work, struct vba_ctx, free_work);
+	struct page *page, *next;
 
+	list_for_each_entry_safe(page, next, &ctx->free_pages, lru) {
+		__free_page(page);
+		atomic_dec(&vba_nr_pages);
+	}
 	if (ctx->bdev_file)
 		fput(ctx->bdev_file);
 	if (ctx->evfd)
@@ -205,13 +251,16 @@ static void vba_end_io(struct bio *bio)
 static void vba_issue_pending(struct vba_ctx *ctx)
 {
 	struct vba_req *req;
+	struct blk_plug plug;
 
+	/* Lets the driver take the batch at once, as io_uring's submissions do. */
+	blk_start_plug(&plug);
 	for (;;) {
 		spin_lock_irq(&ctx->lock);
 		if (ctx->closing || ctx->nr_issued >= ctx->depth ||
 		    list_empty(&ctx->pending)) {
 			spin_unlock_irq(&ctx->lock);
-			return;
+			break;
 		}
 		req = list_first_entry(&ctx->pending, struct vba_req, node);
 		list_move_tail(&req->node, &ctx->issued);
@@ -220,6 +269,7 @@ static void vba_issue_pending(struct vba_ctx *ctx)
 		spin_unlock_irq(&ctx->lock);
 		submit_bio(req->bio);
 	}
+	blk_finish_plug(&plug);
 }
 
 static void vba_issue_work(struct work_struct *work)
@@ -242,6 +292,7 @@ static int vba_open(struct inode *inode, struct file *file)
 	INIT_LIST_HEAD(&ctx->pending);
 	INIT_LIST_HEAD(&ctx->issued);
 	INIT_LIST_HEAD(&ctx->done);
+	INIT_LIST_HEAD(&ctx->free_pages);
 	INIT_LIST_HEAD(&ctx->closed_node);
 	init_waitqueue_head(&ctx->wait);
 	ctx->mm = current->mm;
@@ -447,7 +498,8 @@ static int vba_copy(struct vba_req *req, unsigned int dir)
 
 static const blk_opf_t vba_opf[] = {
 	[VBABORT_OP_READ]		= REQ_OP_READ,
-	[VBABORT_OP_WRITE]		= REQ_OP_WRITE,
+	/* As O_DIRECT writes are: not throttled as page cache writeback. */
+	[VBABORT_OP_WRITE]		= REQ_OP_WRITE | REQ_SYNC | REQ_IDLE,
 	[VBABORT_OP_FLUSH]		= REQ_OP_WRITE | REQ_PREFLUSH,
 	[VBABORT_OP_DISCARD]		= REQ_OP_DISCARD,
 	[VBABORT_OP_WRITE_ZEROES]	= REQ_OP_WRITE_ZEROES | REQ_NOUNMAP,
@@ -468,12 +520,12 @@ static struct vba_req *vba_req_build(struct vba_ctx *ctx,
 	if (!req)
 		return ERR_PTR(-ENOMEM);
 	atomic_inc(&vba_nr_reqs);
+	req->ctx = ctx;
 	len = vba_check_req(ctx, r, req->iov);
 	if (len < 0) {
 		ret = len;
 		goto err_free;
 	}
-	req->ctx = ctx;
 	req->tag = r->tag;
 	req->op = r->op;
 	req->len = len;
@@ -488,13 +540,12 @@ static struct vba_req *vba_req_build(struct vba_ctx *ctx,
 		return req;
 	}
 	for (i = 0; i < DIV_ROUND_UP(len, PAGE_SIZE); i++) {
-		req->pages[i] = alloc_page(GFP_KERNEL);
+		req->pages[i] = vba_page_get(ctx);
 		if (!req->pages[i]) {
 			ret = -ENOMEM;
 			goto err_free;
 		}
 		req->nr_pages++;
-		atomic_inc(&vba_nr_pages);
 		n = min_t(size_t, PAGE_SIZE, len - i * PAGE_SIZE);
 		__bio_add_page(req->bio, req->pages[i], n, 0);
 	}
