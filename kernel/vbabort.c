@@ -711,7 +711,10 @@ static long vba_abort(struct vba_ctx *ctx, void __user *argp)
 	list_for_each_entry(req, &ctx->issued, node)
 		held -= req->abandoned;
 	spin_unlock_irq(&ctx->lock);
-	/* SUBMIT and REAP wait for the mutex, so nothing is added meanwhile. */
+	/*
+	 * SUBMIT waits for the mutex, so nothing is added meanwhile; a REAP
+	 * running alongside only takes requests away.
+	 */
 	if (a.nr < held) {
 		a.nr = held;
 		return copy_to_user(argp, &a, sizeof(a)) ? -EFAULT : -ENOSPC;
