@@ -392,10 +392,10 @@ static void *abort_thread(void *arg)
 
 static void test_abort_writes(const char *slow, const char *back)
 {
-	enum { NR = 4, LEN = 64 * KiB, SECTOR = 4096 };
+	enum { NR = 4, LEN = 64 * KiB, SECTOR = 4096, DISCARD_SECTOR = 12288 };
 	struct vbabort_iovec iov[NR];
-	struct vbabort_cqe fates[NR], cqes[NR];
-	struct vbabort_req reqs[NR];
+	struct vbabort_cqe fates[NR + 1], cqes[NR + 1];
+	struct vbabort_req reqs[NR + 1];
 	struct vbabort_abort a;
 	uint8_t *data = xalloc(NR * LEN);
 	int ctl = context(slow, O_RDWR, 0), backfd = open_dev(back, O_RDONLY);
@@ -407,19 +407,21 @@ static void test_abort_writes(const char *slow, const char *back)
 		iov[i] = (struct vbabort_iovec){ (uintptr_t)data + i * LEN, LEN };
 		reqs[i] = rw(VBABORT_OP_WRITE, 10 + i, SECTOR + (uint64_t)i * 128, &iov[i], 1);
 	}
-	check(submit(ctl, reqs, NR) == NR, "abort: %d writes submitted to the delayed device", NR);
+	reqs[NR] = range(VBABORT_OP_DISCARD, 10 + NR, DISCARD_SECTOR, 128);
+	check(submit(ctl, reqs, NR + 1) == NR + 1, "abort: %d writes and a discard submitted to the delayed device",
+	      NR);
 	t = now_ms();
-	n = abort_ctx(ctl, fates, NR, 100, &a);
+	n = abort_ctx(ctl, fates, NR + 1, 100, &a);
 	t = now_ms() - t;
-	check(n == NR && a.count[VBABORT_FATE_UNFENCED] == NR &&
+	check(n == NR + 1 && a.count[VBABORT_FATE_UNFENCED] == NR + 1 &&
 		      fates_all(fates, n, VBABORT_FATE_UNFENCED, -EINPROGRESS),
-	      "abort: writes still running after a 100 ms timeout are reported unfenced (%d)", n);
+	      "abort: writes and a discard still running after a 100 ms timeout are reported unfenced (%d)", n);
 	check(t < PROMPT_MS, "abort: ABORT waited the 100 ms timeout, not the delay (%" PRId64 " ms)", t);
-	n = reap(ctl, cqes, NR, NR, 10000);
-	ok = n == NR;
-	for (int i = 0; ok && i < NR; i++)
+	n = reap(ctl, cqes, NR + 1, NR + 1, 10000);
+	ok = n == NR + 1;
+	for (int i = 0; ok && i < n; i++)
 		ok = cqes[i].result == 0 && cqes[i].fate == VBABORT_FATE_COMPLETED;
-	check(ok, "abort: unfenced writes complete later through REAP (%d)", n);
+	check(ok, "abort: the unfenced requests complete later through REAP (%d)", n);
 	check(dev_equals(backfd, SECTOR * 512ull, data, NR * LEN),
 	      "abort: the unfenced writes reached the device");
 
