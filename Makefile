@@ -39,7 +39,7 @@ FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
 all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
-	$(BUILD)/tests/unit/inflight_tool_test $(FUZZ_REPLAY_BINS)
+	$(BUILD)/tests/unit/inflight_tool_test $(BUILD)/tests/unit/checkpatch_test $(FUZZ_REPLAY_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -55,6 +55,10 @@ $(BUILD)/vbridge-inflight: $(INFLIGHT_OBJS)
 
 # A shell test; tests/run runs the executables under $(BUILD)/tests/unit.
 $(BUILD)/tests/unit/inflight_tool_test: tests/unit/inflight_tool_test.sh $(BUILD)/vbridge-inflight
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+
+$(BUILD)/tests/unit/checkpatch_test: tests/unit/checkpatch_test.sh
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 
