@@ -34,20 +34,21 @@ INFLIGHT_OBJS := $(INFLIGHT_SRCS:%.c=$(BUILD)/%.o)
 GUEST_TOOL_SRCS := $(wildcard tests/guest/tools/*.c)
 GUEST_FRONT_TOOLS := suspend_slowdev
 GUEST_TOOL_BINS := $(GUEST_TOOL_SRCS:tests/guest/tools/%.c=$(BUILD)/tests/guest/%) \
-	$(BUILD)/tests/guest/vbridge
+	$(BUILD)/tests/guest/vbridge $(BUILD)/tests/kernel/vbabort-test
 STATIC_CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/static/%.o)
 STATIC_FRONT_OBJS := $(FRONT_SRCS:%.c=$(BUILD)/static/%.o)
 # Fuzz targets (tests/fuzz/fuzz_<name>.c); their corpora are replayed by fuzz_replay_<name> in every build.
 FUZZ_NAMES := vu_message chain blk inflight
 FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 
-.PHONY: all deps check demo clean fuzz bench bench-suspend
+.PHONY: all deps check demo clean fuzz bench bench-suspend modules checkpatch dkms-source \
+	bench-vbabort
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
 all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(BUILD)/tests/vhost/variants \
 	$(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
 	$(BUILD)/vbridge-suspend-bench \
-	$(BUILD)/tests/unit/inflight_tool_test $(FUZZ_REPLAY_BINS)
+	$(BUILD)/tests/unit/inflight_tool_test $(BUILD)/tests/unit/checkpatch_test $(FUZZ_REPLAY_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -74,6 +75,10 @@ $(BUILD)/tests/vhost/variants: tests/vhost/variants.sh
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 
+$(BUILD)/tests/unit/checkpatch_test: tests/unit/checkpatch_test.sh
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CORE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -88,9 +93,16 @@ $(BUILD)/tests/vhost/%: $(BUILD)/tests/vhost/%.o $(FRONT_OBJS)
 
 $(BUILD)/tests/vhost/%.o $(BUILD)/tools/frontend/%.o $(BUILD)/tools/bench/%.o: CFLAGS += -Itools/frontend
 
+GUEST_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread
+
 $(BUILD)/tests/guest/%: tests/guest/tools/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread -o $@ $<
+	$(CC) $(GUEST_CFLAGS) -o $@ $<
+
+# The vbabort module's checks, run inside the guest by tests/guest/vbabort.sh.
+$(BUILD)/tests/kernel/vbabort-test: tests/kernel/vbabort_test.c include/uapi/linux/vbabort.h
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -Iinclude/uapi -o $@ $<
 
 $(BUILD)/static/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -110,15 +122,40 @@ $(GUEST_FRONT_TOOLS:%=$(BUILD)/tests/guest/%): $(BUILD)/tests/guest/%: \
 deps:
 	tools/install-deps
 
+# vbabort against io_uring on null_blk, and abort latency, in a TCG guest (Documentation/vbabort.rst).
+$(BUILD)/tools/bench/vbabort-bench: tools/bench/vbabort_bench.c include/uapi/linux/vbabort.h
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -Iinclude/uapi -o $@ $< -luring
+
+bench-vbabort: deps modules $(BUILD)/tools/bench/vbabort-bench
+	BUILD=$(BUILD) tools/bench/vbabort.sh
+
+# The vbabort kernel module (Kbuild), built for the guest kernel the tests boot;
+# the kernel's own build warns through W=1 and fails on warnings here.
+KDIR ?= /usr/src/linux-headers-6.12.95+deb12-amd64
+modules:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 KCFLAGS=-Werror modules
+
+checkpatch:
+	tools/checkpatch
+
+# What DKMS needs, in the folder `dkms add` takes (Documentation/vbabort.rst, "Loading").
+DKMS_SRC ?= /usr/src/vbabort-0.1.0
+dkms-source:
+	mkdir -p $(DKMS_SRC)/kernel $(DKMS_SRC)/include/uapi/linux
+	cp Kbuild dkms.conf $(DKMS_SRC)/
+	cp kernel/*.c $(DKMS_SRC)/kernel/
+	cp include/uapi/linux/vbabort.h $(DKMS_SRC)/include/uapi/linux/
+
 # Every test, in one run; the runner prints "N passed, N failed" and fails on any failure.
-check: deps all
+check: deps all modules
 	BUILD=$(BUILD) tests/run
 
 demo: deps $(BUILD)/vbridge
 	BUILD=$(BUILD) tools/demo
 
 # Benchmarks print their results; targets are outputs to read, never pass/fail.
-bench: bench-suspend
+bench: bench-suspend bench-vbabort
 
 # Documentation/suspend.rst includes the table of the last run.
 bench-suspend: deps $(BUILD)/vbridge $(BUILD)/vbridge-suspend-bench
@@ -164,5 +201,6 @@ fuzz: deps $(FUZZ_BINS)
 
 clean:
 	rm -rf build build-san build-fuzz
+	[ ! -d $(KDIR) ] || $(MAKE) -C $(KDIR) M=$(CURDIR) clean
 
 -include $(shell find $(BUILD) $(FUZZ_BUILD) -name '*.d' 2>/dev/null)
