@@ -2,6 +2,7 @@
 # Ring suspension against real host I/O: in a TCG guest, vbridge serves a null_blk device whose
 # every request completes after a second; reads with the device are abandoned (their late data
 # never reaches guest memory), writes are waited for, and a second daemon finishes the job.
+# Once with the io_uring engine, once with --engine kabort (the vbabort module).
 set -uo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -10,8 +11,9 @@ cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 VBRIDGE=$PWD/$BUILD/tests/guest/vbridge
 DRIVER=$PWD/$BUILD/tests/guest/suspend_slowdev
+KO=$PWD/vbabort.ko
 LATENCY_MS=1000
-ENGINES=uring
+ENGINES="uring kabort"
 
 tmp=$(mktemp -d /tmp/vbridge-slowdev.XXXXXX)
 cleanup() { [ -n "${VBRIDGE_KEEP:-}" ] || rm -rf "$tmp"; }
@@ -19,8 +21,8 @@ trap cleanup EXIT
 
 . tests/lib/tap.sh
 
-if [ ! -x "$VBRIDGE" ] || [ ! -x "$DRIVER" ]; then
-	report 1 "static $VBRIDGE and $DRIVER are built (make)"
+if [ ! -x "$VBRIDGE" ] || [ ! -x "$DRIVER" ] || [ ! -f "$KO" ]; then
+	report 1 "static $VBRIDGE and $DRIVER, and $KO are built (make all modules)"
 	tap_done
 	exit 1
 fi
@@ -51,7 +53,7 @@ for engine in $ENGINES; do
 done
 exit \$status
 GUEST
-if ! guest_build_initramfs "$tmp/guest.cpio" "$tmp/guest.sh" --modules null_blk \
+if ! guest_build_initramfs "$tmp/guest.cpio" "$tmp/guest.sh" --modules "null_blk $KO" \
 	--file "$VBRIDGE:/opt/vbridge" --file "$DRIVER:/opt/suspend_slowdev" >"$tmp/mkguest.err" 2>&1; then
 	report 1 "guest initramfs built"
 	diag "$tmp/mkguest.err"
