@@ -1,6 +1,6 @@
 #!/bin/bash
-# Ring suspension against real host I/O: in a TCG guest, vbridge serves a null_blk device whose
-# every request completes after a second; reads with the device are abandoned (their late data
+# Ring suspension against real host I/O: in a TCG guest, vbridge serves a dm-delay device (over a
+# RAM disk) whose every request completes after a second; reads with the device are abandoned (their late data
 # never reaches guest memory), writes are waited for, and a second daemon finishes the job.
 # Once with the io_uring engine, once with --engine kabort (the vbabort module).
 set -uo pipefail
@@ -27,22 +27,15 @@ if [ ! -x "$VBRIDGE" ] || [ ! -x "$DRIVER" ] || [ ! -f "$KO" ]; then
 	exit 1
 fi
 
-# null_blk through configfs: memory-backed, every request completed by a timer LATENCY_MS later.
+# dm-delay over a 64 MiB brd RAM disk: every read and write waits LATENCY_MS.
 cat >"$tmp/guest.sh" <<GUEST
 set -e
-mkdir /sys/kernel/config/nullb/slow
-cd /sys/kernel/config/nullb/slow
-echo 64 >size
-echo 4096 >blocksize
-echo 1 >memory_backed
-echo 2 >irqmode
-echo $((LATENCY_MS * 1000000)) >completion_nsec
-echo 1 >power
-cd /
-# Newer kernels name the disk after the configfs item, older ones nullb<index>.
-dev=/dev/slow
-[ -b \$dev ] || dev=/dev/nullb\$(cat /sys/kernel/config/nullb/slow/index)
-echo "# slow device: \$dev, \$(ls /sys/block | tr '\n' ' ')"
+rmmod brd
+modprobe brd rd_nr=1 rd_size=65536
+echo "0 \$(cat /sys/block/ram0/size) delay /dev/ram0 0 $LATENCY_MS" |
+	DM_DISABLE_UDEV=1 dmsetup create --noudevsync slow
+dev=/dev/dm-0
+echo "# slow device: \$dev (\$(cat /sys/block/dm-0/dm/name), $LATENCY_MS ms)"
 
 set +e
 status=0
@@ -53,8 +46,9 @@ for engine in $ENGINES; do
 done
 exit \$status
 GUEST
-if ! guest_build_initramfs "$tmp/guest.cpio" "$tmp/guest.sh" --modules "null_blk $KO" \
-	--file "$VBRIDGE:/opt/vbridge" --file "$DRIVER:/opt/suspend_slowdev" >"$tmp/mkguest.err" 2>&1; then
+if ! guest_build_initramfs "$tmp/guest.cpio" "$tmp/guest.sh" --modules "brd dm-delay $KO" \
+	--file "$VBRIDGE:/opt/vbridge" --file "$DRIVER:/opt/suspend_slowdev" \
+	--file /usr/sbin/dmsetup >"$tmp/mkguest.err" 2>&1; then
 	report 1 "guest initramfs built"
 	diag "$tmp/mkguest.err"
 	tap_done

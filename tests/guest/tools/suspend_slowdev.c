@@ -1,4 +1,4 @@
-/* Ring suspension on a block device that really is slow (null_blk with timer completions), in a test guest. */
+/* Ring suspension on a block device that really is slow (dm-delay), in a test guest. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
