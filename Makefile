@@ -102,7 +102,7 @@ $(BUILD)/tests/guest/%: tests/guest/tools/%.c
 # The vbabort module's checks, run inside the guest by tests/guest/vbabort.sh.
 $(BUILD)/tests/kernel/vbabort-test: tests/kernel/vbabort_test.c include/uapi/linux/vbabort.h
 	@mkdir -p $(dir $@)
-	$(CC) $(GUEST_CFLAGS) -Iinclude/uapi -o $@ $<
+	$(CC) $(GUEST_CFLAGS) -Iinclude/uapi -o $@ $< -luring
 
 $(BUILD)/static/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -3,9 +3,10 @@
 # abort fates on dm-delay, orphans of a SIGKILLed process, bad ioctl input, unload without leaks.
 set -uo pipefail
 
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=../lib/guest.sh
 . tests/lib/guest.sh
+# shellcheck source=../lib/tap.sh
 . tests/lib/tap.sh
 BUILD=${BUILD:-build}
 KO=$PWD/vbabort.ko

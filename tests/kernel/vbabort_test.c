@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <liburing.h>
 #include <linux/fs.h>
 #include <linux/vbabort.h>
 #include <poll.h>
@@ -212,6 +213,26 @@ static bool fates_all(const struct vbabort_cqe *f, int n, uint8_t fate, int resu
 
 /* --- data path ------------------------------------------------------------- */
 
+/* What a daemon's io_uring event loop sees: IORING_OP_POLL_ADD on the context. */
+static int uring_poll(int fd)
+{
+	struct __kernel_timespec ts = { .tv_sec = 10 };
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	int res = -ETIME;
+
+	if (io_uring_queue_init(2, &ring, 0))
+		return -ENOMEM;
+	io_uring_prep_poll_add(io_uring_get_sqe(&ring), fd, POLLIN);
+	io_uring_submit(&ring);
+	if (!io_uring_wait_cqe_timeout(&ring, &cqe, &ts)) {
+		res = cqe->res;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	io_uring_queue_exit(&ring);
+	return res;
+}
+
 static void test_data(const char *path)
 {
 	enum { NR = 8, LEN = 64 * KiB };
@@ -246,8 +267,11 @@ static void test_data(const char *path)
 		iov[i][2] = (struct vbabort_iovec){ (uintptr_t)p + 512 + 40 * KiB, LEN - 512 - 40 * KiB };
 		reqs[i] = rw(VBABORT_OP_WRITE, 100 + i, (uint64_t)i * 1000, iov[i], 3);
 	}
-	check(submit(ctl, reqs, NR) == NR, "%s: SUBMIT accepts %d writes", path, NR);
 	struct pollfd pfd = { .fd = ctl, .events = POLLIN };
+	check(poll(&pfd, 1, 0) == 0, "%s: poll() reports nothing before any completion", path);
+	check(submit(ctl, reqs, NR) == NR, "%s: SUBMIT accepts %d writes", path, NR);
+	n = uring_poll(ctl);
+	check(n > 0 && (n & POLLIN), "%s: io_uring POLL_ADD on the context reports completions (%d)", path, n);
 	check(poll(&pfd, 1, 10000) == 1 && (pfd.revents & POLLIN), "%s: poll() reports completions",
 	      path);
 	n = reap(ctl, cqes, NR, NR, 10000);
