@@ -28,7 +28,7 @@ static const uint64_t reply_ack_bit = 1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK;
 
 static void fresh(const char *after)
 {
-	tap_ok(vu_fresh_io_ok(&d, seed++), "after %s: a new connection does I/O", after);
+	vu_fresh_check(&d, seed++, after);
 }
 
 /* Connects and negotiates, with or without REPLY_ACK. */
@@ -478,16 +478,8 @@ static void past_end(void)
 int main(void)
 {
 	struct vu_daemon_opts o = { .queues = 1 };
-	struct stat st;
-	int r;
 
-	vu_harness_init(28);
-	tap_plan(PLAN);
-	if (vu_daemon_setup(&d, DISK_SIZE) < 0)
-		tap_bail("cannot create the temp dir / disk image");
-	r = vu_daemon_start(&d, &o);
-	if (!tap_ok(r == 0, "daemon starts"))
-		tap_bail("cannot start the daemon");
+	vu_test_begin(&d, 28, PLAN, DISK_SIZE, &o);
 	fresh("start");
 
 	malformed_truncated();
@@ -514,13 +506,5 @@ int main(void)
 	past_end();
 	vu_dev_close(&dp);
 
-	tap_ok(vu_daemon_alive(&d), "the daemon survived everything");
-	fresh("all hostile input");
-	r = vu_daemon_stop(&d);
-	tap_ok(r == 0, "daemon exits 0 on SIGTERM (got %d)", r);
-	tap_ok(stat(d.sock, &st) < 0 && errno == ENOENT, "daemon removed its socket");
-	if (r != 0)
-		vu_daemon_dump_log(&d, 30);
-	vu_daemon_teardown(&d);
-	exit(tap_done());
+	exit(vu_test_end(&d, seed++, "all hostile input"));
 }

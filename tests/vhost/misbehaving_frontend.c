@@ -21,7 +21,7 @@
 #define REGION_SIZE (16u << 20)
 #define REGION1_GPA (1ull << 30)
 #define QSIZE 64
-#define PLAN 38
+#define PLAN 40
 
 static struct vu_daemon d;
 static uint32_t seed = 5000;
@@ -38,7 +38,7 @@ static int64_t now_ms(void)
 
 static void fresh(const char *after)
 {
-	tap_ok(vu_fresh_io_ok(&d, seed++), "after %s: a new connection does verified I/O", after);
+	vu_fresh_check(&d, seed++, after);
 }
 
 static void check_alive(void)
@@ -602,16 +602,8 @@ int main(void)
 {
 	struct vu_daemon_opts o = { .queues = 1 };
 	int64_t t0, t;
-	int r;
 
-	vu_harness_init(28);
-	tap_plan(PLAN);
-	if (vu_daemon_setup(&d, DISK_SIZE) < 0)
-		tap_bail("cannot create the temp dir / disk image");
-	r = vu_daemon_start(&d, &o);
-	if (!tap_ok(r == 0, "daemon starts"))
-		tap_bail("cannot start the daemon");
-
+	vu_test_begin(&d, 28, PLAN, DISK_SIZE, &o);
 	t0 = t = now_ms();
 	vring_before_mem_table();
 	tap_diag("vring messages before SET_MEM_TABLE: %lld ms", (long long)(now_ms() - t));
@@ -629,11 +621,5 @@ int main(void)
 	tap_diag("front-end that stops reading: %lld ms", (long long)(now_ms() - t));
 	tap_diag("total: %lld ms", (long long)(now_ms() - t0));
 
-	tap_ok(vu_daemon_alive(&d), "the daemon survived every misbehaving front-end");
-	r = vu_daemon_stop(&d);
-	tap_ok(r == 0, "daemon exits 0 on SIGTERM (got %d)", r);
-	if (r != 0)
-		vu_daemon_dump_log(&d, 30);
-	vu_daemon_teardown(&d);
-	exit(tap_done());
+	exit(vu_test_end(&d, seed++, "every misbehaving front-end"));
 }

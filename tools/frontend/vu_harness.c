@@ -518,3 +518,35 @@ bool vu_fresh_io_ok(struct vu_daemon *d, uint32_t seed)
 	}
 	return ok;
 }
+
+bool vu_fresh_check(struct vu_daemon *d, uint32_t seed, const char *after)
+{
+	return tap_ok(vu_fresh_io_ok(d, seed), "after %s: a new connection does verified I/O", after);
+}
+
+void vu_test_begin(struct vu_daemon *d, unsigned timeout_s, unsigned plan, uint64_t disk_size,
+		   const struct vu_daemon_opts *o)
+{
+	vu_harness_init(timeout_s);
+	tap_plan(plan);
+	if (vu_daemon_setup(d, disk_size) < 0)
+		tap_bail("cannot create the temp dir / disk image");
+	if (!tap_ok(vu_daemon_start(d, o) == 0, "daemon starts"))
+		tap_bail("cannot start the daemon");
+}
+
+int vu_test_end(struct vu_daemon *d, uint32_t seed, const char *what)
+{
+	struct stat st;
+	int r;
+
+	tap_ok(vu_daemon_alive(d), "the daemon survived %s", what);
+	vu_fresh_check(d, seed, what);
+	r = vu_daemon_stop(d);
+	tap_ok(r == 0, "daemon exits 0 on SIGTERM (got %d)", r);
+	tap_ok(stat(d->sock, &st) < 0 && errno == ENOENT, "daemon removed its socket");
+	if (r != 0)
+		vu_daemon_dump_log(d, 30);
+	vu_daemon_teardown(d);
+	return tap_done();
+}

@@ -83,9 +83,23 @@ void vu_daemon_teardown(struct vu_daemon *d);
  * failure. Also fails if the daemon is dead. */
 bool vu_fresh_io_ok(struct vu_daemon *d, uint32_t seed);
 
+/* vu_fresh_io_ok as a TAP result "after AFTER: a new connection does verified I/O". */
+bool vu_fresh_check(struct vu_daemon *d, uint32_t seed, const char *after);
+
 /* The same round trip on an existing, set-up connection and queue. */
 bool vu_roundtrip_ok(struct vu_daemon *d, struct vu_dev *dev, struct vu_vq *vq,
 		     uint32_t seed);
+
+/* ---- the frame of a program testing one daemon ---- */
+
+/* vu_harness_init, the plan, a temp dir with a disk_size image and the daemon
+ * started with o (one result, "daemon starts"); bails out if any of it fails. */
+void vu_test_begin(struct vu_daemon *d, unsigned timeout_s, unsigned plan, uint64_t disk_size,
+		   const struct vu_daemon_opts *o);
+/* Four results: the daemon survived WHAT, vu_fresh_check, SIGTERM ends it
+ * with status 0, it removed its socket. Then vu_daemon_teardown; returns the
+ * exit status (tap_done). */
+int vu_test_end(struct vu_daemon *d, uint32_t seed, const char *what);
 
 /* ---- data patterns: byte i of a pattern depends on (seed, off + i) ---- */
 void vu_pattern_fill(void *buf, size_t len, uint32_t seed, uint64_t off);

@@ -166,6 +166,34 @@ static void check_batch_list(struct ctx *c, size_t n)
 	free(seen);
 }
 
+static const struct slot_kind split_slots = { desc_inflight, "desc", "descriptor is", "descriptors are" };
+
+bool header_version_done(struct ctx *c, uint16_t ref_desc_num, size_t capacity, const struct slot_kind *k)
+{
+	struct queue_report *q = c->q;
+	size_t marked = 0, n;
+
+	if (q->version > VB_INFLIGHT_VERSION)
+		fail(c, "version %u, expected 0 or 1", q->version);
+	if (q->version != 0)
+		return false;
+	/* Its own desc_num is not set yet; the queue's neighbours say how far to look. */
+	n = q->desc_num ? q->desc_num : ref_desc_num ? ref_desc_num : capacity;
+	if (n > capacity)
+		n = capacity;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t state = k->inflight(c, i);
+
+		if (state > 1)
+			fail(c, "%s %zu: inflight byte is %u, expected 0 or 1", k->name, i, state);
+		marked += state == 1;
+	}
+	if (marked)
+		fail(c, "not initialised (version 0) but %zu %s marked inflight", marked,
+		     marked == 1 ? k->one : k->many);
+	return true;
+}
+
 static void check_queue(struct ctx *c, uint16_t ref_desc_num, unsigned int ref_queue)
 {
 	struct queue_report *q = c->q;
@@ -173,27 +201,8 @@ static void check_queue(struct ctx *c, uint16_t ref_desc_num, unsigned int ref_q
 			  sizeof(struct vb_inflight_desc_split);
 	size_t n;
 
-	if (q->version > VB_INFLIGHT_VERSION)
-		fail(c, "version %u, expected 0 or 1", q->version);
-	if (q->version == 0) {
-		size_t marked = 0;
-
-		/* Its own desc_num is not set yet; the queue's neighbours say how far to look. */
-		n = q->desc_num ? q->desc_num : ref_desc_num ? ref_desc_num : capacity;
-		if (n > capacity)
-			n = capacity;
-		for (size_t i = 0; i < n; i++) {
-			uint8_t state = desc_inflight(c, i);
-
-			if (state > 1)
-				fail(c, "desc %zu: inflight byte is %u, expected 0 or 1", i, state);
-			marked += state == 1;
-		}
-		if (marked)
-			fail(c, "not initialised (version 0) but %zu descriptor%s marked inflight", marked,
-			     marked == 1 ? " is" : "s are");
+	if (header_version_done(c, ref_desc_num, capacity, &split_slots))
 		return;
-	}
 	if (!valid_desc_num(q->desc_num))
 		fail(c, "desc_num %u is not a power of two from 1 to %u", q->desc_num, MAX_DESC_NUM);
 	if (c->index != ref_queue && q->desc_num != ref_desc_num)
