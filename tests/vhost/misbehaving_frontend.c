@@ -80,29 +80,6 @@ static bool full_open(struct vu_dev *dev)
 	return true;
 }
 
-static void disk_put_pattern(uint64_t sector, uint32_t len, uint32_t s)
-{
-	uint8_t *buf = malloc(len);
-
-	if (!buf)
-		tap_bail("out of memory");
-	vu_pattern_fill(buf, len, s, sector * 512);
-	if (pwrite(d.disk_fd, buf, len, (off_t)(sector * 512)) != (ssize_t)len)
-		tap_bail("pwrite: %s", strerror(errno));
-	free(buf);
-}
-
-static bool disk_has_pattern(uint64_t sector, uint32_t len, uint32_t s)
-{
-	uint8_t *buf = malloc(len);
-	bool ok;
-
-	ok = buf && pread(d.disk_fd, buf, len, (off_t)(sector * 512)) == (ssize_t)len &&
-	     vu_pattern_check(buf, len, s, sector * 512) == len;
-	free(buf);
-	return ok;
-}
-
 /* ---------------------------------------------------------------------- */
 /* A batch of reads and writes on one queue                                */
 
@@ -140,7 +117,7 @@ static bool batch_init(struct batch *b, struct vu_dev *dev, struct vu_vq *vq, un
 			vu_pattern_fill(b->buf[i], BLEN, b->seed, b->sector[i] * 512);
 			vu_blk_prep_write(&b->req[i], b->sector[i], b->buf[i], BLEN);
 		} else {
-			disk_put_pattern(b->sector[i], BLEN, b->seed);
+			vu_disk_put_pattern(&d, b->sector[i], BLEN, b->seed);
 			vu_blk_prep_read(&b->req[i], b->sector[i], b->buf[i], BLEN);
 		}
 	}
@@ -178,7 +155,7 @@ static bool batch_check(struct batch *b, unsigned from, unsigned to, int timeout
 		if (b->req[i].status != VIRTIO_BLK_S_OK) {
 			tap_diag("request %u: status %u", i, b->req[i].status);
 			ok = false;
-		} else if (i % 2 == 0 && !disk_has_pattern(b->sector[i], BLEN, b->seed)) {
+		} else if (i % 2 == 0 && !vu_disk_has_pattern(&d, b->sector[i], BLEN, b->seed)) {
 			tap_diag("request %u: written data not in the image", i);
 			ok = false;
 		} else if (i % 2 == 1 &&
@@ -240,7 +217,7 @@ static void vring_before_mem_table(void)
 	vq->started = true; /* so that the library's waits watch it */
 
 	/* a request made available now must not be processed */
-	disk_put_pattern(sector, BLEN, s);
+	vu_disk_put_pattern(&d, sector, BLEN, s);
 	buf = vu_mem_alloc(&dev, BLEN, 4096);
 	if (!buf || vu_blk_req_init(&dev, &req) < 0)
 		tap_bail("request set-up: %s", dev.err);

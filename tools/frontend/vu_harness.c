@@ -550,3 +550,31 @@ int vu_test_end(struct vu_daemon *d, uint32_t seed, const char *what)
 	vu_daemon_teardown(d);
 	return tap_done();
 }
+
+void vu_disk_put_pattern(struct vu_daemon *d, uint64_t sector, uint32_t len, uint32_t seed)
+{
+	uint8_t *buf = malloc(len);
+
+	if (!buf)
+		tap_bail("out of memory");
+	vu_pattern_fill(buf, len, seed, sector * VU_SECTOR_SIZE);
+	if (pwrite(d->disk_fd, buf, len, (off_t)(sector * VU_SECTOR_SIZE)) != (ssize_t)len)
+		tap_bail("pwrite: %s", strerror(errno));
+	free(buf);
+}
+
+bool vu_disk_has_pattern(struct vu_daemon *d, uint64_t sector, uint32_t len, uint32_t seed)
+{
+	uint8_t *buf = malloc(len);
+	bool ok;
+
+	if (!buf)
+		tap_bail("out of memory");
+	ok = pread(d->disk_fd, buf, len, (off_t)(sector * VU_SECTOR_SIZE)) == (ssize_t)len &&
+	     vu_pattern_check(buf, len, seed, sector * VU_SECTOR_SIZE) == len;
+	if (!ok)
+		tap_diag("the image differs from the pattern at sectors %llu + %u bytes",
+			 (unsigned long long)sector, len);
+	free(buf);
+	return ok;
+}

@@ -90,6 +90,11 @@ bool vu_fresh_check(struct vu_daemon *d, uint32_t seed, const char *after);
 bool vu_roundtrip_ok(struct vu_daemon *d, struct vu_dev *dev, struct vu_vq *vq,
 		     uint32_t seed);
 
+/* Writes len bytes of pattern seed (at byte offset sector * 512) into the
+ * image with pwrite; whether the image holds it (a diagnostic if not). */
+void vu_disk_put_pattern(struct vu_daemon *d, uint64_t sector, uint32_t len, uint32_t seed);
+bool vu_disk_has_pattern(struct vu_daemon *d, uint64_t sector, uint32_t len, uint32_t seed);
+
 /* ---- the frame of a program testing one daemon ---- */
 
 /* vu_harness_init, the plan, a temp dir with a disk_size image and the daemon
