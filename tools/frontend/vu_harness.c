@@ -1,6 +1,8 @@
 /* Test harness implementation: TAP bookkeeping, spawning and reaping back-end daemons, patterns. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -259,6 +261,19 @@ static int build_argv(struct vu_daemon *d, char **argv, char *store, size_t cap)
 	return argc;
 }
 
+static int drop_to(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (!pw) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+		return -1;
+	return 0;
+}
+
 int vu_daemon_start(struct vu_daemon *d, const struct vu_daemon_opts *o)
 {
 	char *argv[32];
@@ -282,6 +297,11 @@ int vu_daemon_start(struct vu_daemon *d, const struct vu_daemon_opts *o)
 	if (pid == 0) {
 		int log = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 
+		if (d->opts.user && drop_to(d->opts.user) < 0) {
+			dprintf(log, "cannot become %s: %s\n", d->opts.user, strerror(errno));
+			_exit(127);
+		}
+		/* After the credentials change, which clears it. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(127);

@@ -44,6 +44,7 @@ struct vu_daemon_opts {
 	unsigned queues;    /* 0: option not passed (daemon default, 1) */
 	bool readonly;
 	const char *serial; /* NULL: option not passed */
+	const char *user;   /* run as this user, its group and no other (root only) */
 };
 
 struct vu_daemon {
