@@ -41,6 +41,29 @@ static void unreg_daemon(struct vu_daemon *d)
 			daemons[i] = NULL;
 }
 
+/* Async-signal-safe. strace does not take its tracee along when it is killed. */
+static void kill_daemon(struct vu_daemon *d)
+{
+	if (d->traced > 0)
+		kill(d->traced, SIGKILL);
+	d->traced = 0;
+	if (d->pid > 0) {
+		kill(d->pid, SIGKILL);
+		waitpid(d->pid, NULL, 0);
+		d->pid = 0;
+	}
+}
+
+/* Async-signal-safe. */
+static void remove_files(const struct vu_daemon *d)
+{
+	unlink(d->sock);
+	unlink(d->disk);
+	unlink(d->log);
+	unlink(d->trace);
+	rmdir(d->dir);
+}
+
 /* Async-signal-safe: kill and reap every daemon, remove their files. */
 static void emergency_cleanup(void)
 {
@@ -49,17 +72,9 @@ static void emergency_cleanup(void)
 
 		if (!d)
 			continue;
-		if (d->pid > 0) {
-			kill(d->pid, SIGKILL);
-			waitpid(d->pid, NULL, 0);
-			d->pid = 0;
-		}
-		if (!getenv("VU_KEEP") && d->dir[0]) {
-			unlink(d->sock);
-			unlink(d->disk);
-			unlink(d->log);
-			rmdir(d->dir);
-		}
+		kill_daemon(d);
+		if (!getenv("VU_KEEP") && d->dir[0])
+			remove_files(d);
 		daemons[i] = NULL;
 	}
 }
@@ -194,6 +209,7 @@ int vu_daemon_setup(struct vu_daemon *d, uint64_t disk_size)
 	snprintf(d->sock, sizeof(d->sock), "%s/vb.sock", d->dir);
 	snprintf(d->disk, sizeof(d->disk), "%s/disk.img", d->dir);
 	snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
+	snprintf(d->trace, sizeof(d->trace), "%s/strace.out", d->dir);
 	fd = open(d->disk, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -239,6 +255,14 @@ static int build_argv(struct vu_daemon *d, char **argv, char *store, size_t cap)
 		    "writable=%s,num-queues=%u",
 		    d->sock, o->readonly ? "off" : "on", o->queues ? o->queues : 1);
 	} else {
+		if (o->strace) {
+			ADD("strace");
+			ADD("-f");
+			ADD("-qq");
+			ADD("-o");
+			ADD("%s", d->trace);
+			ADD("--");
+		}
 		ADD("%s", daemon_path());
 		ADD("serve");
 		ADD("--socket");
@@ -255,10 +279,31 @@ static int build_argv(struct vu_daemon *d, char **argv, char *store, size_t cap)
 			ADD("--serial");
 			ADD("%s", o->serial);
 		}
+		if (o->socket_group) {
+			ADD("--socket-group");
+			ADD("%s", o->socket_group);
+		}
 	}
 #undef ADD
 	argv[argc] = NULL;
 	return argc;
+}
+
+/* The first child of pid (strace's tracee), or 0. */
+static pid_t child_of(pid_t pid)
+{
+	char path[64];
+	int child = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%d", &child) != 1)
+			child = 0;
+		fclose(f);
+	}
+	return child;
 }
 
 static int drop_to(const char *user)
@@ -285,8 +330,8 @@ int vu_daemon_start(struct vu_daemon *d, const struct vu_daemon_opts *o)
 		return -EBUSY;
 	d->opts = o ? *o : (struct vu_daemon_opts){ 0 };
 	build_argv(d, argv, store, sizeof(store));
-	if (vu_backend() == VU_BACKEND_VBRIDGE && access(argv[0], X_OK) != 0) {
-		tap_diag("daemon %s not found or not executable", argv[0]);
+	if (vu_backend() == VU_BACKEND_VBRIDGE && access(daemon_path(), X_OK) != 0) {
+		tap_diag("daemon %s not found or not executable", daemon_path());
 		return -ENOENT;
 	}
 	reg_daemon(d);
@@ -320,8 +365,11 @@ int vu_daemon_start(struct vu_daemon *d, const struct vu_daemon_opts *o)
 	for (int i = 0; i < 500; i++) {
 		struct stat st;
 
-		if (stat(d->sock, &st) == 0 && S_ISSOCK(st.st_mode))
+		if (stat(d->sock, &st) == 0 && S_ISSOCK(st.st_mode)) {
+			if (d->opts.strace)
+				d->traced = child_of(d->pid);
 			return 0;
+		}
 		if (!vu_daemon_alive(d)) {
 			tap_diag("daemon exited before creating its socket");
 			vu_daemon_dump_log(d, 20);
@@ -347,6 +395,7 @@ bool vu_daemon_alive(struct vu_daemon *d)
 		else if (WIFSIGNALED(st))
 			tap_diag("daemon killed by signal %d", WTERMSIG(st));
 		d->pid = 0;
+		d->traced = 0;
 		return false;
 	}
 	return r == 0;
@@ -358,12 +407,14 @@ int vu_daemon_stop(struct vu_daemon *d)
 
 	if (d->pid <= 0)
 		return -1;
-	kill(d->pid, SIGTERM);
+	/* strace ignores SIGTERM; it exits with its tracee's status. */
+	kill(d->traced > 0 ? d->traced : d->pid, SIGTERM);
 	for (int i = 0; i < 500; i++) {
 		pid_t r = waitpid(d->pid, &st, WNOHANG);
 
 		if (r == d->pid) {
 			d->pid = 0;
+			d->traced = 0;
 			if (WIFEXITED(st))
 				return WEXITSTATUS(st);
 			tap_diag("daemon died from signal %d", WTERMSIG(st));
@@ -372,9 +423,7 @@ int vu_daemon_stop(struct vu_daemon *d)
 		usleep(10 * 1000);
 	}
 	tap_diag("daemon ignored SIGTERM for 5 s, killing it");
-	kill(d->pid, SIGKILL);
-	waitpid(d->pid, &st, 0);
-	d->pid = 0;
+	kill_daemon(d);
 	return -1;
 }
 
@@ -411,19 +460,12 @@ void vu_daemon_teardown(struct vu_daemon *d)
 		tap_diag("some tests failed; end of the daemon log:");
 		vu_daemon_dump_log(d, 40);
 	}
-	if (d->pid > 0) {
-		kill(d->pid, SIGKILL);
-		waitpid(d->pid, NULL, 0);
-		d->pid = 0;
-	}
+	kill_daemon(d);
 	if (d->disk_fd >= 0)
 		close(d->disk_fd);
 	d->disk_fd = -1;
 	if (!getenv("VU_KEEP") && d->dir[0]) {
-		unlink(d->sock);
-		unlink(d->disk);
-		unlink(d->log);
-		rmdir(d->dir);
+		remove_files(d);
 	} else if (d->dir[0]) {
 		tap_diag("kept %s", d->dir);
 	}

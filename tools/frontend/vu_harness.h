@@ -45,14 +45,18 @@ struct vu_daemon_opts {
 	bool readonly;
 	const char *serial; /* NULL: option not passed */
 	const char *user;   /* run as this user, its group and no other (root only) */
+	const char *socket_group; /* NULL: option not passed */
+	bool strace;        /* run under strace -f, writing the trace file below */
 };
 
 struct vu_daemon {
-	pid_t pid;          /* 0 when not running */
+	pid_t pid;          /* 0 when not running (with opts.strace: strace's) */
+	pid_t traced;       /* with opts.strace: the daemon strace runs, else 0 */
 	char dir[128];
 	char sock[PATH_MAX];
 	char disk[PATH_MAX];
 	char log[PATH_MAX];
+	char trace[PATH_MAX]; /* strace's output, with opts.strace */
 	uint64_t disk_size;
 	int disk_fd;        /* the image, open O_RDWR for pread/pwrite checks */
 	struct vu_daemon_opts opts;
