@@ -123,11 +123,7 @@ static void unprivileged(void)
 int main(void)
 {
 	vu_harness_init(30);
-	tap_plan(PLAN);
-	if (!vu_is_vbridge()) {
-		tap_skip(PLAN, "vbridge's own socket and privilege handling", "least privilege");
-		exit(tap_done());
-	}
+	tap_plan_vbridge_only(PLAN, "vbridge's own socket and privilege handling", "least privilege");
 	symlink_refused();
 	if (geteuid() == 0)
 		unprivileged();

@@ -230,11 +230,7 @@ int main(void)
 	int r;
 
 	vu_harness_init(60);
-	tap_plan(PLAN);
-	if (!vu_is_vbridge()) {
-		tap_skip(PLAN, "vbridge's own unit", "systemd unit");
-		exit(tap_done());
-	}
+	tap_plan_vbridge_only(PLAN, "vbridge's own unit", "systemd unit");
 	if (vu_daemon_setup(&d, DISK_SIZE) < 0)
 		tap_bail("cannot create the temp dir / disk image");
 	verify_unit();

@@ -191,6 +191,15 @@ enum vu_backend vu_backend(void)
 	return b && strcmp(b, "qsd") == 0 ? VU_BACKEND_QSD : VU_BACKEND_VBRIDGE;
 }
 
+void tap_plan_vbridge_only(unsigned n, const char *reason, const char *desc)
+{
+	tap_plan(n);
+	if (vu_is_vbridge())
+		return;
+	tap_skip(n, reason, desc);
+	exit(tap_done());
+}
+
 bool vu_is_vbridge(void)
 {
 	return vu_backend() == VU_BACKEND_VBRIDGE;

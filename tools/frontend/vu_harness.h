@@ -24,6 +24,10 @@
 void vu_harness_init(unsigned timeout_s);
 
 void tap_plan(unsigned n);
+/* tap_plan, for a program that only tests vbridge itself: with another
+ * back-end (VU_BACKEND) every result is skipped for that reason and the
+ * program exits. */
+void tap_plan_vbridge_only(unsigned n, const char *reason, const char *desc);
 /* Prints "ok N - desc" or "not ok N - desc"; returns cond. */
 bool tap_ok(bool cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints n "ok N - desc # SKIP reason" lines. */

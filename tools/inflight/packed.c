@@ -382,7 +382,9 @@ static void check_state(struct ctx *c, uint16_t d, size_t n)
 	free(w.owner);
 }
 
-static const struct slot_kind packed_slots = { e_inflight, "entry", "entry is", "entries are" };
+static const struct slot_kind packed_slots = {
+	e_inflight, "entry", "entry is", "entries are", vb_inflight_packed_min_size
+};
 
 void check_packed_queue(struct ctx *c, uint16_t ref_desc_num, unsigned int ref_queue)
 {
@@ -390,20 +392,8 @@ void check_packed_queue(struct ctx *c, uint16_t ref_desc_num, unsigned int ref_q
 	size_t capacity = c->r->stride > HDR_SIZE ? (c->r->stride - HDR_SIZE) / ENTRY_SIZE : 0;
 	size_t n;
 
-	if (header_version_done(c, ref_desc_num, capacity, &packed_slots))
+	if (header_checked(c, ref_desc_num, ref_queue, capacity, &packed_slots, &n) || q->desc_num == 0)
 		return;
-	if (!valid_desc_num(q->desc_num))
-		fail(c, "desc_num %u is not a power of two from 1 to %u", q->desc_num, MAX_DESC_NUM);
-	if (c->index != ref_queue && q->desc_num != ref_desc_num)
-		fail(c, "desc_num %u differs from queue %u's %u", q->desc_num, ref_queue, ref_desc_num);
-	if (q->desc_num == 0)
-		return;
-	n = q->desc_num;
-	if (n > capacity) {
-		fail(c, "desc_num %u needs %zu bytes, more than the stride of %zu", q->desc_num,
-		     vb_inflight_packed_min_size(q->desc_num), c->r->stride);
-		n = capacity;
-	}
 	check_header(c, q->desc_num);
 	check_state(c, q->desc_num, n);
 }
