@@ -50,6 +50,7 @@ static void symlink_refused(void)
 	tap_ok(lstat(d.sock, &st) == 0 && S_ISLNK(st.st_mode) && stat(target, &st) == 0 &&
 		       S_ISREG(st.st_mode) && st.st_size == 0 && (st.st_mode & 0777) == 0644,
 	       "the symlink and its target are left as they were");
+	unlink(target);
 	vu_daemon_teardown(&d);
 }
 
