@@ -95,6 +95,8 @@ $(BUILD)/tests/vhost/%.o $(BUILD)/tools/frontend/%.o $(BUILD)/tools/bench/%.o: C
 
 GUEST_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread
 
+$(BUILD)/tests/vhost/syscall_filter.o: CFLAGS += -DVBRIDGE_SRC='"$(CURDIR)"'
+
 $(BUILD)/tests/guest/%: tests/guest/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -o $@ $<
