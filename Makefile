@@ -48,7 +48,8 @@ FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(BUILD)/tests/vhost/variants \
 	$(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
 	$(BUILD)/vbridge-suspend-bench \
-	$(BUILD)/tests/unit/inflight_tool_test $(BUILD)/tests/unit/checkpatch_test $(FUZZ_REPLAY_BINS)
+	$(BUILD)/tests/unit/inflight_tool_test $(BUILD)/tests/unit/checkpatch_test \
+	$(BUILD)/tests/unit/docs_test $(FUZZ_REPLAY_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -72,6 +73,10 @@ $(BUILD)/tests/unit/inflight_tool_test: tests/unit/inflight_tool_test.sh $(BUILD
 
 # The data-path programs again, with --poll-us and the delay engine (VU_DAEMON_ARGS).
 $(BUILD)/tests/vhost/variants: tests/vhost/variants.sh
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+
+$(BUILD)/tests/unit/docs_test: tests/unit/docs_test.sh
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 
