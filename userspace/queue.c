@@ -687,7 +687,7 @@ static void *queue_thread(void *arg)
 			begin_suspend(q);
 		if (stopping && q->nbusy == 0)
 			break;
-		if (q->kabort && q->kabort->head)
+		if (q->kabort && q->kabort->queued.head)
 			ret = wait_for_room(q);
 		else if (q->dev->poll_ns && poll_for_work(q))
 			ret = io_uring_submit(&q->ring);
