@@ -3,10 +3,12 @@
 CC ?= gcc
 BUILD ?= build
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -Wshadow \
-	-Wstrict-prototypes -Wmissing-prototypes -Iinclude -pthread -MMD -MP
+	-Wstrict-prototypes -Wmissing-prototypes -Iinclude -pthread -MMD -MP \
+	$(shell pkg-config --cflags libnl-genl-3.0)
 # Programs the guest tests copy into their guests are static and never sanitized, whatever the build.
 STATIC_CFLAGS := $(CFLAGS_BASE) -Itools/frontend
-LDLIBS := -luring -pthread
+# libnl-genl-3: the VDUSE front door attaches its device to the vDPA bus over generic netlink.
+LDLIBS := -luring -lnl-genl-3 -lnl-3 -pthread
 
 ifeq ($(SANITIZE),1)
 BUILD := build-san
