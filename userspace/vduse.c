@@ -356,32 +356,38 @@ static void handle(struct vb_vduse *v, const struct vduse_dev_request *req,
 	resp->result = ret < 0 ? VDUSE_REQ_RESULT_FAILED : VDUSE_REQ_RESULT_OK;
 }
 
+/* Waits for a request; false once quit_fd is written or the device broke. */
+static bool wait_request(struct vb_vduse *v)
+{
+	struct pollfd p[2] = { { .fd = v->fd, .events = POLLIN },
+			       { .fd = v->quit_fd, .events = POLLIN } };
+
+	while (poll(p, 2, -1) < 0) {
+		if (errno != EINTR) {
+			vb_err("poll: %s", strerror(errno));
+			return false;
+		}
+	}
+	if (p[1].revents)
+		return false;
+	if (p[0].revents & POLLERR) {
+		vb_err("VDUSE device %s is broken (a request went unanswered): restart it",
+		       v->name);
+		return false;
+	}
+	return true;
+}
+
 /* Answers the kernel's requests until quit_fd is written or the device breaks. */
 static void *serve_thread(void *arg)
 {
 	struct vb_vduse *v = arg;
 
-	for (;;) {
-		struct pollfd p[2] = { { .fd = v->fd, .events = POLLIN },
-				       { .fd = v->quit_fd, .events = POLLIN } };
+	while (wait_request(v)) {
 		struct vduse_dev_request req;
 		struct vduse_dev_response resp;
-		ssize_t n;
+		ssize_t n = read(v->fd, &req, sizeof(req));
 
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			vb_err("poll: %s", strerror(errno));
-			break;
-		}
-		if (p[1].revents)
-			break;
-		if (p[0].revents & POLLERR) {
-			vb_err("VDUSE device %s is broken (a request went unanswered): restart it",
-			       v->name);
-			break;
-		}
-		n = read(v->fd, &req, sizeof(req));
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (n != sizeof(req)) {
