@@ -70,8 +70,7 @@ show /tmp/refused.log
 
 # --- a device with 2 queues
 dd if=/dev/urandom of=/tmp/pattern bs=1M count=16 2>/dev/null
-# Requests held 20 ms before they reach the disk: the kill below always finds some in flight.
-$VB serve --vduse vb0 --disk $IMG --size ${SIZE_MB}M --queues 2 --state-dir $STATE --engine delay:20ms \
+$VB serve --vduse vb0 --disk $IMG --size ${SIZE_MB}M --queues 2 --state-dir $STATE \
 	--log-level debug >/tmp/vb0.log 2>&1 &
 pid=$!
 if wait_for '[ -n "$(vdisk)" ]' 30; then ok "/dev/vdX appears"; else nok "/dev/vdX appears"; show /tmp/vb0.log; fi
@@ -104,15 +103,23 @@ check "discarded range reads as zeroes" [ "$(region /dev/$vd 1 2)" = "$zero" ]
 check "... and is zero in the image" [ "$(region_file $IMG 1 2)" = "$zero" ]
 check "the rest is untouched" [ "$(region /dev/$vd 3 13)" = "$(region_file /tmp/pattern 3 13)" ]
 
-# --- kill -9 and take over under a write load
+# --- kill -9 and take over, idle and under a write load
+# The idle takeover brings a daemon that holds every request a second before
+# the disk sees it, so that the second kill surely finds one in flight.
+kill -9 $pid
+wait $pid 2>/dev/null
+$VB serve --vduse vb0 --disk $IMG --queues 2 --state-dir $STATE --engine delay:1s >/tmp/vb0slow.log 2>&1 &
+pid=$!
+check "kill -9 when idle: a new daemon takes the device over" wait_for 'grep -q "taken over" /tmp/vb0slow.log' 30 ||
+	show /tmp/vb0slow.log
 dd if=/dev/urandom of=/tmp/pattern2 bs=1M count=32 2>/dev/null
 dd if=/tmp/pattern2 of=/dev/$vd bs=64k seek=256 oflag=direct 2>/tmp/load.err &
 load=$!
-sleep 1
+writes_in_flight() { [ "$(awk '{ print $2 }' /sys/block/$vd/inflight)" -gt 0 ]; }
+check "the writer's requests reach the daemon" wait_for writes_in_flight 30
+sleep 0.3
 kill -9 $pid
 wait $pid 2>/dev/null
-running=no; kill -0 $load 2>/dev/null && running=yes
-echo "# daemon killed; writer still running: $running"
 $VB serve --vduse vb0 --disk $IMG --queues 2 --state-dir $STATE >/tmp/vb0b.log 2>&1 &
 pid=$!
 wait $load
@@ -123,7 +130,7 @@ want=$(region_file /tmp/pattern2 0 32)
 check "every write landed (read back through /dev/$vd)" [ "$(region /dev/$vd 16 32)" = "$want" ]
 check "... and in the image" [ "$(region_file $IMG 16 32)" = "$want" ]
 check "the earlier data is intact" [ "$(region /dev/$vd 3 13)" = "$(region_file /tmp/pattern 3 13)" ]
-check "the new daemon took the device over" grep -q "taken over" /tmp/vb0b.log
+check "kill -9 under load: the new daemon took the device over" grep -q "taken over" /tmp/vb0b.log
 check "... and resubmitted what was in flight" grep -q "resubmitted" /tmp/vb0b.log
 check "no I/O error in the kernel log" sh -c '! dmesg | grep -qi "i/o error"'
 dmesg | grep -i "vd\|vduse\|error" | tail -n 5 | show
@@ -138,18 +145,20 @@ check "/dev/vduse/vb0 is gone" [ ! -e /dev/vduse/vb0 ]
 check "its inflight log is removed" [ ! -e $STATE/vduse-vb0.inflight ]
 show /tmp/vb0b.log
 
-# --- read-only
-$VB serve --vduse vbro --disk $IMG --readonly --state-dir $STATE >/tmp/ro.log 2>&1 &
+# --- read-only, with both front doors: a device each on the same disk
+$VB serve --vduse vbro --socket /tmp/vu.sock --disk $IMG --readonly --state-dir $STATE >/tmp/ro.log 2>&1 &
 pid=$!
 wait_for '[ -n "$(vdisk)" ]' 30
 vd=$(vdisk)
 check "read-only: the device is read-only" [ "$(cat /sys/block/$vd/ro)" = 1 ]
+check "... and the vhost-user socket listens too" wait_for '[ -S /tmp/vu.sock ]' 10
 check "... and reads the image" [ "$(region /dev/$vd 3 13)" = "$(region_file /tmp/pattern 3 13)" ]
 dd if=/tmp/pattern of=/dev/$vd bs=4k count=1 oflag=direct 2>/dev/null
 check "... and a write fails" [ $? -ne 0 ]
 kill -TERM $pid
 wait $pid
-check "... and stops cleanly" [ $? -eq 0 ]
+check "... and stops cleanly" [ $? -eq 0 ] || show /tmp/ro.log
+check "... removing the socket" [ ! -S /tmp/vu.sock ]
 
 echo "1..$n"
 exit $bad
