@@ -173,7 +173,8 @@ if ! guest_build_initramfs "$tmp/guest.cpio" "$tmp/guest.sh" --modules "vduse vi
 fi
 
 rc=0
-guest_run "$tmp/console.log" 150 2>"$tmp/qemu.err" || rc=$?
+# About a minute on an idle host; a loaded one (other guests, other builds) has needed twice that.
+guest_run "$tmp/console.log" 240 2>"$tmp/qemu.err" || rc=$?
 while read -r line; do
 	case "$line" in
 	"not ok "*) report 1 "guest: ${line#not ok * - }" ;;
