@@ -43,7 +43,7 @@ STATIC_FRONT_OBJS := $(FRONT_SRCS:%.c=$(BUILD)/static/%.o)
 FUZZ_NAMES := vu_message chain blk inflight
 FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 
-.PHONY: all deps check demo clean fuzz bench bench-suspend
+.PHONY: all deps check demo clean fuzz bench bench-suspend bench-vduse
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
 all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
@@ -112,12 +112,17 @@ demo: deps $(BUILD)/vbridge
 	BUILD=$(BUILD) tools/demo
 
 # Benchmarks print their results; targets are outputs to read, never pass/fail.
-bench: bench-suspend
+bench: bench-suspend bench-vduse
 
 # Documentation/suspend.rst includes the table of the last run.
 bench-suspend: deps $(BUILD)/vbridge $(BUILD)/vbridge-suspend-bench
 	BUILD=$(BUILD) $(BUILD)/vbridge-suspend-bench | tee $(BUILD)/suspend-bench.txt
 	cp $(BUILD)/suspend-bench.txt Documentation/suspend-bench.txt
+
+# Documentation/vduse.rst includes the table of the last run: vbridge vs qemu-storage-daemon in a guest.
+bench-vduse: deps $(BUILD)/tests/guest/vbridge $(BUILD)/tests/guest/blkbench
+	BUILD=$(BUILD) tools/bench/vduse_bench.sh | tee $(BUILD)/vduse-bench.txt
+	cp $(BUILD)/vduse-bench.txt Documentation/vduse-bench.txt
 
 # libFuzzer (clang): the core and each target instrumented in build-fuzz/; `make fuzz` runs
 # every target FUZZ_SECONDS on its seeds, keeping what it finds in FUZZ_WORK (git-ignored).
