@@ -21,10 +21,9 @@
 #define VDUSE_CONTROL "/dev/vduse/control"
 
 /*
- * VDUSE refuses a writable config space (CONFIG_WCE); packed rings are left
- * out because a restarted daemon could not learn where a packed ring stood
- * (VDUSE keeps only a split ring's avail index for it), so recovery is for
- * split rings, as in QEMU's libvduse.
+ * VDUSE refuses a writable config space (CONFIG_WCE). Packed rings are left
+ * out because the inflight log has the split layout (as QEMU's libvduse
+ * keeps it): a packed ring could not be recovered after a kill.
  */
 #define VDUSE_REFUSED (BIT(VIRTIO_BLK_F_CONFIG_WCE) | BIT(VIRTIO_F_RING_PACKED))
 
