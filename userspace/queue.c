@@ -109,6 +109,10 @@ void vb_queue_set_enabled(struct vb_queue *q, bool enabled)
 
 static void notify_guest(struct vb_queue *q)
 {
+	if (q->notify) {
+		q->notify(q->notify_ctx, q->index);
+		return;
+	}
 	pthread_mutex_lock(&q->notify_lock);
 	if (q->call_fd >= 0)
 		eventfd_write(q->call_fd, 1);
