@@ -150,6 +150,24 @@ static void run_end(struct run *r)
 	vu_daemon_teardown(&r->src);
 }
 
+/* Hands the suspended ring to a second daemon on the device, as a migration would; 0 once all are done. */
+static int hand_over(struct run *r, struct vu_daemon *dst)
+{
+	int rc;
+
+	start_daemon(dst);
+	rc = vu_dev_handoff(&r->dev, dst->sock, VU_BLK_FEATURES,
+			    VU_PROTOCOL_FEATURES | F_INFLIGHT | F_SUSPEND, &r->inf);
+	return rc ? rc : vu_blk_wait_all(&r->dev, r->all, NREQ, 10000 + 4 * latency_ms);
+}
+
+static void end_handed_over(struct run *r, struct vu_daemon *dst)
+{
+	tap_ok(vu_daemon_stop(&r->src) == 0 && vu_daemon_stop(dst) == 0, "both daemons exit 0");
+	vu_daemon_teardown(dst);
+	run_end(r);
+}
+
 /* Reads with the device are abandoned: the reply does not wait, and their late data never lands. */
 static void test_reads_suspended(void)
 {
@@ -173,18 +191,13 @@ static void test_reads_suspended(void)
 	       "and the used ring is untouched");
 	tap_ok(vu_inflight_count(&r.inf, 0) == NREQ, "the %u reads stay inflight in the region", NREQ);
 
-	start_daemon(&dst);
-	rc = vu_dev_handoff(&r.dev, dst.sock, VU_BLK_FEATURES,
-			    VU_PROTOCOL_FEATURES | F_INFLIGHT | F_SUSPEND, &r.inf);
-	tap_ok(rc == 0 && vu_blk_wait_all(&r.dev, r.all, NREQ, 10000 + 4 * latency_ms) == 0,
-	       "a second vbridge on the device resubmits and completes them");
+	rc = hand_over(&r, &dst);
+	tap_ok(rc == 0, "a second vbridge on the device resubmits and completes them");
 	usleep(200 * 1000);
 	vu_blk_reap(r.vq);
 	tap_ok(reads_right(&r) && LOAD(r.vq->used->idx) == NREQ && r.vq->bad_used == 0,
 	       "each read completed once, with the device's data");
-	tap_ok(vu_daemon_stop(&r.src) == 0 && vu_daemon_stop(&dst) == 0, "both daemons exit 0");
-	vu_daemon_teardown(&dst);
-	run_end(&r);
+	end_handed_over(&r, &dst);
 }
 
 /* Without feature 20 the same reads are drained. */
@@ -248,16 +261,11 @@ static void test_writes_quiesced(void)
 	tap_ok(clean && fresh_at_reply == used && fresh_later == used && LOAD(r.vq->used->idx) == used,
 	       "exactly the %u completed writes are on the device, at the reply and %u ms later (%u, %u)",
 	       used, latency_ms + 500, fresh_at_reply, fresh_later);
-	start_daemon(&dst);
-	rc = vu_dev_handoff(&r.dev, dst.sock, VU_BLK_FEATURES,
-			    VU_PROTOCOL_FEATURES | F_INFLIGHT | F_SUSPEND, &r.inf);
-	rc = rc ? rc : vu_blk_wait_all(&r.dev, r.all, NREQ, 10000 + 4 * latency_ms);
+	rc = hand_over(&r, &dst);
 	clean = write_area(&fresh_end);
 	tap_ok(rc == 0 && clean && fresh_end == NREQ && LOAD(r.vq->used->idx) == NREQ,
 	       "a second vbridge completes the suspended ones: all %u writes on the device once", NREQ);
-	tap_ok(vu_daemon_stop(&r.src) == 0 && vu_daemon_stop(&dst) == 0, "both daemons exit 0");
-	vu_daemon_teardown(&dst);
-	run_end(&r);
+	end_handed_over(&r, &dst);
 }
 
 /* SIGTERM right after a suspension: the daemon waits for its abandoned reads, then exits 0. */
