@@ -25,6 +25,9 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 VHOST_SRCS := $(wildcard tests/vhost/*.c)
 VHOST_BINS := $(VHOST_SRCS:tests/vhost/%.c=$(BUILD)/tests/vhost/%)
+# The load generator (tools/bench), built on the front-end library.
+BENCH_SRCS := $(wildcard tools/bench/*.c)
+BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/%.o)
 INFLIGHT_SRCS := $(wildcard tools/inflight/*.c)
 INFLIGHT_OBJS := $(INFLIGHT_SRCS:%.c=$(BUILD)/%.o)
 # Programs the guest tests copy into their guests: static, and never sanitized.
@@ -38,7 +41,7 @@ FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
 all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
-	$(BUILD)/tests/unit/inflight_tool_test $(FUZZ_REPLAY_BINS)
+	$(BUILD)/tests/unit/inflight_tool_test $(FUZZ_REPLAY_BINS) $(BUILD)/vbridge-bench
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -52,6 +55,9 @@ $(BUILD)/vbridge: $(BUILD)/userspace/main.o $(CORE_OBJS)
 $(BUILD)/vbridge-inflight: $(INFLIGHT_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^
 
+$(BUILD)/vbridge-bench: $(BENCH_OBJS) $(FRONT_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # A shell test; tests/run runs the executables under $(BUILD)/tests/unit.
 $(BUILD)/tests/unit/inflight_tool_test: tests/unit/inflight_tool_test.sh $(BUILD)/vbridge-inflight
 	@mkdir -p $(dir $@)
@@ -59,6 +65,10 @@ $(BUILD)/tests/unit/inflight_tool_test: tests/unit/inflight_tool_test.sh $(BUILD
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CORE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The benchmark's histogram is not part of the daemon.
+$(BUILD)/tests/unit/bench_hist_test: $(BUILD)/tests/unit/bench_hist_test.o $(BUILD)/tools/bench/hist.o
+	$(CC) $(LDFLAGS) -o $@ $^
 
 # A fuzz target with a main() that replays its corpus as TAP (tests/fuzz/replay.c).
 $(BUILD)/tests/unit/fuzz_replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(CORE_OBJS)
@@ -69,7 +79,7 @@ $(BUILD)/tests/fuzz/replay.o: CFLAGS += -DFUZZ_CORPUS_ROOT='"$(CURDIR)/tests/fuz
 $(BUILD)/tests/vhost/%: $(BUILD)/tests/vhost/%.o $(FRONT_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/vhost/%.o $(BUILD)/tools/frontend/%.o: CFLAGS += -Itools/frontend
+$(BUILD)/tests/vhost/%.o $(BUILD)/tools/frontend/%.o $(BUILD)/tools/bench/%.o: CFLAGS += -Itools/frontend
 
 $(BUILD)/tests/guest/%: tests/guest/tools/%.c
 	@mkdir -p $(dir $@)
