@@ -41,7 +41,8 @@ FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
 all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
-	$(BUILD)/tests/unit/inflight_tool_test $(FUZZ_REPLAY_BINS) $(BUILD)/vbridge-bench
+	$(BUILD)/tests/unit/inflight_tool_test $(FUZZ_REPLAY_BINS) $(BUILD)/vbridge-bench \
+	$(BUILD)/tests/vhost/bench_smoke
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -60,6 +61,11 @@ $(BUILD)/vbridge-bench: $(BENCH_OBJS) $(FRONT_OBJS)
 
 # A shell test; tests/run runs the executables under $(BUILD)/tests/unit.
 $(BUILD)/tests/unit/inflight_tool_test: tests/unit/inflight_tool_test.sh $(BUILD)/vbridge-inflight
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+
+# The benchmark's smoke test, run by tests/run with the vhost tests.
+$(BUILD)/tests/vhost/bench_smoke: tests/vhost/bench_smoke.sh $(BUILD)/vbridge-bench $(BUILD)/vbridge
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 

@@ -255,15 +255,14 @@ void *bench_worker_run(void *arg)
 		}
 		now = bench_now_ns();
 		/* with a request count the count alone ends the run */
-		bool more = !bench_stop && w->issued < w->budget &&
-			    (w->budget != UINT64_MAX || now < deadline);
+		bool timed_out = w->budget == UINT64_MAX && now >= deadline;
 
 		for (unsigned i = 0; i < n; i++) {
 			struct slot *s = w->done[i]->user_data;
 
 			complete(w, s, now);
 			inflight--;
-			if (more && !bench_stop && issue(w, s) == 0)
+			if (!bench_stop && !timed_out && w->issued < w->budget && issue(w, s) == 0)
 				inflight++;
 		}
 		if (c->poll)
