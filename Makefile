@@ -37,7 +37,7 @@ GUEST_TOOL_BINS := $(GUEST_TOOL_SRCS:tests/guest/tools/%.c=$(BUILD)/tests/guest/
 FUZZ_NAMES := vu_message chain blk inflight
 FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 
-.PHONY: all deps check demo clean fuzz
+.PHONY: all deps check demo clean fuzz bench
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
 all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
@@ -100,6 +100,11 @@ check: deps all
 
 demo: deps $(BUILD)/vbridge
 	BUILD=$(BUILD) tools/demo
+
+# vbridge against qemu-storage-daemon (Documentation/benchmarks.rst): prints the table, rewrites
+# that file and its plot. BENCH_TIME=seconds per measurement (default 3).
+bench: deps $(BUILD)/vbridge $(BUILD)/vbridge-bench
+	BUILD=$(BUILD) tools/bench/run-bench
 
 # libFuzzer (clang): the core and each target instrumented in build-fuzz/; `make fuzz` runs
 # every target FUZZ_SECONDS on its seeds, keeping what it finds in FUZZ_WORK (git-ignored).
