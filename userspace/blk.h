@@ -48,6 +48,15 @@ struct vb_blk_req {
 	void *bounce;		/* aligned copy when guest buffers do not suit O_DIRECT */
 	uint64_t bounce_from;	/* request byte the bounce buffer starts at */
 	int fallocate_mode;
+	/* The delay engine holds the request until deadline_ns (CLOCK_MONOTONIC). */
+	bool held;
+	uint64_t deadline_ns;
+	struct vb_blk_req *held_next;
+	/*
+	 * Suspended while its read was with the host: the request stays inflight
+	 * for the next back-end and its late data goes to the bounce buffer only.
+	 */
+	bool abandoned;
 	struct vb_chain chain;
 };
 

@@ -45,6 +45,9 @@ int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts)
 		memcpy(dev->serial, opts->serial, strnlen(opts->serial, sizeof(dev->serial)));
 	dev->offered_features = offered_features(dev);
 	dev->writeback = 1;
+	dev->engine = opts->engine;
+	pthread_mutex_init(&dev->orphan_lock, NULL);
+	pthread_cond_init(&dev->orphan_done, NULL);
 	dev->queues = calloc(dev->num_queues, sizeof(*dev->queues));
 	if (!dev->queues) {
 		ret = -ENOMEM;
@@ -62,8 +65,25 @@ int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts)
 fail_queues:
 	free(dev->queues);
 fail_disk:
+	pthread_cond_destroy(&dev->orphan_done);
+	pthread_mutex_destroy(&dev->orphan_lock);
 	vb_disk_close(&dev->disk);
 	return ret;
+}
+
+void vb_device_orphan_begin(struct vb_device *dev)
+{
+	pthread_mutex_lock(&dev->orphan_lock);
+	dev->orphan_rings++;
+	pthread_mutex_unlock(&dev->orphan_lock);
+}
+
+void vb_device_orphan_done(struct vb_device *dev)
+{
+	pthread_mutex_lock(&dev->orphan_lock);
+	if (--dev->orphan_rings == 0)
+		pthread_cond_broadcast(&dev->orphan_done);
+	pthread_mutex_unlock(&dev->orphan_lock);
 }
 
 void vb_device_destroy(struct vb_device *dev)
@@ -71,6 +91,14 @@ void vb_device_destroy(struct vb_device *dev)
 	for (unsigned int i = 0; i < dev->num_queues; i++)
 		vb_queue_destroy(&dev->queues[i]);
 	free(dev->queues);
+	pthread_mutex_lock(&dev->orphan_lock);
+	if (dev->orphan_rings)
+		vb_info("waiting for the host to finish %u rings' abandoned reads", dev->orphan_rings);
+	while (dev->orphan_rings)
+		pthread_cond_wait(&dev->orphan_done, &dev->orphan_lock);
+	pthread_mutex_unlock(&dev->orphan_lock);
+	pthread_cond_destroy(&dev->orphan_done);
+	pthread_mutex_destroy(&dev->orphan_lock);
 	vb_mem_clear(&dev->mem);
 	vb_dirty_log_unmap(&dev->log);
 	vb_disk_close(&dev->disk);

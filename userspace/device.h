@@ -3,11 +3,13 @@
 #define VBRIDGE_DEVICE_H
 
 #include <linux/virtio_blk.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "dirty_log.h"
 #include "disk.h"
+#include "engine.h"
 #include "guest_mem.h"
 
 #define VB_QUEUES_MAX 64
@@ -21,6 +23,7 @@ struct vb_device_opts {
 	unsigned int num_queues;
 	unsigned int max_queue_size;
 	const char *serial;
+	struct vb_engine engine;
 };
 
 struct vb_device {
@@ -40,6 +43,14 @@ struct vb_device {
 	/* Dirty page log for migration; same rule as mem. */
 	struct vb_dirty_log log;
 	struct vb_queue *queues;	/* num_queues of them */
+	struct vb_engine engine;
+	/*
+	 * Suspended rings whose abandoned reads the host still works on; the
+	 * device (and its disk) must outlive them.
+	 */
+	pthread_mutex_t orphan_lock;
+	pthread_cond_t orphan_done;
+	unsigned int orphan_rings;	/* under orphan_lock */
 };
 
 int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts);
@@ -52,6 +63,9 @@ void vb_device_config(const struct vb_device *dev, struct virtio_blk_config *cfg
  */
 int vb_device_write_config(struct vb_device *dev, uint32_t offset, const uint8_t *buf,
 			   uint32_t size);
+/* A suspended ring hands its abandoned reads to a thread of their own: begin, then done when they are. */
+void vb_device_orphan_begin(struct vb_device *dev);
+void vb_device_orphan_done(struct vb_device *dev);
 /* Device reset: stops every queue (draining its I/O) and forgets ring state and features. */
 void vb_device_reset(struct vb_device *dev);
 

@@ -59,6 +59,14 @@ static void usage(FILE *out)
 "                        (1-%d, default %d)\n"
 "      --serial STR      serial number reported by GET_ID, up to %d bytes\n"
 "                        (default: vbridge)\n"
+"      --engine ENGINE   how requests reach the disk: uring (default, io_uring),\n"
+"                        null (no I/O: reads return zeroes, for measuring the\n"
+"                        daemon itself) or delay:DURATION (hold every request\n"
+"                        DURATION, e.g. 100ms, before io_uring: slow storage\n"
+"                        for tests and demos)\n"
+"      --no-suspend      do not offer GET_VRING_BASE_INFLIGHT (protocol feature\n"
+"                        20): every GET_VRING_BASE waits for in-flight I/O, and\n"
+"                        reads need no bounce buffers\n"
 "      --log-level L     error, warn, info or debug (default info)\n"
 "\n"
 "SIGINT or SIGTERM stops the daemon cleanly: in-flight I/O completes, the\n"
@@ -185,12 +193,14 @@ struct serve_args {
 	unsigned int queues;
 	unsigned int queue_size;
 	const char *serial;
+	struct vb_engine engine;
+	bool no_suspend;
 };
 
 static int parse_serve(int argc, char **argv, struct serve_args *a)
 {
 	enum { OPT_SIZE = 256, OPT_STATE_DIR, OPT_QUEUE_SIZE, OPT_SERIAL, OPT_LOG_LEVEL,
-	       OPT_SOCKET_MODE, OPT_SOCKET_GROUP };
+	       OPT_SOCKET_MODE, OPT_SOCKET_GROUP, OPT_ENGINE, OPT_NO_SUSPEND };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
@@ -203,9 +213,12 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 		{ "queue-size", required_argument, NULL, OPT_QUEUE_SIZE },
 		{ "serial", required_argument, NULL, OPT_SERIAL },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "engine", required_argument, NULL, OPT_ENGINE },
+		{ "no-suspend", no_argument, NULL, OPT_NO_SUSPEND },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	char err[160];
 	int c;
 
 	*a = (struct serve_args){ .size = DEFAULT_SIZE, .queues = 1,
@@ -276,6 +289,15 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 				return -1;
 			}
 			break;
+		case OPT_ENGINE:
+			if (vb_engine_parse(optarg, &a->engine, err, sizeof(err)) < 0) {
+				fprintf(stderr, "vbridge: --engine %s\n", err);
+				return -1;
+			}
+			break;
+		case OPT_NO_SUSPEND:
+			a->no_suspend = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -323,8 +345,11 @@ static int serve(const struct serve_args *a)
 	struct vb_device_opts opts = {
 		.readonly = a->readonly, .num_queues = a->queues,
 		.max_queue_size = a->queue_size, .serial = a->serial,
-		.create_size = a->readonly ? 0 : a->size,
+		.create_size = a->readonly ? 0 : a->size, .engine = a->engine,
 	};
+	struct vb_vu_opts vu = { .path = a->socket, .mode = a->socket_mode,
+				 .gid = a->socket_group, .no_suspend = a->no_suspend };
+	char engine[32];
 	char *path = disk_path(a);
 	sigset_t stop_signals;
 	int stop_fd, ret = 1;
@@ -350,8 +375,10 @@ static int serve(const struct serve_args *a)
 		       path, (unsigned long long)dev.disk.size, (unsigned long long)a->size);
 		goto out_device;
 	}
-	if (vb_vu_server_init(&srv, &dev, a->socket, a->socket_mode, a->socket_group) < 0)
+	if (vb_vu_server_init(&srv, &dev, &vu) < 0)
 		goto out_device;
+	vb_info("engine %s%s", vb_engine_describe(&a->engine, engine, sizeof(engine)),
+		a->no_suspend ? ", ring suspension not offered" : "");
 	vb_vu_server_run(&srv, stop_fd);
 	vb_info("stopping");
 	vb_vu_server_destroy(&srv);

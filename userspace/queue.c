@@ -8,15 +8,21 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "engine.h"
 #include "log.h"
 #include "uring_io.h"
 
 /* user_data tags that are not request pointers. */
 #define TAG_KICK 1
 #define TAG_WAKE 2
+#define TAG_TIMER 3		/* the delay engine's timerfd */
+#define TAG_CANCEL 4		/* cancel and poll-remove requests of our own */
+#define TAG_MAX TAG_CANCEL
 
 int vb_queue_init(struct vb_queue *q, struct vb_device *dev, unsigned int index)
 {
+	int ret;
+
 	memset(q, 0, sizeof(*q));
 	q->dev = dev;
 	q->index = index;
@@ -24,7 +30,14 @@ int vb_queue_init(struct vb_queue *q, struct vb_device *dev, unsigned int index)
 	q->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (q->wake_fd < 0)
 		return -errno;
+	ret = vb_delay_init(&q->delay, dev->engine.kind == VB_ENGINE_DELAY ?
+				       dev->engine.delay_ns : 0);
+	if (ret < 0) {
+		close(q->wake_fd);
+		return ret;
+	}
 	pthread_mutex_init(&q->notify_lock, NULL);
+	sem_init(&q->stopped, 0, 0);
 	return 0;
 }
 
@@ -69,7 +82,9 @@ void vb_queue_destroy(struct vb_queue *q)
 	if (q->wake_fd >= 0)
 		close(q->wake_fd);
 	q->wake_fd = -1;
+	vb_delay_destroy(&q->delay);
 	pthread_mutex_destroy(&q->notify_lock);
+	sem_destroy(&q->stopped);
 }
 
 static void wake(struct vb_queue *q)
@@ -191,11 +206,57 @@ static enum vb_pop_result read_request(struct vb_queue *q, struct vb_blk_req *re
 	return vb_vring_read_packed(descs, count, 0, count, head, &q->dev->mem, &req->chain);
 }
 
-/* Reads, decodes and issues the request at head, which the caller marked busy. */
+/* Fixed when a request is issued: the cache mode the driver chose, and whether reads may be abandoned. */
+static unsigned int io_flags(const struct vb_queue *q)
+{
+	unsigned int flags = q->bounce_reads ? VB_URING_BOUNCE_READS : 0;
+
+	if (__atomic_load_n(&q->dev->writeback, __ATOMIC_RELAXED))
+		flags |= VB_URING_WRITEBACK;
+	return flags;
+}
+
+/* Hands the request to io_uring, or finishes it if nothing was queued. */
+static void issue(struct vb_queue *q, struct vb_blk_req *req)
+{
+	if (!vb_uring_issue(&q->ring, &q->dev->disk, io_flags(q), req))
+		finish_request(q, req);
+}
+
+/* Executes a parsed request with the device's engine. */
+static void execute(struct vb_queue *q, struct vb_blk_req *req)
+{
+	switch (q->dev->engine.kind) {
+	case VB_ENGINE_NULL:
+		vb_null_execute(req);
+		finish_request(q, req);
+		return;
+	case VB_ENGINE_DELAY:
+		if (req->op == VB_IO_NONE)
+			break;
+		req->held = true;
+		vb_delay_hold(&q->delay, req);
+		return;
+	case VB_ENGINE_URING:
+		break;
+	}
+	issue(q, req);
+}
+
+/* The delay engine lets go of the requests whose time has come. */
+static void release_held(struct vb_queue *q)
+{
+	struct vb_blk_req *req;
+
+	while ((req = vb_delay_pop_due(&q->delay))) {
+		req->held = false;
+		issue(q, req);
+	}
+}
+
+/* Reads, decodes and executes the request at head, which the caller claimed. */
 static void start_request(struct vb_queue *q, struct vb_blk_req *req, uint16_t head)
 {
-	struct vb_device *dev = q->dev;
-
 	if (read_request(q, req, head) != VB_POP_OK) {
 		vb_warn("queue %u: malformed descriptor chain at head %u, returned unused",
 			q->index, head);
@@ -204,10 +265,77 @@ static void start_request(struct vb_queue *q, struct vb_blk_req *req, uint16_t h
 		finish_request(q, req);
 		return;
 	}
-	vb_blk_parse(dev, req);
-	if (!vb_uring_issue(&q->ring, &dev->disk, __atomic_load_n(&dev->writeback, __ATOMIC_RELAXED),
-			    req))
-		finish_request(q, req);
+	vb_blk_parse(q->dev, req);
+	execute(q, req);
+}
+
+static void claim(struct vb_queue *q, struct vb_blk_req *req, uint16_t ndesc)
+{
+	req->busy = true;
+	req->ndesc = ndesc;
+	req->held = false;
+	req->abandoned = false;
+	q->nbusy++;
+}
+
+/* The request stays inflight in the region; the next back-end resubmits it. */
+static void suspend_request(struct vb_queue *q, struct vb_blk_req *req)
+{
+	req->busy = false;
+	q->nbusy--;
+	q->nsuspended++;
+}
+
+/*
+ * Quiesces the ring: held requests never reach the host; reads with the host
+ * are abandoned to their bounce buffers; everything else issued gets a
+ * cancellation and is waited for by the caller's loop.
+ */
+static void begin_suspend(struct vb_queue *q)
+{
+	struct vb_blk_req *req = vb_delay_take_all(&q->delay), *next;
+	bool issued = false;
+
+	q->suspending = true;
+	for (; req; req = next) {
+		next = req->held_next;
+		req->held = false;
+		suspend_request(q, req);
+	}
+	for (unsigned int i = 0; i < q->num; i++) {
+		req = &q->reqs[i];
+		if (!req->busy)
+			continue;
+		issued = true;
+		if (req->op == VB_IO_READ && req->bounce) {
+			req->abandoned = true;
+			q->norphans++;
+			suspend_request(q, req);
+		}
+	}
+	if (issued) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+
+		/* Reaches only what io_uring still holds; the block layer finishes the rest. */
+		io_uring_prep_cancel_fd(sqe, q->dev->disk.fd, IORING_ASYNC_CANCEL_ALL);
+		io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+	}
+}
+
+/* A completion seen while suspending; true if it was settled here. */
+static bool settle_suspended(struct vb_queue *q, struct vb_blk_req *req, int res)
+{
+	if (req->abandoned) {
+		vb_uring_release(req);
+		q->norphans--;
+		return true;
+	}
+	if (q->suspending && res == -ECANCELED) {
+		vb_uring_release(req);
+		suspend_request(q, req);
+		return true;
+	}
+	return false;
 }
 
 static bool fetch_one(struct vb_queue *q)
@@ -229,9 +357,7 @@ static bool fetch_one(struct vb_queue *q)
 		mark_broken(q, "the guest made a descriptor head available twice");
 		return false;
 	}
-	req->busy = true;
-	req->ndesc = ndesc;
-	q->nbusy++;
+	claim(q, req, ndesc);
 	if (q->inflight.p) {
 		int entry = vb_inflight_fetch_packed(&q->inflight, &q->vring);
 
@@ -267,9 +393,7 @@ static void resubmit_inflight(struct vb_queue *q)
 			q->reqs[head].inflight_entry = entry;
 		}
 		req = &q->reqs[head];
-		req->busy = true;
-		req->ndesc = ndesc;
-		q->nbusy++;
+		claim(q, req, ndesc);
 		start_request(q, req, head);
 	}
 	if (q->inflight.nresubmit)
@@ -290,13 +414,28 @@ static void fetch_all(struct vb_queue *q)
 	} while (!q->broken && vb_vring_enable_kicks(&q->vring));
 }
 
+/* The ring is sized with spare entries for our own polls and cancellations; submit if full anyway. */
+static struct io_uring_sqe *own_sqe(struct io_uring *ring, uint64_t tag)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (!sqe) {
+		io_uring_submit(ring);
+		sqe = io_uring_get_sqe(ring);
+	}
+	if (sqe)
+		io_uring_sqe_set_data64(sqe, tag);
+	return sqe;
+}
+
 static void arm_poll(struct vb_queue *q, int fd, uint64_t tag)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+	struct io_uring_sqe *sqe = own_sqe(&q->ring, tag);
 
-	/* The ring is sized with spare entries for these two polls. */
-	io_uring_prep_poll_multishot(sqe, fd, POLLIN);
-	io_uring_sqe_set_data64(sqe, tag);
+	if (sqe)
+		io_uring_prep_poll_multishot(sqe, fd, POLLIN);
+	else
+		mark_broken(q, "no io_uring entry for a notifier poll");
 }
 
 static void drain_eventfd(int fd)
@@ -306,24 +445,124 @@ static void drain_eventfd(int fd)
 	eventfd_read(fd, &v);
 }
 
+static int poll_fd(const struct vb_queue *q, uint64_t tag)
+{
+	return tag == TAG_KICK ? q->kick_fd : tag == TAG_WAKE ? q->wake_fd : q->delay.timer_fd;
+}
+
+/* A kick, a wake-up or the delay timer: returns true if the ring may have new requests. */
+static bool notifier_event(struct vb_queue *q, const struct io_uring_cqe *cqe, uint64_t tag)
+{
+	if (tag == TAG_CANCEL)
+		return false;
+	drain_eventfd(poll_fd(q, tag));
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		arm_poll(q, poll_fd(q, tag), tag);
+	if (tag == TAG_TIMER) {
+		release_held(q);
+		return false;
+	}
+	return true;
+}
+
+/* Owns the io_uring of a suspended ring until the host is done with its abandoned reads. */
+struct orphan_reads {
+	struct vb_device *dev;
+	unsigned int index;
+	struct io_uring ring;
+	struct vb_blk_req *reqs;
+	unsigned int count;
+};
+
+/* Waits for count abandoned reads on ring, freeing their bounce buffers; touches no guest memory. */
+static void reap_abandoned(struct io_uring *ring, unsigned int *count)
+{
+	/* Our notifier polls must stop: the eventfds now belong to the ring's next worker. */
+	for (uint64_t tag = TAG_KICK; tag <= TAG_TIMER; tag++) {
+		struct io_uring_sqe *sqe = own_sqe(ring, TAG_CANCEL);
+
+		if (sqe)
+			io_uring_prep_poll_remove(sqe, tag);
+	}
+	while (*count) {
+		struct io_uring_cqe *cqe;
+		unsigned int head, seen = 0;
+
+		io_uring_submit_and_wait(ring, 1);
+		io_uring_for_each_cqe(ring, head, cqe) {
+			uint64_t tag = io_uring_cqe_get_data64(cqe);
+			struct vb_blk_req *req = io_uring_cqe_get_data(cqe);
+
+			seen++;
+			if (tag > TAG_MAX && req->abandoned) {
+				vb_uring_release(req);
+				req->abandoned = false;
+				(*count)--;
+			}
+		}
+		io_uring_cq_advance(ring, seen);
+	}
+}
+
+static void *orphan_thread(struct orphan_reads *o)
+{
+	struct vb_device *dev = o->dev;
+
+	reap_abandoned(&o->ring, &o->count);
+	vb_debug("queue %u: the host finished every abandoned read", o->index);
+	io_uring_queue_exit(&o->ring);
+	free(o->reqs);
+	free(o);
+	vb_device_orphan_done(dev);
+	return NULL;
+}
+
+/*
+ * The ring is quiesced but the host still reads into abandoned bounce
+ * buffers: the io_uring and the requests go with this thread, which frees
+ * them once the host is done, so the ring can start again at once. Without
+ * memory for that, the reads are waited for here instead.
+ */
+static struct orphan_reads *hand_off_orphans(struct vb_queue *q)
+{
+	struct orphan_reads *o;
+
+	if (!q->norphans)
+		return NULL;
+	o = malloc(sizeof(*o));
+	if (!o) {
+		reap_abandoned(&q->ring, &q->norphans);
+		return NULL;
+	}
+	*o = (struct orphan_reads){ .dev = q->dev, .index = q->index, .ring = q->ring,
+				    .reqs = q->reqs, .count = q->norphans };
+	vb_device_orphan_begin(q->dev);
+	q->orphaned = true;
+	return o;
+}
+
 static void *queue_thread(void *arg)
 {
 	struct vb_queue *q = arg;
-	struct vb_device *dev = q->dev;
+	struct orphan_reads *orphans;
 
 	arm_poll(q, q->kick_fd, TAG_KICK);
 	arm_poll(q, q->wake_fd, TAG_WAKE);
+	if (q->delay.timer_fd >= 0)
+		arm_poll(q, q->delay.timer_fd, TAG_TIMER);
 	resubmit_inflight(q);
 	/* Entries made available before we started get no kick of their own. */
 	fetch_all(q);
 	for (;;) {
 		struct io_uring_cqe *cqe;
 		unsigned int head, seen = 0;
-		bool fetch = false, stopping;
-		int ret;
+		bool fetch = false;
+		int ret, stopping;
 
 		flush_used(q);
 		stopping = __atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
+		if (stopping == VB_STOP_SUSPEND && !q->suspending)
+			begin_suspend(q);
 		if (stopping && q->nbusy == 0)
 			break;
 		ret = io_uring_submit_and_wait(&q->ring, 1);
@@ -333,27 +572,25 @@ static void *queue_thread(void *arg)
 		}
 		io_uring_for_each_cqe(&q->ring, head, cqe) {
 			uint64_t tag = io_uring_cqe_get_data64(cqe);
-
-			seen++;
-			if (tag == TAG_KICK || tag == TAG_WAKE) {
-				drain_eventfd(tag == TAG_KICK ? q->kick_fd : q->wake_fd);
-				if (!(cqe->flags & IORING_CQE_F_MORE))
-					arm_poll(q, tag == TAG_KICK ? q->kick_fd : q->wake_fd, tag);
-				fetch = true;
-				continue;
-			}
 			struct vb_blk_req *req = io_uring_cqe_get_data(cqe);
 
-			if (vb_uring_complete(&q->ring, &dev->disk,
-					      __atomic_load_n(&dev->writeback, __ATOMIC_RELAXED),
-					      req, cqe->res))
+			seen++;
+			if (tag <= TAG_MAX) {
+				fetch |= notifier_event(q, cqe, tag);
+				continue;
+			}
+			if (settle_suspended(q, req, cqe->res))
+				continue;
+			if (vb_uring_complete(&q->ring, &q->dev->disk, io_flags(q), req, cqe->res))
 				finish_request(q, req);
 		}
 		io_uring_cq_advance(&q->ring, seen);
 		if (fetch && !__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE))
 			fetch_all(q);
 	}
-	return NULL;
+	orphans = hand_off_orphans(q);
+	sem_post(&q->stopped);
+	return orphans ? orphan_thread(orphans) : NULL;
 }
 
 int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
@@ -365,8 +602,8 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 	q->reqs = calloc(q->num, sizeof(*q->reqs));
 	if (!q->reqs)
 		return -ENOMEM;
-	/* One SQE per request slot, plus the two polls and their re-arms. */
-	ret = io_uring_queue_init(q->num + 4, &q->ring, 0);
+	/* One SQE per request slot, plus our polls, their re-arms and a cancellation. */
+	ret = io_uring_queue_init(q->num + 8, &q->ring, 0);
 	if (ret < 0) {
 		free(q->reqs);
 		q->reqs = NULL;
@@ -394,6 +631,10 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 				q->index, q->vring.last_avail_idx, q->base);
 	}
 	q->nbusy = 0;
+	q->nsuspended = 0;
+	q->norphans = 0;
+	q->suspending = false;
+	q->orphaned = false;
 	q->logging = (q->dev->features & (1ull << VHOST_F_LOG_ALL)) && q->dev->log.bitmap;
 	q->broken = false;
 	q->need_publish = false;
@@ -417,18 +658,44 @@ fail_ring:
 	return ret;
 }
 
-void vb_queue_stop(struct vb_queue *q)
+static unsigned int stop_worker(struct vb_queue *q, enum vb_stop_mode mode)
 {
 	if (!q->running)
-		return;
-	__atomic_store_n(&q->stop, 1, __ATOMIC_RELEASE);
+		return 0;
+	__atomic_store_n(&q->stop, mode, __ATOMIC_RELEASE);
 	wake(q);
-	pthread_join(q->thread, NULL);
+	while (sem_wait(&q->stopped) < 0)
+		;
+	if (q->orphaned)
+		pthread_detach(q->thread);
+	else
+		pthread_join(q->thread, NULL);
 	q->running = false;
 	q->base = vb_vring_base(&q->vring);
+	/*
+	 * A split ring resumes at used->idx plus what the next back-end
+	 * resubmits; a packed one resubmits from the chain copies in its region,
+	 * so its avail position does not move back.
+	 */
+	if (!q->vring.packed)
+		q->base = (uint16_t)(q->base - q->nsuspended);
 	vb_inflight_stop(&q->inflight);
-	io_uring_queue_exit(&q->ring);
-	free(q->reqs);
+	if (!q->orphaned) {
+		io_uring_queue_exit(&q->ring);
+		free(q->reqs);
+	}
 	q->reqs = NULL;
-	vb_debug("queue %u stopped at vring base 0x%x", q->index, q->base);
+	vb_debug("queue %u stopped at vring base 0x%x, %u requests suspended, %u reads abandoned",
+		 q->index, q->base, q->nsuspended, q->norphans);
+	return q->nsuspended;
+}
+
+void vb_queue_stop(struct vb_queue *q)
+{
+	stop_worker(q, VB_STOP_DRAIN);
+}
+
+unsigned int vb_queue_suspend(struct vb_queue *q)
+{
+	return stop_worker(q, VB_STOP_SUSPEND);
 }

@@ -4,10 +4,12 @@
 
 #include <liburing.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "blk.h"
+#include "delay_queue.h"
 #include "device.h"
 #include "inflight.h"
 #include "virtqueue.h"
@@ -29,6 +31,7 @@ struct vb_queue {
 	size_t inflight_size;		/* bytes of that region */
 	bool log_used;			/* mark the used ring in the dirty log too */
 	uint64_t used_gpa;		/* guest address of the used ring, for that */
+	bool bounce_reads;		/* the ring may be suspended: reads go through bounce buffers */
 	bool running;
 
 	pthread_mutex_t notify_lock;
@@ -37,8 +40,15 @@ struct vb_queue {
 	int err_fd;
 
 	int enabled;			/* atomic: fetch new requests only while set */
-	int stop;			/* atomic: the worker drains and exits */
+	int stop;			/* atomic: 0, or how the worker is to stop (enum vb_stop_mode) */
 	int wake_fd;			/* eventfd the control thread pokes after changing the above */
+	/*
+	 * Posted by the worker once the ring is quiesced: from then on it touches
+	 * nothing of q. It may go on reaping abandoned reads (orphaned), on a
+	 * copy of the io_uring it took with it.
+	 */
+	sem_t stopped;
+	bool orphaned;
 
 	/* worker-owned while running */
 	pthread_t thread;
@@ -46,8 +56,12 @@ struct vb_queue {
 	struct io_uring ring;
 	struct vb_blk_req *reqs;	/* num slots, indexed by descriptor head */
 	struct vb_inflight_tracker inflight;
+	struct vb_delay_queue delay;	/* requests the delay engine holds back */
 	bool logging;			/* VHOST_F_LOG_ALL with a log mapped */
-	unsigned int nbusy;		/* requests fetched and not yet completed */
+	unsigned int nbusy;		/* requests fetched and neither completed nor suspended */
+	bool suspending;
+	unsigned int nsuspended;	/* left inflight for the next back-end by this stop */
+	unsigned int norphans;		/* abandoned reads the host still works on */
 	bool need_publish;
 	uint16_t unpublished;		/* used entries written since the last publish */
 	bool broken;
@@ -61,8 +75,24 @@ void vb_queue_destroy(struct vb_queue *q);
  * records as inflight and then fetching after it. Returns 0 or -errno.
  */
 int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used);
+enum vb_stop_mode {
+	VB_STOP_DRAIN = 1,	/* complete every request first */
+	VB_STOP_SUSPEND,	/* leave requests inflight in the region, host I/O quiesced */
+};
+
 /* Stops fetching, waits for every issued request, and records the resume index in q->base. */
 void vb_queue_stop(struct vb_queue *q);
+/*
+ * Stops the ring without waiting for the storage: requests the host has not
+ * seen are cancelled, reads it has are abandoned (their data goes to bounce
+ * buffers that are thrown away), other issued operations are cancelled if
+ * io_uring still can and waited for otherwise. What did not complete stays
+ * inflight in the ring's inflight region, and q->base is set so that the
+ * next back-end's resubmission lines up. On return no I/O of the ring can
+ * write guest memory, the disk, the used ring or an eventfd. Only for rings
+ * with an inflight region and bounce_reads; returns the number suspended.
+ */
+unsigned int vb_queue_suspend(struct vb_queue *q);
 void vb_queue_set_enabled(struct vb_queue *q, bool enabled);
 /* Replaces a notifier fd, closing the old one; fd -1 means none. */
 void vb_queue_set_call_fd(struct vb_queue *q, int fd);

@@ -82,7 +82,7 @@ static struct io_uring_sqe *get_sqe(struct io_uring *ring, struct vb_blk_req *re
 	return sqe;
 }
 
-static bool queue_rw(struct io_uring *ring, const struct vb_disk *disk, bool writeback,
+static bool queue_rw(struct io_uring *ring, const struct vb_disk *disk, unsigned int flags,
 		     struct vb_blk_req *req)
 {
 	struct io_uring_sqe *sqe = get_sqe(ring, req);
@@ -105,7 +105,7 @@ static bool queue_rw(struct io_uring *ring, const struct vb_disk *disk, bool wri
 		io_uring_prep_readv(sqe, disk->fd, req->iov, req->niov, off);
 	}
 	/* Write-through cache mode: every write is durable before it completes. */
-	if (write && !writeback)
+	if (write && !(flags & VB_URING_WRITEBACK))
 		sqe->rw_flags = RWF_DSYNC;
 	return true;
 }
@@ -142,25 +142,31 @@ static int zeroes_mode(const struct vb_disk *disk, bool unmap, int tried)
 	return -1;
 }
 
+void vb_uring_release(struct vb_blk_req *req)
+{
+	free(req->bounce);
+	req->bounce = NULL;
+}
+
 static bool finish(struct vb_blk_req *req, uint8_t status)
 {
 	req->status = status;
-	free(req->bounce);
-	req->bounce = NULL;
+	vb_uring_release(req);
 	return true;
 }
 
-bool vb_uring_issue(struct io_uring *ring, struct vb_disk *disk, bool writeback,
+bool vb_uring_issue(struct io_uring *ring, struct vb_disk *disk, unsigned int flags,
 		    struct vb_blk_req *req)
 {
+	bool bounce_read = req->op == VB_IO_READ && (flags & VB_URING_BOUNCE_READS);
 	struct io_uring_sqe *sqe;
 
 	switch (req->op) {
 	case VB_IO_READ:
 	case VB_IO_WRITE:
-		if (!dio_aligned(disk, req) && !use_bounce(disk, req, 0))
+		if ((bounce_read || !dio_aligned(disk, req)) && !use_bounce(disk, req, 0))
 			break;
-		if (queue_rw(ring, disk, writeback, req))
+		if (queue_rw(ring, disk, flags, req))
 			return true;
 		break;
 	case VB_IO_FLUSH:
@@ -195,7 +201,7 @@ bool vb_uring_issue(struct io_uring *ring, struct vb_disk *disk, bool writeback,
 	return false;
 }
 
-static bool complete_rw(struct io_uring *ring, struct vb_disk *disk, bool writeback,
+static bool complete_rw(struct io_uring *ring, struct vb_disk *disk, unsigned int flags,
 			struct vb_blk_req *req, int res)
 {
 	if (res <= 0)
@@ -205,7 +211,7 @@ static bool complete_rw(struct io_uring *ring, struct vb_disk *disk, bool writeb
 		/* Short transfer (rare): carry on from where it stopped, through a bounce buffer. */
 		if (!req->bounce && !use_bounce(disk, req, req->done))
 			return finish(req, VIRTIO_BLK_S_IOERR);
-		if (queue_rw(ring, disk, writeback, req))
+		if (queue_rw(ring, disk, flags, req))
 			return false;
 		return finish(req, VIRTIO_BLK_S_IOERR);
 	}
@@ -214,7 +220,7 @@ static bool complete_rw(struct io_uring *ring, struct vb_disk *disk, bool writeb
 	return finish(req, VIRTIO_BLK_S_OK);
 }
 
-bool vb_uring_complete(struct io_uring *ring, struct vb_disk *disk, bool writeback,
+bool vb_uring_complete(struct io_uring *ring, struct vb_disk *disk, unsigned int flags,
 		       struct vb_blk_req *req, int res)
 {
 	int mode;
@@ -222,7 +228,7 @@ bool vb_uring_complete(struct io_uring *ring, struct vb_disk *disk, bool writeba
 	switch (req->op) {
 	case VB_IO_READ:
 	case VB_IO_WRITE:
-		return complete_rw(ring, disk, writeback, req, res);
+		return complete_rw(ring, disk, flags, req, res);
 	case VB_IO_DISCARD:
 		if (res == -EOPNOTSUPP) {
 			FLAG_SET(disk->no_punch_hole);

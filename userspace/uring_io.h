@@ -7,18 +7,29 @@
 #include "blk.h"
 #include "disk.h"
 
+/* How requests are issued; fixed per request when it is issued. */
+#define VB_URING_WRITEBACK 0x1u	/* volatile write cache: writes need no RWF_DSYNC */
+/*
+ * Reads land in a bounce buffer and are copied to the guest at completion,
+ * so a read still with the host can be abandoned without it ever writing
+ * guest memory (ring suspension).
+ */
+#define VB_URING_BOUNCE_READS 0x2u
+
 /*
  * Queues the disk operation of req on ring (the caller submits in batches).
  * Returns true if queued; false if the request finished at once (req->status set).
  */
-bool vb_uring_issue(struct io_uring *ring, struct vb_disk *disk, bool writeback,
+bool vb_uring_issue(struct io_uring *ring, struct vb_disk *disk, unsigned int flags,
 		    struct vb_blk_req *req);
 /*
  * Accounts completion res of req. Returns true when the request is finished
  * (req->status set); false when it was queued again (short transfer, or a
  * fallback fallocate mode).
  */
-bool vb_uring_complete(struct io_uring *ring, struct vb_disk *disk, bool writeback,
+bool vb_uring_complete(struct io_uring *ring, struct vb_disk *disk, unsigned int flags,
 		       struct vb_blk_req *req, int res);
+/* Drops a request that will not complete here (suspended): frees what issuing it allocated. */
+void vb_uring_release(struct vb_blk_req *req);
 
 #endif

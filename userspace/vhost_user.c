@@ -116,6 +116,8 @@ static int ring_start(struct vb_vu_server *srv, struct vb_queue *q)
 	q->inflight_size = srv->inflight.stride;
 	q->log_used = srv->rings[q->index].addr.flags & BIT(VHOST_VRING_F_LOG);
 	q->used_gpa = srv->rings[q->index].addr.log_guest_addr;
+	q->bounce_reads = srv->protocol_features &
+			  BIT(VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT);
 	ret = vb_queue_start(q, desc, avail, used);
 	if (ret < 0)
 		vb_err("vring %u: cannot start: %s", q->index, strerror(-ret));
@@ -202,9 +204,18 @@ static enum vu_result vu_set_protocol_features(struct vu_request *r)
 	uint64_t f = r->msg->payload.u64;
 	uint64_t unknown = f & ~r->srv->offered_protocol_features;
 
+	/* Refusals keep what was offered, so REPLY_ACK (if asked for) reports them. */
 	if (unknown) {
 		vb_err("SET_PROTOCOL_FEATURES: bits 0x%llx were not offered",
 		       (unsigned long long)unknown);
+		r->srv->protocol_features = f & r->srv->offered_protocol_features;
+		return VU_FAIL;
+	}
+	/* Suspended requests live in the inflight region: without one there is nowhere to keep them. */
+	if ((f & BIT(VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT)) &&
+	    !(f & BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))) {
+		vb_err("SET_PROTOCOL_FEATURES: GET_VRING_BASE_INFLIGHT (bit 20) needs INFLIGHT_SHMFD (bit 12); refused");
+		r->srv->protocol_features = f & ~BIT(VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT);
 		return VU_FAIL;
 	}
 	r->srv->protocol_features = f;
@@ -367,6 +378,28 @@ static enum vu_result vu_set_vring_base(struct vu_request *r)
 	return VU_OK;
 }
 
+/*
+ * The one place that decides whether GET_VRING_BASE suspends rather than
+ * drains. The seed protocol asks for it by negotiating bit 20 (num is 0);
+ * later QEMU revisions also say so per message with num = 1. A ring that
+ * is not running or has no inflight region to keep the requests drains.
+ */
+static bool suspend_requested(const struct vb_vu_server *srv, const struct vb_queue *q,
+			      uint32_t num)
+{
+	if (!(srv->protocol_features & BIT(VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT)))
+		return false;
+	if (num > 1) {
+		vb_warn("GET_VRING_BASE vring %u: num %u is reserved; draining", q->index, num);
+		return false;
+	}
+	if (q->running && !(q->inflight_region && q->bounce_reads)) {
+		vb_warn("vring %u has no inflight region to suspend into; draining", q->index);
+		return false;
+	}
+	return q->running;
+}
+
 static enum vu_result vu_get_vring_base(struct vu_request *r)
 {
 	const struct vhost_user_vring_state *s = &r->msg->payload.state;
@@ -374,7 +407,14 @@ static enum vu_result vu_get_vring_base(struct vu_request *r)
 
 	if (!q)
 		return VU_CLOSE;
-	vb_queue_stop(q);
+	if (suspend_requested(r->srv, q, s->num)) {
+		unsigned int n = vb_queue_suspend(q);
+
+		vb_info("vring %u suspended with %u requests left inflight for the next back-end",
+			q->index, n);
+	} else {
+		vb_queue_stop(q);
+	}
 	/* The ring restarts only with a new kick fd. */
 	if (q->kick_fd >= 0)
 		close(q->kick_fd);
@@ -679,15 +719,17 @@ static bool dispatch(struct vb_vu_server *srv, struct vhost_user_msg *msg, int *
 	struct vhost_user_msg reply = { .hdr = { .request = msg->hdr.request } };
 	struct vu_request r = { srv, msg, fds, nfds, &reply, -1 };
 	const struct vu_message_type *t = lookup(srv, msg);
-	bool ack = (msg->hdr.flags & VHOST_USER_NEED_REPLY_MASK) &&
-		   (srv->protocol_features & BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK));
 	enum vu_result res;
+	bool ack;
 	int ret;
 
 	if (!t)
 		return false;
 	vb_debug("%s (%u bytes, %zu fds)", t->name, msg->hdr.size, nfds);
 	res = t->handle(&r);
+	/* Read after handling: SET_PROTOCOL_FEATURES may have just negotiated REPLY_ACK. */
+	ack = (msg->hdr.flags & VHOST_USER_NEED_REPLY_MASK) &&
+	      (srv->protocol_features & BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK));
 	switch (res) {
 	case VU_CLOSE:
 		return false;
@@ -757,8 +799,7 @@ static void serve_connection(struct vb_vu_server *srv, int stop_fd)
 	free(msg);
 }
 
-int vb_vu_server_init(struct vb_vu_server *srv, struct vb_device *dev, const char *path,
-		      mode_t mode, gid_t gid)
+int vb_vu_server_init(struct vb_vu_server *srv, struct vb_device *dev, const struct vb_vu_opts *o)
 {
 	memset(srv, 0, sizeof(*srv));
 	srv->dev = dev;
@@ -768,15 +809,17 @@ int vb_vu_server_init(struct vb_vu_server *srv, struct vb_device *dev, const cha
 		BIT(VHOST_USER_PROTOCOL_F_CONFIG) | BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
 		BIT(VHOST_USER_PROTOCOL_F_STATUS) | BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE) |
 		BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) | BIT(VHOST_USER_PROTOCOL_F_LOG_SHMFD);
-	srv->socket_path = strdup(path);
+	if (!o->no_suspend)
+		srv->offered_protocol_features |= BIT(VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT);
+	srv->socket_path = strdup(o->path);
 	if (!srv->socket_path)
 		return -ENOMEM;
-	srv->listen_fd = vb_vu_listen(path, mode, gid);
+	srv->listen_fd = vb_vu_listen(o->path, o->mode, o->gid);
 	if (srv->listen_fd < 0) {
 		free(srv->socket_path);
 		return srv->listen_fd;
 	}
-	vb_info("listening on %s", path);
+	vb_info("listening on %s", o->path);
 	return 0;
 }
 

@@ -29,9 +29,16 @@ struct vb_vu_server {
 	struct vb_vu_ring rings[VB_QUEUES_MAX];
 };
 
-/* Listens on path (see vb_vu_listen for mode and gid) for dev. Returns 0 or -errno (logged). */
-int vb_vu_server_init(struct vb_vu_server *srv, struct vb_device *dev, const char *path,
-		      mode_t mode, gid_t gid);
+struct vb_vu_opts {
+	const char *path;	/* the socket; see vb_vu_listen for mode and gid */
+	mode_t mode;
+	gid_t gid;
+	/* Do not offer GET_VRING_BASE_INFLIGHT: every GET_VRING_BASE drains. */
+	bool no_suspend;
+};
+
+/* Listens on o->path for dev. Returns 0 or -errno (logged). */
+int vb_vu_server_init(struct vb_vu_server *srv, struct vb_device *dev, const struct vb_vu_opts *o);
 /*
  * Serves front-ends one after the other until stop_fd becomes readable.
  * A front-end that misbehaves loses its connection, never the daemon.

@@ -197,7 +197,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	/* The device keeps its fd; nothing is left to clean up if the fuzzer dies. */
 	unlink(img);
-	if (vb_vu_server_init(&srv, &dev, sock_path, 0600, (gid_t)-1) < 0)
+	if (vb_vu_server_init(&srv, &dev, &(struct vb_vu_opts){ .path = sock_path, .mode = 0600,
+							     .gid = (gid_t)-1 }) < 0)
 		abort();
 	owner = getpid();
 	atexit(cleanup);

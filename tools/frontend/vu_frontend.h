@@ -485,4 +485,32 @@ int vu_set_inflight_fd(struct vu_dev *dev, int fd, const struct vhost_user_infli
  * SET_VRING_BASE). */
 void vu_vq_set_index(struct vu_vq *vq, uint16_t idx);
 
+/* ------------------------------------------------------------------------ */
+/* Ring suspension and inflight migration                                    */
+/* ------------------------------------------------------------------------ */
+
+/* An inflight region the front-end keeps (and would migrate). */
+struct vu_inflight {
+	int fd;                           /* -1 when none */
+	void *base;                       /* our mapping of it */
+	struct vhost_user_inflight info;  /* as GET_INFLIGHT_FD described it */
+};
+
+/* GET_INFLIGHT_FD for num_queues rings of queue_size entries, maps the
+ * region and hands it back with SET_INFLIGHT_FD, as QEMU does at start. */
+int vu_inflight_open(struct vu_dev *dev, uint16_t num_queues, uint16_t queue_size,
+		     struct vu_inflight *inf);
+void vu_inflight_close(struct vu_inflight *inf);
+/* Entries of queue index's split-ring region marked inflight. */
+unsigned vu_inflight_count(const struct vu_inflight *inf, unsigned index);
+/*
+ * Moves dev to the back-end at path as QEMU's inflight migration does on
+ * the destination: connect, negotiate, SET_INFLIGHT_FD with the region as
+ * it is (inf may be NULL), SET_MEM_TABLE with the same guest memory, then
+ * every queue restarts at vq->base (the GET_VRING_BASE reply of the
+ * source) with its kick and call fds. Stop the queues (vu_vq_stop) first.
+ */
+int vu_dev_handoff(struct vu_dev *dev, const char *path, uint64_t features,
+		   uint64_t protocol_features, const struct vu_inflight *inf);
+
 #endif

@@ -253,6 +253,12 @@ static int build_argv(struct vu_daemon *d, char **argv, char *store, size_t cap)
 			ADD("--serial");
 			ADD("%s", o->serial);
 		}
+		if (o->engine) {
+			ADD("--engine");
+			ADD("%s", o->engine);
+		}
+		if (o->no_suspend)
+			ADD("--no-suspend");
 	}
 #undef ADD
 	argv[argc] = NULL;

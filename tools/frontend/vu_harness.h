@@ -44,6 +44,8 @@ struct vu_daemon_opts {
 	unsigned queues;    /* 0: option not passed (daemon default, 1) */
 	bool readonly;
 	const char *serial; /* NULL: option not passed */
+	const char *engine; /* vbridge --engine; NULL: option not passed */
+	bool no_suspend;    /* vbridge --no-suspend */
 };
 
 struct vu_daemon {

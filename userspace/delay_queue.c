@@ -1,0 +1,82 @@
+/* The delay engine's holding pen: a FIFO of held requests and the timerfd that releases them. */
+#include "delay_queue.h"
+
+#include <errno.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* An absolute deadline of 0 would disarm the timer: the queue is empty then, so that is right. */
+static void arm(struct vb_delay_queue *d, uint64_t deadline_ns)
+{
+	struct itimerspec its = {
+		.it_value = { .tv_sec = deadline_ns / 1000000000ull,
+			      .tv_nsec = deadline_ns % 1000000000ull },
+	};
+
+	timerfd_settime(d->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+int vb_delay_init(struct vb_delay_queue *d, uint64_t delay_ns)
+{
+	*d = (struct vb_delay_queue){ .timer_fd = -1, .delay_ns = delay_ns };
+	if (delay_ns == 0)
+		return 0;
+	d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	return d->timer_fd < 0 ? -errno : 0;
+}
+
+void vb_delay_destroy(struct vb_delay_queue *d)
+{
+	if (d->timer_fd >= 0)
+		close(d->timer_fd);
+	d->timer_fd = -1;
+}
+
+void vb_delay_hold(struct vb_delay_queue *d, struct vb_blk_req *req)
+{
+	req->deadline_ns = now_ns() + d->delay_ns;
+	req->held_next = NULL;
+	if (d->tail)
+		d->tail->held_next = req;
+	else
+		d->head = req;
+	d->tail = req;
+	if (d->count++ == 0)
+		arm(d, req->deadline_ns);
+}
+
+struct vb_blk_req *vb_delay_pop_due(struct vb_delay_queue *d)
+{
+	struct vb_blk_req *req = d->head;
+
+	if (!req)
+		return NULL;
+	if (req->deadline_ns > now_ns()) {
+		arm(d, req->deadline_ns);
+		return NULL;
+	}
+	d->head = req->held_next;
+	if (!d->head)
+		d->tail = NULL;
+	d->count--;
+	return req;
+}
+
+struct vb_blk_req *vb_delay_take_all(struct vb_delay_queue *d)
+{
+	struct vb_blk_req *list = d->head;
+
+	d->head = d->tail = NULL;
+	d->count = 0;
+	arm(d, 0);
+	return list;
+}
