@@ -66,6 +66,13 @@ def fmt(v, spec):
     return "n/a" if v is None else format(v, spec)
 
 
+def cpu(r):
+    """Back-end / client CPU use, so that a client-bound row shows."""
+    if not r:
+        return "n/a"
+    return "%.0f/%.0f%%" % (100 * r["backend_cpu"], 100 * r["client_cpu"])
+
+
 def rows_for_table(res):
     header = ["backing", "workload", "vbridge IOPS", "qsd IOPS", "IOPS ratio",
               "vbridge p99 us", "qsd p99 us", "p99 ratio", "vbridge CPU", "qsd CPU"]
@@ -82,8 +89,7 @@ def rows_for_table(res):
                 fmt(res.ratio(backing, w, iops), ".2f"),
                 fmt(vb and p99_us(vb), ".1f"), fmt(peer and p99_us(peer), ".1f"),
                 fmt(res.ratio(backing, w, p99_us), ".2f"),
-                fmt(vb and 100 * vb["backend_cpu"], ".0f") + ("%" if vb else ""),
-                fmt(peer and 100 * peer["backend_cpu"], ".0f") + ("%" if peer else ""),
+                cpu(vb), cpu(peer),
             ])
     return header, rows
 
