@@ -111,11 +111,18 @@ rc=$?
 report "$rc" "a 0.3 s randread run ends by itself"
 check "the text report has IOPS and percentiles" grep -q 'p99.9' "$DIR/text"
 
-# Corruption behind the bench's back must be reported: zero the span on the host mid-run.
-"$BENCH" --socket "$SOCK" --verify --rw randrw --depth 4 --span 1M --time 3 >"$DIR/out" 2>"$DIR/err" &
+# Corruption behind the bench's back must be reported: zero the span on the
+# host once the run has written some of it.
+zero_span() { dd if=/dev/zero of="$IMG" bs=1M count=1 conv=notrunc oflag=direct status=none; }
+zero_span
+"$BENCH" --socket "$SOCK" --verify --rw randrw --depth 4 --span 1M --time 5 >"$DIR/out" 2>"$DIR/err" &
 bench_pid=$!
-sleep 1
-dd if=/dev/zero of="$IMG" bs=1M count=1 conv=notrunc oflag=direct status=none
+for _ in $(seq 500); do
+	cmp -s -n 1048576 "$IMG" /dev/zero || break
+	sleep 0.01
+done
+sleep 0.2
+zero_span
 wait "$bench_pid"
 rc=$?
 report $((rc == 1 ? 0 : 1)) "data zeroed on the host under a --verify run fails it (exit $rc)"
