@@ -4,6 +4,8 @@ CC ?= gcc
 BUILD ?= build
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -Iinclude -pthread -MMD -MP
+# Programs the guest tests copy into their guests are static and never sanitized, whatever the build.
+STATIC_CFLAGS := $(CFLAGS_BASE) -Itools/frontend
 LDLIBS := -luring -pthread
 
 ifeq ($(SANITIZE),1)
@@ -25,24 +27,30 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 VHOST_SRCS := $(wildcard tests/vhost/*.c)
 VHOST_BINS := $(VHOST_SRCS:tests/vhost/%.c=$(BUILD)/tests/vhost/%)
-# The load generator (tools/bench), built on the front-end library.
-BENCH_SRCS := $(wildcard tools/bench/*.c)
+# The load generator vbridge-bench (tools/bench, which also holds the suspend benchmark).
+BENCH_SRCS := tools/bench/vbridge-bench.c tools/bench/worker.c tools/bench/hist.c
 BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/%.o)
 INFLIGHT_SRCS := $(wildcard tools/inflight/*.c)
 INFLIGHT_OBJS := $(INFLIGHT_SRCS:%.c=$(BUILD)/%.o)
-# Programs the guest tests copy into their guests: static, and never sanitized.
+# Programs the guest tests copy into their guests: static, and never sanitized. The daemon
+# itself and programs built on the front-end library get their own static objects.
 GUEST_TOOL_SRCS := $(wildcard tests/guest/tools/*.c)
-GUEST_TOOL_BINS := $(GUEST_TOOL_SRCS:tests/guest/tools/%.c=$(BUILD)/tests/guest/%)
+GUEST_FRONT_TOOLS := suspend_slowdev
+GUEST_TOOL_BINS := $(GUEST_TOOL_SRCS:tests/guest/tools/%.c=$(BUILD)/tests/guest/%) \
+	$(BUILD)/tests/guest/vbridge
+STATIC_CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/static/%.o)
+STATIC_FRONT_OBJS := $(FRONT_SRCS:%.c=$(BUILD)/static/%.o)
 # Fuzz targets (tests/fuzz/fuzz_<name>.c); their corpora are replayed by fuzz_replay_<name> in every build.
 FUZZ_NAMES := vu_message chain blk inflight
 FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 
-.PHONY: all deps check demo clean fuzz bench
+.PHONY: all deps check demo clean fuzz bench bench-qsd bench-suspend
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
-all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
-	$(BUILD)/tests/unit/inflight_tool_test $(FUZZ_REPLAY_BINS) $(BUILD)/vbridge-bench \
-	$(BUILD)/tests/vhost/bench_smoke
+all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(BUILD)/tests/vhost/variants \
+	$(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
+	$(BUILD)/vbridge-suspend-bench $(BUILD)/vbridge-bench $(BUILD)/tests/vhost/bench_smoke \
+	$(BUILD)/tests/unit/inflight_tool_test $(FUZZ_REPLAY_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -51,6 +59,9 @@ $(BUILD)/%.o: %.c
 $(BUILD)/userspace/main.o: CFLAGS += -DVBRIDGE_VERSION='"$(VERSION)"'
 
 $(BUILD)/vbridge: $(BUILD)/userspace/main.o $(CORE_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/vbridge-suspend-bench: $(BUILD)/tools/bench/suspend_bench.o $(FRONT_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/vbridge-inflight: $(INFLIGHT_OBJS)
@@ -66,6 +77,11 @@ $(BUILD)/tests/unit/inflight_tool_test: tests/unit/inflight_tool_test.sh $(BUILD
 
 # The benchmark's smoke test, run by tests/run with the vhost tests.
 $(BUILD)/tests/vhost/bench_smoke: tests/vhost/bench_smoke.sh $(BUILD)/vbridge-bench $(BUILD)/vbridge
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+
+# The data-path programs again, with --poll-us and the delay engine (VU_DAEMON_ARGS).
+$(BUILD)/tests/vhost/variants: tests/vhost/variants.sh
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 
@@ -91,6 +107,19 @@ $(BUILD)/tests/guest/%: tests/guest/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread -o $@ $<
 
+$(BUILD)/static/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(STATIC_CFLAGS) -c -o $@ $<
+
+$(BUILD)/static/userspace/main.o: STATIC_CFLAGS += -DVBRIDGE_VERSION='"$(VERSION)"'
+
+$(BUILD)/tests/guest/vbridge: $(BUILD)/static/userspace/main.o $(STATIC_CORE_OBJS)
+	$(CC) -static -o $@ $^ $(LDLIBS)
+
+$(GUEST_FRONT_TOOLS:%=$(BUILD)/tests/guest/%): $(BUILD)/tests/guest/%: \
+		$(BUILD)/static/tests/guest/tools/%.o $(STATIC_FRONT_OBJS)
+	$(CC) -static -o $@ $^ $(LDLIBS)
+
 deps:
 	tools/install-deps
 
@@ -101,10 +130,21 @@ check: deps all
 demo: deps $(BUILD)/vbridge
 	BUILD=$(BUILD) tools/demo
 
+# Benchmarks print their results; targets are outputs to read, never pass/fail. One after
+# the other, even under -j: they measure the same CPUs.
+bench:
+	$(MAKE) bench-qsd
+	$(MAKE) bench-suspend
+
 # vbridge against qemu-storage-daemon (Documentation/benchmarks.rst): prints the table, rewrites
-# that file and its plot. BENCH_TIME=seconds per measurement (default 3).
-bench: deps $(BUILD)/vbridge $(BUILD)/vbridge-bench
+# that file and its plot. BENCH_TIME=seconds per measurement (default 3), more in run-bench.
+bench-qsd: deps $(BUILD)/vbridge $(BUILD)/vbridge-bench
 	BUILD=$(BUILD) tools/bench/run-bench
+
+# Documentation/suspend.rst includes the table of the last run.
+bench-suspend: deps $(BUILD)/vbridge $(BUILD)/vbridge-suspend-bench
+	BUILD=$(BUILD) $(BUILD)/vbridge-suspend-bench | tee $(BUILD)/suspend-bench.txt
+	cp $(BUILD)/suspend-bench.txt Documentation/suspend-bench.txt
 
 # libFuzzer (clang): the core and each target instrumented in build-fuzz/; `make fuzz` runs
 # every target FUZZ_SECONDS on its seeds, keeping what it finds in FUZZ_WORK (git-ignored).

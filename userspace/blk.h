@@ -46,6 +46,7 @@ struct vb_blk_req {
 	unsigned int niov;
 	uint64_t done;		/* bytes already transferred (short I/O is resubmitted) */
 	void *bounce;		/* aligned copy when guest buffers do not suit O_DIRECT */
+	size_t bounce_cap;	/* its size class in the queue's bounce pool (0: none) */
 	uint64_t bounce_from;	/* request byte the bounce buffer starts at */
 	int fallocate_mode;
 	/* The delay engine holds the request until deadline_ns (CLOCK_MONOTONIC). */

@@ -46,6 +46,7 @@ int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts)
 	dev->offered_features = offered_features(dev);
 	dev->writeback = 1;
 	dev->engine = opts->engine;
+	dev->poll_ns = (uint64_t)opts->poll_us * 1000;
 	pthread_mutex_init(&dev->orphan_lock, NULL);
 	pthread_cond_init(&dev->orphan_done, NULL);
 	dev->queues = calloc(dev->num_queues, sizeof(*dev->queues));

@@ -24,6 +24,7 @@ struct vb_device_opts {
 	unsigned int max_queue_size;
 	const char *serial;
 	struct vb_engine engine;
+	uint32_t poll_us;		/* queue threads spin this long before sleeping */
 };
 
 struct vb_device {
@@ -44,6 +45,7 @@ struct vb_device {
 	struct vb_dirty_log log;
 	struct vb_queue *queues;	/* num_queues of them */
 	struct vb_engine engine;
+	uint64_t poll_ns;		/* adaptive polling window, 0: off */
 	/*
 	 * Suspended rings whose abandoned reads the host still works on; the
 	 * device (and its disk) must outlive them.

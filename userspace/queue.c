@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -209,7 +210,8 @@ static enum vb_pop_result read_request(struct vb_queue *q, struct vb_blk_req *re
 /* Fixed when a request is issued: the cache mode the driver chose, and whether reads may be abandoned. */
 static unsigned int io_flags(const struct vb_queue *q)
 {
-	unsigned int flags = q->bounce_reads ? VB_URING_BOUNCE_READS : 0;
+	unsigned int flags = (q->bounce_reads ? VB_URING_BOUNCE_READS : 0) |
+			     (q->fixed_file ? VB_URING_FIXED_FILE : 0);
 
 	if (__atomic_load_n(&q->dev->writeback, __ATOMIC_RELAXED))
 		flags |= VB_URING_WRITEBACK;
@@ -219,7 +221,7 @@ static unsigned int io_flags(const struct vb_queue *q)
 /* Hands the request to io_uring, or finishes it if nothing was queued. */
 static void issue(struct vb_queue *q, struct vb_blk_req *req)
 {
-	if (!vb_uring_issue(&q->ring, &q->dev->disk, io_flags(q), req))
+	if (!vb_uring_issue(&q->ring, &q->bounce, &q->dev->disk, io_flags(q), req))
 		finish_request(q, req);
 }
 
@@ -314,11 +316,15 @@ static void begin_suspend(struct vb_queue *q)
 		}
 	}
 	if (issued) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+		struct io_uring_sqe *sqe = vb_uring_sqe(&q->ring, TAG_CANCEL);
 
 		/* Reaches only what io_uring still holds; the block layer finishes the rest. */
-		io_uring_prep_cancel_fd(sqe, q->dev->disk.fd, IORING_ASYNC_CANCEL_ALL);
-		io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+		if (sqe && q->fixed_file) {
+			io_uring_prep_cancel_fd(sqe, 0, IORING_ASYNC_CANCEL_ALL);
+			sqe->cancel_flags |= IORING_ASYNC_CANCEL_FD_FIXED;
+		} else if (sqe) {
+			io_uring_prep_cancel_fd(sqe, q->dev->disk.fd, IORING_ASYNC_CANCEL_ALL);
+		}
 	}
 }
 
@@ -326,12 +332,12 @@ static void begin_suspend(struct vb_queue *q)
 static bool settle_suspended(struct vb_queue *q, struct vb_blk_req *req, int res)
 {
 	if (req->abandoned) {
-		vb_uring_release(req);
+		vb_uring_release(&q->bounce, req);
 		q->norphans--;
 		return true;
 	}
 	if (q->suspending && res == -ECANCELED) {
-		vb_uring_release(req);
+		vb_uring_release(&q->bounce, req);
 		suspend_request(q, req);
 		return true;
 	}
@@ -414,23 +420,9 @@ static void fetch_all(struct vb_queue *q)
 	} while (!q->broken && vb_vring_enable_kicks(&q->vring));
 }
 
-/* The ring is sized with spare entries for our own polls and cancellations; submit if full anyway. */
-static struct io_uring_sqe *own_sqe(struct io_uring *ring, uint64_t tag)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-
-	if (!sqe) {
-		io_uring_submit(ring);
-		sqe = io_uring_get_sqe(ring);
-	}
-	if (sqe)
-		io_uring_sqe_set_data64(sqe, tag);
-	return sqe;
-}
-
 static void arm_poll(struct vb_queue *q, int fd, uint64_t tag)
 {
-	struct io_uring_sqe *sqe = own_sqe(&q->ring, tag);
+	struct io_uring_sqe *sqe = vb_uring_sqe(&q->ring, tag);
 
 	if (sqe)
 		io_uring_prep_poll_multishot(sqe, fd, POLLIN);
@@ -479,7 +471,7 @@ static void reap_abandoned(struct io_uring *ring, unsigned int *count)
 {
 	/* Our notifier polls must stop: the eventfds now belong to the ring's next worker. */
 	for (uint64_t tag = TAG_KICK; tag <= TAG_TIMER; tag++) {
-		struct io_uring_sqe *sqe = own_sqe(ring, TAG_CANCEL);
+		struct io_uring_sqe *sqe = vb_uring_sqe(ring, TAG_CANCEL);
 
 		if (sqe)
 			io_uring_prep_poll_remove(sqe, tag);
@@ -495,7 +487,7 @@ static void reap_abandoned(struct io_uring *ring, unsigned int *count)
 
 			seen++;
 			if (tag > TAG_MAX && req->abandoned) {
-				vb_uring_release(req);
+				vb_uring_release(NULL, req);
 				req->abandoned = false;
 				(*count)--;
 			}
@@ -541,6 +533,60 @@ static struct orphan_reads *hand_off_orphans(struct vb_queue *q)
 	return o;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/*
+ * Adaptive polling (--poll-us): before sleeping, spin for a while watching
+ * the avail ring and the completion queue, with guest kicks off so that a
+ * busy guest spends no exits on them. Sleeping is only safe once kicks are
+ * back on and the ring was seen empty after that; returns true, without
+ * that, when work turned up (requests fetched, completions, a control
+ * change), so that the caller does not block.
+ */
+static bool poll_for_work(struct vb_queue *q)
+{
+	bool fetching = !q->broken && __atomic_load_n(&q->enabled, __ATOMIC_ACQUIRE) &&
+			!__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
+	uint64_t end;
+
+	if (io_uring_cq_ready(&q->ring))
+		return true;
+	io_uring_submit(&q->ring);
+	if (fetching)
+		vb_vring_disable_kicks(&q->vring);
+	end = now_ns() + q->dev->poll_ns;
+	do {
+		if (io_uring_cq_ready(&q->ring))
+			return true;
+		if (fetching && vb_vring_avail_pending(&q->vring)) {
+			while (fetch_one(q))
+				;
+			return true;
+		}
+		cpu_relax();
+	} while (now_ns() < end);
+	if (fetching && vb_vring_enable_kicks(&q->vring)) {
+		fetch_all(q);
+		return true;
+	}
+	return io_uring_cq_ready(&q->ring) > 0;
+}
+
 static void *queue_thread(void *arg)
 {
 	struct vb_queue *q = arg;
@@ -565,7 +611,10 @@ static void *queue_thread(void *arg)
 			begin_suspend(q);
 		if (stopping && q->nbusy == 0)
 			break;
-		ret = io_uring_submit_and_wait(&q->ring, 1);
+		if (q->dev->poll_ns && poll_for_work(q))
+			ret = io_uring_submit(&q->ring);
+		else
+			ret = io_uring_submit_and_wait(&q->ring, 1);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
 			vb_err("queue %u: io_uring: %s", q->index, strerror(-ret));
 			mark_broken(q, "cannot wait for I/O");
@@ -581,7 +630,8 @@ static void *queue_thread(void *arg)
 			}
 			if (settle_suspended(q, req, cqe->res))
 				continue;
-			if (vb_uring_complete(&q->ring, &q->dev->disk, io_flags(q), req, cqe->res))
+			if (vb_uring_complete(&q->ring, &q->bounce, &q->dev->disk, io_flags(q), req,
+					      cqe->res))
 				finish_request(q, req);
 		}
 		io_uring_cq_advance(&q->ring, seen);
@@ -609,6 +659,7 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 		q->reqs = NULL;
 		return ret;
 	}
+	q->fixed_file = io_uring_register_files(&q->ring, &q->dev->disk.fd, 1) == 0;
 	if (!vb_vring_start(&q->vring, q->num, event_idx, packed, desc, avail, used, q->base)) {
 		vb_err("queue %u: vring base 0x%x does not fit a %u-entry ring", q->index, q->base,
 		       q->num);
@@ -671,19 +722,16 @@ static unsigned int stop_worker(struct vb_queue *q, enum vb_stop_mode mode)
 	else
 		pthread_join(q->thread, NULL);
 	q->running = false;
+	/* The next back-end resumes at used->idx plus the requests it resubmits (split rings only). */
 	q->base = vb_vring_base(&q->vring);
-	/*
-	 * A split ring resumes at used->idx plus what the next back-end
-	 * resubmits; a packed one resubmits from the chain copies in its region,
-	 * so its avail position does not move back.
-	 */
-	if (!q->vring.packed)
+	if (q->nsuspended)
 		q->base = (uint16_t)(q->base - q->nsuspended);
 	vb_inflight_stop(&q->inflight);
 	if (!q->orphaned) {
 		io_uring_queue_exit(&q->ring);
 		free(q->reqs);
 	}
+	vb_bounce_pool_drain(&q->bounce);
 	q->reqs = NULL;
 	vb_debug("queue %u stopped at vring base 0x%x, %u requests suspended, %u reads abandoned",
 		 q->index, q->base, q->nsuspended, q->norphans);

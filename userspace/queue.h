@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "blk.h"
+#include "bounce_pool.h"
 #include "delay_queue.h"
 #include "device.h"
 #include "inflight.h"
@@ -57,7 +58,9 @@ struct vb_queue {
 	struct vb_blk_req *reqs;	/* num slots, indexed by descriptor head */
 	struct vb_inflight_tracker inflight;
 	struct vb_delay_queue delay;	/* requests the delay engine holds back */
+	struct vb_bounce_pool bounce;
 	bool logging;			/* VHOST_F_LOG_ALL with a log mapped */
+	bool fixed_file;		/* the disk is registered with the io_uring */
 	unsigned int nbusy;		/* requests fetched and neither completed nor suspended */
 	bool suspending;
 	unsigned int nsuspended;	/* left inflight for the next back-end by this stop */
@@ -90,7 +93,8 @@ void vb_queue_stop(struct vb_queue *q);
  * inflight in the ring's inflight region, and q->base is set so that the
  * next back-end's resubmission lines up. On return no I/O of the ring can
  * write guest memory, the disk, the used ring or an eventfd. Only for rings
- * with an inflight region and bounce_reads; returns the number suspended.
+ * with an inflight region and bounce_reads, split rings only; returns the
+ * number suspended.
  */
 unsigned int vb_queue_suspend(struct vb_queue *q);
 void vb_queue_set_enabled(struct vb_queue *q, bool enabled);

@@ -54,22 +54,22 @@ static void copy_bounce(struct vb_blk_req *req, bool to_guest)
 }
 
 /* Moves the rest of a transfer, from byte from on, into an aligned bounce buffer. */
-static bool use_bounce(const struct vb_disk *disk, struct vb_blk_req *req, uint64_t from)
+static bool use_bounce(struct vb_bounce_pool *pool, const struct vb_disk *disk,
+		       struct vb_blk_req *req, uint64_t from)
 {
-	size_t align = disk->dio_mem_align > 4096 ? disk->dio_mem_align : 4096;
+	size_t align = disk->dio_mem_align > VB_BOUNCE_ALIGN ? disk->dio_mem_align : VB_BOUNCE_ALIGN;
 
-	if (posix_memalign(&req->bounce, align, req->len - from)) {
-		req->bounce = NULL;
+	req->bounce = vb_bounce_get(pool, align, req->len - from, &req->bounce_cap);
+	if (!req->bounce)
 		return false;
-	}
 	req->bounce_from = from;
 	if (req->op == VB_IO_WRITE)
 		copy_bounce(req, false);
 	return true;
 }
 
-/* The caller sized the ring so that every request slot can hold one SQE. */
-static struct io_uring_sqe *get_sqe(struct io_uring *ring, struct vb_blk_req *req)
+/* Queue threads size their rings so that this practically never has to submit early. */
+struct io_uring_sqe *vb_uring_sqe(struct io_uring *ring, uint64_t user_data)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
 
@@ -78,8 +78,22 @@ static struct io_uring_sqe *get_sqe(struct io_uring *ring, struct vb_blk_req *re
 		sqe = io_uring_get_sqe(ring);
 	}
 	if (sqe)
-		io_uring_sqe_set_data(sqe, req);
+		io_uring_sqe_set_data64(sqe, user_data);
 	return sqe;
+}
+
+static struct io_uring_sqe *get_sqe(struct io_uring *ring, struct vb_blk_req *req)
+{
+	return vb_uring_sqe(ring, (uint64_t)(uintptr_t)req);
+}
+
+/* Points a prepared SQE at the ring's registered copy of the disk fd, which spares a file lookup. */
+static void target_disk(struct io_uring_sqe *sqe, unsigned int flags)
+{
+	if (flags & VB_URING_FIXED_FILE) {
+		sqe->fd = 0;
+		sqe->flags |= IOSQE_FIXED_FILE;
+	}
 }
 
 static bool queue_rw(struct io_uring *ring, const struct vb_disk *disk, unsigned int flags,
@@ -104,13 +118,14 @@ static bool queue_rw(struct io_uring *ring, const struct vb_disk *disk, unsigned
 	} else {
 		io_uring_prep_readv(sqe, disk->fd, req->iov, req->niov, off);
 	}
+	target_disk(sqe, flags);
 	/* Write-through cache mode: every write is durable before it completes. */
 	if (write && !(flags & VB_URING_WRITEBACK))
 		sqe->rw_flags = RWF_DSYNC;
 	return true;
 }
 
-static bool queue_fallocate(struct io_uring *ring, const struct vb_disk *disk,
+static bool queue_fallocate(struct io_uring *ring, const struct vb_disk *disk, unsigned int flags,
 			    struct vb_blk_req *req)
 {
 	struct io_uring_sqe *sqe = get_sqe(ring, req);
@@ -118,6 +133,7 @@ static bool queue_fallocate(struct io_uring *ring, const struct vb_disk *disk,
 	if (!sqe)
 		return false;
 	io_uring_prep_fallocate(sqe, disk->fd, req->fallocate_mode, req->offset, req->len);
+	target_disk(sqe, flags);
 	return true;
 }
 
@@ -142,21 +158,21 @@ static int zeroes_mode(const struct vb_disk *disk, bool unmap, int tried)
 	return -1;
 }
 
-void vb_uring_release(struct vb_blk_req *req)
+void vb_uring_release(struct vb_bounce_pool *pool, struct vb_blk_req *req)
 {
-	free(req->bounce);
+	vb_bounce_put(pool, req->bounce, req->bounce_cap);
 	req->bounce = NULL;
 }
 
-static bool finish(struct vb_blk_req *req, uint8_t status)
+static bool finish(struct vb_bounce_pool *pool, struct vb_blk_req *req, uint8_t status)
 {
 	req->status = status;
-	vb_uring_release(req);
+	vb_uring_release(pool, req);
 	return true;
 }
 
-bool vb_uring_issue(struct io_uring *ring, struct vb_disk *disk, unsigned int flags,
-		    struct vb_blk_req *req)
+bool vb_uring_issue(struct io_uring *ring, struct vb_bounce_pool *pool, struct vb_disk *disk,
+		    unsigned int flags, struct vb_blk_req *req)
 {
 	bool bounce_read = req->op == VB_IO_READ && (flags & VB_URING_BOUNCE_READS);
 	struct io_uring_sqe *sqe;
@@ -164,7 +180,7 @@ bool vb_uring_issue(struct io_uring *ring, struct vb_disk *disk, unsigned int fl
 	switch (req->op) {
 	case VB_IO_READ:
 	case VB_IO_WRITE:
-		if ((bounce_read || !dio_aligned(disk, req)) && !use_bounce(disk, req, 0))
+		if ((bounce_read || !dio_aligned(disk, req)) && !use_bounce(pool, disk, req, 0))
 			break;
 		if (queue_rw(ring, disk, flags, req))
 			return true;
@@ -174,6 +190,7 @@ bool vb_uring_issue(struct io_uring *ring, struct vb_disk *disk, unsigned int fl
 		if (!sqe)
 			break;
 		io_uring_prep_fsync(sqe, disk->fd, IORING_FSYNC_DATASYNC);
+		target_disk(sqe, flags);
 		return true;
 	case VB_IO_DISCARD:
 		/* Discard is a hint: where holes cannot be punched, doing nothing is correct. */
@@ -182,7 +199,7 @@ bool vb_uring_issue(struct io_uring *ring, struct vb_disk *disk, unsigned int fl
 			return false;
 		}
 		req->fallocate_mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
-		if (queue_fallocate(ring, disk, req))
+		if (queue_fallocate(ring, disk, flags, req))
 			return true;
 		break;
 	case VB_IO_WRITE_ZEROES:
@@ -191,44 +208,45 @@ bool vb_uring_issue(struct io_uring *ring, struct vb_disk *disk, unsigned int fl
 			req->status = VIRTIO_BLK_S_IOERR;
 			return false;
 		}
-		if (queue_fallocate(ring, disk, req))
+		if (queue_fallocate(ring, disk, flags, req))
 			return true;
 		break;
 	case VB_IO_NONE:
 		return false;
 	}
-	finish(req, VIRTIO_BLK_S_IOERR);
+	finish(pool, req, VIRTIO_BLK_S_IOERR);
 	return false;
 }
 
-static bool complete_rw(struct io_uring *ring, struct vb_disk *disk, unsigned int flags,
-			struct vb_blk_req *req, int res)
+static bool complete_rw(struct io_uring *ring, struct vb_bounce_pool *pool, struct vb_disk *disk,
+			unsigned int flags, struct vb_blk_req *req, int res)
 {
 	if (res <= 0)
-		return finish(req, res == 0 ? VIRTIO_BLK_S_IOERR : vb_blk_status_from_errno(res));
+		return finish(pool, req,
+			      res == 0 ? VIRTIO_BLK_S_IOERR : vb_blk_status_from_errno(res));
 	req->done += res;
 	if (req->done < req->len) {
 		/* Short transfer (rare): carry on from where it stopped, through a bounce buffer. */
-		if (!req->bounce && !use_bounce(disk, req, req->done))
-			return finish(req, VIRTIO_BLK_S_IOERR);
+		if (!req->bounce && !use_bounce(pool, disk, req, req->done))
+			return finish(pool, req, VIRTIO_BLK_S_IOERR);
 		if (queue_rw(ring, disk, flags, req))
 			return false;
-		return finish(req, VIRTIO_BLK_S_IOERR);
+		return finish(pool, req, VIRTIO_BLK_S_IOERR);
 	}
 	if (req->bounce && req->op == VB_IO_READ)
 		copy_bounce(req, true);
-	return finish(req, VIRTIO_BLK_S_OK);
+	return finish(pool, req, VIRTIO_BLK_S_OK);
 }
 
-bool vb_uring_complete(struct io_uring *ring, struct vb_disk *disk, unsigned int flags,
-		       struct vb_blk_req *req, int res)
+bool vb_uring_complete(struct io_uring *ring, struct vb_bounce_pool *pool, struct vb_disk *disk,
+		       unsigned int flags, struct vb_blk_req *req, int res)
 {
 	int mode;
 
 	switch (req->op) {
 	case VB_IO_READ:
 	case VB_IO_WRITE:
-		return complete_rw(ring, disk, flags, req, res);
+		return complete_rw(ring, pool, disk, flags, req, res);
 	case VB_IO_DISCARD:
 		if (res == -EOPNOTSUPP) {
 			FLAG_SET(disk->no_punch_hole);
@@ -248,12 +266,12 @@ bool vb_uring_complete(struct io_uring *ring, struct vb_disk *disk, unsigned int
 			break;
 		}
 		req->fallocate_mode = mode;
-		if (queue_fallocate(ring, disk, req))
+		if (queue_fallocate(ring, disk, flags, req))
 			return false;
 		break;
 	case VB_IO_FLUSH:
 	case VB_IO_NONE:
 		break;
 	}
-	return finish(req, vb_blk_status_from_errno(res));
+	return finish(pool, req, vb_blk_status_from_errno(res));
 }

@@ -5,6 +5,7 @@
 #include <liburing.h>
 
 #include "blk.h"
+#include "bounce_pool.h"
 #include "disk.h"
 
 /* How requests are issued; fixed per request when it is issued. */
@@ -15,21 +16,28 @@
  * guest memory (ring suspension).
  */
 #define VB_URING_BOUNCE_READS 0x2u
+/* The disk fd is registered as file 0 of the ring (io_uring_register_files). */
+#define VB_URING_FIXED_FILE 0x4u
 
 /*
  * Queues the disk operation of req on ring (the caller submits in batches).
  * Returns true if queued; false if the request finished at once (req->status set).
  */
-bool vb_uring_issue(struct io_uring *ring, struct vb_disk *disk, unsigned int flags,
-		    struct vb_blk_req *req);
+bool vb_uring_issue(struct io_uring *ring, struct vb_bounce_pool *pool, struct vb_disk *disk,
+		    unsigned int flags, struct vb_blk_req *req);
 /*
  * Accounts completion res of req. Returns true when the request is finished
  * (req->status set); false when it was queued again (short transfer, or a
  * fallback fallocate mode).
  */
-bool vb_uring_complete(struct io_uring *ring, struct vb_disk *disk, unsigned int flags,
-		       struct vb_blk_req *req, int res);
-/* Drops a request that will not complete here (suspended): frees what issuing it allocated. */
-void vb_uring_release(struct vb_blk_req *req);
+bool vb_uring_complete(struct io_uring *ring, struct vb_bounce_pool *pool, struct vb_disk *disk,
+		       unsigned int flags, struct vb_blk_req *req, int res);
+/* An SQE carrying user_data; if the ring is full, what is queued is submitted first. NULL if none. */
+struct io_uring_sqe *vb_uring_sqe(struct io_uring *ring, uint64_t user_data);
+/*
+ * Drops a request that will not complete here (suspended): gives back what
+ * issuing it allocated, to pool or (NULL) to the allocator.
+ */
+void vb_uring_release(struct vb_bounce_pool *pool, struct vb_blk_req *req);
 
 #endif

@@ -382,7 +382,8 @@ static enum vu_result vu_set_vring_base(struct vu_request *r)
  * The one place that decides whether GET_VRING_BASE suspends rather than
  * drains. The seed protocol asks for it by negotiating bit 20 (num is 0);
  * later QEMU revisions also say so per message with num = 1. A ring that
- * is not running or has no inflight region to keep the requests drains.
+ * is not running, has no inflight region to keep the requests or is packed
+ * drains.
  */
 static bool suspend_requested(const struct vb_vu_server *srv, const struct vb_queue *q,
 			      uint32_t num)
@@ -393,11 +394,18 @@ static bool suspend_requested(const struct vb_vu_server *srv, const struct vb_qu
 		vb_warn("GET_VRING_BASE vring %u: num %u is reserved; draining", q->index, num);
 		return false;
 	}
-	if (q->running && !(q->inflight_region && q->bounce_reads)) {
+	if (!q->running)
+		return false;
+	if (!(q->inflight_region && q->bounce_reads)) {
 		vb_warn("vring %u has no inflight region to suspend into; draining", q->index);
 		return false;
 	}
-	return q->running;
+	/* No front-end can hand a packed ring's region on yet, so nothing has tested that path. */
+	if (q->vring.packed) {
+		vb_info("vring %u is packed: draining (suspension is for split rings)", q->index);
+		return false;
+	}
+	return true;
 }
 
 static enum vu_result vu_get_vring_base(struct vu_request *r)

@@ -383,19 +383,23 @@ void vb_vring_disable_kicks(struct vb_vring *vr)
 		STORE_ONCE(vr->used->flags, VRING_USED_F_NO_NOTIFY);
 }
 
+bool vb_vring_avail_pending(const struct vb_vring *vr)
+{
+	if (vr->packed)
+		return vb_vring_packed_avail(LOAD_ACQUIRE(vr->pdesc[vr->last_avail_idx].flags),
+					     vr->avail_wrap);
+	return LOAD_ACQUIRE(vr->avail->idx) != vr->last_avail_idx;
+}
+
 bool vb_vring_enable_kicks(struct vb_vring *vr)
 {
-	if (vr->packed) {
+	if (vr->packed)
 		STORE_ONCE(vr->device_event->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		return vb_vring_packed_avail(LOAD_ACQUIRE(vr->pdesc[vr->last_avail_idx].flags),
-					 vr->avail_wrap);
-	}
-	if (vr->event_idx)
+	else if (vr->event_idx)
 		STORE_ONCE(*used_avail_event(vr), vr->last_avail_idx);
 	else
 		STORE_ONCE(vr->used->flags, 0);
-	/* Publish before re-reading avail->idx, or a kick could be lost. */
+	/* Publish before re-reading the ring, or a kick could be lost. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return LOAD_ACQUIRE(vr->avail->idx) != vr->last_avail_idx;
+	return vb_vring_avail_pending(vr);
 }

@@ -125,5 +125,7 @@ bool vb_vring_need_notify(struct vb_vring *vr);
  */
 bool vb_vring_enable_kicks(struct vb_vring *vr);
 void vb_vring_disable_kicks(struct vb_vring *vr);
+/* Whether the guest made requests available that were not taken yet (a cheap look, for polling). */
+bool vb_vring_avail_pending(const struct vb_vring *vr);
 
 #endif

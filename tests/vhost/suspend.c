@@ -85,12 +85,8 @@ static void start_daemon(struct vu_daemon *d, const char *disk, const char *engi
 	if (vu_daemon_setup(d, DISK_SIZE) < 0)
 		tap_bail("cannot create a temp dir and image");
 	/* A second daemon on the first one's image, as after a migration on shared storage. */
-	if (disk) {
-		close(d->disk_fd);
-		d->disk_fd = -1;
-		unlink(d->disk);
-		snprintf(d->disk, sizeof(d->disk), "%s", disk);
-	}
+	if (disk)
+		vu_daemon_use_disk(d, disk);
 	if (vu_daemon_start(d, &o) < 0)
 		tap_bail("cannot start vbridge --engine %s", engine);
 }

@@ -206,6 +206,16 @@ int vu_daemon_setup(struct vu_daemon *d, uint64_t disk_size)
 	return 0;
 }
 
+void vu_daemon_use_disk(struct vu_daemon *d, const char *path)
+{
+	if (d->disk_fd >= 0)
+		close(d->disk_fd);
+	d->disk_fd = -1;
+	unlink(d->disk);
+	snprintf(d->disk, sizeof(d->disk), "%s", path);
+	d->disk_external = true;
+}
+
 static const char *daemon_path(void)
 {
 	static char path[PATH_MAX];
@@ -213,6 +223,22 @@ static const char *daemon_path(void)
 
 	snprintf(path, sizeof(path), "%s/vbridge", build && *build ? build : "build");
 	return path;
+}
+
+/* Appends the words of $VU_DAEMON_ARGS; argv has room for 32 entries in all. */
+static int add_env_args(char **argv, int argc, char *store, size_t *used, size_t cap)
+{
+	const char *env = getenv("VU_DAEMON_ARGS");
+	size_t len = env ? strlen(env) + 1 : 0;
+	char *words;
+
+	if (!len || *used + len > cap)
+		return argc;
+	words = memcpy(store + *used, env, len);
+	*used += len;
+	for (char *w = strtok(words, " "); w && argc < 31; w = strtok(NULL, " "))
+		argv[argc++] = w;
+	return argc;
 }
 
 static int build_argv(struct vu_daemon *d, char **argv, char *store, size_t cap)
@@ -259,6 +285,11 @@ static int build_argv(struct vu_daemon *d, char **argv, char *store, size_t cap)
 		}
 		if (o->no_suspend)
 			ADD("--no-suspend");
+		if (o->poll_us) {
+			ADD("--poll-us");
+			ADD("%u", o->poll_us);
+		}
+		argc = add_env_args(argv, argc, store, &used, cap);
 	}
 #undef ADD
 	argv[argc] = NULL;
@@ -407,7 +438,8 @@ void vu_daemon_teardown(struct vu_daemon *d)
 	d->disk_fd = -1;
 	if (!getenv("VU_KEEP") && d->dir[0]) {
 		unlink(d->sock);
-		unlink(d->disk);
+		if (!d->disk_external)
+			unlink(d->disk);
 		unlink(d->log);
 		rmdir(d->dir);
 	} else if (d->dir[0]) {

@@ -15,6 +15,9 @@
  *   VU_BACKEND  "vbridge" (default) or "qsd" to run the same tests against
  *               qemu-storage-daemon's vhost-user-blk export.
  *   VU_KEEP     if set, temp dirs are left behind (debugging).
+ *   VU_DAEMON_ARGS  extra vbridge options, separated by spaces, appended to
+ *               every daemon a test starts (run a suite with --poll-us or
+ *               another --engine).
  */
 
 /* ---- TAP ---- */
@@ -46,6 +49,7 @@ struct vu_daemon_opts {
 	const char *serial; /* NULL: option not passed */
 	const char *engine; /* vbridge --engine; NULL: option not passed */
 	bool no_suspend;    /* vbridge --no-suspend */
+	unsigned poll_us;   /* vbridge --poll-us; 0: option not passed */
 };
 
 struct vu_daemon {
@@ -56,11 +60,16 @@ struct vu_daemon {
 	char log[PATH_MAX];
 	uint64_t disk_size;
 	int disk_fd;        /* the image, open O_RDWR for pread/pwrite checks */
+	bool disk_external; /* the disk is not ours: teardown leaves it alone */
 	struct vu_daemon_opts opts;
 };
 
 /* Makes a fresh temp dir with a sparse zero-filled disk image. */
 int vu_daemon_setup(struct vu_daemon *d, uint64_t disk_size);
+/* Points a set-up daemon at someone else's disk (another daemon's image,
+ * a block device) instead of its own image, which is removed; teardown
+ * leaves that disk alone and disk_fd is -1. */
+void vu_daemon_use_disk(struct vu_daemon *d, const char *path);
 /* Starts the daemon on the image and waits (<= 5 s) for its socket. */
 int vu_daemon_start(struct vu_daemon *d, const struct vu_daemon_opts *o);
 bool vu_daemon_alive(struct vu_daemon *d);

@@ -1,0 +1,302 @@
+/* Ring suspension on a block device that really is slow (null_blk with timer completions), in a test guest. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vu_frontend.h"
+#include "vu_harness.h"
+
+#define QS 128
+#define BLK 4096u
+#define NREQ 32
+#define AREA (NREQ * BLK)	/* reads at [0, AREA), writes at [AREA, 2 AREA) */
+#define SEED_OLD 300u
+#define SEED_NEW 400u
+#define POISON 0xa5
+#define F_INFLIGHT (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)
+#define F_SUSPEND (1ull << VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT)
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define PLAN 17
+
+static const char *device;
+static unsigned latency_ms = 1000;
+static int dev_fd = -1;		/* the device, O_DIRECT, for set-up and checks */
+static uint8_t *io_buf;		/* AREA bytes, aligned, for dev_fd */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One O_DIRECT transfer of the whole area: one latency, not one per block. */
+static void area_io(bool write, uint64_t off)
+{
+	ssize_t r = write ? pwrite(dev_fd, io_buf, AREA, (off_t)off) :
+			    pread(dev_fd, io_buf, AREA, (off_t)off);
+
+	if (r != AREA)
+		tap_bail("%s of %s at %llu: %s", write ? "pwrite" : "pread", device,
+			 (unsigned long long)off, r < 0 ? strerror(errno) : "short");
+}
+
+static void start_daemon(struct vu_daemon *d)
+{
+	struct vu_daemon_opts o = { .engine = "uring" };
+
+	if (vu_daemon_setup(d, 1 << 20) < 0)
+		tap_bail("temp dir");
+	vu_daemon_use_disk(d, device);
+	if (vu_daemon_start(d, &o) < 0)
+		tap_bail("cannot start vbridge on %s", device);
+}
+
+struct run {
+	struct vu_daemon src;
+	struct vu_dev dev;
+	struct vu_inflight inf;
+	struct vu_vq *vq;
+	struct vu_blk_req req[NREQ];
+	struct vu_blk_req *all[NREQ];
+	uint8_t *buf[NREQ];
+};
+
+/* A daemon on the device and NREQ reads or writes of one block each, fetched and with the host. */
+static void run_start(struct run *r, bool write, uint64_t proto)
+{
+	start_daemon(&r->src);
+	vu_dev_init(&r->dev);
+	if (vu_connect(&r->dev, r->src.sock, 5000) < 0 ||
+	    vu_negotiate(&r->dev, VU_BLK_FEATURES, VU_PROTOCOL_FEATURES | F_INFLIGHT | proto) < 0 ||
+	    vu_inflight_open(&r->dev, 1, QS, &r->inf) < 0 ||
+	    vu_mem_add_region(&r->dev, 0, 4u << 20) < 0 || vu_mem_set_table(&r->dev) < 0 ||
+	    !(r->vq = vu_vq_create(&r->dev, 0, QS)) || vu_vq_start(r->vq) < 0)
+		tap_bail("front-end set-up: %s", r->dev.err);
+	for (unsigned i = 0; i < NREQ; i++) {
+		uint64_t off = (write ? AREA : 0) + (uint64_t)i * BLK;
+
+		r->buf[i] = vu_mem_alloc(&r->dev, BLK, BLK);
+		if (!r->buf[i] || vu_blk_req_init(&r->dev, &r->req[i]) < 0)
+			tap_bail("guest memory: %s", r->dev.err);
+		if (write) {
+			vu_pattern_fill(r->buf[i], BLK, SEED_NEW, off);
+			vu_blk_prep_write(&r->req[i], off / 512, r->buf[i], BLK);
+		} else {
+			memset(r->buf[i], POISON, BLK);
+			vu_blk_prep_read(&r->req[i], off / 512, r->buf[i], BLK);
+		}
+		r->req[i].flags |= VU_REQ_INDIRECT;
+		r->all[i] = &r->req[i];
+		if (vu_blk_enqueue(r->vq, &r->req[i]) < 0)
+			tap_bail("enqueue: %s", r->dev.err);
+	}
+	vu_vq_kick(r->vq);
+	/* io_uring issues each request as the daemon fetches it: inflight means with the device. */
+	for (uint64_t t0 = now_ms(); vu_inflight_count(&r->inf, 0) != NREQ;) {
+		if (now_ms() - t0 > latency_ms / 2)
+			tap_bail("the daemon did not fetch %u requests in %u ms", NREQ, latency_ms / 2);
+		usleep(1000);
+	}
+}
+
+/* Times GET_VRING_BASE (after SET_VRING_ENABLE 0, as QEMU does). */
+static uint64_t get_base(struct run *r, uint32_t *base)
+{
+	uint64_t t0 = now_ms();
+
+	if (vu_vq_stop(r->vq, base) < 0)
+		tap_bail("GET_VRING_BASE: %s", r->dev.err);
+	return now_ms() - t0;
+}
+
+static unsigned poisoned(const struct run *r)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < NREQ; i++) {
+		bool all = true;
+
+		for (unsigned k = 0; k < BLK && all; k++)
+			all = r->buf[i][k] == POISON;
+		n += all;
+	}
+	return n;
+}
+
+static bool reads_right(const struct run *r)
+{
+	for (unsigned i = 0; i < NREQ; i++) {
+		if (r->req[i].status != VIRTIO_BLK_S_OK ||
+		    vu_pattern_check(r->buf[i], BLK, SEED_OLD, (uint64_t)i * BLK) != BLK)
+			return false;
+	}
+	return true;
+}
+
+static void run_end(struct run *r)
+{
+	vu_dev_close(&r->dev);
+	vu_inflight_close(&r->inf);
+	vu_daemon_teardown(&r->src);
+}
+
+/* Reads with the device are abandoned: the reply does not wait, and their late data never lands. */
+static void test_reads_suspended(void)
+{
+	static struct run r;
+	struct vu_daemon dst;
+	uint8_t used[4 + 8 * QS + 2];
+	uint32_t base = ~0u;
+	uint64_t took;
+	int rc;
+
+	run_start(&r, false, F_SUSPEND);
+	took = get_base(&r, &base);
+	memcpy(used, (const void *)r.vq->used, sizeof(used));
+	tap_ok(took < latency_ms / 2 && base == 0,
+	       "reads with the device: GET_VRING_BASE suspends in %llu ms (device latency %u ms), base %u",
+	       (unsigned long long)took, latency_ms, base);
+	usleep((latency_ms + 500) * 1000u);
+	tap_ok(poisoned(&r) == NREQ, "after the device completed them, %u of %u read buffers still hold the poison",
+	       poisoned(&r), NREQ);
+	tap_ok(memcmp(used, (const void *)r.vq->used, sizeof(used)) == 0,
+	       "and the used ring is untouched");
+	tap_ok(vu_inflight_count(&r.inf, 0) == NREQ, "the %u reads stay inflight in the region", NREQ);
+
+	start_daemon(&dst);
+	rc = vu_dev_handoff(&r.dev, dst.sock, VU_BLK_FEATURES,
+			    VU_PROTOCOL_FEATURES | F_INFLIGHT | F_SUSPEND, &r.inf);
+	tap_ok(rc == 0 && vu_blk_wait_all(&r.dev, r.all, NREQ, 10000 + 4 * latency_ms) == 0,
+	       "a second vbridge on the device resubmits and completes them");
+	usleep(200 * 1000);
+	vu_blk_reap(r.vq);
+	tap_ok(reads_right(&r) && LOAD(r.vq->used->idx) == NREQ && r.vq->bad_used == 0,
+	       "each read completed once, with the device's data");
+	tap_ok(vu_daemon_stop(&r.src) == 0 && vu_daemon_stop(&dst) == 0, "both daemons exit 0");
+	vu_daemon_teardown(&dst);
+	run_end(&r);
+}
+
+/* Without feature 20 the same reads are drained. */
+static void test_reads_drained(void)
+{
+	static struct run r;
+	uint32_t base = ~0u;
+	uint64_t took;
+
+	run_start(&r, false, 0);
+	took = get_base(&r, &base);
+	tap_ok(took >= latency_ms / 2 && base == NREQ && LOAD(r.vq->used->idx) == NREQ,
+	       "without feature 20 GET_VRING_BASE drains: %llu ms, base %u",
+	       (unsigned long long)took, base);
+	tap_ok(vu_blk_wait_all(&r.dev, r.all, NREQ, 1000) == 0 && reads_right(&r),
+	       "and every read has its data at the reply");
+	tap_ok(vu_daemon_stop(&r.src) == 0, "daemon exits 0");
+	run_end(&r);
+}
+
+/* An issued write cannot be recalled: suspension waits for it and reports it completed. */
+static void test_writes_waited(void)
+{
+	static struct run r;
+	uint32_t base = ~0u;
+	uint64_t took;
+	bool ok = true;
+
+	run_start(&r, true, F_SUSPEND);
+	took = get_base(&r, &base);
+	tap_ok(took >= latency_ms / 2 && base == NREQ,
+	       "writes with the device: suspension waits for them (%llu ms), base %u",
+	       (unsigned long long)took, base);
+	tap_ok(vu_blk_wait_all(&r.dev, r.all, NREQ, 1000) == 0 && vu_inflight_count(&r.inf, 0) == 0,
+	       "they were completed before the reply, nothing left inflight");
+	area_io(false, AREA);
+	for (unsigned i = 0; i < NREQ; i++)
+		ok = ok && r.req[i].status == VIRTIO_BLK_S_OK &&
+		     vu_pattern_check(io_buf + i * BLK, BLK, SEED_NEW, AREA + (uint64_t)i * BLK) == BLK;
+	tap_ok(ok, "and their data is on the device");
+	tap_ok(vu_daemon_stop(&r.src) == 0, "daemon exits 0");
+	run_end(&r);
+}
+
+/* SIGTERM right after a suspension: the daemon waits for its abandoned reads, then exits 0. */
+static void test_exit_with_abandoned_reads(void)
+{
+	static struct run r;
+	uint32_t base = ~0u;
+	uint64_t took, t0;
+	int rc;
+
+	run_start(&r, false, F_SUSPEND);
+	took = get_base(&r, &base);
+	tap_ok(took < latency_ms / 2, "suspended with %u reads at the device in %llu ms", NREQ,
+	       (unsigned long long)took);
+	t0 = now_ms();
+	rc = vu_daemon_stop(&r.src);
+	tap_ok(rc == 0, "SIGTERM: exit status %d after %llu ms", rc,
+	       (unsigned long long)(now_ms() - t0));
+	tap_ok(poisoned(&r) == NREQ, "the read buffers still hold the poison");
+	run_end(&r);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "Usage: suspend_slowdev --device DEV [--latency-ms MS]\n"
+		     "DEV completes every request after MS (default 1000); vbridge is $BUILD/vbridge.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "device", required_argument, NULL, 'd' },
+		{ "latency-ms", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "d:l:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			device = optarg;
+			break;
+		case 'l':
+			latency_ms = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!device || latency_ms < 100) {
+		usage(stderr);
+		return 2;
+	}
+	vu_harness_init(120);
+	tap_plan(PLAN);
+	dev_fd = open(device, O_RDWR | O_DIRECT);
+	if (dev_fd < 0 || posix_memalign((void **)&io_buf, BLK, AREA))
+		tap_bail("open %s: %s", device, strerror(errno));
+	vu_pattern_fill(io_buf, AREA, SEED_OLD, 0);
+	area_io(true, 0);
+	vu_pattern_fill(io_buf, AREA, SEED_OLD, AREA);
+	area_io(true, AREA);
+
+	test_reads_suspended();
+	test_reads_drained();
+	test_writes_waited();
+	test_exit_with_abandoned_reads();
+	return tap_done();
+}
