@@ -430,15 +430,28 @@ static void report_text(const struct bench_cfg *c, const struct totals *t)
 		       t->verified, t->mismatches, t->blocks_written);
 }
 
+static void json_string(const char *str)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)str; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
 static void report_json(const struct bench_cfg *c, const struct totals *t)
 {
 	uint64_t ios = t->reads + t->writes;
 	const struct hist *h = &t->hist;
 
-	printf("{\"socket\": \"");
-	for (const char *p = c->socket; *p; p++)
-		printf(*p == '"' || *p == '\\' ? "\\%c" : (unsigned char)*p < 0x20 ? "?" : "%c", *p);
-	printf("\", \"rw\": \"%s\", \"bs\": %u, \"depth\": %u, \"queues\": %u, "
+	printf("{\"socket\": ");
+	json_string(c->socket);
+	printf(", \"rw\": \"%s\", \"bs\": %u, \"depth\": %u, \"queues\": %u, "
 	       "\"mode\": \"%s\", \"indirect\": %s, \"queue_size\": %u, \"mem_size\": %" PRIu64 ", "
 	       "\"span\": %" PRIu64 ", ",
 	       c->rw, c->bs, c->depth, c->queues, c->poll ? "poll" : "eventfd",
