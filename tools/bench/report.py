@@ -192,18 +192,9 @@ def write_plot(res, work, png):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--results", required=True)
-    ap.add_argument("--rss", required=True)
-    ap.add_argument("--template", required=True)
-    ap.add_argument("--rst", required=True)
-    ap.add_argument("--plot", required=True)
-    ap.add_argument("--work", required=True)
-    ap.add_argument("--time", required=True)
-    ap.add_argument("--duration", required=True)
-    ap.add_argument("--cpus", required=True)
-    ap.add_argument("--vbridge", required=True)
-    ap.add_argument("--client-args", required=True)
-    ap.add_argument("--vbridge-args", required=True)
+    for name in ("results", "rss", "template", "rst", "plot", "work", "time", "duration", "cpus",
+                 "vbridge", "client-args", "vbridge-args"):
+        ap.add_argument("--" + name, required=True)
     a = ap.parse_args()
 
     res = Results(load(a.results))
