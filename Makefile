@@ -37,20 +37,22 @@ INFLIGHT_OBJS := $(INFLIGHT_SRCS:%.c=$(BUILD)/%.o)
 GUEST_TOOL_SRCS := $(wildcard tests/guest/tools/*.c)
 GUEST_FRONT_TOOLS := suspend_slowdev
 GUEST_TOOL_BINS := $(GUEST_TOOL_SRCS:tests/guest/tools/%.c=$(BUILD)/tests/guest/%) \
-	$(BUILD)/tests/guest/vbridge
+	$(BUILD)/tests/guest/vbridge $(BUILD)/tests/kernel/vbabort-test
 STATIC_CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/static/%.o)
 STATIC_FRONT_OBJS := $(FRONT_SRCS:%.c=$(BUILD)/static/%.o)
 # Fuzz targets (tests/fuzz/fuzz_<name>.c); their corpora are replayed by fuzz_replay_<name> in every build.
 FUZZ_NAMES := vu_message chain blk inflight
 FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 
-.PHONY: all deps check demo clean fuzz bench bench-qsd bench-suspend
+.PHONY: all deps check demo clean fuzz bench bench-qsd bench-suspend modules checkpatch dkms-source \
+	bench-vbabort
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
 all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(BUILD)/tests/vhost/variants \
 	$(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
 	$(BUILD)/vbridge-suspend-bench $(BUILD)/vbridge-bench $(BUILD)/tests/vhost/bench_smoke \
-	$(BUILD)/tests/unit/inflight_tool_test $(FUZZ_REPLAY_BINS)
+	$(BUILD)/tests/unit/inflight_tool_test $(BUILD)/tests/unit/checkpatch_test \
+	$(BUILD)/tests/unit/docs_test $(FUZZ_REPLAY_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -85,6 +87,14 @@ $(BUILD)/tests/vhost/variants: tests/vhost/variants.sh
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 
+$(BUILD)/tests/unit/docs_test: tests/unit/docs_test.sh
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+
+$(BUILD)/tests/unit/checkpatch_test: tests/unit/checkpatch_test.sh
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CORE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -103,9 +113,18 @@ $(BUILD)/tests/vhost/%: $(BUILD)/tests/vhost/%.o $(FRONT_OBJS)
 
 $(BUILD)/tests/vhost/%.o $(BUILD)/tools/frontend/%.o $(BUILD)/tools/bench/%.o: CFLAGS += -Itools/frontend
 
+GUEST_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread
+
+$(BUILD)/tests/vhost/syscall_filter.o: CFLAGS += -DVBRIDGE_SRC='"$(CURDIR)"'
+
 $(BUILD)/tests/guest/%: tests/guest/tools/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread -o $@ $<
+	$(CC) $(GUEST_CFLAGS) -o $@ $<
+
+# The vbabort module's checks, run inside the guest by tests/guest/vbabort.sh.
+$(BUILD)/tests/kernel/vbabort-test: tests/kernel/vbabort_test.c include/uapi/linux/vbabort.h
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -Iinclude/uapi -o $@ $< -luring
 
 $(BUILD)/static/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -114,17 +133,44 @@ $(BUILD)/static/%.o: %.c
 $(BUILD)/static/userspace/main.o: STATIC_CFLAGS += -DVBRIDGE_VERSION='"$(VERSION)"'
 
 $(BUILD)/tests/guest/vbridge: $(BUILD)/static/userspace/main.o $(STATIC_CORE_OBJS)
+	@mkdir -p $(dir $@)
 	$(CC) -static -o $@ $^ $(LDLIBS)
 
 $(GUEST_FRONT_TOOLS:%=$(BUILD)/tests/guest/%): $(BUILD)/tests/guest/%: \
 		$(BUILD)/static/tests/guest/tools/%.o $(STATIC_FRONT_OBJS)
+	@mkdir -p $(dir $@)
 	$(CC) -static -o $@ $^ $(LDLIBS)
 
 deps:
 	tools/install-deps
 
+# vbabort against io_uring on null_blk, and abort latency, in a TCG guest (Documentation/vbabort.rst).
+$(BUILD)/tools/bench/vbabort-bench: tools/bench/vbabort_bench.c include/uapi/linux/vbabort.h
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -Iinclude/uapi -o $@ $< -luring
+
+bench-vbabort: deps modules $(BUILD)/tools/bench/vbabort-bench
+	BUILD=$(BUILD) tools/bench/vbabort.sh
+
+# The vbabort kernel module (Kbuild), built for the guest kernel the tests boot;
+# the kernel's own build warns through W=1 and fails on warnings here.
+KDIR ?= /usr/src/linux-headers-6.12.95+deb12-amd64
+modules:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 KCFLAGS=-Werror modules
+
+checkpatch:
+	tools/checkpatch
+
+# What DKMS needs, in the folder `dkms add` takes (Documentation/vbabort.rst, "Loading").
+DKMS_SRC ?= /usr/src/vbabort-0.1.0
+dkms-source:
+	mkdir -p $(DKMS_SRC)/kernel $(DKMS_SRC)/include/uapi/linux
+	cp Kbuild dkms.conf $(DKMS_SRC)/
+	cp kernel/*.c $(DKMS_SRC)/kernel/
+	cp include/uapi/linux/vbabort.h $(DKMS_SRC)/include/uapi/linux/
+
 # Every test, in one run; the runner prints "N passed, N failed" and fails on any failure.
-check: deps all
+check: deps all modules
 	BUILD=$(BUILD) tests/run
 
 demo: deps $(BUILD)/vbridge
@@ -135,6 +181,7 @@ demo: deps $(BUILD)/vbridge
 bench:
 	$(MAKE) bench-qsd
 	$(MAKE) bench-suspend
+	$(MAKE) bench-vbabort
 
 # vbridge against qemu-storage-daemon (Documentation/benchmarks.rst): prints the table, rewrites
 # that file and its plot. BENCH_TIME=seconds per measurement (default 3), more in run-bench.
@@ -185,5 +232,6 @@ fuzz: deps $(FUZZ_BINS)
 
 clean:
 	rm -rf build build-san build-fuzz
+	[ ! -d $(KDIR) ] || $(MAKE) -C $(KDIR) M=$(CURDIR) clean
 
 -include $(shell find $(BUILD) $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

@@ -74,7 +74,8 @@ static void parse_rw(const struct vb_device *dev, struct vb_blk_req *req, bool w
 
 	if (write && dev->disk.readonly)
 		return finish_now(req, VIRTIO_BLK_S_IOERR);
-	if (len % VB_SECTOR_SIZE || len > VB_REQ_MAX_BYTES ||
+	/* No data in the request's direction: its buffers, if any, face the wrong way. */
+	if (len == 0 || len % VB_SECTOR_SIZE || len > VB_REQ_MAX_BYTES ||
 	    !sectors_in_range(dev, sector, len)) {
 		vb_debug("%s of %llu bytes at sector %llu refused", write ? "write" : "read",
 			 (unsigned long long)len, (unsigned long long)sector);

@@ -47,6 +47,7 @@ int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts)
 	dev->writeback = 1;
 	dev->engine = opts->engine;
 	dev->poll_ns = (uint64_t)opts->poll_us * 1000;
+	dev->sqpoll_idle_ms = opts->sqpoll_idle_ms;
 	pthread_mutex_init(&dev->orphan_lock, NULL);
 	pthread_cond_init(&dev->orphan_done, NULL);
 	dev->queues = calloc(dev->num_queues, sizeof(*dev->queues));

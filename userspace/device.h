@@ -25,6 +25,7 @@ struct vb_device_opts {
 	const char *serial;
 	struct vb_engine engine;
 	uint32_t poll_us;		/* queue threads spin this long before sleeping */
+	uint32_t sqpoll_idle_ms;	/* 0: no SQPOLL; else its kernel thread's idle time */
 };
 
 struct vb_device {
@@ -46,6 +47,7 @@ struct vb_device {
 	struct vb_queue *queues;	/* num_queues of them */
 	struct vb_engine engine;
 	uint64_t poll_ns;		/* adaptive polling window, 0: off */
+	uint32_t sqpoll_idle_ms;	/* io_uring SQPOLL per queue, 0: off */
 	/*
 	 * Suspended rings whose abandoned reads the host still works on; the
 	 * device (and its disk) must outlive them.

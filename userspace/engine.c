@@ -45,6 +45,10 @@ int vb_engine_parse(const char *spec, struct vb_engine *e, char *err, size_t err
 		e->kind = VB_ENGINE_NULL;
 		return 0;
 	}
+	if (strcmp(spec, "kabort") == 0) {
+		e->kind = VB_ENGINE_KABORT;
+		return 0;
+	}
 	if (strncmp(spec, "delay:", 6) == 0) {
 		e->kind = VB_ENGINE_DELAY;
 		if (parse_duration(spec + 6, &e->delay_ns) == 0 && e->delay_ns > 0)
@@ -53,7 +57,7 @@ int vb_engine_parse(const char *spec, struct vb_engine *e, char *err, size_t err
 			 spec);
 		return -1;
 	}
-	snprintf(err, errlen, "'%s': expected uring, null or delay:DURATION", spec);
+	snprintf(err, errlen, "'%s': expected uring, kabort, null or delay:DURATION", spec);
 	return -1;
 }
 
@@ -66,6 +70,8 @@ const char *vb_engine_describe(const struct vb_engine *e, char *buf, size_t len)
 		return "uring";
 	case VB_ENGINE_NULL:
 		return "null";
+	case VB_ENGINE_KABORT:
+		return "kabort";
 	case VB_ENGINE_DELAY:
 		/* The largest unit that divides the delay exactly reads best. */
 		while (--u > 0 && e->delay_ns % duration_units[u].ns)

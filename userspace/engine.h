@@ -11,6 +11,7 @@ enum vb_engine_kind {
 	VB_ENGINE_URING,	/* io_uring on the backing disk */
 	VB_ENGINE_DELAY,	/* io_uring, after holding each request delay_ns in the daemon */
 	VB_ENGINE_NULL,		/* no I/O: reads return zeroes, everything succeeds */
+	VB_ENGINE_KABORT,	/* the vbabort kernel module, io_uring for what it cannot take */
 };
 
 struct vb_engine {
@@ -22,7 +23,7 @@ struct vb_engine {
 #define VB_ENGINE_DELAY_MAX_NS (60ull * 1000000000ull)
 
 /*
- * Parses "uring", "null" or "delay:DURATION" (DURATION: an integer with an
+ * Parses "uring", "null", "kabort" or "delay:DURATION" (DURATION: an integer with an
  * ns, us, ms or s suffix, e.g. delay:100ms). On failure writes the reason to
  * err and returns -1.
  */

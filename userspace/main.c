@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "device.h"
+#include "kabort_io.h"
 #include "log.h"
 #include "virtqueue.h"
 #include "vhost_user.h"
@@ -60,6 +61,8 @@ static void usage(FILE *out)
 "      --serial STR      serial number reported by GET_ID, up to %d bytes\n"
 "                        (default: vbridge)\n"
 "      --engine ENGINE   how requests reach the disk: uring (default, io_uring),\n"
+"                        kabort (a block device through the vbabort kernel\n"
+"                        module, whose in-flight I/O ring suspension can abort),\n"
 "                        null (no I/O: reads return zeroes, for measuring the\n"
 "                        daemon itself) or delay:DURATION (hold every request\n"
 "                        DURATION, e.g. 100ms, before io_uring: slow storage\n"
@@ -67,6 +70,9 @@ static void usage(FILE *out)
 "      --poll-us US      before a queue thread sleeps, spin up to US microseconds\n"
 "                        watching its ring and I/O (0-1000000, default 0: off);\n"
 "                        lower latency for a busy core\n"
+"      --sqpoll[=MS]     give each queue's io_uring a kernel thread that polls\n"
+"                        its submissions, idling after MS ms without any\n"
+"                        (1-10000, default 100); costs a core while busy\n"
 "      --no-suspend      do not offer GET_VRING_BASE_INFLIGHT (protocol feature\n"
 "                        20): every GET_VRING_BASE waits for in-flight I/O, and\n"
 "                        reads need no bounce buffers\n"
@@ -199,13 +205,14 @@ struct serve_args {
 	struct vb_engine engine;
 	bool no_suspend;
 	unsigned int poll_us;
+	unsigned int sqpoll_idle_ms;
 };
 
 static int parse_serve(int argc, char **argv, struct serve_args *a)
 {
 	enum { OPT_SIZE = 256, OPT_STATE_DIR, OPT_QUEUE_SIZE, OPT_SERIAL, OPT_LOG_LEVEL,
 	       OPT_SOCKET_MODE, OPT_SOCKET_GROUP, OPT_ENGINE, OPT_NO_SUSPEND,
-	       OPT_POLL_US };
+	       OPT_POLL_US, OPT_SQPOLL };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
@@ -221,6 +228,7 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 		{ "engine", required_argument, NULL, OPT_ENGINE },
 		{ "no-suspend", no_argument, NULL, OPT_NO_SUSPEND },
 		{ "poll-us", required_argument, NULL, OPT_POLL_US },
+		{ "sqpoll", optional_argument, NULL, OPT_SQPOLL },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -304,6 +312,14 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 		case OPT_NO_SUSPEND:
 			a->no_suspend = true;
 			break;
+		case OPT_SQPOLL:
+			a->sqpoll_idle_ms = 100;
+			if (optarg && parse_uint(optarg, 1, 10000, &a->sqpoll_idle_ms) < 0) {
+				fprintf(stderr, "vbridge: --sqpoll=%s: expected an idle time of 1 to 10000 ms\n",
+					optarg);
+				return -1;
+			}
+			break;
 		case OPT_POLL_US:
 			if (parse_uint(optarg, 0, 1000000, &a->poll_us) < 0) {
 				fprintf(stderr, "vbridge: --poll-us %s: expected 0 to 1000000 microseconds\n",
@@ -359,7 +375,7 @@ static int serve(const struct serve_args *a)
 		.readonly = a->readonly, .num_queues = a->queues,
 		.max_queue_size = a->queue_size, .serial = a->serial,
 		.create_size = a->readonly ? 0 : a->size, .engine = a->engine,
-		.poll_us = a->poll_us,
+		.poll_us = a->poll_us, .sqpoll_idle_ms = a->sqpoll_idle_ms,
 	};
 	struct vb_vu_opts vu = { .path = a->socket, .mode = a->socket_mode,
 				 .gid = a->socket_group, .no_suspend = a->no_suspend };
@@ -389,6 +405,12 @@ static int serve(const struct serve_args *a)
 		       path, (unsigned long long)dev.disk.size, (unsigned long long)a->size);
 		goto out_device;
 	}
+	if (a->engine.kind == VB_ENGINE_KABORT && !dev.disk.blockdev) {
+		vb_err("--engine kabort needs a block device; %s is a file", path);
+		goto out_device;
+	}
+	if (a->engine.kind == VB_ENGINE_KABORT && vb_kabort_probe() < 0)
+		goto out_device;
 	if (vb_vu_server_init(&srv, &dev, &vu) < 0)
 		goto out_device;
 	vb_info("engine %s%s", vb_engine_describe(&a->engine, engine, sizeof(engine)),

@@ -17,8 +17,11 @@
 #define TAG_KICK 1
 #define TAG_WAKE 2
 #define TAG_TIMER 3		/* the delay engine's timerfd */
-#define TAG_CANCEL 4		/* cancel and poll-remove requests of our own */
+#define TAG_KABORT 4		/* the kabort context's completion eventfd */
+#define TAG_CANCEL 5		/* cancel and poll-remove requests of our own */
 #define TAG_MAX TAG_CANCEL
+/* How long a ring start waits for a killed predecessor's requests with vbabort. */
+#define KABORT_ORPHAN_WAIT_MS 30000
 
 int vb_queue_init(struct vb_queue *q, struct vb_device *dev, unsigned int index)
 {
@@ -84,6 +87,11 @@ void vb_queue_destroy(struct vb_queue *q)
 		close(q->wake_fd);
 	q->wake_fd = -1;
 	vb_delay_destroy(&q->delay);
+	if (q->kabort) {
+		vb_kabort_close(q->kabort);
+		free(q->kabort);
+		q->kabort = NULL;
+	}
 	pthread_mutex_destroy(&q->notify_lock);
 	sem_destroy(&q->stopped);
 }
@@ -231,18 +239,28 @@ static void execute(struct vb_queue *q, struct vb_blk_req *req)
 	switch (q->dev->engine.kind) {
 	case VB_ENGINE_NULL:
 		vb_null_execute(req);
-		finish_request(q, req);
-		return;
+		break;
 	case VB_ENGINE_DELAY:
 		if (req->op == VB_IO_NONE)
 			break;
 		req->held = true;
 		vb_delay_hold(&q->delay, req);
 		return;
+	case VB_ENGINE_KABORT:
+		if (req->op == VB_IO_NONE)
+			break;
+		/* What the module cannot take as it is (too big, misaligned) goes by io_uring. */
+		if (vb_kabort_fits(q->kabort, req)) {
+			vb_kabort_queue(q->kabort, req);
+			return;
+		}
+		issue(q, req);
+		return;
 	case VB_ENGINE_URING:
-		break;
+		issue(q, req);
+		return;
 	}
-	issue(q, req);
+	finish_request(q, req);
 }
 
 /* The delay engine lets go of the requests whose time has come. */
@@ -288,21 +306,44 @@ static void suspend_request(struct vb_queue *q, struct vb_blk_req *req)
 	q->nsuspended++;
 }
 
-/*
- * Quiesces the ring: held requests never reach the host; reads with the host
- * are abandoned to their bounce buffers; everything else issued gets a
- * cancellation and is waited for by the caller's loop.
- */
-static void begin_suspend(struct vb_queue *q)
+static void kabort_finish(void *ctx, struct vb_blk_req *req)
 {
-	struct vb_blk_req *req = vb_delay_take_all(&q->delay), *next;
-	bool issued = false;
+	finish_request(ctx, req);
+}
 
-	q->suspending = true;
-	for (; req; req = next) {
+static void kabort_suspend(void *ctx, struct vb_blk_req *req)
+{
+	suspend_request(ctx, req);
+}
+
+/* Suspends requests the host never saw, linked by held_next. */
+static void suspend_list(struct vb_queue *q, struct vb_blk_req *req)
+{
+	for (struct vb_blk_req *next; req; req = next) {
 		next = req->held_next;
 		req->held = false;
 		suspend_request(q, req);
+	}
+}
+
+/*
+ * Quiesces the ring: held requests never reach the host; the kabort
+ * context cancels what it has not issued and abandons issued reads; reads
+ * with io_uring are abandoned to their bounce buffers; everything else
+ * issued gets a cancellation and is waited for by the caller's loop.
+ */
+static void begin_suspend(struct vb_queue *q)
+{
+	const struct vb_kabort_fates fates = { kabort_finish, kabort_suspend, q };
+	struct vb_blk_req *req;
+	bool issued = false;
+
+	q->suspending = true;
+	suspend_list(q, vb_delay_take_all(&q->delay));
+	if (q->kabort) {
+		suspend_list(q, vb_kabort_take_queued(q->kabort));
+		if (vb_kabort_abort(q->kabort, &fates) < 0)
+			mark_broken(q, "the vbabort module refused to abort");
 	}
 	for (unsigned int i = 0; i < q->num; i++) {
 		req = &q->reqs[i];
@@ -439,10 +480,22 @@ static void drain_eventfd(int fd)
 
 static int poll_fd(const struct vb_queue *q, uint64_t tag)
 {
-	return tag == TAG_KICK ? q->kick_fd : tag == TAG_WAKE ? q->wake_fd : q->delay.timer_fd;
+	switch (tag) {
+	case TAG_KICK:
+		return q->kick_fd;
+	case TAG_WAKE:
+		return q->wake_fd;
+	case TAG_TIMER:
+		return q->delay.timer_fd;
+	default:
+		return q->kabort->event_fd;
+	}
 }
 
-/* A kick, a wake-up or the delay timer: returns true if the ring may have new requests. */
+/*
+ * A kick, a wake-up, the delay timer or kabort completions: returns true if
+ * the ring may have new requests.
+ */
 static bool notifier_event(struct vb_queue *q, const struct io_uring_cqe *cqe, uint64_t tag)
 {
 	if (tag == TAG_CANCEL)
@@ -452,6 +505,10 @@ static bool notifier_event(struct vb_queue *q, const struct io_uring_cqe *cqe, u
 		arm_poll(q, poll_fd(q, tag), tag);
 	if (tag == TAG_TIMER) {
 		release_held(q);
+		return false;
+	}
+	if (tag == TAG_KABORT) {
+		vb_kabort_reap(q->kabort, kabort_finish, q);
 		return false;
 	}
 	return true;
@@ -470,7 +527,7 @@ struct orphan_reads {
 static void reap_abandoned(struct io_uring *ring, unsigned int *count)
 {
 	/* Our notifier polls must stop: the eventfds now belong to the ring's next worker. */
-	for (uint64_t tag = TAG_KICK; tag <= TAG_TIMER; tag++) {
+	for (uint64_t tag = TAG_KICK; tag <= TAG_KABORT; tag++) {
 		struct io_uring_sqe *sqe = vb_uring_sqe(ring, TAG_CANCEL);
 
 		if (sqe)
@@ -587,6 +644,20 @@ static bool poll_for_work(struct vb_queue *q)
 	return io_uring_cq_ready(&q->ring) > 0;
 }
 
+/*
+ * The kabort context is full. Its room comes back as requests complete, but
+ * reads abandoned by an earlier suspension complete without a word: look
+ * again after a millisecond at the latest.
+ */
+static int wait_for_room(struct vb_queue *q)
+{
+	struct __kernel_timespec ts = { .tv_nsec = 1000000 };
+	struct io_uring_cqe *cqe;
+	int ret = io_uring_submit_and_wait_timeout(&q->ring, &cqe, 1, &ts, NULL);
+
+	return ret == -ETIME ? 0 : ret;
+}
+
 static void *queue_thread(void *arg)
 {
 	struct vb_queue *q = arg;
@@ -596,6 +667,8 @@ static void *queue_thread(void *arg)
 	arm_poll(q, q->wake_fd, TAG_WAKE);
 	if (q->delay.timer_fd >= 0)
 		arm_poll(q, q->delay.timer_fd, TAG_TIMER);
+	if (q->kabort)
+		arm_poll(q, q->kabort->event_fd, TAG_KABORT);
 	resubmit_inflight(q);
 	/* Entries made available before we started get no kick of their own. */
 	fetch_all(q);
@@ -605,13 +678,18 @@ static void *queue_thread(void *arg)
 		bool fetch = false;
 		int ret, stopping;
 
+		/* First: the module may refuse requests, which then need publishing like any other. */
+		if (q->kabort)
+			vb_kabort_submit(q->kabort, kabort_finish, q);
 		flush_used(q);
 		stopping = __atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
 		if (stopping == VB_STOP_SUSPEND && !q->suspending)
 			begin_suspend(q);
 		if (stopping && q->nbusy == 0)
 			break;
-		if (q->dev->poll_ns && poll_for_work(q))
+		if (q->kabort && q->kabort->head)
+			ret = wait_for_room(q);
+		else if (q->dev->poll_ns && poll_for_work(q))
 			ret = io_uring_submit(&q->ring);
 		else
 			ret = io_uring_submit_and_wait(&q->ring, 1);
@@ -647,19 +725,34 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 {
 	bool event_idx = q->dev->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
 	bool packed = q->dev->features & (1ull << VIRTIO_F_RING_PACKED);
+	/* A kernel thread per ring polls the submission queue: no submit system calls. */
+	struct io_uring_params params = {
+		.flags = q->dev->sqpoll_idle_ms ? IORING_SETUP_SQPOLL : 0,
+		.sq_thread_idle = q->dev->sqpoll_idle_ms,
+	};
 	int ret;
 
 	q->reqs = calloc(q->num, sizeof(*q->reqs));
 	if (!q->reqs)
 		return -ENOMEM;
 	/* One SQE per request slot, plus our polls, their re-arms and a cancellation. */
-	ret = io_uring_queue_init(q->num + 8, &q->ring, 0);
+	ret = io_uring_queue_init_params(q->num + 8, &q->ring, &params);
 	if (ret < 0) {
 		free(q->reqs);
 		q->reqs = NULL;
 		return ret;
 	}
 	q->fixed_file = io_uring_register_files(&q->ring, &q->dev->disk.fd, 1) == 0;
+	if (q->dev->engine.kind == VB_ENGINE_KABORT && !q->kabort) {
+		q->kabort = malloc(sizeof(*q->kabort));
+		ret = q->kabort ? vb_kabort_open(q->kabort, q->dev->disk.fd, KABORT_ORPHAN_WAIT_MS) :
+				  -ENOMEM;
+		if (ret < 0) {
+			free(q->kabort);
+			q->kabort = NULL;
+			goto fail_ring;
+		}
+	}
 	if (!vb_vring_start(&q->vring, q->num, event_idx, packed, desc, avail, used, q->base)) {
 		vb_err("queue %u: vring base 0x%x does not fit a %u-entry ring", q->index, q->base,
 		       q->num);

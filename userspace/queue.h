@@ -13,6 +13,7 @@
 #include "delay_queue.h"
 #include "device.h"
 #include "inflight.h"
+#include "kabort_io.h"
 #include "virtqueue.h"
 
 /*
@@ -58,6 +59,7 @@ struct vb_queue {
 	struct vb_blk_req *reqs;	/* num slots, indexed by descriptor head */
 	struct vb_inflight_tracker inflight;
 	struct vb_delay_queue delay;	/* requests the delay engine holds back */
+	struct vb_kabort *kabort;	/* kabort engine: the queue's context, kept across restarts */
 	struct vb_bounce_pool bounce;
 	bool logging;			/* VHOST_F_LOG_ALL with a log mapped */
 	bool fixed_file;		/* the disk is registered with the io_uring */

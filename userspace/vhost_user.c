@@ -71,6 +71,13 @@ static bool ring_packed(const struct vb_vu_server *srv)
 	return srv->dev->features & BIT(VIRTIO_F_RING_PACKED);
 }
 
+static bool areas_overlap(const void *a, size_t alen, const void *b, size_t blen)
+{
+	uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+
+	return x < y + blen && y < x + alen;
+}
+
 /* Maps the ring areas of queue q through the memory table; false if any lies outside it. */
 static bool ring_translate(struct vb_vu_server *srv, struct vb_queue *q, void **desc,
 			   void **avail, void **used)
@@ -96,6 +103,15 @@ static bool ring_translate(struct vb_vu_server *srv, struct vb_queue *q, void **
 	if (((uintptr_t)*desc & 15) || ((uintptr_t)*avail & avail_align) ||
 	    ((uintptr_t)*used & 3)) {
 		vb_err("vring %u: ring areas are misaligned in guest memory", q->index);
+		return false;
+	}
+	/* Our used entries would rewrite what the guest publishes, and we would read them back. */
+	if (areas_overlap(*used, vb_vring_used_size(q->num, packed), *desc,
+			  vb_vring_desc_size(q->num)) ||
+	    areas_overlap(*used, vb_vring_used_size(q->num, packed), *avail,
+			  vb_vring_avail_size(q->num, packed))) {
+		vb_err("vring %u: the used ring overlaps the descriptor table or the available ring",
+		       q->index);
 		return false;
 	}
 	return true;

@@ -2,6 +2,7 @@
 #include "vu_socket.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <string.h>
@@ -48,6 +49,10 @@ int vb_vu_listen(const char *path, mode_t mode, gid_t gid)
 		return err;
 	}
 	if (lstat(path, &st) == 0) {
+		if (S_ISLNK(st.st_mode)) {
+			vb_err("%s is a symbolic link; refusing to follow or replace it", path);
+			return -ELOOP;
+		}
 		if (!S_ISSOCK(st.st_mode)) {
 			vb_err("%s exists and is not a socket; refusing to replace it", path);
 			return -EEXIST;
@@ -71,7 +76,9 @@ int vb_vu_listen(const char *path, mode_t mode, gid_t gid)
 		close(fd);
 		return err;
 	}
-	if ((gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0) || chmod(path, mode) < 0) {
+	/* Should the path have been swapped for a symlink meanwhile, its target is left alone. */
+	if ((gid != (gid_t)-1 && fchownat(AT_FDCWD, path, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW) < 0) ||
+	    fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW) < 0) {
 		err = -errno;
 		vb_err("cannot set the owner group or mode of %s: %s", path, strerror(errno));
 		goto fail;

@@ -159,7 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch (hdr.type) {
 	case VIRTIO_BLK_T_IN: {
 		uint64_t len = in_total - 1;
-		bool good = len % VB_SECTOR_SIZE == 0 && len <= VB_REQ_MAX_BYTES &&
+		bool good = len > 0 && len % VB_SECTOR_SIZE == 0 && len <= VB_REQ_MAX_BYTES &&
 			    in_range(hdr.sector, len);
 
 		FUZZ_CHECK(good ? req.op == VB_IO_READ : (req.op == VB_IO_NONE && req.status == VIRTIO_BLK_S_IOERR),
@@ -174,7 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	case VIRTIO_BLK_T_OUT: {
 		uint64_t len = out_total - sizeof(hdr);
-		bool good = !dev.disk.readonly && len % VB_SECTOR_SIZE == 0 &&
+		bool good = !dev.disk.readonly && len > 0 && len % VB_SECTOR_SIZE == 0 &&
 			    len <= VB_REQ_MAX_BYTES && in_range(hdr.sector, len);
 
 		FUZZ_CHECK(good ? req.op == VB_IO_WRITE : (req.op == VB_IO_NONE && req.status == VIRTIO_BLK_S_IOERR),

@@ -20,13 +20,9 @@ cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=../lib/guest.sh
 . tests/lib/guest.sh
 BUILD=${BUILD:-build}
-VBRIDGE=$PWD/$BUILD/vbridge
-TAGWRITE=$PWD/$BUILD/tests/guest/tagwrite
+# shellcheck source=../lib/tagwrite.sh
+. tests/lib/tagwrite.sh
 QMP=$PWD/tests/lib/qmp.py
-MiB=$((1 << 20))
-DISK_MIB=64
-REGION_OFFSET=$MiB	 # tagwrite's region: 16 MiB of 4 KiB blocks, manifest right after it
-REGION_BLOCKS=4096
 THREADS=8	# guest writer threads, one write in flight each
 WORK_SECONDS=${VBRIDGE_WORK_SECONDS:-30}
 STALL_SECONDS=15	# a guest I/O pending this long fails the run (a lost request never completes)
@@ -52,11 +48,7 @@ cleanup() {
 	for p in "$src_job" "$dst_job"; do
 		[ -z "$p" ] || kill -TERM "$p" 2>/dev/null
 	done
-	if [ -n "${VBRIDGE_KEEP:-}" ]; then
-		echo "# kept $tmp"
-	else
-		rm -rf "$tmp"
-	fi
+	remove_tmp
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -89,18 +81,6 @@ bail() { # DESCRIPTION: a failure the rest cannot go on from
 if [ ! -x "$TAGWRITE" ] || [ ! -x "$VBRIDGE" ]; then
 	bail "$VBRIDGE and $TAGWRITE are built (make)"
 fi
-
-# wait_for FILE PATTERN SECONDS [JOB]: polls until FILE has a line matching PATTERN; gives up
-# early when JOB (a guest_run subshell) has ended.
-wait_for() {
-	local deadline=$(($(now_ms) + $3 * 1000))
-	while [ "$(now_ms)" -lt "$deadline" ]; do
-		grep -aq -- "$2" "$1" 2>/dev/null && return 0
-		[ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null && return 1
-		sleep 0.1
-	done
-	return 1
-}
 
 # wait_job PID SECONDS: true once the background job has ended (within SECONDS); its exit
 # status is then in job_rc.
@@ -171,17 +151,7 @@ json_field() { # NAME: a top-level string or number field of the JSON line on st
 }
 
 # --- the guest: tagwrite on /dev/vda, 2 vCPUs, 2 queues
-cat >"$tmp/guest.sh" <<EOF
-q=\$(ls /sys/block/vda/mq | wc -l)
-if [ "\$q" = 2 ]; then echo "ok - blk-mq sees 2 hardware queues"; else echo "not ok - blk-mq sees 2 hardware queues (\$q)"; fi
-echo MIGRATION-WORKLOAD-STARTS
-tagwrite run --dev /dev/vda --offset $REGION_OFFSET --blocks $REGION_BLOCKS --seed $SEED \\
-	--seconds $WORK_SECONDS --threads $THREADS --stall-timeout $STALL_SECONDS --status /tmp/tagwrite.rc &
-# A request that never completes keeps tagwrite from exiting: its status file says how it ended.
-while [ ! -e /tmp/tagwrite.rc ]; do sleep 1; done
-exit "\$(cat /tmp/tagwrite.rc)"
-EOF
-guest_build_initramfs "$tmp/guest.cpio" "$tmp/guest.sh" --file "$TAGWRITE" >"$tmp/mkguest.err" 2>&1 ||
+tagwrite_initramfs "$THREADS" "echo MIGRATION-WORKLOAD-STARTS" ||
 	{ diag "$tmp/mkguest.err"; bail "initramfs built"; }
 # Both QEMUs must boot the very same kernel.
 GUEST_KERNEL=$(guest_kernel) || bail "guest kernel available (tools/mkguest kernel)"
@@ -297,12 +267,7 @@ done
 wait_job "$dst_job" 15
 dst_job=
 t_end=$(now_ms)
-dst_rc=$(cat "$tmp/dst.rc" 2>/dev/null || echo 125)
-if [ "$dst_rc" -eq 125 ] || [ "$dst_rc" -eq 143 ]; then
-	# guest_run was stopped, or QEMU ended first: the exit line may still be on the console.
-	st=$(tr -d '\r' <"$tmp/dst.log" 2>/dev/null | sed -n 's/.*VBRIDGE-GUEST-EXIT \([0-9]*\).*/\1/p' | tail -n 1)
-	[ -z "$st" ] || dst_rc=$st
-fi
+dst_rc=$(guest_status "$(cat "$tmp/dst.rc" 2>/dev/null || echo 125)" "$tmp/dst.log")
 
 stop_vbridge a
 stop_vbridge b
@@ -310,17 +275,10 @@ stop_vbridge b
 # --- checks
 for f in src dst; do
 	{ tr -d '\r' <"$tmp/$f.log"; } >"$tmp/$f.txt" 2>/dev/null
-	while read -r line; do
-		case "$line" in
-		"not ok - "*) report 1 "guest ($f): ${line#not ok - }" ;;
-		"ok - "*) report 0 "guest ($f): ${line#ok - }" ;;
-		esac
-	done < <(guest_tap "$tmp/$f.txt" 2>/dev/null)
+	guest_report "$tmp/$f.txt" "guest ($f): "
 done
 
-result=$(grep -a '^TAGWRITE-RESULT ' "$tmp/dst.txt" | tail -n 1)
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$result"; }
-status=$(field status)
+tagwrite_result "$tmp/dst.txt"
 echo "# guest: ${result:-no TAGWRITE-RESULT line on the destination console}"
 cat "$tmp/src.txt" "$tmp/dst.txt" | grep -a '^TAGWRITE-ERROR ' | head -n 5 | diag
 echo "# workload started $(((t_mig - t_work) / 1000)) s before the migration; whole run $(((t_end - t_start) / 1000)) s"
@@ -328,23 +286,8 @@ echo "# workload started $(((t_mig - t_work) / 1000)) s before the migration; wh
 check "the workload spanned the migration (started on the source, ended on the destination)" \
 	test "$(grep -ac '^TAGWRITE-START' "$tmp/src.txt")" -eq 1 -a -n "$result" \
 	-a "$(grep -ac '^TAGWRITE-RESULT' "$tmp/src.txt")" -eq 0
-check "guest: the workload ran (writes: $(field writes), verifications: $(field verifies))" \
-	test -n "$result" -a "$(field writes)" != 0 -a "$(field verifies)" != 0
-check "guest: no I/O error" test -n "$result" -a "$(field ioerrors)" = 0
-check "guest: every read-back verification passed" test -n "$result" -a "$(field verifyfail)" = 0
-check "guest: no I/O stalled (pending over ${STALL_SECONDS} s)" test -n "$result" -a "$status" != stalled
-[ -z "$result" ] || echo "# longest guest write: $(field max_write_ms) ms (includes the migration downtime)"
 check "guest finished on the destination (status ${status:-none}, exit $dst_rc)" test "$dst_rc" = 0 -a "$status" = ok
-manifest=$(field manifest)
-if [ "$status" = ok ] && [ -n "$manifest" ] && [ "$manifest" != none ]; then
-	"$TAGWRITE" check --dev "$img" --offset "$REGION_OFFSET" --blocks "$REGION_BLOCKS" --seed "$SEED" \
-		--hash "$manifest" >"$tmp/check.out" 2>&1
-	rc=$?
-	diag "$tmp/check.out"
-	report "$rc" "image matches the guest's manifest block by block ($(field written) blocks written)"
-else
-	report 1 "image matches the guest's manifest block by block (no manifest: the workload failed)"
-fi
+tagwrite_checks "includes the migration downtime"
 
 # Dirty logging was used: SET_LOG_BASE, then SET_FEATURES (with VHOST_F_LOG_ALL) after it.
 alog=$tmp/vbridge-a.log

@@ -14,12 +14,8 @@ cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=../lib/guest.sh
 . tests/lib/guest.sh
 BUILD=${BUILD:-build}
-VBRIDGE=$PWD/$BUILD/vbridge
-TAGWRITE=$PWD/$BUILD/tests/guest/tagwrite
-MiB=$((1 << 20))
-DISK_MIB=64
-REGION_OFFSET=$MiB	 # tagwrite's region: 16 MiB of 4 KiB blocks, manifest right after it
-REGION_BLOCKS=4096
+# shellcheck source=../lib/tagwrite.sh
+. tests/lib/tagwrite.sh
 MIN_KILLS=20
 KILLS=${VBRIDGE_KILLS:-24}
 # split (QEMU's default) or packed virtqueues
@@ -44,11 +40,7 @@ cleanup() {
 	[ -n "$vb_pid" ] && kill -KILL "$vb_pid" 2>/dev/null
 	# QEMU dies with the guest_run subshell (parent-death signals).
 	[ -n "$guest_job" ] && kill -TERM "$guest_job" 2>/dev/null
-	if [ -n "${VBRIDGE_KEEP:-}" ]; then
-		echo "# kept $tmp"
-	else
-		rm -rf "$tmp"
-	fi
+	remove_tmp
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -85,32 +77,12 @@ start_vbridge() {
 	return 1
 }
 
-# wait_for FILE PATTERN SECONDS: polls until FILE has a line matching PATTERN.
-wait_for() {
-	local deadline=$(($(now_ms) + $3 * 1000))
-	while [ "$(now_ms)" -lt "$deadline" ]; do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		[ -n "$guest_job" ] && ! kill -0 "$guest_job" 2>/dev/null && return 1
-		sleep 0.05
-	done
-	return 1
-}
-
 guest_alive() { kill -0 "$guest_job" 2>/dev/null; }
 # The workload has ended (well or not) once it printed its result or an error.
 guest_done() { grep -qE "TAGWRITE-(RESULT|ERROR)|VBRIDGE-GUEST-EXIT" "$console" 2>/dev/null; }
 
 # --- the guest: tagwrite on /dev/vda, 2 vCPUs, 2 queues
-cat >"$tmp/guest.sh" <<EOF
-q=\$(ls /sys/block/vda/mq | wc -l)
-if [ "\$q" = 2 ]; then echo "ok - blk-mq sees 2 hardware queues"; else echo "not ok - blk-mq sees 2 hardware queues (\$q)"; fi
-tagwrite run --dev /dev/vda --offset $REGION_OFFSET --blocks $REGION_BLOCKS --seed $SEED \\
-	--seconds $WORK_SECONDS --threads $THREADS --stall-timeout $STALL_SECONDS --status /tmp/tagwrite.rc &
-# A request that never completes keeps tagwrite from exiting: its status file says how it ended.
-while [ ! -e /tmp/tagwrite.rc ]; do sleep 1; done
-exit "\$(cat /tmp/tagwrite.rc)"
-EOF
-if ! guest_build_initramfs "$tmp/guest.cpio" "$tmp/guest.sh" --file "$TAGWRITE" >"$tmp/mkguest.err" 2>&1; then
+if ! tagwrite_initramfs "$THREADS"; then
 	report 1 "initramfs built"
 	diag "$tmp/mkguest.err"
 	echo "1..$tap_count"
@@ -134,13 +106,13 @@ kills=0
 not_reconnected=0
 late_instance=0
 kill_note=
-if ! wait_for "$console" TAGWRITE-START $((GUEST_TIMEOUT - WORK_SECONDS)); then
+if ! wait_for "$console" TAGWRITE-START $((GUEST_TIMEOUT - WORK_SECONDS)) "$guest_job"; then
 	kill_note="the workload never started"
 fi
 t_work=$(now_ms)
 while [ -z "$kill_note" ] && [ "$kills" -lt "$KILLS" ]; do
 	# QEMU must be back (it retries every 100 ms) before the next kill.
-	if ! wait_for "$vblog" "front-end connected" 20; then
+	if ! wait_for "$vblog" "front-end connected" 20 "$guest_job"; then
 		guest_done || ! guest_alive || not_reconnected=$((not_reconnected + 1))
 		break
 	fi
@@ -188,12 +160,7 @@ done
 wait "$guest_job"
 guest_job=
 t_end=$(now_ms)
-guest_rc=$(cat "$tmp/guest.rc" 2>/dev/null || echo 125)
-if [ "$guest_rc" -eq 125 ] || [ "$guest_rc" -eq 143 ]; then
-	# guest_run was stopped, or QEMU ended first: the exit line may still be on the console.
-	st=$(tr -d '\r' <"$console" | sed -n 's/.*VBRIDGE-GUEST-EXIT \([0-9]*\).*/\1/p' | tail -n 1)
-	[ -z "$st" ] || guest_rc=$st
-fi
+guest_rc=$(guest_status "$(cat "$tmp/guest.rc" 2>/dev/null || echo 125)" "$console")
 
 # The last instance stops cleanly.
 last_rc=0
@@ -206,16 +173,9 @@ fi
 
 # --- checks
 tr -d '\r' <"$console" >"$tmp/console.txt"
-while read -r line; do
-	case "$line" in
-	"not ok - "*) report 1 "guest: ${line#not ok - }" ;;
-	"ok - "*) report 0 "guest: ${line#ok - }" ;;
-	esac
-done < <(guest_tap "$console" 2>/dev/null)
+guest_report "$console" "guest: "
 
-result=$(grep -a '^TAGWRITE-RESULT ' "$tmp/console.txt" | tail -n 1)
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$result"; }
-status=$(field status)
+tagwrite_result "$tmp/console.txt"
 echo "# guest: ${result:-no TAGWRITE-RESULT line}"
 grep -a '^TAGWRITE-ERROR ' "$tmp/console.txt" | head -n 5 | diag
 echo "# $kills kills in $(((t_kills - t_work) / 1000)) s of workload; whole run $(((t_end - t_start) / 1000)) s"
@@ -247,23 +207,8 @@ if grep -lE "AddressSanitizer|LeakSanitizer|runtime error:|Assertion|Segmentatio
 fi
 check "no daemon instance died on its own (only our SIGKILLs; the last exits 0 on SIGTERM)" test "${#crashed[@]}" -eq 0
 [ "${#crashed[@]}" -eq 0 ] || echo "# crashed: ${crashed[*]}"
-check "guest: the workload ran (writes: $(field writes), verifications: $(field verifies))" \
-	test -n "$result" -a "$(field writes)" != 0 -a "$(field verifies)" != 0
-check "guest: no I/O error" test -n "$result" -a "$(field ioerrors)" = 0
-check "guest: every read-back verification passed" test -n "$result" -a "$(field verifyfail)" = 0
-check "guest: no I/O stalled (pending over ${STALL_SECONDS} s)" test -n "$result" -a "$status" != stalled
-[ -z "$result" ] || echo "# longest guest write: $(field max_write_ms) ms (includes waiting for a restart)"
 check "guest ran to the end (status ${status:-none}, exit $guest_rc)" test "$guest_rc" -eq 0 -a "$status" = ok
-manifest=$(field manifest)
-if [ "$status" = ok ] && [ -n "$manifest" ] && [ "$manifest" != none ]; then
-	"$TAGWRITE" check --dev "$img" --offset "$REGION_OFFSET" --blocks "$REGION_BLOCKS" --seed "$SEED" \
-		--hash "$manifest" >"$tmp/check.out" 2>&1
-	rc=$?
-	diag "$tmp/check.out"
-	report "$rc" "image matches the guest's manifest block by block ($(field written) blocks written)"
-else
-	report 1 "image matches the guest's manifest block by block (no manifest: the workload failed)"
-fi
+tagwrite_checks "includes waiting for a restart"
 
 if [ "$tap_failed" -ne 0 ]; then
 	echo "# guest console (kernel messages and workload):"

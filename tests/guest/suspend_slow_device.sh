@@ -1,7 +1,8 @@
 #!/bin/bash
-# Ring suspension against real host I/O: in a TCG guest, vbridge serves a null_blk device whose
-# every request completes after a second; reads with the device are abandoned (their late data
+# Ring suspension against real host I/O: in a TCG guest, vbridge serves a dm-delay device (over a
+# RAM disk) whose every request completes after a second; reads with the device are abandoned (their late data
 # never reaches guest memory), writes are waited for, and a second daemon finishes the job.
+# Once with the io_uring engine, once with --engine kabort (the vbabort module).
 set -uo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -10,7 +11,9 @@ cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 VBRIDGE=$PWD/$BUILD/tests/guest/vbridge
 DRIVER=$PWD/$BUILD/tests/guest/suspend_slowdev
+KO=$PWD/vbabort.ko
 LATENCY_MS=1000
+ENGINES="uring kabort"
 
 tmp=$(mktemp -d /tmp/vbridge-slowdev.XXXXXX)
 cleanup() { [ -n "${VBRIDGE_KEEP:-}" ] || rm -rf "$tmp"; }
@@ -18,34 +21,34 @@ trap cleanup EXIT
 
 . tests/lib/tap.sh
 
-if [ ! -x "$VBRIDGE" ] || [ ! -x "$DRIVER" ]; then
-	report 1 "static $VBRIDGE and $DRIVER are built (make)"
+if [ ! -x "$VBRIDGE" ] || [ ! -x "$DRIVER" ] || [ ! -f "$KO" ]; then
+	report 1 "static $VBRIDGE and $DRIVER, and $KO are built (make all modules)"
 	tap_done
 	exit 1
 fi
 
-# null_blk through configfs: memory-backed, every request completed by a timer LATENCY_MS later.
+# dm-delay over a 64 MiB brd RAM disk: every read and write waits LATENCY_MS.
 cat >"$tmp/guest.sh" <<GUEST
 set -e
-mkdir /sys/kernel/config/nullb/slow
-cd /sys/kernel/config/nullb/slow
-echo 64 >size
-echo 4096 >blocksize
-echo 1 >memory_backed
-echo 2 >irqmode
-echo $((LATENCY_MS * 1000000)) >completion_nsec
-echo 1 >power
-cd /
-# Newer kernels name the disk after the configfs item, older ones nullb<index>.
-dev=/dev/slow
-[ -b \$dev ] || dev=/dev/nullb\$(cat /sys/kernel/config/nullb/slow/index)
-echo "# slow device: \$dev, \$(ls /sys/block | tr '\n' ' ')"
+rmmod brd
+modprobe brd rd_nr=1 rd_size=65536
+echo "0 \$(cat /sys/block/ram0/size) delay /dev/ram0 0 $LATENCY_MS" |
+	DM_DISABLE_UDEV=1 dmsetup create --noudevsync slow
+dev=/dev/dm-0
+echo "# slow device: \$dev (\$(cat /sys/block/dm-0/dm/name), $LATENCY_MS ms)"
 
 set +e
-BUILD=/opt /opt/suspend_slowdev --device \$dev --latency-ms $LATENCY_MS
+status=0
+for engine in $ENGINES; do
+	echo "# engine \$engine"
+	BUILD=/opt /opt/suspend_slowdev --device \$dev --latency-ms $LATENCY_MS --engine \$engine ||
+		status=1
+done
+exit \$status
 GUEST
-if ! guest_build_initramfs "$tmp/guest.cpio" "$tmp/guest.sh" --modules null_blk \
-	--file "$VBRIDGE:/opt/vbridge" --file "$DRIVER:/opt/suspend_slowdev" >"$tmp/mkguest.err" 2>&1; then
+if ! guest_build_initramfs "$tmp/guest.cpio" "$tmp/guest.sh" --modules "brd dm-delay $KO" \
+	--file "$VBRIDGE:/opt/vbridge" --file "$DRIVER:/opt/suspend_slowdev" \
+	--file /usr/sbin/dmsetup >"$tmp/mkguest.err" 2>&1; then
 	report 1 "guest initramfs built"
 	diag "$tmp/mkguest.err"
 	tap_done
@@ -55,10 +58,12 @@ fi
 rc=0
 guest_run "$tmp/console.log" 180 2>"$tmp/qemu.err" || rc=$?
 bad=0
+engine=?
 while read -r line; do
 	case "$line" in
-	"not ok "*) report 1 "guest: ${line#not ok * - }"; bad=1 ;;
-	"ok "*) report 0 "guest: ${line#ok * - }" ;;
+	"not ok "*) report 1 "$engine: ${line#not ok * - }"; bad=1 ;;
+	"ok "*) report 0 "$engine: ${line#ok * - }" ;;
+	"# engine "*) engine=${line#\# engine } ;;
 	"# "*) echo "$line" ;;
 	esac
 done < <(guest_tap "$tmp/console.log")

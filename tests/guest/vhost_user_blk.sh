@@ -85,14 +85,9 @@ launch_guest() {
 
 # collect_guest NAME: numbers the guest's results into this script's TAP.
 collect_guest() {
-	local name=$1 rc line bad=0
+	local name=$1 rc bad=0
 	rc=$(cat "$tmp/$name.rc")
-	while read -r line; do
-		case "$line" in
-		"not ok - "*) report 1 "$name: guest: ${line#not ok - }"; bad=1 ;;
-		"ok - "*) report 0 "$name: guest: ${line#ok - }" ;;
-		esac
-	done < <(guest_tap "$tmp/$name.log" 2>/dev/null)
+	guest_report "$tmp/$name.log" "$name: guest: " || bad=1
 	report "$rc" "$name: guest ran to the end"
 	if [ "$rc" -ne 0 ] || [ "$bad" -ne 0 ]; then
 		diag "$tmp/$name.err"

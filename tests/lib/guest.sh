@@ -93,6 +93,19 @@ guest_run() {
 	return 125
 }
 
+# guest_report LOG PREFIX: numbers the guest's results into the script's TAP (tests/lib/tap.sh's
+# report), each description prefixed with PREFIX; false if any failed.
+guest_report() {
+	local line bad=0
+	while read -r line; do
+		case "$line" in
+		"not ok - "*) report 1 "$2${line#not ok - }"; bad=1 ;;
+		"ok - "*) report 0 "$2${line#ok - }" ;;
+		esac
+	done < <(guest_tap "$1" 2>/dev/null)
+	return "$bad"
+}
+
 # guest_tap LOG: prints the TAP lines the guest wrote to its console.
 guest_tap() {
 	tr -d '\r' <"$1" | grep -E '^(ok|not ok)( |$)|^# |^1\.\.|^Bail out!' || true

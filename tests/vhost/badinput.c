@@ -28,7 +28,7 @@ static const uint64_t reply_ack_bit = 1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK;
 
 static void fresh(const char *after)
 {
-	tap_ok(vu_fresh_io_ok(&d, seed++), "after %s: a new connection does I/O", after);
+	vu_fresh_check(&d, seed++, after);
 }
 
 /* Connects and negotiates, with or without REPLY_ACK. */
@@ -303,28 +303,6 @@ static bool canary_ok(void)
 	return true;
 }
 
-static void disk_put_pattern(uint64_t sector, uint32_t len, uint32_t s)
-{
-	uint8_t buf[8192];
-
-	vu_pattern_fill(buf, len, s, sector * 512);
-	if (pwrite(d.disk_fd, buf, len, (off_t)(sector * 512)) != (ssize_t)len)
-		tap_bail("pwrite: %s", strerror(errno));
-}
-
-static bool disk_has_pattern(uint64_t sector, uint32_t len, uint32_t s)
-{
-	uint8_t buf[8192];
-
-	if (pread(d.disk_fd, buf, len, (off_t)(sector * 512)) != (ssize_t)len)
-		return false;
-	if (vu_pattern_check(buf, len, s, sector * 512) != len) {
-		tap_diag("the image changed at sector %llu", (unsigned long long)sector);
-		return false;
-	}
-	return true;
-}
-
 static void bad_addr(const char *what, uint32_t type, const struct vu_seg *segs, unsigned n)
 {
 	uint64_t sector = 30000;
@@ -332,14 +310,14 @@ static void bad_addr(const char *what, uint32_t type, const struct vu_seg *segs,
 	int r;
 
 	dp_ensure();
-	disk_put_pattern(sector, 8192, s);
+	vu_disk_put_pattern(&d, sector, 8192, s);
 	vu_blk_prep(&req, type, sector, segs, n, type == VIRTIO_BLK_T_IN);
 	r = vu_blk_run(vq, &req, IO_TMO);
 	if (!tap_ok(r == VIRTIO_BLK_S_IOERR && req.used_len == 1,
 		    "%s: completes with IOERR, used len 1", what))
 		tap_diag("got %d%s%s, used len %u", r, r < 0 ? " " : "", r < 0 ? dp.err : "",
 			 req.used_len);
-	tap_ok(disk_has_pattern(sector, 8192, s), "%s: the image is unchanged", what);
+	tap_ok(vu_disk_has_pattern(&d, sector, 8192, s), "%s: the image is unchanged", what);
 	tap_ok(canary_ok(), "%s: no other guest memory written", what);
 	memset(canary0, CANARY, 4u << 20);
 	memset(canary1, CANARY, REGION_SIZE);
@@ -377,7 +355,7 @@ static void loop_case(const char *what, enum loop_kind kind)
 	int r;
 
 	dp_ensure();
-	disk_put_pattern(sector, 4096, s);
+	vu_disk_put_pattern(&d, sector, 4096, s);
 	vu_pattern_fill(data, 4096, s + 1, sector * 512);
 	vu_blk_prep(&req, VIRTIO_BLK_T_OUT, sector, NULL, 0, false);
 	req.hdr->type = VIRTIO_BLK_T_OUT;
@@ -423,7 +401,7 @@ static void loop_case(const char *what, enum loop_kind kind)
 			 req.used_len);
 	tap_ok(r == 0 && req.status == VU_STATUS_UNSET, "%s: status byte not written (0x%02x)",
 	       what, req.status);
-	tap_ok(disk_has_pattern(sector, 4096, s), "%s: the image is unchanged", what);
+	tap_ok(vu_disk_has_pattern(&d, sector, 4096, s), "%s: the image is unchanged", what);
 }
 
 static void loops(void)
@@ -443,7 +421,7 @@ static void past_end_case(const char *what, uint32_t type, uint64_t sector, uint
 	int r;
 
 	dp_ensure();
-	disk_put_pattern(check_sector, 2048, s);
+	vu_disk_put_pattern(&d, check_sector, 2048, s);
 	vu_pattern_fill(data, 8192, s + 7, 0);
 	if (type == VIRTIO_BLK_T_WRITE_ZEROES)
 		vu_blk_prep_write_zeroes(&req, sector, len / 512, false);
@@ -453,7 +431,7 @@ static void past_end_case(const char *what, uint32_t type, uint64_t sector, uint
 	if (!tap_ok(r == VIRTIO_BLK_S_IOERR || (allow_unsupp && r == VIRTIO_BLK_S_UNSUPP),
 		    "%s: completes with IOERR", what))
 		tap_diag("got %d%s%s", r, r < 0 ? " " : "", r < 0 ? dp.err : "");
-	tap_ok(disk_has_pattern(check_sector, 2048, s), "%s: the image is unchanged", what);
+	tap_ok(vu_disk_has_pattern(&d, check_sector, 2048, s), "%s: the image is unchanged", what);
 }
 
 static void past_end(void)
@@ -478,16 +456,8 @@ static void past_end(void)
 int main(void)
 {
 	struct vu_daemon_opts o = { .queues = 1 };
-	struct stat st;
-	int r;
 
-	vu_harness_init(28);
-	tap_plan(PLAN);
-	if (vu_daemon_setup(&d, DISK_SIZE) < 0)
-		tap_bail("cannot create the temp dir / disk image");
-	r = vu_daemon_start(&d, &o);
-	if (!tap_ok(r == 0, "daemon starts"))
-		tap_bail("cannot start the daemon");
+	vu_test_begin(&d, 28, PLAN, DISK_SIZE, &o);
 	fresh("start");
 
 	malformed_truncated();
@@ -514,13 +484,5 @@ int main(void)
 	past_end();
 	vu_dev_close(&dp);
 
-	tap_ok(vu_daemon_alive(&d), "the daemon survived everything");
-	fresh("all hostile input");
-	r = vu_daemon_stop(&d);
-	tap_ok(r == 0, "daemon exits 0 on SIGTERM (got %d)", r);
-	tap_ok(stat(d.sock, &st) < 0 && errno == ENOENT, "daemon removed its socket");
-	if (r != 0)
-		vu_daemon_dump_log(&d, 30);
-	vu_daemon_teardown(&d);
-	exit(tap_done());
+	exit(vu_test_end(&d, seed++, "all hostile input"));
 }

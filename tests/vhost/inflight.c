@@ -1019,11 +1019,7 @@ int main(void)
 	int r;
 
 	vu_harness_init(28);
-	tap_plan(PLAN);
-	if (!vu_is_vbridge()) {
-		tap_skip(PLAN, "inflight tests are for vbridge", "inflight tracking");
-		exit(tap_done());
-	}
+	tap_plan_vbridge_only(PLAN, "inflight tests are for vbridge", "inflight tracking");
 	if (vu_daemon_setup(&d, DISK_SIZE) < 0)
 		tap_bail("cannot create the temp dir / disk image");
 	r = vu_daemon_start(&d, &dopts);

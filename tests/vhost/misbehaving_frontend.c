@@ -21,7 +21,7 @@
 #define REGION_SIZE (16u << 20)
 #define REGION1_GPA (1ull << 30)
 #define QSIZE 64
-#define PLAN 38
+#define PLAN 40
 
 static struct vu_daemon d;
 static uint32_t seed = 5000;
@@ -38,7 +38,7 @@ static int64_t now_ms(void)
 
 static void fresh(const char *after)
 {
-	tap_ok(vu_fresh_io_ok(&d, seed++), "after %s: a new connection does verified I/O", after);
+	vu_fresh_check(&d, seed++, after);
 }
 
 static void check_alive(void)
@@ -80,29 +80,6 @@ static bool full_open(struct vu_dev *dev)
 	return true;
 }
 
-static void disk_put_pattern(uint64_t sector, uint32_t len, uint32_t s)
-{
-	uint8_t *buf = malloc(len);
-
-	if (!buf)
-		tap_bail("out of memory");
-	vu_pattern_fill(buf, len, s, sector * 512);
-	if (pwrite(d.disk_fd, buf, len, (off_t)(sector * 512)) != (ssize_t)len)
-		tap_bail("pwrite: %s", strerror(errno));
-	free(buf);
-}
-
-static bool disk_has_pattern(uint64_t sector, uint32_t len, uint32_t s)
-{
-	uint8_t *buf = malloc(len);
-	bool ok;
-
-	ok = buf && pread(d.disk_fd, buf, len, (off_t)(sector * 512)) == (ssize_t)len &&
-	     vu_pattern_check(buf, len, s, sector * 512) == len;
-	free(buf);
-	return ok;
-}
-
 /* ---------------------------------------------------------------------- */
 /* A batch of reads and writes on one queue                                */
 
@@ -140,7 +117,7 @@ static bool batch_init(struct batch *b, struct vu_dev *dev, struct vu_vq *vq, un
 			vu_pattern_fill(b->buf[i], BLEN, b->seed, b->sector[i] * 512);
 			vu_blk_prep_write(&b->req[i], b->sector[i], b->buf[i], BLEN);
 		} else {
-			disk_put_pattern(b->sector[i], BLEN, b->seed);
+			vu_disk_put_pattern(&d, b->sector[i], BLEN, b->seed);
 			vu_blk_prep_read(&b->req[i], b->sector[i], b->buf[i], BLEN);
 		}
 	}
@@ -178,7 +155,7 @@ static bool batch_check(struct batch *b, unsigned from, unsigned to, int timeout
 		if (b->req[i].status != VIRTIO_BLK_S_OK) {
 			tap_diag("request %u: status %u", i, b->req[i].status);
 			ok = false;
-		} else if (i % 2 == 0 && !disk_has_pattern(b->sector[i], BLEN, b->seed)) {
+		} else if (i % 2 == 0 && !vu_disk_has_pattern(&d, b->sector[i], BLEN, b->seed)) {
 			tap_diag("request %u: written data not in the image", i);
 			ok = false;
 		} else if (i % 2 == 1 &&
@@ -240,7 +217,7 @@ static void vring_before_mem_table(void)
 	vq->started = true; /* so that the library's waits watch it */
 
 	/* a request made available now must not be processed */
-	disk_put_pattern(sector, BLEN, s);
+	vu_disk_put_pattern(&d, sector, BLEN, s);
 	buf = vu_mem_alloc(&dev, BLEN, 4096);
 	if (!buf || vu_blk_req_init(&dev, &req) < 0)
 		tap_bail("request set-up: %s", dev.err);
@@ -602,16 +579,8 @@ int main(void)
 {
 	struct vu_daemon_opts o = { .queues = 1 };
 	int64_t t0, t;
-	int r;
 
-	vu_harness_init(28);
-	tap_plan(PLAN);
-	if (vu_daemon_setup(&d, DISK_SIZE) < 0)
-		tap_bail("cannot create the temp dir / disk image");
-	r = vu_daemon_start(&d, &o);
-	if (!tap_ok(r == 0, "daemon starts"))
-		tap_bail("cannot start the daemon");
-
+	vu_test_begin(&d, 28, PLAN, DISK_SIZE, &o);
 	t0 = t = now_ms();
 	vring_before_mem_table();
 	tap_diag("vring messages before SET_MEM_TABLE: %lld ms", (long long)(now_ms() - t));
@@ -629,11 +598,5 @@ int main(void)
 	tap_diag("front-end that stops reading: %lld ms", (long long)(now_ms() - t));
 	tap_diag("total: %lld ms", (long long)(now_ms() - t0));
 
-	tap_ok(vu_daemon_alive(&d), "the daemon survived every misbehaving front-end");
-	r = vu_daemon_stop(&d);
-	tap_ok(r == 0, "daemon exits 0 on SIGTERM (got %d)", r);
-	if (r != 0)
-		vu_daemon_dump_log(&d, 30);
-	vu_daemon_teardown(&d);
-	exit(tap_done());
+	exit(vu_test_end(&d, seed++, "every misbehaving front-end"));
 }

@@ -1,12 +1,12 @@
 #!/bin/bash
 # Runs the data-path test programs again on other vbridge configurations (adaptive polling, the
-# delay engine) through VU_DAEMON_ARGS, renumbering their TAP into one plan.
+# delay engine, SQPOLL) through VU_DAEMON_ARGS, renumbering their TAP into one plan.
 set -uo pipefail
 
 dir=$(dirname "$0")
 count=0
 failed=0
-variants=("--poll-us 100" "--engine delay:1ms")
+variants=("--poll-us 100" "--engine delay:1ms" "--sqpoll=10")
 for args in "${variants[@]}"; do
 	for prog in datapath multiqueue inflight; do
 		out=$(VU_DAEMON_ARGS="$args" "$dir/$prog" 2>&1)

@@ -456,7 +456,8 @@ struct vu_open_opts {
 	unsigned num_queues;         /* 0 = 1; capped by GET_QUEUE_NUM */
 	uint16_t queue_size;         /* 0 = 128 */
 	uint64_t mem_size;           /* per region, 0 = 16 MiB */
-	unsigned mem_regions;        /* 0 = 1; region i at gpa i * 1 GiB */
+	unsigned mem_regions;        /* 0 = 1; region i at gpa i * region_step */
+	uint64_t region_step;        /* 0 = 1 GiB; mem_size makes them adjacent */
 };
 
 /* vu_dev_init, vu_connect, vu_negotiate, regions + SET_MEM_TABLE, then

@@ -1,6 +1,8 @@
 /* Test harness implementation: TAP bookkeeping, spawning and reaping back-end daemons, patterns. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,6 +41,30 @@ static void unreg_daemon(struct vu_daemon *d)
 			daemons[i] = NULL;
 }
 
+/* Async-signal-safe. strace does not take its tracee along when it is killed. */
+static void kill_daemon(struct vu_daemon *d)
+{
+	if (d->traced > 0)
+		kill(d->traced, SIGKILL);
+	d->traced = 0;
+	if (d->pid > 0) {
+		kill(d->pid, SIGKILL);
+		waitpid(d->pid, NULL, 0);
+		d->pid = 0;
+	}
+}
+
+/* Async-signal-safe. */
+static void remove_files(const struct vu_daemon *d)
+{
+	unlink(d->sock);
+	if (!d->disk_external)
+		unlink(d->disk);
+	unlink(d->log);
+	unlink(d->trace);
+	rmdir(d->dir);
+}
+
 /* Async-signal-safe: kill and reap every daemon, remove their files. */
 static void emergency_cleanup(void)
 {
@@ -47,17 +73,9 @@ static void emergency_cleanup(void)
 
 		if (!d)
 			continue;
-		if (d->pid > 0) {
-			kill(d->pid, SIGKILL);
-			waitpid(d->pid, NULL, 0);
-			d->pid = 0;
-		}
-		if (!getenv("VU_KEEP") && d->dir[0]) {
-			unlink(d->sock);
-			unlink(d->disk);
-			unlink(d->log);
-			rmdir(d->dir);
-		}
+		kill_daemon(d);
+		if (!getenv("VU_KEEP") && d->dir[0])
+			remove_files(d);
 		daemons[i] = NULL;
 	}
 }
@@ -174,6 +192,15 @@ enum vu_backend vu_backend(void)
 	return b && strcmp(b, "qsd") == 0 ? VU_BACKEND_QSD : VU_BACKEND_VBRIDGE;
 }
 
+void tap_plan_vbridge_only(unsigned n, const char *reason, const char *desc)
+{
+	tap_plan(n);
+	if (vu_is_vbridge())
+		return;
+	tap_skip(n, reason, desc);
+	exit(tap_done());
+}
+
 bool vu_is_vbridge(void)
 {
 	return vu_backend() == VU_BACKEND_VBRIDGE;
@@ -192,6 +219,7 @@ int vu_daemon_setup(struct vu_daemon *d, uint64_t disk_size)
 	snprintf(d->sock, sizeof(d->sock), "%s/vb.sock", d->dir);
 	snprintf(d->disk, sizeof(d->disk), "%s/disk.img", d->dir);
 	snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
+	snprintf(d->trace, sizeof(d->trace), "%s/strace.out", d->dir);
 	fd = open(d->disk, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -263,6 +291,14 @@ static int build_argv(struct vu_daemon *d, char **argv, char *store, size_t cap)
 		    "writable=%s,num-queues=%u",
 		    d->sock, o->readonly ? "off" : "on", o->queues ? o->queues : 1);
 	} else {
+		if (o->strace) {
+			ADD("strace");
+			ADD("-f");
+			ADD("-qq");
+			ADD("-o");
+			ADD("%s", d->trace);
+			ADD("--");
+		}
 		ADD("%s", daemon_path());
 		ADD("serve");
 		ADD("--socket");
@@ -278,6 +314,10 @@ static int build_argv(struct vu_daemon *d, char **argv, char *store, size_t cap)
 		if (o->serial) {
 			ADD("--serial");
 			ADD("%s", o->serial);
+		}
+		if (o->socket_group) {
+			ADD("--socket-group");
+			ADD("%s", o->socket_group);
 		}
 		if (o->engine) {
 			ADD("--engine");
@@ -296,6 +336,36 @@ static int build_argv(struct vu_daemon *d, char **argv, char *store, size_t cap)
 	return argc;
 }
 
+/* The first child of pid (strace's tracee), or 0. */
+static pid_t child_of(pid_t pid)
+{
+	char path[64];
+	int child = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%d", &child) != 1)
+			child = 0;
+		fclose(f);
+	}
+	return child;
+}
+
+static int drop_to(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (!pw) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+		return -1;
+	return 0;
+}
+
 int vu_daemon_start(struct vu_daemon *d, const struct vu_daemon_opts *o)
 {
 	char *argv[32];
@@ -307,8 +377,8 @@ int vu_daemon_start(struct vu_daemon *d, const struct vu_daemon_opts *o)
 		return -EBUSY;
 	d->opts = o ? *o : (struct vu_daemon_opts){ 0 };
 	build_argv(d, argv, store, sizeof(store));
-	if (vu_backend() == VU_BACKEND_VBRIDGE && access(argv[0], X_OK) != 0) {
-		tap_diag("daemon %s not found or not executable", argv[0]);
+	if (vu_backend() == VU_BACKEND_VBRIDGE && access(daemon_path(), X_OK) != 0) {
+		tap_diag("daemon %s not found or not executable", daemon_path());
 		return -ENOENT;
 	}
 	reg_daemon(d);
@@ -319,6 +389,11 @@ int vu_daemon_start(struct vu_daemon *d, const struct vu_daemon_opts *o)
 	if (pid == 0) {
 		int log = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 
+		if (d->opts.user && drop_to(d->opts.user) < 0) {
+			dprintf(log, "cannot become %s: %s\n", d->opts.user, strerror(errno));
+			_exit(127);
+		}
+		/* After the credentials change, which clears it. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(127);
@@ -337,8 +412,11 @@ int vu_daemon_start(struct vu_daemon *d, const struct vu_daemon_opts *o)
 	for (int i = 0; i < 500; i++) {
 		struct stat st;
 
-		if (stat(d->sock, &st) == 0 && S_ISSOCK(st.st_mode))
+		if (stat(d->sock, &st) == 0 && S_ISSOCK(st.st_mode)) {
+			if (d->opts.strace)
+				d->traced = child_of(d->pid);
 			return 0;
+		}
 		if (!vu_daemon_alive(d)) {
 			tap_diag("daemon exited before creating its socket");
 			vu_daemon_dump_log(d, 20);
@@ -364,6 +442,7 @@ bool vu_daemon_alive(struct vu_daemon *d)
 		else if (WIFSIGNALED(st))
 			tap_diag("daemon killed by signal %d", WTERMSIG(st));
 		d->pid = 0;
+		d->traced = 0;
 		return false;
 	}
 	return r == 0;
@@ -375,12 +454,14 @@ int vu_daemon_stop(struct vu_daemon *d)
 
 	if (d->pid <= 0)
 		return -1;
-	kill(d->pid, SIGTERM);
+	/* strace ignores SIGTERM; it exits with its tracee's status. */
+	kill(d->traced > 0 ? d->traced : d->pid, SIGTERM);
 	for (int i = 0; i < 500; i++) {
 		pid_t r = waitpid(d->pid, &st, WNOHANG);
 
 		if (r == d->pid) {
 			d->pid = 0;
+			d->traced = 0;
 			if (WIFEXITED(st))
 				return WEXITSTATUS(st);
 			tap_diag("daemon died from signal %d", WTERMSIG(st));
@@ -389,9 +470,7 @@ int vu_daemon_stop(struct vu_daemon *d)
 		usleep(10 * 1000);
 	}
 	tap_diag("daemon ignored SIGTERM for 5 s, killing it");
-	kill(d->pid, SIGKILL);
-	waitpid(d->pid, &st, 0);
-	d->pid = 0;
+	kill_daemon(d);
 	return -1;
 }
 
@@ -428,20 +507,12 @@ void vu_daemon_teardown(struct vu_daemon *d)
 		tap_diag("some tests failed; end of the daemon log:");
 		vu_daemon_dump_log(d, 40);
 	}
-	if (d->pid > 0) {
-		kill(d->pid, SIGKILL);
-		waitpid(d->pid, NULL, 0);
-		d->pid = 0;
-	}
+	kill_daemon(d);
 	if (d->disk_fd >= 0)
 		close(d->disk_fd);
 	d->disk_fd = -1;
 	if (!getenv("VU_KEEP") && d->dir[0]) {
-		unlink(d->sock);
-		if (!d->disk_external)
-			unlink(d->disk);
-		unlink(d->log);
-		rmdir(d->dir);
+		remove_files(d);
 	} else if (d->dir[0]) {
 		tap_diag("kept %s", d->dir);
 	}
@@ -554,5 +625,65 @@ bool vu_fresh_io_ok(struct vu_daemon *d, uint32_t seed)
 		tap_diag("fresh connection: the daemon died");
 		ok = false;
 	}
+	return ok;
+}
+
+bool vu_fresh_check(struct vu_daemon *d, uint32_t seed, const char *after)
+{
+	return tap_ok(vu_fresh_io_ok(d, seed), "after %s: a new connection does verified I/O", after);
+}
+
+void vu_test_begin(struct vu_daemon *d, unsigned timeout_s, unsigned plan, uint64_t disk_size,
+		   const struct vu_daemon_opts *o)
+{
+	vu_harness_init(timeout_s);
+	tap_plan(plan);
+	if (vu_daemon_setup(d, disk_size) < 0)
+		tap_bail("cannot create the temp dir / disk image");
+	if (!tap_ok(vu_daemon_start(d, o) == 0, "daemon starts"))
+		tap_bail("cannot start the daemon");
+}
+
+int vu_test_end(struct vu_daemon *d, uint32_t seed, const char *what)
+{
+	struct stat st;
+	int r;
+
+	tap_ok(vu_daemon_alive(d), "the daemon survived %s", what);
+	vu_fresh_check(d, seed, what);
+	r = vu_daemon_stop(d);
+	tap_ok(r == 0, "daemon exits 0 on SIGTERM (got %d)", r);
+	tap_ok(stat(d->sock, &st) < 0 && errno == ENOENT, "daemon removed its socket");
+	if (r != 0)
+		vu_daemon_dump_log(d, 30);
+	vu_daemon_teardown(d);
+	return tap_done();
+}
+
+void vu_disk_put_pattern(struct vu_daemon *d, uint64_t sector, uint32_t len, uint32_t seed)
+{
+	uint8_t *buf = malloc(len);
+
+	if (!buf)
+		tap_bail("out of memory");
+	vu_pattern_fill(buf, len, seed, sector * VU_SECTOR_SIZE);
+	if (pwrite(d->disk_fd, buf, len, (off_t)(sector * VU_SECTOR_SIZE)) != (ssize_t)len)
+		tap_bail("pwrite: %s", strerror(errno));
+	free(buf);
+}
+
+bool vu_disk_has_pattern(struct vu_daemon *d, uint64_t sector, uint32_t len, uint32_t seed)
+{
+	uint8_t *buf = malloc(len);
+	bool ok;
+
+	if (!buf)
+		tap_bail("out of memory");
+	ok = pread(d->disk_fd, buf, len, (off_t)(sector * VU_SECTOR_SIZE)) == (ssize_t)len &&
+	     vu_pattern_check(buf, len, seed, sector * VU_SECTOR_SIZE) == len;
+	if (!ok)
+		tap_diag("the image differs from the pattern at sectors %llu + %u bytes",
+			 (unsigned long long)sector, len);
+	free(buf);
 	return ok;
 }

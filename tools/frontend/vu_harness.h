@@ -27,6 +27,10 @@
 void vu_harness_init(unsigned timeout_s);
 
 void tap_plan(unsigned n);
+/* tap_plan, for a program that only tests vbridge itself: with another
+ * back-end (VU_BACKEND) every result is skipped for that reason and the
+ * program exits. */
+void tap_plan_vbridge_only(unsigned n, const char *reason, const char *desc);
 /* Prints "ok N - desc" or "not ok N - desc"; returns cond. */
 bool tap_ok(bool cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints n "ok N - desc # SKIP reason" lines. */
@@ -50,14 +54,19 @@ struct vu_daemon_opts {
 	const char *engine; /* vbridge --engine; NULL: option not passed */
 	bool no_suspend;    /* vbridge --no-suspend */
 	unsigned poll_us;   /* vbridge --poll-us; 0: option not passed */
+	const char *user;   /* run as this user, its group and no other (root only) */
+	const char *socket_group; /* NULL: option not passed */
+	bool strace;        /* run under strace -f, writing the trace file below */
 };
 
 struct vu_daemon {
-	pid_t pid;          /* 0 when not running */
+	pid_t pid;          /* 0 when not running (with opts.strace: strace's) */
+	pid_t traced;       /* with opts.strace: the daemon strace runs, else 0 */
 	char dir[128];
 	char sock[PATH_MAX];
 	char disk[PATH_MAX];
 	char log[PATH_MAX];
+	char trace[PATH_MAX]; /* strace's output, with opts.strace */
 	uint64_t disk_size;
 	int disk_fd;        /* the image, open O_RDWR for pread/pwrite checks */
 	bool disk_external; /* the disk is not ours: teardown leaves it alone */
@@ -94,9 +103,28 @@ void vu_daemon_teardown(struct vu_daemon *d);
  * failure. Also fails if the daemon is dead. */
 bool vu_fresh_io_ok(struct vu_daemon *d, uint32_t seed);
 
+/* vu_fresh_io_ok as a TAP result "after AFTER: a new connection does verified I/O". */
+bool vu_fresh_check(struct vu_daemon *d, uint32_t seed, const char *after);
+
 /* The same round trip on an existing, set-up connection and queue. */
 bool vu_roundtrip_ok(struct vu_daemon *d, struct vu_dev *dev, struct vu_vq *vq,
 		     uint32_t seed);
+
+/* Writes len bytes of pattern seed (at byte offset sector * 512) into the
+ * image with pwrite; whether the image holds it (a diagnostic if not). */
+void vu_disk_put_pattern(struct vu_daemon *d, uint64_t sector, uint32_t len, uint32_t seed);
+bool vu_disk_has_pattern(struct vu_daemon *d, uint64_t sector, uint32_t len, uint32_t seed);
+
+/* ---- the frame of a program testing one daemon ---- */
+
+/* vu_harness_init, the plan, a temp dir with a disk_size image and the daemon
+ * started with o (one result, "daemon starts"); bails out if any of it fails. */
+void vu_test_begin(struct vu_daemon *d, unsigned timeout_s, unsigned plan, uint64_t disk_size,
+		   const struct vu_daemon_opts *o);
+/* Four results: the daemon survived WHAT, vu_fresh_check, SIGTERM ends it
+ * with status 0, it removed its socket. Then vu_daemon_teardown; returns the
+ * exit status (tap_done). */
+int vu_test_end(struct vu_daemon *d, uint32_t seed, const char *what);
 
 /* ---- data patterns: byte i of a pattern depends on (seed, off + i) ---- */
 void vu_pattern_fill(void *buf, size_t len, uint32_t seed, uint64_t off);

@@ -32,6 +32,8 @@ int vu_dev_open(struct vu_dev *dev, const char *path, const struct vu_open_opts 
 		o.mem_size = 16u << 20;
 	if (!o.mem_regions)
 		o.mem_regions = 1;
+	if (!o.region_step)
+		o.region_step = 1ull << 30;
 
 	vu_dev_init(dev);
 	r = vu_connect(dev, path, o.connect_timeout_ms);
@@ -46,7 +48,7 @@ int vu_dev_open(struct vu_dev *dev, const char *path, const struct vu_open_opts 
 		goto fail;
 	}
 	for (unsigned i = 0; i < o.mem_regions; i++) {
-		r = vu_mem_add_region(dev, (uint64_t)i << 30, o.mem_size);
+		r = vu_mem_add_region(dev, i * o.region_step, o.mem_size);
 		if (r < 0)
 			goto fail;
 	}

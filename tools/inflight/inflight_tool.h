@@ -126,6 +126,22 @@ void fail(struct ctx *c, const char *fmt, ...);
 __attribute__((format(printf, 2, 3)))
 void warning(struct ctx *c, const char *fmt, ...);
 bool valid_desc_num(uint16_t d);
+
+/* A queue layout: what its inflight flags are called, how to read the i-th, its size for desc_num. */
+struct slot_kind {
+	uint8_t (*inflight)(const struct ctx *c, size_t i);
+	const char *name;	/* in "NAME 7: inflight byte is 2" */
+	const char *one, *many;	/* "1 ONE marked", "2 MANY marked" */
+	size_t (*min_size)(uint16_t desc_num);
+};
+/*
+ * Checks a queue's header: its version and, for a queue not initialised yet
+ * (version 0), that none of its slots is marked inflight, which is then all
+ * there is to check (true). Otherwise its desc_num, against queue ref_queue's
+ * and the stride; *n gets how many slots can be read.
+ */
+bool header_checked(struct ctx *c, uint16_t ref_desc_num, unsigned int ref_queue, size_t capacity,
+		    const struct slot_kind *k, size_t *n);
 int by_counter(const void *a, const void *b);
 void check_packed_queue(struct ctx *c, uint16_t ref_desc_num, unsigned int ref_queue);
 void read_packed_header(const struct region *r, size_t base, struct queue_report *q);

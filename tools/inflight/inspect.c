@@ -166,44 +166,56 @@ static void check_batch_list(struct ctx *c, size_t n)
 	free(seen);
 }
 
-static void check_queue(struct ctx *c, uint16_t ref_desc_num, unsigned int ref_queue)
+static const struct slot_kind split_slots = {
+	desc_inflight, "desc", "descriptor is", "descriptors are", vb_inflight_split_min_size
+};
+
+bool header_checked(struct ctx *c, uint16_t ref_desc_num, unsigned int ref_queue, size_t capacity,
+		    const struct slot_kind *k, size_t *n)
 {
 	struct queue_report *q = c->q;
+	size_t marked = 0;
+
+	if (q->version > VB_INFLIGHT_VERSION)
+		fail(c, "version %u, expected 0 or 1", q->version);
+	if (q->version != 0) {
+		if (!valid_desc_num(q->desc_num))
+			fail(c, "desc_num %u is not a power of two from 1 to %u", q->desc_num, MAX_DESC_NUM);
+		if (c->index != ref_queue && q->desc_num != ref_desc_num)
+			fail(c, "desc_num %u differs from queue %u's %u", q->desc_num, ref_queue, ref_desc_num);
+		*n = q->desc_num;
+		if (*n > capacity) {
+			fail(c, "desc_num %u needs %zu bytes, more than the stride of %zu", q->desc_num,
+			     k->min_size(q->desc_num), c->r->stride);
+			*n = capacity;
+		}
+		return false;
+	}
+	/* Its own desc_num is not set yet; the queue's neighbours say how far to look. */
+	*n = q->desc_num ? q->desc_num : ref_desc_num ? ref_desc_num : capacity;
+	if (*n > capacity)
+		*n = capacity;
+	for (size_t i = 0; i < *n; i++) {
+		uint8_t state = k->inflight(c, i);
+
+		if (state > 1)
+			fail(c, "%s %zu: inflight byte is %u, expected 0 or 1", k->name, i, state);
+		marked += state == 1;
+	}
+	if (marked)
+		fail(c, "not initialised (version 0) but %zu %s marked inflight", marked,
+		     marked == 1 ? k->one : k->many);
+	return true;
+}
+
+static void check_queue(struct ctx *c, uint16_t ref_desc_num, unsigned int ref_queue)
+{
 	size_t capacity = (c->r->stride - sizeof(struct vb_inflight_split)) /
 			  sizeof(struct vb_inflight_desc_split);
 	size_t n;
 
-	if (q->version > VB_INFLIGHT_VERSION)
-		fail(c, "version %u, expected 0 or 1", q->version);
-	if (q->version == 0) {
-		size_t marked = 0;
-
-		/* Its own desc_num is not set yet; the queue's neighbours say how far to look. */
-		n = q->desc_num ? q->desc_num : ref_desc_num ? ref_desc_num : capacity;
-		if (n > capacity)
-			n = capacity;
-		for (size_t i = 0; i < n; i++) {
-			uint8_t state = desc_inflight(c, i);
-
-			if (state > 1)
-				fail(c, "desc %zu: inflight byte is %u, expected 0 or 1", i, state);
-			marked += state == 1;
-		}
-		if (marked)
-			fail(c, "not initialised (version 0) but %zu descriptor%s marked inflight", marked,
-			     marked == 1 ? " is" : "s are");
+	if (header_checked(c, ref_desc_num, ref_queue, capacity, &split_slots, &n))
 		return;
-	}
-	if (!valid_desc_num(q->desc_num))
-		fail(c, "desc_num %u is not a power of two from 1 to %u", q->desc_num, MAX_DESC_NUM);
-	if (c->index != ref_queue && q->desc_num != ref_desc_num)
-		fail(c, "desc_num %u differs from queue %u's %u", q->desc_num, ref_queue, ref_desc_num);
-	n = q->desc_num;
-	if (n > capacity) {
-		fail(c, "desc_num %u needs %zu bytes, more than the stride of %zu", q->desc_num,
-		     vb_inflight_split_min_size(q->desc_num), c->r->stride);
-		n = capacity;
-	}
 	check_descs(c, n);
 	if (!c->oom)
 		check_batch_list(c, n);

@@ -382,45 +382,18 @@ static void check_state(struct ctx *c, uint16_t d, size_t n)
 	free(w.owner);
 }
 
+static const struct slot_kind packed_slots = {
+	e_inflight, "entry", "entry is", "entries are", vb_inflight_packed_min_size
+};
+
 void check_packed_queue(struct ctx *c, uint16_t ref_desc_num, unsigned int ref_queue)
 {
 	struct queue_report *q = c->q;
 	size_t capacity = c->r->stride > HDR_SIZE ? (c->r->stride - HDR_SIZE) / ENTRY_SIZE : 0;
 	size_t n;
 
-	if (q->version > VB_INFLIGHT_VERSION)
-		fail(c, "version %u, expected 0 or 1", q->version);
-	if (q->version == 0) {
-		size_t marked = 0;
-
-		/* Its own desc_num is not set yet; the queue's neighbours say how far to look. */
-		n = q->desc_num ? q->desc_num : ref_desc_num ? ref_desc_num : capacity;
-		if (n > capacity)
-			n = capacity;
-		for (size_t i = 0; i < n; i++) {
-			uint8_t state = e_inflight(c, i);
-
-			if (state > 1)
-				fail(c, "entry %zu: inflight byte is %u, expected 0 or 1", i, state);
-			marked += state == 1;
-		}
-		if (marked)
-			fail(c, "not initialised (version 0) but %zu entr%s marked inflight", marked,
-			     marked == 1 ? "y is" : "ies are");
+	if (header_checked(c, ref_desc_num, ref_queue, capacity, &packed_slots, &n) || q->desc_num == 0)
 		return;
-	}
-	if (!valid_desc_num(q->desc_num))
-		fail(c, "desc_num %u is not a power of two from 1 to %u", q->desc_num, MAX_DESC_NUM);
-	if (c->index != ref_queue && q->desc_num != ref_desc_num)
-		fail(c, "desc_num %u differs from queue %u's %u", q->desc_num, ref_queue, ref_desc_num);
-	if (q->desc_num == 0)
-		return;
-	n = q->desc_num;
-	if (n > capacity) {
-		fail(c, "desc_num %u needs %zu bytes, more than the stride of %zu", q->desc_num,
-		     vb_inflight_packed_min_size(q->desc_num), c->r->stride);
-		n = capacity;
-	}
 	check_header(c, q->desc_num);
 	check_state(c, q->desc_num, n);
 }

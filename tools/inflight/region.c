@@ -334,7 +334,7 @@ enum { CHOSEN_NONE = -1, CHOSEN_TIE = -2, CHOSEN_OOM = -3 };
  * tie (split and packed at the same stride, say), the only one whose
  * contents read well. Returns its index or a CHOSEN_ value.
  */
-static int choose(const struct region *r, struct candidate *c, unsigned int n, size_t *best_initialised)
+static int pick_best(const struct region *r, struct candidate *c, unsigned int n, size_t *best_initialised)
 {
 	unsigned int fits = 0, tied = 0, good = 0;
 	int pick = CHOSEN_NONE;
@@ -370,11 +370,19 @@ static int choose(const struct region *r, struct candidate *c, unsigned int n, s
 	return good == 1 ? pick : CHOSEN_TIE;
 }
 
-static void use(struct region *r, const struct candidate *c)
+/* Both layout searches end here: r takes the best candidate's layout, and running out of memory is said once. */
+static int choose(struct region *r, struct candidate *c, unsigned int n, size_t *best_initialised)
 {
-	r->stride = c->stride;
-	r->num_queues = (unsigned int)(r->size / c->stride);
-	r->packed = c->packed;
+	int pick = pick_best(r, c, n, best_initialised);
+
+	if (pick >= 0) {
+		r->stride = c[pick].stride;
+		r->num_queues = (unsigned int)(r->size / c[pick].stride);
+		r->packed = c[pick].packed;
+	} else if (pick == CHOSEN_OOM) {
+		fprintf(stderr, "vbridge-inflight: out of memory\n");
+	}
+	return pick;
 }
 
 /* Says why no candidate was taken, one line each, and what to pass; pick is a CHOSEN_ value. */
@@ -461,14 +469,8 @@ static bool layout_given(struct region *r, unsigned int num_queues, enum ring_fo
 				 vb_inflight_min_size(d, packed));
 	}
 	pick = choose(r, c, n, &best_initialised);
-	if (pick >= 0) {
-		use(r, &c[pick]);
-		return true;
-	}
-	if (pick == CHOSEN_OOM) {
-		fprintf(stderr, "vbridge-inflight: out of memory\n");
-		return false;
-	}
+	if (pick >= 0 || pick == CHOSEN_OOM)
+		return pick >= 0;
 	if (n == 1) {
 		fprintf(stderr, "vbridge-inflight: %s: a stride of %zu bytes (%u queues) %s; is --queues right?\n",
 			r->name, stride, num_queues, c[0].why);
@@ -510,14 +512,8 @@ static bool layout_guessed(struct region *r, enum ring_format format)
 		n++;
 	}
 	pick = choose(r, c, n, &best_initialised);
-	if (pick >= 0) {
-		use(r, &c[pick]);
-		return true;
-	}
-	if (pick == CHOSEN_OOM) {
-		fprintf(stderr, "vbridge-inflight: out of memory\n");
-		return false;
-	}
+	if (pick >= 0 || pick == CHOSEN_OOM)
+		return pick >= 0;
 	fprintf(stderr, "vbridge-inflight: %s: cannot tell the layout of %zu bytes from queue 0's desc_num %u:\n",
 		r->name, r->size, d);
 	explain(c, n, pick, best_initialised, d, false, format);

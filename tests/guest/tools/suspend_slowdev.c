@@ -1,4 +1,4 @@
-/* Ring suspension on a block device that really is slow (null_blk with timer completions), in a test guest. */
+/* Ring suspension on a block device that really is slow (dm-delay), in a test guest. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -26,6 +26,7 @@
 #define PLAN 17
 
 static const char *device;
+static const char *engine = "uring";
 static unsigned latency_ms = 1000;
 static int dev_fd = -1;		/* the device, O_DIRECT, for set-up and checks */
 static uint8_t *io_buf;		/* AREA bytes, aligned, for dev_fd */
@@ -51,7 +52,7 @@ static void area_io(bool write, uint64_t off)
 
 static void start_daemon(struct vu_daemon *d)
 {
-	struct vu_daemon_opts o = { .engine = "uring" };
+	struct vu_daemon_opts o = { .engine = engine };
 
 	if (vu_daemon_setup(d, 1 << 20) < 0)
 		tap_bail("temp dir");
@@ -250,8 +251,9 @@ static void test_exit_with_abandoned_reads(void)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: suspend_slowdev --device DEV [--latency-ms MS]\n"
-		     "DEV completes every request after MS (default 1000); vbridge is $BUILD/vbridge.\n");
+	fprintf(out, "Usage: suspend_slowdev --device DEV [--latency-ms MS] [--engine E]\n"
+		     "DEV completes every request after MS (default 1000); vbridge is $BUILD/vbridge,\n"
+		     "run with --engine E (default uring).\n");
 }
 
 int main(int argc, char **argv)
@@ -259,13 +261,17 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "device", required_argument, NULL, 'd' },
 		{ "latency-ms", required_argument, NULL, 'l' },
+		{ "engine", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "d:l:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:l:e:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'e':
+			engine = optarg;
+			break;
 		case 'd':
 			device = optarg;
 			break;

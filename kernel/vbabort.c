@@ -1,0 +1,925 @@
+// SPDX-License-Identifier: GPL-2.0
+/* /dev/vbabort: block I/O through kernel bounce pages, so in-flight requests can be aborted. */
+
+#include <linux/blkdev.h>
+#include <linux/bio.h>
+#include <linux/eventfd.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/jiffies.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/poll.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/vbabort.h>
+
+#define VBA_MAX_PAGES	(VBABORT_MAX_IO_BYTES / PAGE_SIZE)
+/*
+ * Bounce pages a context keeps for reuse: allocating fresh ones costs a
+ * clearing each with init_on_alloc, which Debian enables.
+ */
+#define VBA_POOL_PAGES	256
+/* A discard or write-zeroes request's size must fit bi_size. */
+#define VBA_MAX_RANGE_SECTORS	(UINT_MAX >> SECTOR_SHIFT)
+
+/*
+ * A request lives on exactly one of its context's lists: pending (accepted,
+ * not handed to the block layer), issued (bio submitted) or done (completed,
+ * waiting for REAP). An abandoned read stays on the issued list until its bio
+ * completes, and is then freed by the completion, never reported.
+ */
+struct vba_req {
+	struct list_head node;
+	struct vba_ctx *ctx;
+	struct bio *bio;
+	u64 tag;
+	int result;
+	u16 op;
+	bool abandoned;
+	unsigned int len;
+	unsigned int nr_pages;
+	unsigned int nr_segs;
+	struct iovec iov[VBABORT_MAX_SEGS];
+	struct page *pages[VBA_MAX_PAGES];
+};
+
+struct vba_ctx {
+	/*
+	 * One reference for the open file and one per bio in flight; the last
+	 * put hands the context to free_work, as it may come from bi_end_io.
+	 */
+	refcount_t refs;
+	struct work_struct free_work;
+	/* Issues pending requests as earlier bios complete. */
+	struct work_struct issue_work;
+
+	/*
+	 * Serialises BIND, SUBMIT and ABORT. The binding below is written once
+	 * under it, bdev_file last with release semantics, so REAP and
+	 * WAIT_ORPHANS (which must not wait behind an ABORT) check bdev_file
+	 * with acquire semantics and then read the rest without the mutex.
+	 */
+	struct mutex mutex;
+	struct file *bdev_file;
+	struct eventfd_ctx *evfd;
+	bool readonly;
+	unsigned int depth;
+	unsigned int lbs;
+	dev_t devt;
+	/* The address space SUBMIT recorded user buffers in; REAP copies into it. */
+	struct mm_struct *mm;
+
+	/*
+	 * Taken from bi_end_io, so irq-safe. Protects the three lists, the
+	 * page pool, the counters, and closing.
+	 */
+	spinlock_t lock;
+	struct list_head pending;
+	struct list_head issued;
+	struct list_head done;
+	/*
+	 * Reused bounce pages, linked through page->lru. Only this context's
+	 * requests get them back, and a request only ever exposes bytes its
+	 * device or its user wrote into them.
+	 */
+	struct list_head free_pages;
+	unsigned int nr_free_pages;
+	unsigned int nr_reqs;	/* allocated requests, abandoned ones included */
+	unsigned int nr_issued;	/* bios in flight */
+	unsigned int nr_done;
+	bool closing;		/* file released: issue nothing more */
+
+	/* Woken on every completion: REAP, poll and ABORT wait here. */
+	wait_queue_head_t wait;
+
+	/* On vba_closed, under vba_closed_lock, from release to free. */
+	struct list_head closed_node;
+};
+
+static struct kmem_cache *vba_req_cache;
+static struct workqueue_struct *vba_wq;
+
+/* Module-wide totals, read-only parameters so that leaks are visible. */
+static atomic_t vba_nr_reqs = ATOMIC_INIT(0);
+static atomic_t vba_nr_pages = ATOMIC_INIT(0);
+
+static int vba_counter_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%d\n", atomic_read(kp->arg));
+}
+
+static const struct kernel_param_ops vba_counter_ops = {
+	.get = vba_counter_get,
+};
+
+module_param_cb(requests, &vba_counter_ops, &vba_nr_reqs, 0444);
+MODULE_PARM_DESC(requests, "Requests allocated, abandoned ones included");
+module_param_cb(bounce_pages, &vba_counter_ops, &vba_nr_pages, 0444);
+MODULE_PARM_DESC(bounce_pages, "Bounce pages allocated");
+
+/*
+ * Contexts whose file is released but which still exist because bios are
+ * in flight; WAIT_ORPHANS waits here for those bound to the same device.
+ */
+static LIST_HEAD(vba_closed);
+static DEFINE_SPINLOCK(vba_closed_lock);
+static DECLARE_WAIT_QUEUE_HEAD(vba_closed_wait);
+
+/* Operations that change the device's contents; a flush does not. */
+static bool vba_op_modifies(u16 op)
+{
+	return op == VBABORT_OP_WRITE || op == VBABORT_OP_DISCARD ||
+	       op == VBABORT_OP_WRITE_ZEROES;
+}
+
+static bool vba_op_has_data(u16 op)
+{
+	return op == VBABORT_OP_READ || op == VBABORT_OP_WRITE;
+}
+
+static struct page *vba_page_get(struct vba_ctx *ctx)
+{
+	struct page *page;
+
+	spin_lock_irq(&ctx->lock);
+	page = list_first_entry_or_null(&ctx->free_pages, struct page, lru);
+	if (page) {
+		list_del(&page->lru);
+		ctx->nr_free_pages--;
+	}
+	spin_unlock_irq(&ctx->lock);
+	if (page)
+		return page;
+	page = alloc_page(GFP_KERNEL);
+	if (page)
+		atomic_inc(&vba_nr_pages);
+	return page;
+}
+
+/* May run in interrupt context, from vba_end_io(). */
+static void vba_req_free(struct vba_req *req)
+{
+	struct vba_ctx *ctx = req->ctx;
+	unsigned long flags;
+	unsigned int i;
+
+	spin_lock_irqsave(&ctx->lock, flags);
+	for (i = 0; i < req->nr_pages && ctx->nr_free_pages < VBA_POOL_PAGES; i++) {
+		list_add(&req->pages[i]->lru, &ctx->free_pages);
+		ctx->nr_free_pages++;
+	}
+	spin_unlock_irqrestore(&ctx->lock, flags);
+	for (; i < req->nr_pages; i++) {
+		__free_page(req->pages[i]);
+		atomic_dec(&vba_nr_pages);
+	}
+	if (req->bio)
+		bio_put(req->bio);
+	kmem_cache_free(vba_req_cache, req);
+	atomic_dec(&vba_nr_reqs);
+}
+
+static void vba_ctx_put(struct vba_ctx *ctx)
+{
+	if (refcount_dec_and_test(&ctx->refs))
+		queue_work(vba_wq, &ctx->free_work);
+}
+
+static void vba_free_work(struct work_struct *work)
+{
+	struct vba_ctx *ctx = container_of(work, struct vba_ctx, free_work);
+	struct page *page, *next;
+
+	list_for_each_entry_safe(page, next, &ctx->free_pages, lru) {
+		__free_page(page);
+		atomic_dec(&vba_nr_pages);
+	}
+	if (ctx->bdev_file)
+		fput(ctx->bdev_file);
+	if (ctx->evfd)
+		eventfd_ctx_put(ctx->evfd);
+	mmdrop(ctx->mm);
+	spin_lock(&vba_closed_lock);
+	list_del(&ctx->closed_node);
+	spin_unlock(&vba_closed_lock);
+	kfree(ctx);
+	/* destroy_workqueue() at unload waits for this work to return. */
+	module_put(THIS_MODULE);
+	wake_up_all(&vba_closed_wait);
+}
+
+/* Completion, in interrupt context: no user memory, no sleeping. */
+static void vba_end_io(struct bio *bio)
+{
+	struct vba_req *req = bio->bi_private;
+	struct vba_ctx *ctx = req->ctx;
+	unsigned long flags;
+	bool abandoned;
+
+	spin_lock_irqsave(&ctx->lock, flags);
+	list_del(&req->node);
+	ctx->nr_issued--;
+	abandoned = req->abandoned;
+	if (abandoned) {
+		ctx->nr_reqs--;
+	} else {
+		req->result = blk_status_to_errno(bio->bi_status);
+		list_add_tail(&req->node, &ctx->done);
+		ctx->nr_done++;
+	}
+	if (!ctx->closing && !list_empty(&ctx->pending))
+		queue_work(vba_wq, &ctx->issue_work);
+	spin_unlock_irqrestore(&ctx->lock, flags);
+
+	if (abandoned)
+		vba_req_free(req);
+	else if (ctx->evfd)
+		eventfd_signal(ctx->evfd);
+	wake_up(&ctx->wait);
+	vba_ctx_put(ctx);
+}
+
+/* Hands pending requests to the block layer while the queue depth allows. */
+static void vba_issue_pending(struct vba_ctx *ctx)
+{
+	struct vba_req *req;
+	struct blk_plug plug;
+
+	/* Lets the driver take the batch at once, as io_uring's submissions do. */
+	blk_start_plug(&plug);
+	for (;;) {
+		spin_lock_irq(&ctx->lock);
+		if (ctx->closing || ctx->nr_issued >= ctx->depth ||
+		    list_empty(&ctx->pending)) {
+			spin_unlock_irq(&ctx->lock);
+			break;
+		}
+		req = list_first_entry(&ctx->pending, struct vba_req, node);
+		list_move_tail(&req->node, &ctx->issued);
+		ctx->nr_issued++;
+		refcount_inc(&ctx->refs);
+		spin_unlock_irq(&ctx->lock);
+		submit_bio(req->bio);
+	}
+	blk_finish_plug(&plug);
+}
+
+static void vba_issue_work(struct work_struct *work)
+{
+	vba_issue_pending(container_of(work, struct vba_ctx, issue_work));
+}
+
+static int vba_open(struct inode *inode, struct file *file)
+{
+	struct vba_ctx *ctx;
+
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+	if (!ctx)
+		return -ENOMEM;
+	refcount_set(&ctx->refs, 1);
+	INIT_WORK(&ctx->free_work, vba_free_work);
+	INIT_WORK(&ctx->issue_work, vba_issue_work);
+	mutex_init(&ctx->mutex);
+	spin_lock_init(&ctx->lock);
+	INIT_LIST_HEAD(&ctx->pending);
+	INIT_LIST_HEAD(&ctx->issued);
+	INIT_LIST_HEAD(&ctx->done);
+	INIT_LIST_HEAD(&ctx->free_pages);
+	INIT_LIST_HEAD(&ctx->closed_node);
+	init_waitqueue_head(&ctx->wait);
+	ctx->mm = current->mm;
+	mmgrab(ctx->mm);
+	/* Bios may outlive the file; the code they complete into must stay. */
+	__module_get(THIS_MODULE);
+	file->private_data = ctx;
+	return 0;
+}
+
+static void vba_free_list(struct list_head *list)
+{
+	struct vba_req *req, *next;
+
+	list_for_each_entry_safe(req, next, list, node) {
+		list_del(&req->node);
+		vba_req_free(req);
+	}
+}
+
+static int vba_release(struct inode *inode, struct file *file)
+{
+	struct vba_ctx *ctx = file->private_data;
+	struct vba_req *req;
+	LIST_HEAD(dropped);
+
+	spin_lock_irq(&ctx->lock);
+	ctx->closing = true;
+	list_splice_init(&ctx->pending, &dropped);
+	list_splice_init(&ctx->done, &dropped);
+	/* Nobody is left to receive data or completions. */
+	list_for_each_entry(req, &ctx->issued, node)
+		req->abandoned = true;
+	spin_unlock_irq(&ctx->lock);
+	cancel_work_sync(&ctx->issue_work);
+	vba_free_list(&dropped);
+
+	spin_lock(&vba_closed_lock);
+	list_add_tail(&ctx->closed_node, &vba_closed);
+	spin_unlock(&vba_closed_lock);
+	vba_ctx_put(ctx);
+	return 0;
+}
+
+static bool vba_is_zero(const void *p, size_t len)
+{
+	return !memchr_inv(p, 0, len);
+}
+
+static long vba_version(void __user *argp)
+{
+	struct vbabort_version v;
+
+	if (copy_from_user(&v, argp, sizeof(v)))
+		return -EFAULT;
+	if (!vba_is_zero(v.reserved, sizeof(v.reserved)))
+		return -EINVAL;
+	v.abi_version = VBABORT_ABI_VERSION;
+	v.max_batch = VBABORT_MAX_BATCH;
+	v.max_reqs = VBABORT_MAX_REQS;
+	v.max_segs = VBABORT_MAX_SEGS;
+	v.max_io_bytes = VBABORT_MAX_IO_BYTES;
+	v.max_timeout_ms = VBABORT_MAX_TIMEOUT_MS;
+	return copy_to_user(argp, &v, sizeof(v)) ? -EFAULT : 0;
+}
+
+static long vba_bind(struct vba_ctx *ctx, void __user *argp)
+{
+	struct eventfd_ctx *evfd = NULL;
+	struct block_device *bdev;
+	struct vbabort_bind b;
+	struct file *f;
+	long ret;
+
+	if (copy_from_user(&b, argp, sizeof(b)))
+		return -EFAULT;
+	if (b.abi_version != VBABORT_ABI_VERSION)
+		return -EPROTO;
+	if (b.flags || b.out_flags || b.logical_block_size || b.nr_sectors ||
+	    !vba_is_zero(b.reserved, sizeof(b.reserved)) ||
+	    b.queue_depth > VBABORT_MAX_REQS || b.eventfd < -1)
+		return -EINVAL;
+	if (ctx->bdev_file)
+		return -EBUSY;
+
+	f = fget(b.fd);
+	if (!f)
+		return -EBADF;
+	if (!S_ISBLK(file_inode(f)->i_mode)) {
+		ret = -ENOTBLK;
+		goto err_put_file;
+	}
+	if (b.eventfd >= 0) {
+		evfd = eventfd_ctx_fdget(b.eventfd);
+		if (IS_ERR(evfd)) {
+			ret = PTR_ERR(evfd);
+			goto err_put_file;
+		}
+	}
+	bdev = file_bdev(f);
+	b.logical_block_size = bdev_logical_block_size(bdev);
+	b.nr_sectors = bdev_nr_sectors(bdev);
+	if (!(f->f_mode & FMODE_WRITE))
+		b.out_flags |= VBABORT_BOUND_READONLY;
+	if (copy_to_user(argp, &b, sizeof(b))) {
+		ret = -EFAULT;
+		goto err_put_evfd;
+	}
+	ctx->evfd = evfd;
+	ctx->readonly = !(f->f_mode & FMODE_WRITE);
+	ctx->depth = b.queue_depth ? b.queue_depth : VBABORT_DEFAULT_DEPTH;
+	ctx->lbs = b.logical_block_size;
+	ctx->devt = bdev->bd_dev;
+	/* Pairs with the acquire in vba_ioctl(): the fields above are set first. */
+	smp_store_release(&ctx->bdev_file, f);
+	return 0;
+
+err_put_evfd:
+	if (evfd)
+		eventfd_ctx_put(evfd);
+err_put_file:
+	fput(f);
+	return ret;
+}
+
+/* Checks a request against the binding; returns its data length in bytes. */
+static long vba_check_req(struct vba_ctx *ctx, const struct vbabort_req *r,
+			  struct iovec *iov)
+{
+	struct block_device *bdev = file_bdev(ctx->bdev_file);
+	struct vbabort_iovec uiov[VBABORT_MAX_SEGS];
+	u64 len = 0, sectors;
+	unsigned int i;
+
+	if (r->flags || !vba_is_zero(r->reserved, sizeof(r->reserved)) ||
+	    r->op > VBABORT_OP_WRITE_ZEROES)
+		return -EINVAL;
+	if (vba_op_modifies(r->op) && ctx->readonly)
+		return -EBADF;
+	if (vba_op_modifies(r->op) && bdev_read_only(bdev))
+		return -EROFS;
+
+	switch (r->op) {
+	case VBABORT_OP_FLUSH:
+		if (r->sector || r->iov || r->iov_cnt || r->nr_sectors)
+			return -EINVAL;
+		return 0;
+	case VBABORT_OP_DISCARD:
+	case VBABORT_OP_WRITE_ZEROES:
+		if (r->iov || r->iov_cnt || !r->nr_sectors ||
+		    r->nr_sectors > VBA_MAX_RANGE_SECTORS)
+			return -EINVAL;
+		sectors = r->nr_sectors;
+		break;
+	default:
+		if (!r->iov_cnt || r->iov_cnt > VBABORT_MAX_SEGS || r->nr_sectors)
+			return -EINVAL;
+		if (copy_from_user(uiov, u64_to_user_ptr(r->iov),
+				   r->iov_cnt * sizeof(uiov[0])))
+			return -EFAULT;
+		for (i = 0; i < r->iov_cnt; i++) {
+			if (!uiov[i].len || uiov[i].len > VBABORT_MAX_IO_BYTES)
+				return -EINVAL;
+			len += uiov[i].len;
+			iov[i].iov_base = u64_to_user_ptr(uiov[i].base);
+			iov[i].iov_len = uiov[i].len;
+		}
+		if (len > VBABORT_MAX_IO_BYTES)
+			return -EINVAL;
+		sectors = len >> SECTOR_SHIFT;
+		break;
+	}
+	if (((sectors << SECTOR_SHIFT) | (r->sector << SECTOR_SHIFT)) &
+	    (ctx->lbs - 1))
+		return -EINVAL;
+	if (vba_op_has_data(r->op) && (len & (ctx->lbs - 1)))
+		return -EINVAL;
+	if (r->sector >= bdev_nr_sectors(bdev) ||
+	    sectors > bdev_nr_sectors(bdev) - r->sector)
+		return -ERANGE;
+	return len;
+}
+
+/* Copies between bounce pages and user iovec: ITER_SOURCE for writes, ITER_DEST for reads. */
+static int vba_copy(struct vba_req *req, unsigned int dir)
+{
+	struct iov_iter iter;
+	unsigned int i;
+	size_t n, done;
+
+	iov_iter_init(&iter, dir, req->iov, req->nr_segs, req->len);
+	for (i = 0; i < req->nr_pages; i++) {
+		n = min_t(size_t, PAGE_SIZE, req->len - i * PAGE_SIZE);
+		if (dir == ITER_SOURCE)
+			done = copy_page_from_iter(req->pages[i], 0, n, &iter);
+		else
+			done = copy_page_to_iter(req->pages[i], 0, n, &iter);
+		if (done != n)
+			return -EFAULT;
+	}
+	return 0;
+}
+
+static const blk_opf_t vba_opf[] = {
+	[VBABORT_OP_READ]		= REQ_OP_READ,
+	/* As O_DIRECT writes are: not throttled as page cache writeback. */
+	[VBABORT_OP_WRITE]		= REQ_OP_WRITE | REQ_SYNC | REQ_IDLE,
+	[VBABORT_OP_FLUSH]		= REQ_OP_WRITE | REQ_PREFLUSH,
+	[VBABORT_OP_DISCARD]		= REQ_OP_DISCARD,
+	[VBABORT_OP_WRITE_ZEROES]	= REQ_OP_WRITE_ZEROES | REQ_NOUNMAP,
+};
+
+/* Builds a request with its bio and bounce pages, write data copied in. */
+static struct vba_req *vba_req_build(struct vba_ctx *ctx,
+				     const struct vbabort_req *r)
+{
+	struct block_device *bdev = file_bdev(ctx->bdev_file);
+	struct vba_req *req;
+	long len;
+	int ret;
+	unsigned int i;
+	size_t n;
+
+	req = kmem_cache_zalloc(vba_req_cache, GFP_KERNEL);
+	if (!req)
+		return ERR_PTR(-ENOMEM);
+	atomic_inc(&vba_nr_reqs);
+	req->ctx = ctx;
+	len = vba_check_req(ctx, r, req->iov);
+	if (len < 0) {
+		ret = len;
+		goto err_free;
+	}
+	req->tag = r->tag;
+	req->op = r->op;
+	req->len = len;
+	req->nr_segs = r->iov_cnt;
+	req->bio = bio_alloc(bdev, DIV_ROUND_UP(len, PAGE_SIZE), vba_opf[r->op],
+			     GFP_KERNEL);
+	req->bio->bi_iter.bi_sector = r->sector;
+	req->bio->bi_end_io = vba_end_io;
+	req->bio->bi_private = req;
+	if (!vba_op_has_data(r->op)) {
+		req->bio->bi_iter.bi_size = r->nr_sectors << SECTOR_SHIFT;
+		return req;
+	}
+	for (i = 0; i < DIV_ROUND_UP(len, PAGE_SIZE); i++) {
+		req->pages[i] = vba_page_get(ctx);
+		if (!req->pages[i]) {
+			ret = -ENOMEM;
+			goto err_free;
+		}
+		req->nr_pages++;
+		n = min_t(size_t, PAGE_SIZE, len - i * PAGE_SIZE);
+		__bio_add_page(req->bio, req->pages[i], n, 0);
+	}
+	if (r->op == VBABORT_OP_WRITE) {
+		ret = vba_copy(req, ITER_SOURCE);
+		if (ret)
+			goto err_free;
+	}
+	return req;
+
+err_free:
+	vba_req_free(req);
+	return ERR_PTR(ret);
+}
+
+static long vba_submit(struct vba_ctx *ctx, void __user *argp)
+{
+	struct vbabort_req __user *ureqs;
+	struct vbabort_submit s;
+	struct vbabort_req r;
+	struct vba_req *req;
+	u32 accepted;
+	long ret = 0;
+
+	if (copy_from_user(&s, argp, sizeof(s)))
+		return -EFAULT;
+	if (s.flags || !vba_is_zero(s.reserved, sizeof(s.reserved)) || !s.nr)
+		return -EINVAL;
+	if (s.nr > VBABORT_MAX_BATCH)
+		return -E2BIG;
+	ureqs = u64_to_user_ptr(s.reqs);
+
+	for (accepted = 0; accepted < s.nr; accepted++) {
+		if (copy_from_user(&r, &ureqs[accepted], sizeof(r))) {
+			ret = -EFAULT;
+			break;
+		}
+		spin_lock_irq(&ctx->lock);
+		if (ctx->nr_reqs >= VBABORT_MAX_REQS) {
+			spin_unlock_irq(&ctx->lock);
+			ret = -EAGAIN;
+			break;
+		}
+		/* Reserve the slot now so that a failed build only returns it. */
+		ctx->nr_reqs++;
+		spin_unlock_irq(&ctx->lock);
+
+		req = vba_req_build(ctx, &r);
+		spin_lock_irq(&ctx->lock);
+		if (IS_ERR(req))
+			ctx->nr_reqs--;
+		else
+			list_add_tail(&req->node, &ctx->pending);
+		spin_unlock_irq(&ctx->lock);
+		if (IS_ERR(req)) {
+			ret = PTR_ERR(req);
+			break;
+		}
+	}
+	vba_issue_pending(ctx);
+	return accepted ? accepted : ret;
+}
+
+static void vba_fate(struct vbabort_cqe *cqe, struct vba_req *req, u8 fate,
+		     int result)
+{
+	cqe->tag = req->tag;
+	cqe->op = req->op;
+	cqe->fate = fate;
+	cqe->reserved = 0;
+	cqe->result = result;
+}
+
+/* Reports a finished request, copying read data out, and frees it. */
+static void vba_finish(struct vba_req *req, struct vbabort_cqe *cqe)
+{
+	vba_fate(cqe, req, VBABORT_FATE_COMPLETED, req->result);
+	if (req->op == VBABORT_OP_READ && !req->result)
+		cqe->result = vba_copy(req, ITER_DEST);
+	vba_req_free(req);
+}
+
+static long vba_reap(struct vba_ctx *ctx, void __user *argp)
+{
+	struct vbabort_cqe __user *ucqes;
+	struct vbabort_cqe cqe;
+	struct vba_req *req;
+	struct vbabort_reap r;
+	unsigned int n;
+	long ret;
+
+	if (copy_from_user(&r, argp, sizeof(r)))
+		return -EFAULT;
+	if (r.flags || r.reserved || !r.nr || r.min_complete > r.nr ||
+	    r.timeout_ms > VBABORT_MAX_TIMEOUT_MS)
+		return -EINVAL;
+	if (r.nr > VBABORT_MAX_BATCH)
+		return -E2BIG;
+	ucqes = u64_to_user_ptr(r.cqes);
+
+	if (r.min_complete) {
+		ret = wait_event_interruptible_timeout(ctx->wait,
+						       READ_ONCE(ctx->nr_done) >= r.min_complete,
+						       msecs_to_jiffies(r.timeout_ms));
+		if (ret < 0)
+			return ret;
+	}
+
+	for (n = 0; n < r.nr; n++) {
+		spin_lock_irq(&ctx->lock);
+		req = list_first_entry_or_null(&ctx->done, struct vba_req, node);
+		if (req) {
+			list_del(&req->node);
+			ctx->nr_done--;
+			ctx->nr_reqs--;
+		}
+		spin_unlock_irq(&ctx->lock);
+		if (!req)
+			break;
+		vba_finish(req, &cqe);
+		/* The request is gone either way: a bad cqes address loses it. */
+		if (copy_to_user(&ucqes[n], &cqe, sizeof(cqe)))
+			return -EFAULT;
+	}
+	return n;
+}
+
+static bool vba_writes_in_flight(struct vba_ctx *ctx)
+{
+	struct vba_req *req;
+	bool found = false;
+
+	spin_lock_irq(&ctx->lock);
+	list_for_each_entry(req, &ctx->issued, node) {
+		if (!req->abandoned) {
+			found = true;
+			break;
+		}
+	}
+	spin_unlock_irq(&ctx->lock);
+	return found;
+}
+
+static long vba_abort(struct vba_ctx *ctx, void __user *argp)
+{
+	struct vba_req *req, *next;
+	struct vbabort_cqe *fates;
+	struct vbabort_abort a;
+	LIST_HEAD(cancelled);
+	LIST_HEAD(finished);
+	unsigned int n = 0, held, i;
+	long ret;
+
+	if (copy_from_user(&a, argp, sizeof(a)))
+		return -EFAULT;
+	if (a.flags || !vba_is_zero(a.count, sizeof(a.count)) ||
+	    !vba_is_zero(a.reserved, sizeof(a.reserved)) ||
+	    a.timeout_ms > VBABORT_MAX_TIMEOUT_MS)
+		return -EINVAL;
+
+	spin_lock_irq(&ctx->lock);
+	held = ctx->nr_reqs;
+	list_for_each_entry(req, &ctx->issued, node)
+		held -= req->abandoned;
+	spin_unlock_irq(&ctx->lock);
+	/*
+	 * SUBMIT waits for the mutex, so nothing is added meanwhile; a REAP
+	 * running alongside only takes requests away.
+	 */
+	if (a.nr < held) {
+		a.nr = held;
+		return copy_to_user(argp, &a, sizeof(a)) ? -EFAULT : -ENOSPC;
+	}
+	fates = kvcalloc(max(held, 1U), sizeof(*fates), GFP_KERNEL);
+	if (!fates)
+		return -ENOMEM;
+
+	/* Unissued requests are cancelled; issued reads are left behind. */
+	spin_lock_irq(&ctx->lock);
+	list_splice_init(&ctx->pending, &cancelled);
+	ctx->nr_reqs -= list_count_nodes(&cancelled);
+	list_for_each_entry(req, &ctx->issued, node) {
+		if (req->op == VBABORT_OP_READ && !req->abandoned) {
+			req->abandoned = true;
+			vba_fate(&fates[n++], req, VBABORT_FATE_ABANDONED,
+				 -ECANCELED);
+		}
+	}
+	spin_unlock_irq(&ctx->lock);
+	list_for_each_entry_safe(req, next, &cancelled, node) {
+		vba_fate(&fates[n++], req, VBABORT_FATE_CANCELLED, -ECANCELED);
+		list_del(&req->node);
+		vba_req_free(req);
+	}
+
+	/* A signal ends the wait early; what still runs is then unfenced. */
+	if (a.timeout_ms)
+		wait_event_interruptible_timeout(ctx->wait,
+						 !vba_writes_in_flight(ctx),
+						 msecs_to_jiffies(a.timeout_ms));
+
+	spin_lock_irq(&ctx->lock);
+	list_for_each_entry(req, &ctx->issued, node) {
+		if (!req->abandoned)
+			vba_fate(&fates[n++], req, VBABORT_FATE_UNFENCED,
+				 -EINPROGRESS);
+	}
+	list_splice_init(&ctx->done, &finished);
+	ctx->nr_reqs -= ctx->nr_done;
+	ctx->nr_done = 0;
+	spin_unlock_irq(&ctx->lock);
+
+	list_for_each_entry_safe(req, next, &finished, node) {
+		list_del(&req->node);
+		vba_finish(req, &fates[n++]);
+	}
+	a.nr = n;
+	for (i = 0; i < n; i++)
+		a.count[fates[i].fate]++;
+	ret = n;
+	if (copy_to_user(u64_to_user_ptr(a.fates), fates, n * sizeof(*fates)) ||
+	    copy_to_user(argp, &a, sizeof(a)))
+		ret = -EFAULT;
+	kvfree(fates);
+	return ret;
+}
+
+/* Counts released contexts on @devt and their bios still in flight. */
+static unsigned int vba_orphans(dev_t devt, unsigned int *bios)
+{
+	unsigned int contexts = 0;
+	struct vba_ctx *ctx;
+
+	*bios = 0;
+	spin_lock(&vba_closed_lock);
+	list_for_each_entry(ctx, &vba_closed, closed_node) {
+		if (ctx->devt == devt) {
+			contexts++;
+			*bios += READ_ONCE(ctx->nr_issued);
+		}
+	}
+	spin_unlock(&vba_closed_lock);
+	return contexts;
+}
+
+static long vba_wait_orphans(struct vba_ctx *ctx, void __user *argp)
+{
+	struct vbabort_orphans o;
+	unsigned int bios;
+	long ret;
+
+	if (copy_from_user(&o, argp, sizeof(o)))
+		return -EFAULT;
+	if (o.flags || o.contexts || o.bios ||
+	    !vba_is_zero(o.reserved, sizeof(o.reserved)) ||
+	    o.timeout_ms > VBABORT_MAX_TIMEOUT_MS)
+		return -EINVAL;
+	ret = wait_event_interruptible_timeout(vba_closed_wait,
+					       !vba_orphans(ctx->devt, &bios),
+					       msecs_to_jiffies(o.timeout_ms));
+	if (ret < 0)
+		return ret;
+	o.contexts = vba_orphans(ctx->devt, &bios);
+	o.bios = bios;
+	if (copy_to_user(argp, &o, sizeof(o)))
+		return -EFAULT;
+	return o.contexts ? -ETIMEDOUT : 0;
+}
+
+static long vba_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct vba_ctx *ctx = file->private_data;
+	void __user *argp = (void __user *)arg;
+	long ret;
+
+	switch (cmd) {
+	case VBABORT_IOC_VERSION:
+		return vba_version(argp);
+	case VBABORT_IOC_BIND:
+	case VBABORT_IOC_SUBMIT:
+	case VBABORT_IOC_REAP:
+	case VBABORT_IOC_ABORT:
+	case VBABORT_IOC_WAIT_ORPHANS:
+		break;
+	default:
+		return -ENOTTY;
+	}
+	/* User addresses in requests belong to the process that opened us. */
+	if (current->mm != ctx->mm)
+		return -EPERM;
+
+	if (cmd == VBABORT_IOC_BIND) {
+		mutex_lock(&ctx->mutex);
+		ret = vba_bind(ctx, argp);
+		mutex_unlock(&ctx->mutex);
+		return ret;
+	}
+	/* Pairs with the release in vba_bind(). */
+	if (!smp_load_acquire(&ctx->bdev_file))
+		return -EBADFD;
+	/* These two wait, so they keep out of the mutex. */
+	if (cmd == VBABORT_IOC_REAP)
+		return vba_reap(ctx, argp);
+	if (cmd == VBABORT_IOC_WAIT_ORPHANS)
+		return vba_wait_orphans(ctx, argp);
+
+	mutex_lock(&ctx->mutex);
+	if (cmd == VBABORT_IOC_SUBMIT)
+		ret = vba_submit(ctx, argp);
+	else
+		ret = vba_abort(ctx, argp);
+	mutex_unlock(&ctx->mutex);
+	return ret;
+}
+
+static __poll_t vba_poll(struct file *file, poll_table *wait)
+{
+	struct vba_ctx *ctx = file->private_data;
+
+	poll_wait(file, &ctx->wait, wait);
+	return READ_ONCE(ctx->nr_done) ? EPOLLIN | EPOLLRDNORM : 0;
+}
+
+static const struct file_operations vba_fops = {
+	.owner		= THIS_MODULE,
+	.open		= vba_open,
+	.release	= vba_release,
+	.unlocked_ioctl	= vba_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.poll		= vba_poll,
+	.llseek		= noop_llseek,
+};
+
+static struct miscdevice vba_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "vbabort",
+	.fops	= &vba_fops,
+	.mode	= 0600,
+};
+
+static int __init vba_init(void)
+{
+	int ret;
+
+	/* Unmerged, so /proc/slabinfo shows exactly this module's requests. */
+	vba_req_cache = kmem_cache_create("vbabort_req", sizeof(struct vba_req),
+					  0, SLAB_NO_MERGE, NULL);
+	if (!vba_req_cache)
+		return -ENOMEM;
+	vba_wq = alloc_workqueue("vbabort", WQ_UNBOUND, 0);
+	if (!vba_wq) {
+		ret = -ENOMEM;
+		goto err_cache;
+	}
+	ret = misc_register(&vba_misc);
+	if (ret)
+		goto err_wq;
+	return 0;
+
+err_wq:
+	destroy_workqueue(vba_wq);
+err_cache:
+	kmem_cache_destroy(vba_req_cache);
+	return ret;
+}
+
+static void __exit vba_exit(void)
+{
+	misc_deregister(&vba_misc);
+	destroy_workqueue(vba_wq);
+	kmem_cache_destroy(vba_req_cache);
+}
+
+module_init(vba_init);
+module_exit(vba_exit);
+MODULE_DESCRIPTION("Abortable block I/O through bounce pages for vbridge");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,749 @@
+/* Guest-side checks of /dev/vbabort: data path, abort fates, orphans after SIGKILL, bad input; prints "ok - ..." lines. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <liburing.h>
+#include <linux/fs.h>
+#include <linux/vbabort.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KiB 1024u
+#define POISON 0xa5
+/* The dm-delay device the abort tests run on delays every bio this long. */
+#define DELAY_MS 2000
+/* "Did not wait for the delay": generous, as the host is shared and TCG is slow. */
+#define PROMPT_MS 1000
+
+static int failures;
+
+static void check(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s - ", ok ? "ok" : "not ok");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+	failures += !ok;
+}
+
+/* The errno of a call that must fail, or 0 if it succeeded. */
+static int fails_with(int ret)
+{
+	return ret < 0 ? errno : 0;
+}
+
+static void die(const char *what)
+{
+	printf("not ok - %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *xalloc(size_t len)
+{
+	void *p;
+
+	if (posix_memalign(&p, 4096, len))
+		die("posix_memalign");
+	return p;
+}
+
+static void fill_random(void *buf, size_t len, unsigned int seed)
+{
+	uint32_t x = seed * 2654435761u + 1;
+	uint8_t *b = buf;
+
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		b[i] = (uint8_t)x;
+	}
+}
+
+static bool all_bytes(const void *buf, size_t len, uint8_t v)
+{
+	const uint8_t *b = buf;
+
+	for (size_t i = 0; i < len; i++)
+		if (b[i] != v)
+			return false;
+	return true;
+}
+
+static int open_ctl(void)
+{
+	int fd = open("/dev/vbabort", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		die("open /dev/vbabort");
+	return fd;
+}
+
+static int open_dev(const char *path, int flags)
+{
+	int fd = open(path, flags | O_DIRECT | O_CLOEXEC);
+
+	if (fd < 0)
+		die(path);
+	return fd;
+}
+
+static int bind_fd(int ctl, int devfd, int efd, unsigned int depth, struct vbabort_bind *out)
+{
+	struct vbabort_bind b = {
+		.abi_version = VBABORT_ABI_VERSION, .fd = devfd, .eventfd = efd, .queue_depth = depth,
+	};
+	int ret = ioctl(ctl, VBABORT_IOC_BIND, &b);
+
+	if (out)
+		*out = b;
+	return ret;
+}
+
+/* A context bound to PATH opened with FLAGS; exits on failure. */
+static int context(const char *path, int flags, unsigned int depth)
+{
+	int ctl = open_ctl(), devfd = open_dev(path, flags);
+
+	if (bind_fd(ctl, devfd, -1, depth, NULL))
+		die("VBABORT_IOC_BIND");
+	close(devfd);
+	return ctl;
+}
+
+static struct vbabort_req rw(uint16_t op, uint64_t tag, uint64_t sector, struct vbabort_iovec *iov,
+			     unsigned int cnt)
+{
+	return (struct vbabort_req){
+		.tag = tag, .op = op, .sector = sector, .iov = (uintptr_t)iov, .iov_cnt = cnt,
+	};
+}
+
+static struct vbabort_req range(uint16_t op, uint64_t tag, uint64_t sector, uint32_t sectors)
+{
+	return (struct vbabort_req){ .tag = tag, .op = op, .sector = sector, .nr_sectors = sectors };
+}
+
+static int submit(int ctl, struct vbabort_req *reqs, unsigned int nr)
+{
+	struct vbabort_submit s = { .reqs = (uintptr_t)reqs, .nr = nr };
+
+	return ioctl(ctl, VBABORT_IOC_SUBMIT, &s);
+}
+
+static int reap(int ctl, struct vbabort_cqe *cqes, unsigned int nr, unsigned int min,
+		unsigned int timeout_ms)
+{
+	struct vbabort_reap r = {
+		.cqes = (uintptr_t)cqes, .nr = nr, .min_complete = min, .timeout_ms = timeout_ms,
+	};
+
+	return ioctl(ctl, VBABORT_IOC_REAP, &r);
+}
+
+static int abort_ctx(int ctl, struct vbabort_cqe *fates, unsigned int nr, unsigned int timeout_ms,
+		     struct vbabort_abort *out)
+{
+	struct vbabort_abort a = { .fates = (uintptr_t)fates, .nr = nr, .timeout_ms = timeout_ms };
+	int ret = ioctl(ctl, VBABORT_IOC_ABORT, &a);
+
+	if (out)
+		*out = a;
+	return ret;
+}
+
+/* Submits one request and waits for its completion; returns its result. */
+static int run1(int ctl, struct vbabort_req req)
+{
+	struct vbabort_cqe cqe;
+
+	if (submit(ctl, &req, 1) != 1)
+		return -errno;
+	if (reap(ctl, &cqe, 1, 1, 10000) != 1)
+		return -ETIME;
+	return cqe.tag == req.tag ? cqe.result : -EBADMSG;
+}
+
+static bool dev_equals(int devfd, uint64_t off, const void *want, size_t len)
+{
+	void *buf = xalloc(len);
+	bool same = pread(devfd, buf, len, (off_t)off) == (ssize_t)len && !memcmp(buf, want, len);
+
+	free(buf);
+	return same;
+}
+
+static bool dev_read(int devfd, uint64_t off, void *buf, size_t len)
+{
+	return pread(devfd, buf, len, (off_t)off) == (ssize_t)len;
+}
+
+static bool fates_all(const struct vbabort_cqe *f, int n, uint8_t fate, int result)
+{
+	for (int i = 0; i < n; i++)
+		if (f[i].fate != fate || f[i].result != result)
+			return false;
+	return true;
+}
+
+/* --- data path ------------------------------------------------------------- */
+
+/* What a daemon's io_uring event loop sees: IORING_OP_POLL_ADD on the context. */
+static int uring_poll(int fd)
+{
+	struct __kernel_timespec ts = { .tv_sec = 10 };
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	int res = -ETIME;
+
+	if (io_uring_queue_init(2, &ring, 0))
+		return -ENOMEM;
+	io_uring_prep_poll_add(io_uring_get_sqe(&ring), fd, POLLIN);
+	io_uring_submit(&ring);
+	if (!io_uring_wait_cqe_timeout(&ring, &cqe, &ts)) {
+		res = cqe->res;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	io_uring_queue_exit(&ring);
+	return res;
+}
+
+static void test_data(const char *path)
+{
+	enum { NR = 8, LEN = 64 * KiB };
+	struct vbabort_iovec iov[NR][3];
+	struct vbabort_cqe cqes[NR];
+	struct vbabort_req reqs[NR];
+	struct vbabort_bind b;
+	struct vbabort_version v = { 0 };
+	uint8_t *data = xalloc(NR * LEN), *back = xalloc(NR * LEN);
+	int ctl = open_ctl(), devfd = open_dev(path, O_RDWR);
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	uint64_t size = 0, count = 0;
+	int n, ok;
+
+	ok = ioctl(ctl, VBABORT_IOC_VERSION, &v) == 0;
+	check(ok && v.abi_version == VBABORT_ABI_VERSION &&
+		      v.max_batch == VBABORT_MAX_BATCH && v.max_io_bytes == VBABORT_MAX_IO_BYTES,
+	      "%s: VERSION reports ABI %u and the limits", path, v.abi_version);
+	ioctl(devfd, BLKGETSIZE64, &size);
+	ok = bind_fd(ctl, devfd, efd, 0, &b) == 0;
+	check(ok && b.nr_sectors == size / 512 &&
+		      b.logical_block_size >= 512 && !(b.out_flags & VBABORT_BOUND_READONLY),
+	      "%s: BIND read-write reports %" PRIu64 " sectors", path, (uint64_t)b.nr_sectors);
+
+	/* Three unequal segments per request, so copies cross page and segment edges. */
+	fill_random(data, NR * LEN, 1);
+	for (int i = 0; i < NR; i++) {
+		uint8_t *p = data + i * LEN;
+
+		iov[i][0] = (struct vbabort_iovec){ (uintptr_t)p, 512 };
+		iov[i][1] = (struct vbabort_iovec){ (uintptr_t)p + 512, 40 * KiB };
+		iov[i][2] = (struct vbabort_iovec){ (uintptr_t)p + 512 + 40 * KiB, LEN - 512 - 40 * KiB };
+		reqs[i] = rw(VBABORT_OP_WRITE, 100 + i, (uint64_t)i * 1000, iov[i], 3);
+	}
+	struct pollfd pfd = { .fd = ctl, .events = POLLIN };
+	check(poll(&pfd, 1, 0) == 0, "%s: poll() reports nothing before any completion", path);
+	check(submit(ctl, reqs, NR) == NR, "%s: SUBMIT accepts %d writes", path, NR);
+	n = uring_poll(ctl);
+	check(n > 0 && (n & POLLIN), "%s: io_uring POLL_ADD on the context reports completions (%d)", path, n);
+	check(poll(&pfd, 1, 10000) == 1 && (pfd.revents & POLLIN), "%s: poll() reports completions",
+	      path);
+	n = reap(ctl, cqes, NR, NR, 10000);
+	ok = n == NR;
+	for (int i = 0; ok && i < NR; i++)
+		ok = cqes[i].result == 0 && cqes[i].fate == VBABORT_FATE_COMPLETED &&
+		     cqes[i].op == VBABORT_OP_WRITE && cqes[i].tag >= 100 && cqes[i].tag < 100 + NR;
+	check(ok, "%s: REAP returns %d successful write completions (got %d)", path, NR, n);
+	ok = read(efd, &count, sizeof(count)) == sizeof(count);
+	check(ok && count >= 1,
+	      "%s: the eventfd was signalled (%" PRIu64 ")", path, count);
+	ok = 1;
+	for (int i = 0; i < NR; i++)
+		ok &= dev_equals(devfd, (uint64_t)i * 1000 * 512, data + i * LEN, LEN);
+	check(ok, "%s: the device holds what was written through the module", path);
+
+	/* The other way: written with pwrite, read back through the module. */
+	fill_random(data, NR * LEN, 2);
+	ok = 1;
+	for (int i = 0; i < NR; i++)
+		ok &= pwrite(devfd, data + i * LEN, LEN, (off_t)i * 1000 * 512) == LEN;
+	memset(back, 0, NR * LEN);
+	for (int i = 0; i < NR; i++) {
+		uint8_t *p = back + i * LEN;
+
+		iov[i][0] = (struct vbabort_iovec){ (uintptr_t)p, 3 * 512 };
+		iov[i][1] = (struct vbabort_iovec){ (uintptr_t)p + 3 * 512, LEN - 3 * 512 };
+		reqs[i] = rw(VBABORT_OP_READ, 200 + i, (uint64_t)i * 1000, iov[i], 2);
+	}
+	ok &= submit(ctl, reqs, NR) == NR && reap(ctl, cqes, NR, NR, 10000) == NR;
+	for (int i = 0; ok && i < NR; i++)
+		ok = cqes[i].result == 0;
+	check(ok && !memcmp(data, back, NR * LEN),
+	      "%s: reads through the module return what pwrite wrote", path);
+
+	check(run1(ctl, range(VBABORT_OP_FLUSH, 300, 0, 0)) == 0, "%s: flush completes", path);
+	n = run1(ctl, range(VBABORT_OP_DISCARD, 301, 8000, 128));
+	check(n == 0 || n == -EOPNOTSUPP, "%s: discard completes (%d)", path, n);
+	n = run1(ctl, range(VBABORT_OP_WRITE_ZEROES, 302, 1000, LEN / 512));
+	check((n == 0 && dev_read(devfd, 1000 * 512, back, LEN) && all_bytes(back, LEN, 0)) ||
+		      (n == -EOPNOTSUPP && dev_equals(devfd, 1000 * 512, data + LEN, LEN)),
+	      "%s: write-zeroes zeroes the range, or is refused and leaves it (%d)", path, n);
+	close(ctl);
+
+	/* A read-only fd binds read-only: nothing that changes the device. */
+	int rofd = open_dev(path, O_RDONLY);
+	struct vbabort_iovec one = { (uintptr_t)back, LEN };
+	struct vbabort_req w = rw(VBABORT_OP_WRITE, 1, 0, &one, 1);
+	struct vbabort_req d = range(VBABORT_OP_DISCARD, 2, 0, 8);
+	struct vbabort_req z = range(VBABORT_OP_WRITE_ZEROES, 3, 0, 8);
+
+	ctl = open_ctl();
+	check(bind_fd(ctl, rofd, -1, 0, &b) == 0 && (b.out_flags & VBABORT_BOUND_READONLY),
+	      "%s: BIND of an O_RDONLY fd reports read-only", path);
+	check(fails_with(submit(ctl, &w, 1)) == EBADF && fails_with(submit(ctl, &d, 1)) == EBADF &&
+		      fails_with(submit(ctl, &z, 1)) == EBADF,
+	      "%s: read-only context refuses write, discard, write-zeroes with EBADF", path);
+	memset(back, 0, LEN);
+	check(run1(ctl, rw(VBABORT_OP_READ, 4, 0, &one, 1)) == 0 && !memcmp(back, data, LEN),
+	      "%s: read-only context still reads", path);
+	check(run1(ctl, range(VBABORT_OP_FLUSH, 5, 0, 0)) == 0, "%s: read-only context may flush",
+	      path);
+	close(ctl);
+	close(rofd);
+	close(devfd);
+	close(efd);
+	free(data);
+	free(back);
+}
+
+/* --- abort on dm-delay ----------------------------------------------------- */
+
+/* Waits until every closed context on PATH is gone; returns the WAIT_ORPHANS status. */
+static int wait_orphans(const char *path, unsigned int timeout_ms, struct vbabort_orphans *out)
+{
+	int ctl = context(path, O_RDONLY, 0);
+	struct vbabort_orphans o = { .timeout_ms = timeout_ms };
+	int ret = ioctl(ctl, VBABORT_IOC_WAIT_ORPHANS, &o);
+	int err = errno;
+
+	if (out)
+		*out = o;
+	close(ctl);
+	errno = err;
+	return ret;
+}
+
+static void test_abort_reads(const char *slow)
+{
+	enum { NR = 8, LEN = 64 * KiB };
+	struct vbabort_iovec iov[NR];
+	struct vbabort_cqe fates[NR], cqes[NR];
+	struct vbabort_req reqs[NR];
+	struct vbabort_abort a;
+	uint8_t *buf = xalloc(NR * LEN);
+	int ctl = context(slow, O_RDWR, 0);
+	int64_t t;
+	int n;
+
+	memset(buf, POISON, NR * LEN);
+	for (int i = 0; i < NR; i++) {
+		iov[i] = (struct vbabort_iovec){ (uintptr_t)buf + i * LEN, LEN };
+		reqs[i] = rw(VBABORT_OP_READ, i, (uint64_t)i * 128, &iov[i], 1);
+	}
+	check(submit(ctl, reqs, NR) == NR, "abort: %d reads submitted to the delayed device", NR);
+	/* ABORT must tell how much room it needs rather than drop fates. */
+	n = fails_with(abort_ctx(ctl, fates, NR - 1, 0, &a));
+	check(n == ENOSPC && a.nr == NR,
+	      "abort: ABORT with too small a fates array is ENOSPC and says %d (%u)", NR, a.nr);
+	t = now_ms();
+	n = abort_ctx(ctl, fates, NR, 5000, &a);
+	t = now_ms() - t;
+	check(n == NR && a.count[VBABORT_FATE_ABANDONED] == NR &&
+		      fates_all(fates, n, VBABORT_FATE_ABANDONED, -ECANCELED),
+	      "abort: all %d in-flight reads are abandoned (%d fates)", NR, n);
+	check(t < PROMPT_MS, "abort: ABORT of reads returned in %" PRId64 " ms, not after the %d ms delay",
+	      t, DELAY_MS);
+	printf("# abort latency, %d reads in flight: %" PRId64 " ms\n", NR, t);
+	check(reap(ctl, cqes, NR, 0, 0) == 0, "abort: abandoned reads never show up in REAP");
+	close(ctl);
+	check(wait_orphans(slow, 10000, NULL) == 0, "abort: the late read completions drain");
+	check(all_bytes(buf, NR * LEN, POISON),
+	      "abort: user buffers keep the poison pattern after the late completions");
+	free(buf);
+}
+
+struct abort_call {
+	int ctl;
+	struct vbabort_cqe *fates;
+	unsigned int nr, timeout_ms;
+	struct vbabort_abort out;
+	int ret;
+};
+
+static void *abort_thread(void *arg)
+{
+	struct abort_call *c = arg;
+
+	c->ret = abort_ctx(c->ctl, c->fates, c->nr, c->timeout_ms, &c->out);
+	return NULL;
+}
+
+static void test_abort_writes(const char *slow, const char *back)
+{
+	enum { NR = 4, LEN = 64 * KiB, SECTOR = 4096, DISCARD_SECTOR = 12288 };
+	struct vbabort_iovec iov[NR];
+	struct vbabort_cqe fates[NR + 1], cqes[NR + 1];
+	struct vbabort_req reqs[NR + 1];
+	struct vbabort_abort a;
+	uint8_t *data = xalloc(NR * LEN);
+	int ctl = context(slow, O_RDWR, 0), backfd = open_dev(back, O_RDONLY);
+	int64_t t;
+	int n, ok;
+
+	fill_random(data, NR * LEN, 3);
+	for (int i = 0; i < NR; i++) {
+		iov[i] = (struct vbabort_iovec){ (uintptr_t)data + i * LEN, LEN };
+		reqs[i] = rw(VBABORT_OP_WRITE, 10 + i, SECTOR + (uint64_t)i * 128, &iov[i], 1);
+	}
+	reqs[NR] = range(VBABORT_OP_DISCARD, 10 + NR, DISCARD_SECTOR, 128);
+	check(submit(ctl, reqs, NR + 1) == NR + 1, "abort: %d writes and a discard submitted to the delayed device",
+	      NR);
+	t = now_ms();
+	n = abort_ctx(ctl, fates, NR + 1, 100, &a);
+	t = now_ms() - t;
+	check(n == NR + 1 && a.count[VBABORT_FATE_UNFENCED] == NR + 1 &&
+		      fates_all(fates, n, VBABORT_FATE_UNFENCED, -EINPROGRESS),
+	      "abort: writes and a discard still running after a 100 ms timeout are reported unfenced (%d)", n);
+	check(t < PROMPT_MS, "abort: ABORT waited the 100 ms timeout, not the delay (%" PRId64 " ms)", t);
+	n = reap(ctl, cqes, NR + 1, NR + 1, 10000);
+	ok = n == NR + 1;
+	for (int i = 0; ok && i < n; i++)
+		ok = cqes[i].result == 0 && cqes[i].fate == VBABORT_FATE_COMPLETED;
+	check(ok, "abort: the unfenced requests complete later through REAP (%d)", n);
+	check(dev_equals(backfd, SECTOR * 512ull, data, NR * LEN),
+	      "abort: the unfenced writes reached the device");
+
+	/*
+	 * With a timeout longer than the delay the writes are fenced. Meanwhile
+	 * REAP, from another thread, must not queue behind the waiting ABORT.
+	 */
+	struct abort_call call = { .ctl = ctl, .fates = fates, .nr = NR, .timeout_ms = 10000 };
+	pthread_t thread;
+	int64_t reap_ms = -1;
+
+	fill_random(data, NR * LEN, 4);
+	n = submit(ctl, reqs, 2);
+	t = now_ms();
+	if (n == 2 && !pthread_create(&thread, NULL, abort_thread, &call)) {
+		usleep(200 * 1000);
+		reap_ms = now_ms();
+		n = reap(ctl, cqes, NR, 0, 0);
+		reap_ms = n == 0 ? now_ms() - reap_ms : -1;
+		pthread_join(thread, NULL);
+		n = call.ret;
+	}
+	t = now_ms() - t;
+	check(reap_ms >= 0 && reap_ms < PROMPT_MS, "abort: REAP during an ABORT's wait returns at once (%" PRId64 " ms)",
+	      reap_ms);
+	check(n == 2 && call.out.count[VBABORT_FATE_COMPLETED] == 2 &&
+		      fates_all(fates, n, VBABORT_FATE_COMPLETED, 0) &&
+		      dev_equals(backfd, SECTOR * 512ull, data, 2 * LEN),
+	      "abort: writes that finish within the timeout are completed, waited %" PRId64 " ms", t);
+	close(ctl);
+	close(backfd);
+	free(data);
+}
+
+static void test_abort_queued(const char *slow, const char *back)
+{
+	enum { NR = 4, LEN = 64 * KiB, SECTOR = 8192 };
+	struct vbabort_iovec iov[NR];
+	struct vbabort_cqe fates[NR], cqe;
+	struct vbabort_req reqs[NR];
+	struct vbabort_abort a;
+	uint8_t *data = xalloc(NR * LEN), *before = xalloc(NR * LEN);
+	/* Depth 1: the first write is issued, the others wait in the module. */
+	int ctl = context(slow, O_RDWR, 1), backfd = open_dev(back, O_RDONLY);
+	int n, ok;
+
+	fill_random(data, NR * LEN, 5);
+	dev_read(backfd, SECTOR * 512ull, before, NR * LEN);
+	for (int i = 0; i < NR; i++) {
+		iov[i] = (struct vbabort_iovec){ (uintptr_t)data + i * LEN, LEN };
+		reqs[i] = rw(VBABORT_OP_WRITE, 20 + i, SECTOR + (uint64_t)i * 128, &iov[i], 1);
+	}
+	check(submit(ctl, reqs, NR) == NR, "abort: %d writes submitted at queue depth 1", NR);
+	n = abort_ctx(ctl, fates, NR, 100, &a);
+	ok = n == NR && a.count[VBABORT_FATE_UNFENCED] == 1 && a.count[VBABORT_FATE_CANCELLED] == NR - 1;
+	for (int i = 0; ok && i < n; i++)
+		ok = fates[i].tag == 20 ? fates[i].fate == VBABORT_FATE_UNFENCED :
+					  fates[i].fate == VBABORT_FATE_CANCELLED &&
+						  fates[i].result == -ECANCELED;
+	check(ok, "abort: the issued write is unfenced, the %d queued ones cancelled", NR - 1);
+	check(reap(ctl, &cqe, 1, 1, 10000) == 1 && cqe.tag == 20 && cqe.result == 0,
+	      "abort: the issued write completes later");
+	close(ctl);
+	check(wait_orphans(slow, 10000, NULL) == 0 && dev_equals(backfd, SECTOR * 512ull, data, LEN) &&
+		      dev_equals(backfd, SECTOR * 512ull + LEN, before + LEN, (NR - 1) * LEN),
+	      "abort: cancelled writes never reached the device");
+	close(backfd);
+	free(data);
+	free(before);
+}
+
+/* --- a process killed with bios in flight ----------------------------------- */
+
+static void test_kill(const char *slow)
+{
+	enum { NR = 32, LEN = 256 * KiB };
+	struct vbabort_orphans o;
+	int pipefd[2], status, err;
+	char c;
+	pid_t pid;
+	int64_t t;
+
+	if (pipe(pipefd))
+		die("pipe");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		struct vbabort_iovec iov[NR];
+		struct vbabort_req reqs[NR];
+		uint8_t *buf = xalloc(NR * LEN);
+		int ctl = context(slow, O_RDWR, 0);
+
+		memset(buf, POISON, NR * LEN);
+		for (int i = 0; i < NR; i++) {
+			iov[i] = (struct vbabort_iovec){ (uintptr_t)buf + i * LEN, LEN };
+			reqs[i] = rw(i % 2 ? VBABORT_OP_WRITE : VBABORT_OP_READ, i,
+				     16384 + (uint64_t)i * (LEN / 512), &iov[i], 1);
+		}
+		c = submit(ctl, reqs, NR) == NR ? 'y' : 'n';
+		if (write(pipefd[1], &c, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(pipefd[1]);
+	check(read(pipefd[0], &c, 1) == 1 && c == 'y', "kill: child has %d bios in flight", NR);
+	close(pipefd[0]);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	check(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "kill: child killed by SIGKILL");
+	err = fails_with(wait_orphans(slow, 0, &o));
+	check(err == ETIMEDOUT && o.contexts == 1 && o.bios > 0,
+	      "kill: a new context sees the orphan (%u context, %u bios in flight)", o.contexts, o.bios);
+	t = now_ms();
+	err = wait_orphans(slow, 15000, &o);
+	t = now_ms() - t;
+	check(err == 0 && o.contexts == 0 && o.bios == 0,
+	      "kill: WAIT_ORPHANS returns once the orphaned bios completed (%" PRId64 " ms)", t);
+}
+
+/* --- bad input --------------------------------------------------------------- */
+
+static void test_bad(const char *path, const char *regular)
+{
+	enum { LEN = 4 * KiB };
+	uint8_t *buf = xalloc(256 * LEN);
+	struct vbabort_iovec iov = { (uintptr_t)buf, LEN }, many[VBABORT_MAX_SEGS + 1];
+	struct vbabort_iovec iov8k = { (uintptr_t)buf, 2 * LEN };
+	struct vbabort_req reqs[VBABORT_MAX_BATCH + 1], r;
+	struct vbabort_cqe cqes[VBABORT_MAX_BATCH];
+	struct vbabort_version v = { .reserved = { 1 } };
+	struct vbabort_orphans o = { 0 };
+	struct vbabort_bind b;
+	struct vbabort_abort a;
+	int ctl = open_ctl(), devfd = open_dev(path, O_RDWR);
+	int regfd = open(regular, O_RDWR | O_CLOEXEC), nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int efd = eventfd(0, EFD_CLOEXEC), n, ok, status;
+	uint64_t sectors;
+	pid_t pid;
+
+	check(fails_with(ioctl(ctl, _IOWR(VBABORT_IOC_MAGIC, 0x01, char[40]), buf)) == ENOTTY,
+	      "bad: BIND with the wrong structure size is ENOTTY");
+	check(fails_with(ioctl(ctl, _IO(VBABORT_IOC_MAGIC, 0x7f))) == ENOTTY, "bad: unknown ioctl is ENOTTY");
+	check(fails_with(ioctl(ctl, VBABORT_IOC_VERSION, &v)) == EINVAL,
+	      "bad: VERSION with a non-zero reserved field is EINVAL");
+	r = rw(VBABORT_OP_READ, 1, 0, &iov, 1);
+	o.timeout_ms = 0;
+	check(fails_with(submit(ctl, &r, 1)) == EBADFD && fails_with(reap(ctl, cqes, 1, 0, 0)) == EBADFD &&
+		      fails_with(abort_ctx(ctl, cqes, 1, 0, NULL)) == EBADFD &&
+		      fails_with(ioctl(ctl, VBABORT_IOC_WAIT_ORPHANS, &o)) == EBADFD,
+	      "bad: SUBMIT, REAP, ABORT, WAIT_ORPHANS before BIND are EBADFD");
+
+	b = (struct vbabort_bind){ .abi_version = 2, .fd = devfd, .eventfd = -1 };
+	check(fails_with(ioctl(ctl, VBABORT_IOC_BIND, &b)) == EPROTO, "bad: BIND of ABI version 2 is EPROTO");
+	b = (struct vbabort_bind){ .abi_version = 1, .fd = devfd, .eventfd = -1, .reserved = { [4] = 1 } };
+	check(fails_with(ioctl(ctl, VBABORT_IOC_BIND, &b)) == EINVAL, "bad: BIND with reserved set is EINVAL");
+	b = (struct vbabort_bind){ .abi_version = 1, .fd = devfd, .eventfd = -1, .flags = 1 };
+	check(fails_with(ioctl(ctl, VBABORT_IOC_BIND, &b)) == EINVAL, "bad: BIND with flags set is EINVAL");
+	check(fails_with(bind_fd(ctl, devfd, -1, VBABORT_MAX_REQS + 1, NULL)) == EINVAL,
+	      "bad: BIND with queue depth %d is EINVAL", VBABORT_MAX_REQS + 1);
+	check(fails_with(bind_fd(ctl, -1, -1, 0, NULL)) == EBADF && fails_with(bind_fd(ctl, 999, -1, 0, NULL)) == EBADF,
+	      "bad: BIND of fd -1 or a closed fd is EBADF");
+	check(fails_with(bind_fd(ctl, regfd, -1, 0, NULL)) == ENOTBLK &&
+		      fails_with(bind_fd(ctl, nullfd, -1, 0, NULL)) == ENOTBLK &&
+		      fails_with(bind_fd(ctl, ctl, -1, 0, NULL)) == ENOTBLK,
+	      "bad: BIND of a regular file, /dev/null or itself is ENOTBLK");
+	check(fails_with(bind_fd(ctl, devfd, regfd, 0, NULL)) == EINVAL &&
+		      fails_with(bind_fd(ctl, devfd, 999, 0, NULL)) == EBADF,
+	      "bad: BIND with a non-eventfd is EINVAL, with a closed one EBADF");
+	check(fails_with(ioctl(ctl, VBABORT_IOC_BIND, (void *)8)) == EFAULT, "bad: BIND at a bad address is EFAULT");
+	check(bind_fd(ctl, devfd, efd, 0, &b) == 0, "bad: BIND after all those still works");
+	sectors = b.nr_sectors;
+	check(fails_with(bind_fd(ctl, devfd, -1, 0, NULL)) == EBUSY, "bad: a second BIND is EBUSY");
+
+	struct vbabort_submit s = { .reqs = (uintptr_t)&r, .nr = 0 };
+	check(fails_with(ioctl(ctl, VBABORT_IOC_SUBMIT, &s)) == EINVAL, "bad: SUBMIT of 0 requests is EINVAL");
+	for (int i = 0; i <= VBABORT_MAX_BATCH; i++)
+		reqs[i] = rw(VBABORT_OP_READ, i, (uint64_t)i * 8, &iov, 1);
+	check(fails_with(submit(ctl, reqs, VBABORT_MAX_BATCH + 1)) == E2BIG,
+	      "bad: SUBMIT of %d requests is E2BIG", VBABORT_MAX_BATCH + 1);
+	s = (struct vbabort_submit){ .reqs = (uintptr_t)&r, .nr = 1, .reserved = { 0, 1 } };
+	check(fails_with(ioctl(ctl, VBABORT_IOC_SUBMIT, &s)) == EINVAL, "bad: SUBMIT with reserved set is EINVAL");
+	s = (struct vbabort_submit){ .reqs = 8, .nr = 1 };
+	check(fails_with(ioctl(ctl, VBABORT_IOC_SUBMIT, &s)) == EFAULT, "bad: SUBMIT of requests at a bad address is EFAULT");
+
+	struct {
+		const char *what;
+		struct vbabort_req req;
+		int err;
+	} cases[] = {
+		{ "unknown op", { .op = 9, .iov = (uintptr_t)&iov, .iov_cnt = 1 }, EINVAL },
+		{ "flags set", { .flags = 1, .iov = (uintptr_t)&iov, .iov_cnt = 1 }, EINVAL },
+		{ "reserved set", { .reserved = { 0, 0, 1 }, .iov = (uintptr_t)&iov, .iov_cnt = 1 }, EINVAL },
+		{ "no iovec", rw(VBABORT_OP_READ, 0, 0, &iov, 0), EINVAL },
+		{ "17 iovecs", rw(VBABORT_OP_READ, 0, 0, many, VBABORT_MAX_SEGS + 1), EINVAL },
+		{ "iovec at a bad address", rw(VBABORT_OP_WRITE, 0, 0, (void *)8, 1), EFAULT },
+		{ "sector past the end", rw(VBABORT_OP_READ, 0, sectors, &iov, 1), ERANGE },
+		{ "range across the end", rw(VBABORT_OP_READ, 0, sectors - 8, &iov8k, 1), ERANGE },
+		{ "huge sector", rw(VBABORT_OP_READ, 0, UINT64_MAX - 7, &iov, 1), ERANGE },
+		{ "discard past the end", range(VBABORT_OP_DISCARD, 0, 0, (uint32_t)sectors + 8), ERANGE },
+		{ "discard with an iovec", { .op = VBABORT_OP_DISCARD, .nr_sectors = 8, .iov = (uintptr_t)&iov, .iov_cnt = 1 }, EINVAL },
+		{ "discard of nothing", range(VBABORT_OP_DISCARD, 0, 0, 0), EINVAL },
+		{ "flush with a sector", range(VBABORT_OP_FLUSH, 0, 8, 0), EINVAL },
+		{ "read with nr_sectors", { .op = VBABORT_OP_READ, .nr_sectors = 8, .iov = (uintptr_t)&iov, .iov_cnt = 1 }, EINVAL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check(fails_with(submit(ctl, &cases[i].req, 1)) == cases[i].err, "bad: request with %s is %s",
+		      cases[i].what, strerrorname_np(cases[i].err));
+
+	struct vbabort_iovec odd = { (uintptr_t)buf, 100 }, big = { (uintptr_t)buf, VBABORT_MAX_IO_BYTES + 512 };
+	struct vbabort_iovec two[2] = { { (uintptr_t)buf, VBABORT_MAX_IO_BYTES }, { (uintptr_t)buf, 512 } };
+	for (int i = 0; i <= VBABORT_MAX_SEGS; i++)
+		many[i] = (struct vbabort_iovec){ (uintptr_t)buf, 512 };
+	r = rw(VBABORT_OP_READ, 0, 0, &odd, 1);
+	check(fails_with(submit(ctl, &r, 1)) == EINVAL, "bad: a 100-byte read is EINVAL");
+	r = rw(VBABORT_OP_READ, 0, 0, &big, 1);
+	check(fails_with(submit(ctl, &r, 1)) == EINVAL, "bad: a segment over %u bytes is EINVAL", VBABORT_MAX_IO_BYTES);
+	r = rw(VBABORT_OP_READ, 0, 0, two, 2);
+	check(fails_with(submit(ctl, &r, 1)) == EINVAL, "bad: segments adding up to over %u bytes are EINVAL",
+	      VBABORT_MAX_IO_BYTES);
+
+	/* A batch stops at its first bad request and says how many went in. */
+	reqs[2].op = 42;
+	n = submit(ctl, reqs, 4);
+	check(n == 2 && reap(ctl, cqes, 4, 2, 10000) == 2, "bad: a batch with a bad third request accepts 2 (%d)", n);
+
+	/* Bounded memory: completions not reaped still count. */
+	for (int i = 0; i < VBABORT_MAX_BATCH; i++)
+		reqs[i] = rw(VBABORT_OP_READ, i, (uint64_t)i * 8, &iov, 1);
+	n = submit(ctl, reqs, VBABORT_MAX_BATCH);
+	check(n == VBABORT_MAX_REQS && fails_with(submit(ctl, reqs, 1)) == EAGAIN,
+	      "bad: request %d over the in-flight limit is EAGAIN", VBABORT_MAX_REQS + 1);
+	check(reap(ctl, cqes, VBABORT_MAX_BATCH, VBABORT_MAX_REQS, 10000) == VBABORT_MAX_REQS,
+	      "bad: REAP collects all %d", VBABORT_MAX_REQS);
+
+	struct vbabort_reap rp = { .cqes = (uintptr_t)cqes, .nr = 0 };
+	check(fails_with(ioctl(ctl, VBABORT_IOC_REAP, &rp)) == EINVAL, "bad: REAP of 0 entries is EINVAL");
+	check(fails_with(reap(ctl, cqes, VBABORT_MAX_BATCH + 1, 0, 0)) == E2BIG, "bad: REAP of %d entries is E2BIG",
+	      VBABORT_MAX_BATCH + 1);
+	check(fails_with(reap(ctl, cqes, 1, 2, 0)) == EINVAL, "bad: REAP with min_complete > nr is EINVAL");
+	check(fails_with(reap(ctl, cqes, 1, 1, VBABORT_MAX_TIMEOUT_MS + 1)) == EINVAL,
+	      "bad: REAP with too long a timeout is EINVAL");
+	rp = (struct vbabort_reap){ .cqes = (uintptr_t)cqes, .nr = 1, .reserved = 1 };
+	check(fails_with(ioctl(ctl, VBABORT_IOC_REAP, &rp)) == EINVAL, "bad: REAP with reserved set is EINVAL");
+	a = (struct vbabort_abort){ .fates = (uintptr_t)cqes, .nr = 1, .reserved = { 1 } };
+	check(fails_with(ioctl(ctl, VBABORT_IOC_ABORT, &a)) == EINVAL, "bad: ABORT with reserved set is EINVAL");
+	a = (struct vbabort_abort){ .fates = (uintptr_t)cqes, .nr = 1, .count = { 0, 1 } };
+	check(fails_with(ioctl(ctl, VBABORT_IOC_ABORT, &a)) == EINVAL, "bad: ABORT with output counts set is EINVAL");
+	check(fails_with(abort_ctx(ctl, cqes, 1, VBABORT_MAX_TIMEOUT_MS + 1, NULL)) == EINVAL,
+	      "bad: ABORT with too long a timeout is EINVAL");
+	o = (struct vbabort_orphans){ .reserved = { 1 } };
+	check(fails_with(ioctl(ctl, VBABORT_IOC_WAIT_ORPHANS, &o)) == EINVAL,
+	      "bad: WAIT_ORPHANS with reserved set is EINVAL");
+	check(abort_ctx(ctl, cqes, 1, 0, NULL) == 0, "bad: ABORT of an idle context reports nothing");
+
+	/* Read data goes to user memory at REAP; an unmapped buffer fails that request only. */
+	void *gone = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct vbabort_iovec giov = { (uintptr_t)gone, LEN };
+
+	munmap(gone, LEN);
+	check(run1(ctl, rw(VBABORT_OP_READ, 7, 0, &giov, 1)) == -EFAULT,
+	      "bad: a read into unmapped memory completes with EFAULT");
+	r = rw(VBABORT_OP_WRITE, 8, 0, &giov, 1);
+	check(fails_with(submit(ctl, &r, 1)) == EFAULT, "bad: a write from unmapped memory is EFAULT at SUBMIT");
+
+	/* Buffers are addresses in the opener's memory: another process may not use them. */
+	pid = fork();
+	if (pid == 0) {
+		r = rw(VBABORT_OP_READ, 9, 0, &iov, 1);
+		_exit(fails_with(submit(ctl, &r, 1)) == EPERM ? 0 : 1);
+	}
+	ok = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	check(ok, "bad: SUBMIT from another process is EPERM");
+
+	close(ctl);
+	close(devfd);
+	close(regfd);
+	close(nullfd);
+	close(efd);
+	free(buf);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "data"))
+		test_data(argv[2]);
+	else if (argc == 4 && !strcmp(argv[1], "abort")) {
+		test_abort_reads(argv[2]);
+		test_abort_writes(argv[2], argv[3]);
+		test_abort_queued(argv[2], argv[3]);
+	} else if (argc == 3 && !strcmp(argv[1], "kill"))
+		test_kill(argv[2]);
+	else if (argc == 4 && !strcmp(argv[1], "bad"))
+		test_bad(argv[2], argv[3]);
+	else {
+		fprintf(stderr, "usage: vbabort-test data DEV | abort SLOWDEV BACKDEV | kill SLOWDEV | bad DEV FILE\n");
+		return 2;
+	}
+	return failures ? 1 : 0;
+}

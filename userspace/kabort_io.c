@@ -1,0 +1,277 @@
+/* kabort I/O engine: batching requests into a vbabort context, reaping them, and aborting them on suspension. */
+#include "kabort_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int open_device(void)
+{
+	int fd = open(VB_KABORT_DEVICE, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT)
+		vb_err("--engine kabort: %s does not exist: load the vbabort kernel module (modprobe vbabort, or insmod vbabort.ko)",
+		       VB_KABORT_DEVICE);
+	else if (fd < 0)
+		vb_err("--engine kabort: %s: %s", VB_KABORT_DEVICE, strerror(errno));
+	return fd < 0 ? -errno : fd;
+}
+
+/* The module must speak our ABI version. */
+static int check_version(int fd, struct vbabort_version *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (ioctl(fd, VBABORT_IOC_VERSION, v) < 0) {
+		vb_err("--engine kabort: VBABORT_IOC_VERSION: %s", strerror(errno));
+		return -errno;
+	}
+	if (v->abi_version != VBABORT_ABI_VERSION) {
+		vb_err("--engine kabort: the vbabort module has ABI %u, vbridge needs %u",
+		       v->abi_version, VBABORT_ABI_VERSION);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int vb_kabort_probe(void)
+{
+	struct vbabort_version v;
+	int fd = open_device(), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = check_version(fd, &v);
+	close(fd);
+	return ret;
+}
+
+int vb_kabort_open(struct vb_kabort *k, int disk_fd, unsigned int orphan_wait_ms)
+{
+	struct vbabort_version v;
+	struct vbabort_bind b = { .abi_version = VBABORT_ABI_VERSION, .fd = disk_fd,
+				  .queue_depth = VBABORT_MAX_REQS };
+	struct vbabort_orphans o = { .timeout_ms = orphan_wait_ms };
+	int ret;
+
+	k->head = k->tail = NULL;
+	k->event_fd = -1;
+	k->fd = open_device();
+	if (k->fd < 0)
+		return k->fd;
+	ret = check_version(k->fd, &v);
+	if (ret < 0)
+		goto fail;
+	k->max_io_bytes = v.max_io_bytes;
+	k->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (k->event_fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	b.eventfd = k->event_fd;
+	if (ioctl(k->fd, VBABORT_IOC_BIND, &b) < 0) {
+		ret = -errno;
+		vb_err("--engine kabort: binding the disk: %s%s", strerror(errno),
+		       errno == ENOTBLK ? " (the disk must be a block device)" : "");
+		goto fail;
+	}
+	k->logical_block = b.logical_block_size;
+	/* A killed predecessor's writes may still be running: ours must not overtake them. */
+	if (ioctl(k->fd, VBABORT_IOC_WAIT_ORPHANS, &o) < 0) {
+		ret = -errno;
+		vb_err("--engine kabort: %u requests of an earlier process are still in flight on the disk after %u ms: %s",
+		       o.bios, orphan_wait_ms, strerror(errno));
+		goto fail;
+	}
+	return 0;
+fail:
+	vb_kabort_close(k);
+	return ret;
+}
+
+void vb_kabort_close(struct vb_kabort *k)
+{
+	if (k->fd >= 0)
+		close(k->fd);
+	if (k->event_fd >= 0)
+		close(k->event_fd);
+	k->fd = k->event_fd = -1;
+}
+
+bool vb_kabort_fits(const struct vb_kabort *k, const struct vb_blk_req *req)
+{
+	uint64_t align = k->logical_block;
+
+	switch (req->op) {
+	case VB_IO_READ:
+	case VB_IO_WRITE:
+		if (req->niov == 0 || req->niov > VBABORT_MAX_SEGS || req->len > k->max_io_bytes ||
+		    req->len % align || req->offset % align)
+			return false;
+		for (unsigned int i = 0; i < req->niov; i++) {
+			if (req->iov[i].iov_len == 0)
+				return false;
+		}
+		return true;
+	case VB_IO_DISCARD:
+	case VB_IO_WRITE_ZEROES:
+		return req->len && (req->len >> 9) <= (UINT32_MAX >> 9) && req->len % align == 0 &&
+		       req->offset % align == 0;
+	case VB_IO_FLUSH:
+		return true;
+	case VB_IO_NONE:
+		break;
+	}
+	return false;
+}
+
+void vb_kabort_queue(struct vb_kabort *k, struct vb_blk_req *req)
+{
+	req->held_next = NULL;
+	if (k->tail)
+		k->tail->held_next = req;
+	else
+		k->head = req;
+	k->tail = req;
+}
+
+static struct vb_blk_req *pop(struct vb_kabort *k)
+{
+	struct vb_blk_req *req = k->head;
+
+	k->head = req->held_next;
+	if (!k->head)
+		k->tail = NULL;
+	return req;
+}
+
+struct vb_blk_req *vb_kabort_take_queued(struct vb_kabort *k)
+{
+	struct vb_blk_req *list = k->head;
+
+	k->head = k->tail = NULL;
+	return list;
+}
+
+static void describe(struct vb_kabort *k, unsigned int i, const struct vb_blk_req *req)
+{
+	struct vbabort_req *r = &k->batch[i];
+	static const uint16_t ops[] = {
+		[VB_IO_READ] = VBABORT_OP_READ, [VB_IO_WRITE] = VBABORT_OP_WRITE,
+		[VB_IO_FLUSH] = VBABORT_OP_FLUSH, [VB_IO_DISCARD] = VBABORT_OP_DISCARD,
+		[VB_IO_WRITE_ZEROES] = VBABORT_OP_WRITE_ZEROES,
+	};
+
+	memset(r, 0, sizeof(*r));
+	r->tag = (uint64_t)(uintptr_t)req;
+	r->op = ops[req->op];
+	if (req->op == VB_IO_FLUSH)
+		return;
+	r->sector = req->offset >> 9;
+	if (req->op == VB_IO_DISCARD || req->op == VB_IO_WRITE_ZEROES) {
+		r->nr_sectors = req->len >> 9;
+		return;
+	}
+	for (unsigned int s = 0; s < req->niov; s++)
+		k->iov[i][s] = (struct vbabort_iovec){ (uint64_t)(uintptr_t)req->iov[s].iov_base,
+						       req->iov[s].iov_len };
+	r->iov = (uint64_t)(uintptr_t)k->iov[i];
+	r->iov_cnt = req->niov;
+}
+
+/* Discard is a hint: a device that cannot discard has done what was asked. */
+static uint8_t status_of(const struct vb_blk_req *req, int result)
+{
+	if (req->op == VB_IO_DISCARD && result == -EOPNOTSUPP)
+		return VIRTIO_BLK_S_OK;
+	return vb_blk_status_from_errno(result);
+}
+
+void vb_kabort_submit(struct vb_kabort *k, void (*finish)(void *ctx, struct vb_blk_req *req),
+		      void *ctx)
+{
+	while (k->head) {
+		struct vbabort_submit s = { .reqs = (uint64_t)(uintptr_t)k->batch };
+		struct vb_blk_req *req = k->head;
+		int n;
+
+		for (; req && s.nr < VBABORT_MAX_BATCH; req = req->held_next)
+			describe(k, s.nr++, req);
+		n = ioctl(k->fd, VBABORT_IOC_SUBMIT, &s);
+		if (n < 0 && errno == EAGAIN)
+			return;		/* the context is full: after the next completions */
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			/* The first request was refused, with this reason. */
+			req = pop(k);
+			vb_warn("kabort: request at byte %llu refused: %s",
+				(unsigned long long)req->offset, strerror(errno));
+			req->status = status_of(req, -errno);
+			finish(ctx, req);
+			continue;
+		}
+		while (n-- > 0)
+			pop(k);
+	}
+}
+
+unsigned int vb_kabort_reap(struct vb_kabort *k, void (*finish)(void *ctx, struct vb_blk_req *req),
+			    void *ctx)
+{
+	unsigned int total = 0;
+	int n;
+
+	do {
+		struct vbabort_reap r = { .cqes = (uint64_t)(uintptr_t)k->cqes,
+					  .nr = VBABORT_MAX_BATCH };
+
+		n = ioctl(k->fd, VBABORT_IOC_REAP, &r);
+		for (int i = 0; i < n; i++) {
+			struct vb_blk_req *req = (void *)(uintptr_t)k->cqes[i].tag;
+
+			req->status = status_of(req, k->cqes[i].result);
+			finish(ctx, req);
+		}
+		total += n > 0 ? n : 0;
+	} while (n == VBABORT_MAX_BATCH || (n < 0 && errno == EINTR));
+	if (n < 0 && errno != EINTR)
+		vb_err("kabort: VBABORT_IOC_REAP: %s", strerror(errno));
+	return total;
+}
+
+int vb_kabort_abort(struct vb_kabort *k, const struct vb_kabort_fates *f)
+{
+	struct vbabort_abort a = { .fates = (uint64_t)(uintptr_t)k->cqes, .nr = VBABORT_MAX_REQS };
+	int n;
+
+	/* No wait for writes here: the queue's loop waits for them, reaping as usual. */
+	do
+		n = ioctl(k->fd, VBABORT_IOC_ABORT, &a);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		vb_err("kabort: VBABORT_IOC_ABORT: %s", strerror(errno));
+		return -errno;
+	}
+	for (int i = 0; i < n; i++) {
+		struct vb_blk_req *req = (void *)(uintptr_t)k->cqes[i].tag;
+
+		switch (k->cqes[i].fate) {
+		case VBABORT_FATE_COMPLETED:
+			req->status = status_of(req, k->cqes[i].result);
+			f->finish(f->ctx, req);
+			break;
+		case VBABORT_FATE_CANCELLED:
+		case VBABORT_FATE_ABANDONED:
+			f->suspend(f->ctx, req);
+			break;
+		default:
+			break;	/* unfenced: still ours, reaped when it completes */
+		}
+	}
+	return a.count[VBABORT_FATE_UNFENCED];
+}

@@ -1,0 +1,76 @@
+/* kabort I/O engine: requests through the vbabort kernel module, whose in-flight bios can be aborted. */
+#ifndef VBRIDGE_KABORT_IO_H
+#define VBRIDGE_KABORT_IO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "blk.h"
+#include "uapi/linux/vbabort.h"
+
+#define VB_KABORT_DEVICE "/dev/vbabort"
+
+/*
+ * One queue's vbabort context, bound to the disk. Requests are batched for
+ * SUBMIT; ones the context cannot take yet (it owns VBABORT_MAX_REQS) wait
+ * in a FIFO linked by held_next. Used by one queue thread only.
+ */
+struct vb_kabort {
+	int fd;				/* the context; -1 when closed */
+	int event_fd;			/* the module signals it per completion */
+	unsigned int max_io_bytes;
+	uint32_t logical_block;
+	struct vb_blk_req *head, *tail;	/* waiting to be submitted */
+	struct vbabort_req batch[VBABORT_MAX_BATCH];
+	struct vbabort_iovec iov[VBABORT_MAX_BATCH][VBABORT_MAX_SEGS];
+	struct vbabort_cqe cqes[VBABORT_MAX_REQS];
+};
+
+/* Whether the module is there and speaks our ABI; the reason is logged if not. Returns 0 or -errno. */
+int vb_kabort_probe(void);
+/*
+ * Opens a context on disk_fd (a block device) and waits up to
+ * orphan_wait_ms for requests a previous process left in flight on the
+ * device, so that none of its writes can land after ours. Returns 0 or
+ * -errno, with the reason logged.
+ */
+int vb_kabort_open(struct vb_kabort *k, int disk_fd, unsigned int orphan_wait_ms);
+void vb_kabort_close(struct vb_kabort *k);
+/* Whether req is an operation the module takes as it is (size, segments, alignment). */
+bool vb_kabort_fits(const struct vb_kabort *k, const struct vb_blk_req *req);
+/* Queues req for the next vb_kabort_submit. */
+void vb_kabort_queue(struct vb_kabort *k, struct vb_blk_req *req);
+/*
+ * Submits what is queued, as much as the context takes. Requests it refuses
+ * get their status set and are passed to finish(ctx, req).
+ */
+void vb_kabort_submit(struct vb_kabort *k, void (*finish)(void *ctx, struct vb_blk_req *req),
+		      void *ctx);
+/*
+ * Takes the completions waiting in the context, without blocking: each
+ * request gets its status (a read's data is in guest memory by then) and is
+ * passed to finish. Returns how many.
+ */
+unsigned int vb_kabort_reap(struct vb_kabort *k, void (*finish)(void *ctx, struct vb_blk_req *req),
+			    void *ctx);
+/* Empties the submission FIFO, returning its requests linked by held_next. */
+struct vb_blk_req *vb_kabort_take_queued(struct vb_kabort *k);
+
+/* What suspension does with each request the context owned. */
+struct vb_kabort_fates {
+	void (*finish)(void *ctx, struct vb_blk_req *req);	/* completed: status set */
+	void (*suspend)(void *ctx, struct vb_blk_req *req);	/* cancelled or abandoned */
+	void *ctx;
+};
+
+/*
+ * ABORTs everything the context owns: requests never issued are cancelled,
+ * issued reads abandoned (the module frees their pages; guest memory is
+ * never written), both go to f->suspend; completed ones to f->finish.
+ * Writes and other write-like operations still running stay owned and
+ * complete through vb_kabort_reap later. Returns how many are still
+ * running (unfenced), or -errno.
+ */
+int vb_kabort_abort(struct vb_kabort *k, const struct vb_kabort_fates *f);
+
+#endif
