@@ -3,10 +3,12 @@
 CC ?= gcc
 BUILD ?= build
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -Wshadow \
-	-Wstrict-prototypes -Wmissing-prototypes -Iinclude -pthread -MMD -MP
+	-Wstrict-prototypes -Wmissing-prototypes -Iinclude -pthread -MMD -MP \
+	$(shell pkg-config --cflags libnl-genl-3.0)
 # Programs the guest tests copy into their guests are static and never sanitized, whatever the build.
 STATIC_CFLAGS := $(CFLAGS_BASE) -Itools/frontend
-LDLIBS := -luring -pthread
+# libnl-genl-3: the VDUSE front door attaches its device to the vDPA bus over generic netlink.
+LDLIBS := -luring -lnl-genl-3 -lnl-3 -pthread
 
 ifeq ($(SANITIZE),1)
 BUILD := build-san
@@ -27,7 +29,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 VHOST_SRCS := $(wildcard tests/vhost/*.c)
 VHOST_BINS := $(VHOST_SRCS:tests/vhost/%.c=$(BUILD)/tests/vhost/%)
-# The load generator vbridge-bench (tools/bench, which also holds the suspend benchmark).
+# The load generator vbridge-bench (tools/bench also holds the other benchmarks).
 BENCH_SRCS := tools/bench/vbridge-bench.c tools/bench/worker.c tools/bench/hist.c
 BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/%.o)
 INFLIGHT_SRCS := $(wildcard tools/inflight/*.c)
@@ -44,8 +46,8 @@ STATIC_FRONT_OBJS := $(FRONT_SRCS:%.c=$(BUILD)/static/%.o)
 FUZZ_NAMES := vu_message chain blk inflight
 FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 
-.PHONY: all deps check demo clean fuzz bench bench-qsd bench-suspend modules checkpatch dkms-source \
-	bench-vbabort
+.PHONY: all deps check demo clean fuzz bench bench-qsd bench-suspend bench-vduse modules \
+	checkpatch dkms-source bench-vbabort
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
 all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(BUILD)/tests/vhost/variants \
@@ -182,6 +184,7 @@ bench:
 	$(MAKE) bench-qsd
 	$(MAKE) bench-suspend
 	$(MAKE) bench-vbabort
+	$(MAKE) bench-vduse
 
 # vbridge against qemu-storage-daemon (Documentation/benchmarks.rst): prints the table, rewrites
 # that file and its plot. BENCH_TIME=seconds per measurement (default 3), more in run-bench.
@@ -192,6 +195,11 @@ bench-qsd: deps $(BUILD)/vbridge $(BUILD)/vbridge-bench
 bench-suspend: deps $(BUILD)/vbridge $(BUILD)/vbridge-suspend-bench
 	BUILD=$(BUILD) $(BUILD)/vbridge-suspend-bench | tee $(BUILD)/suspend-bench.txt
 	cp $(BUILD)/suspend-bench.txt Documentation/suspend-bench.txt
+
+# Documentation/vduse.rst includes the table of the last run: vbridge vs qemu-storage-daemon in a guest.
+bench-vduse: deps $(BUILD)/tests/guest/vbridge $(BUILD)/tests/guest/blkbench
+	BUILD=$(BUILD) tools/bench/vduse_bench.sh | tee $(BUILD)/vduse-bench.txt
+	cp $(BUILD)/vduse-bench.txt Documentation/vduse-bench.txt
 
 # libFuzzer (clang): the core and each target instrumented in build-fuzz/; `make fuzz` runs
 # every target FUZZ_SECONDS on its seeds, keeping what it finds in FUZZ_WORK (git-ignored).

@@ -44,19 +44,14 @@ void vb_delay_destroy(struct vb_delay_queue *d)
 void vb_delay_hold(struct vb_delay_queue *d, struct vb_blk_req *req)
 {
 	req->deadline_ns = now_ns() + d->delay_ns;
-	req->held_next = NULL;
-	if (d->tail)
-		d->tail->held_next = req;
-	else
-		d->head = req;
-	d->tail = req;
+	vb_req_list_push(&d->held, req);
 	if (d->count++ == 0)
 		arm(d, req->deadline_ns);
 }
 
 struct vb_blk_req *vb_delay_pop_due(struct vb_delay_queue *d)
 {
-	struct vb_blk_req *req = d->head;
+	struct vb_blk_req *req = d->held.head;
 
 	if (!req)
 		return NULL;
@@ -64,19 +59,13 @@ struct vb_blk_req *vb_delay_pop_due(struct vb_delay_queue *d)
 		arm(d, req->deadline_ns);
 		return NULL;
 	}
-	d->head = req->held_next;
-	if (!d->head)
-		d->tail = NULL;
 	d->count--;
-	return req;
+	return vb_req_list_pop(&d->held);
 }
 
 struct vb_blk_req *vb_delay_take_all(struct vb_delay_queue *d)
 {
-	struct vb_blk_req *list = d->head;
-
-	d->head = d->tail = NULL;
 	d->count = 0;
 	arm(d, 0);
-	return list;
+	return vb_req_list_take(&d->held);
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "blk.h"
+#include "req_list.h"
 
 /*
  * Every request waits the same delay, so deadlines grow in arrival order and
@@ -15,7 +16,7 @@
 struct vb_delay_queue {
 	int timer_fd;		/* -1 when the queue's engine does not delay */
 	uint64_t delay_ns;
-	struct vb_blk_req *head, *tail;
+	struct vb_req_list held;
 	unsigned int count;
 };
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -35,22 +36,49 @@ int vb_fd_covers(int fd, uint64_t end, const char *what)
 	return 0;
 }
 
-int vb_mem_add(struct vb_mem_table *mem, const struct vhost_user_mem_region *reg, int fd)
+/* Whether [gpa, gpa+size) can join the table: valid, a free slot, and overlapping no region. */
+static int check_new(const struct vb_mem_table *mem, uint64_t gpa, uint64_t size)
 {
-	struct vb_mem_region *r;
-	void *base;
-	size_t len;
-
-	if (!range_ok(reg->guest_addr, reg->size) || !range_ok(reg->user_addr, reg->size) ||
-	    reg->mmap_offset + reg->size < reg->mmap_offset || fd < 0)
+	if (!range_ok(gpa, size))
 		return -EINVAL;
 	if (mem->nregions == VB_MEM_SLOTS_MAX)
 		return -ENOSPC;
 	for (unsigned int i = 0; i < mem->nregions; i++) {
-		r = &mem->regions[i];
-		if (ranges_overlap(r->gpa, r->size, reg->guest_addr, reg->size))
+		const struct vb_mem_region *r = &mem->regions[i];
+
+		if (ranges_overlap(r->gpa, r->size, gpa, size))
 			return -EEXIST;
 	}
+	return 0;
+}
+
+static void insert(struct vb_mem_table *mem, uint64_t gpa, uint64_t size, uint64_t uva,
+		   void *base, size_t len, uint64_t hva_offset)
+{
+	struct vb_mem_region *r = &mem->regions[mem->nregions];
+
+	r->gpa = gpa;
+	r->size = size;
+	r->uva = uva;
+	r->hva = (uint8_t *)base + hva_offset;
+	r->mmap_base = base;
+	r->mmap_len = len;
+	/* Queue threads may be looking (see miss): the region is complete before they can see it. */
+	__atomic_store_n(&mem->nregions, mem->nregions + 1, __ATOMIC_RELEASE);
+}
+
+int vb_mem_add(struct vb_mem_table *mem, const struct vhost_user_mem_region *reg, int fd)
+{
+	void *base;
+	size_t len;
+	int ret;
+
+	if (!range_ok(reg->user_addr, reg->size) ||
+	    reg->mmap_offset + reg->size < reg->mmap_offset || fd < 0)
+		return -EINVAL;
+	ret = check_new(mem, reg->guest_addr, reg->size);
+	if (ret < 0)
+		return ret;
 	/*
 	 * Map from offset 0 like other back-ends do: hugetlbfs rejects offsets
 	 * that are not huge-page aligned, while mmap_offset need not be.
@@ -61,13 +89,26 @@ int vb_mem_add(struct vb_mem_table *mem, const struct vhost_user_mem_region *reg
 	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (base == MAP_FAILED)
 		return -errno;
-	r = &mem->regions[mem->nregions++];
-	r->gpa = reg->guest_addr;
-	r->size = reg->size;
-	r->uva = reg->user_addr;
-	r->hva = (uint8_t *)base + reg->mmap_offset;
-	r->mmap_base = base;
-	r->mmap_len = len;
+	insert(mem, reg->guest_addr, reg->size, reg->user_addr, base, len, reg->mmap_offset);
+	return 0;
+}
+
+int vb_mem_add_exact(struct vb_mem_table *mem, uint64_t gpa, uint64_t size, int fd,
+		     uint64_t offset, bool writable)
+{
+	int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+	void *base;
+	int ret;
+
+	if (fd < 0 || offset % (uint64_t)sysconf(_SC_PAGESIZE) || offset + size < offset)
+		return -EINVAL;
+	ret = check_new(mem, gpa, size);
+	if (ret < 0)
+		return ret;
+	base = mmap(NULL, size, prot, MAP_SHARED | MAP_NORESERVE, fd, (off_t)offset);
+	if (base == MAP_FAILED)
+		return -errno;
+	insert(mem, gpa, size, gpa, base, size, 0);
 	return 0;
 }
 
@@ -97,15 +138,26 @@ void vb_mem_clear(struct vb_mem_table *mem)
 	mem->nregions = 0;
 }
 
-static const struct vb_mem_region *find_gpa(const struct vb_mem_table *mem, uint64_t gpa)
+static const struct vb_mem_region *lookup_gpa(const struct vb_mem_table *mem, uint64_t gpa)
 {
-	for (unsigned int i = 0; i < mem->nregions; i++) {
+	unsigned int n = __atomic_load_n(&mem->nregions, __ATOMIC_ACQUIRE);
+
+	for (unsigned int i = 0; i < n; i++) {
 		const struct vb_mem_region *r = &mem->regions[i];
 
 		if (gpa >= r->gpa && gpa - r->gpa < r->size)
 			return r;
 	}
 	return NULL;
+}
+
+static const struct vb_mem_region *find_gpa(const struct vb_mem_table *mem, uint64_t gpa)
+{
+	const struct vb_mem_region *r = lookup_gpa(mem, gpa);
+
+	if (!r && mem->miss && mem->miss(mem->miss_ctx, gpa))
+		r = lookup_gpa(mem, gpa);
+	return r;
 }
 
 void *vb_mem_gpa_to_hva(const struct vb_mem_table *mem, uint64_t gpa, uint64_t len)

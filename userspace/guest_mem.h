@@ -26,8 +26,18 @@ struct vb_mem_region {
  * queue thread is paused (see device.c).
  */
 struct vb_mem_table {
-	unsigned int nregions;
+	unsigned int nregions;		/* read with acquire: it may grow while queues run */
 	struct vb_mem_region regions[VB_MEM_SLOTS_MAX];
+	/*
+	 * For front doors that learn mappings only when they are used (VDUSE
+	 * maps its bounce area on the driver's first I/O, telling no one): a
+	 * queue thread that finds no region for gpa calls miss, which may add
+	 * regions with vb_mem_add_exact (serialising itself; regions are only
+	 * ever appended, never moved, while queues run) and returns whether it
+	 * did. NULL: a miss is an error.
+	 */
+	bool (*miss)(void *ctx, uint64_t gpa);
+	void *miss_ctx;
 };
 
 /*
@@ -38,6 +48,14 @@ struct vb_mem_table {
 int vb_fd_covers(int fd, uint64_t end, const char *what);
 /* Maps fd (not consumed) as a new region; -EINVAL, -ENOSPC, -EEXIST or the mmap errno. */
 int vb_mem_add(struct vb_mem_table *mem, const struct vhost_user_mem_region *reg, int fd);
+/*
+ * Maps [offset, offset+size) of fd (not consumed; offset page-aligned) as the
+ * region at gpa, its front-end address being gpa too: what VDUSE's IOTLB
+ * hands out, where the file (a kernel bounce or ring area) has no size to
+ * check and offsets reach past where mapping from 0 would be sensible.
+ */
+int vb_mem_add_exact(struct vb_mem_table *mem, uint64_t gpa, uint64_t size, int fd,
+		     uint64_t offset, bool writable);
 /* Unmaps the region matching guest_addr, size and user_addr; -ENOENT if none. */
 int vb_mem_remove(struct vb_mem_table *mem, const struct vhost_user_mem_region *reg);
 void vb_mem_clear(struct vb_mem_table *mem);

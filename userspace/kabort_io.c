@@ -58,7 +58,7 @@ int vb_kabort_open(struct vb_kabort *k, int disk_fd, unsigned int orphan_wait_ms
 	struct vbabort_orphans o = { .timeout_ms = orphan_wait_ms };
 	int ret;
 
-	k->head = k->tail = NULL;
+	k->queued = (struct vb_req_list){ NULL, NULL };
 	k->event_fd = -1;
 	k->fd = open_device();
 	if (k->fd < 0)
@@ -131,30 +131,12 @@ bool vb_kabort_fits(const struct vb_kabort *k, const struct vb_blk_req *req)
 
 void vb_kabort_queue(struct vb_kabort *k, struct vb_blk_req *req)
 {
-	req->held_next = NULL;
-	if (k->tail)
-		k->tail->held_next = req;
-	else
-		k->head = req;
-	k->tail = req;
-}
-
-static struct vb_blk_req *pop(struct vb_kabort *k)
-{
-	struct vb_blk_req *req = k->head;
-
-	k->head = req->held_next;
-	if (!k->head)
-		k->tail = NULL;
-	return req;
+	vb_req_list_push(&k->queued, req);
 }
 
 struct vb_blk_req *vb_kabort_take_queued(struct vb_kabort *k)
 {
-	struct vb_blk_req *list = k->head;
-
-	k->head = k->tail = NULL;
-	return list;
+	return vb_req_list_take(&k->queued);
 }
 
 static void describe(struct vb_kabort *k, unsigned int i, const struct vb_blk_req *req)
@@ -194,9 +176,9 @@ static uint8_t status_of(const struct vb_blk_req *req, int result)
 void vb_kabort_submit(struct vb_kabort *k, void (*finish)(void *ctx, struct vb_blk_req *req),
 		      void *ctx)
 {
-	while (k->head) {
+	while (k->queued.head) {
 		struct vbabort_submit s = { .reqs = (uint64_t)(uintptr_t)k->batch };
-		struct vb_blk_req *req = k->head;
+		struct vb_blk_req *req = k->queued.head;
 		int n;
 
 		for (; req && s.nr < VBABORT_MAX_BATCH; req = req->held_next)
@@ -208,7 +190,7 @@ void vb_kabort_submit(struct vb_kabort *k, void (*finish)(void *ctx, struct vb_b
 			continue;
 		if (n < 0) {
 			/* The first request was refused, with this reason. */
-			req = pop(k);
+			req = vb_req_list_pop(&k->queued);
 			vb_warn("kabort: request at byte %llu refused: %s",
 				(unsigned long long)req->offset, strerror(errno));
 			req->status = status_of(req, -errno);
@@ -216,7 +198,7 @@ void vb_kabort_submit(struct vb_kabort *k, void (*finish)(void *ctx, struct vb_b
 			continue;
 		}
 		while (n-- > 0)
-			pop(k);
+			vb_req_list_pop(&k->queued);
 	}
 }
 

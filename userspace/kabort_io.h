@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "blk.h"
+#include "req_list.h"
 #include "uapi/linux/vbabort.h"
 
 #define VB_KABORT_DEVICE "/dev/vbabort"
@@ -20,7 +21,7 @@ struct vb_kabort {
 	int event_fd;			/* the module signals it per completion */
 	unsigned int max_io_bytes;
 	uint32_t logical_block;
-	struct vb_blk_req *head, *tail;	/* waiting to be submitted */
+	struct vb_req_list queued;	/* waiting to be submitted */
 	struct vbabort_req batch[VBABORT_MAX_BATCH];
 	struct vbabort_iovec iov[VBABORT_MAX_BATCH][VBABORT_MAX_SEGS];
 	struct vbabort_cqe cqes[VBABORT_MAX_REQS];

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include "device.h"
 #include "kabort_io.h"
 #include "log.h"
+#include "vduse.h"
 #include "virtqueue.h"
 #include "vhost_user.h"
 
@@ -30,14 +32,22 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 static void usage(FILE *out)
 {
 	fprintf(out,
-"Usage: vbridge serve --socket PATH [options]\n"
+"Usage: vbridge serve --socket PATH | --vduse NAME [options]\n"
 "       vbridge --help | --version\n"
 "\n"
 "Serves a virtio-blk device to a vhost-user front-end such as QEMU's\n"
-"vhost-user-blk-pci. After a front-end disconnects, the next one may connect.\n"
+"vhost-user-blk-pci (after a front-end disconnects, the next one may connect),\n"
+"or to the kernel through VDUSE, as a vDPA device that virtio-vdpa shows as\n"
+"/dev/vdX on this host and vhost-vdpa hands to a VM, or both.\n"
 "\n"
 "Options for serve:\n"
-"  -s, --socket PATH     vhost-user Unix socket to listen on (required)\n"
+"  -s, --socket PATH     vhost-user Unix socket to listen on\n"
+"      --vduse NAME      create VDUSE device NAME (/dev/vduse/NAME) and attach it\n"
+"                        to the vDPA bus; after a kill, the next daemon with the\n"
+"                        same NAME and --state-dir takes the device over and\n"
+"                        resubmits what was in flight. With --socket too, each\n"
+"                        front door gets a device of its own on the same disk,\n"
+"                        which needs --readonly\n"
 "      --socket-mode MODE\n"
 "                        permissions of the socket, octal (default 0600: only\n"
 "                        this user may connect)\n"
@@ -50,7 +60,7 @@ static void usage(FILE *out)
 "      --size SIZE       size of an image that does not exist yet, with an optional\n"
 "                        K, M, G or T suffix (default 1G); an existing image keeps\n"
 "                        its size and must match if --size is given\n"
-"      --state-dir DIR   where the default image lives (default: $VBRIDGE_STATE_DIR,\n"
+"      --state-dir DIR   where the default image and VDUSE inflight logs live (default: $VBRIDGE_STATE_DIR,\n"
 "                        else /var/lib/vbridge for root, else\n"
 "                        ${XDG_STATE_HOME:-~/.local/state}/vbridge)\n"
 "  -r, --readonly        open the disk read-only and offer a read-only device\n"
@@ -79,7 +89,8 @@ static void usage(FILE *out)
 "      --log-level L     error, warn, info or debug (default info)\n"
 "\n"
 "SIGINT or SIGTERM stops the daemon cleanly: in-flight I/O completes, the\n"
-"socket is removed and the exit status is 0.\n",
+"socket is removed, the VDUSE device is detached and destroyed, and the exit\n"
+"status is 0.\n",
 		VB_QUEUES_MAX, VB_QUEUE_SIZE_MAX, VB_QUEUE_SIZE_MAX, VIRTIO_BLK_ID_BYTES);
 }
 
@@ -192,6 +203,7 @@ static int make_dirs(const char *path)
 
 struct serve_args {
 	const char *socket;
+	const char *vduse;
 	mode_t socket_mode;
 	gid_t socket_group;
 	const char *disk;
@@ -212,9 +224,10 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 {
 	enum { OPT_SIZE = 256, OPT_STATE_DIR, OPT_QUEUE_SIZE, OPT_SERIAL, OPT_LOG_LEVEL,
 	       OPT_SOCKET_MODE, OPT_SOCKET_GROUP, OPT_ENGINE, OPT_NO_SUSPEND,
-	       OPT_POLL_US, OPT_SQPOLL };
+	       OPT_POLL_US, OPT_SQPOLL, OPT_VDUSE };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
+		{ "vduse", required_argument, NULL, OPT_VDUSE },
 		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
 		{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
 		{ "disk", required_argument, NULL, 'd' },
@@ -242,6 +255,9 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 		switch (c) {
 		case 's':
 			a->socket = optarg;
+			break;
+		case OPT_VDUSE:
+			a->vduse = optarg;
 			break;
 		case 'd':
 			a->disk = optarg;
@@ -338,55 +354,114 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 		fprintf(stderr, "vbridge: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
-	if (!a->socket) {
-		fprintf(stderr, "vbridge: serve needs --socket PATH\n");
+	if (!a->socket && !a->vduse) {
+		fprintf(stderr, "vbridge: serve needs --socket PATH, --vduse NAME or both\n");
+		return -1;
+	}
+	if (a->socket && a->vduse && !a->readonly) {
+		fprintf(stderr, "vbridge: --socket and --vduse make two devices on the same disk, "
+			"which would corrupt it unless both are read-only: add --readonly, or run "
+			"one daemon per front door on different disks\n");
 		return -1;
 	}
 	return 0;
+}
+
+/* The state directory, created if missing; NULL (logged) if there is none. */
+static char *state_dir(const struct serve_args *a)
+{
+	char *dir = a->state_dir ? strdup(a->state_dir) : default_state_dir();
+	int ret;
+
+	if (!dir) {
+		vb_err("no state directory: set --state-dir, VBRIDGE_STATE_DIR or HOME");
+		return NULL;
+	}
+	ret = make_dirs(dir);
+	if (ret < 0) {
+		vb_err("cannot create state directory %s: %s", dir, strerror(-ret));
+		free(dir);
+		return NULL;
+	}
+	return dir;
 }
 
 /* Resolves the disk to open; the default image lives in the state directory. */
 static char *disk_path(const struct serve_args *a)
 {
 	char *dir, *path = NULL;
-	int ret;
 
 	if (a->disk)
 		return strdup(a->disk);
-	dir = a->state_dir ? strdup(a->state_dir) : default_state_dir();
-	if (!dir) {
-		vb_err("no state directory: set --state-dir, VBRIDGE_STATE_DIR or HOME");
-		return NULL;
-	}
-	ret = make_dirs(dir);
-	if (ret < 0)
-		vb_err("cannot create state directory %s: %s", dir, strerror(-ret));
-	else if (asprintf(&path, "%s/%s", dir, DEFAULT_IMAGE) < 0)
+	dir = state_dir(a);
+	if (dir && asprintf(&path, "%s/%s", dir, DEFAULT_IMAGE) < 0)
 		path = NULL;
 	free(dir);
 	return path;
 }
 
-static int serve(const struct serve_args *a)
+/* Where a VDUSE device's inflight log lives: next to the default image, one per device name. */
+static char *vduse_log_path(const struct serve_args *a)
 {
-	struct vb_device dev;
-	struct vb_vu_server srv;
+	char *dir = state_dir(a), *path = NULL;
+
+	if (dir && asprintf(&path, "%s/vduse-%s.inflight", dir, a->vduse) < 0)
+		path = NULL;
+	free(dir);
+	return path;
+}
+
+static int open_device(struct vb_device *dev, const struct serve_args *a, const char *path)
+{
 	struct vb_device_opts opts = {
-		.readonly = a->readonly, .num_queues = a->queues,
+		.disk_path = path, .readonly = a->readonly, .num_queues = a->queues,
 		.max_queue_size = a->queue_size, .serial = a->serial,
 		.create_size = a->readonly ? 0 : a->size, .engine = a->engine,
 		.poll_us = a->poll_us, .sqpoll_idle_ms = a->sqpoll_idle_ms,
 	};
+
+	if (vb_device_init(dev, &opts) < 0)
+		return -1;
+	if (a->size_given && dev->disk.size != a->size) {
+		vb_err("%s already exists with %llu bytes; --size %llu applies only to new images",
+		       path, (unsigned long long)dev->disk.size, (unsigned long long)a->size);
+		goto fail;
+	}
+	if (a->engine.kind == VB_ENGINE_KABORT && !dev->disk.blockdev) {
+		vb_err("--engine kabort needs a block device; %s is a file", path);
+		goto fail;
+	}
+	if (a->engine.kind == VB_ENGINE_KABORT && vb_kabort_probe() < 0)
+		goto fail;
+	return 0;
+fail:
+	vb_device_destroy(dev);
+	return -1;
+}
+
+static void wait_readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	while (poll(&p, 1, -1) < 0 && errno == EINTR)
+		;
+}
+
+static int serve(const struct serve_args *a)
+{
+	struct vb_device vu_dev, vduse_dev;
+	struct vb_vu_server srv;
+	struct vb_vduse vduse;
+	struct vb_vduse_opts vd = { .name = a->vduse };
 	struct vb_vu_opts vu = { .path = a->socket, .mode = a->socket_mode,
 				 .gid = a->socket_group, .no_suspend = a->no_suspend };
 	char engine[32];
-	char *path = disk_path(a);
+	char *path = disk_path(a), *log_path = NULL;
 	sigset_t stop_signals;
 	int stop_fd, ret = 1;
 
 	if (!path)
 		return 1;
-	opts.disk_path = path;
 	/* Blocked before any thread starts, so only the signalfd sees them. */
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGINT);
@@ -398,32 +473,41 @@ static int serve(const struct serve_args *a)
 		vb_err("signalfd: %s", strerror(errno));
 		goto out_path;
 	}
-	if (vb_device_init(&dev, &opts) < 0)
+	if (a->socket && open_device(&vu_dev, a, path) < 0)
 		goto out_signal;
-	if (a->size_given && dev.disk.size != a->size) {
-		vb_err("%s already exists with %llu bytes; --size %llu applies only to new images",
-		       path, (unsigned long long)dev.disk.size, (unsigned long long)a->size);
-		goto out_device;
+	if (a->vduse) {
+		log_path = vduse_log_path(a);
+		vd.log_path = log_path;
+		if (!log_path || open_device(&vduse_dev, a, path) < 0)
+			goto out_vu_device;
+		if (vb_vduse_init(&vduse, &vduse_dev, &vd) < 0)
+			goto out_vduse_device;
 	}
-	if (a->engine.kind == VB_ENGINE_KABORT && !dev.disk.blockdev) {
-		vb_err("--engine kabort needs a block device; %s is a file", path);
-		goto out_device;
-	}
-	if (a->engine.kind == VB_ENGINE_KABORT && vb_kabort_probe() < 0)
-		goto out_device;
-	if (vb_vu_server_init(&srv, &dev, &vu) < 0)
-		goto out_device;
+	if (a->socket && vb_vu_server_init(&srv, &vu_dev, &vu) < 0)
+		goto out_vduse;
 	vb_info("engine %s%s", vb_engine_describe(&a->engine, engine, sizeof(engine)),
 		a->no_suspend ? ", ring suspension not offered" : "");
-	vb_vu_server_run(&srv, stop_fd);
+	if (a->socket)
+		vb_vu_server_run(&srv, stop_fd);
+	else
+		wait_readable(stop_fd);
 	vb_info("stopping");
-	vb_vu_server_destroy(&srv);
+	if (a->socket)
+		vb_vu_server_destroy(&srv);
 	ret = 0;
-out_device:
-	vb_device_destroy(&dev);
+out_vduse:
+	if (a->vduse)
+		vb_vduse_destroy(&vduse);
+out_vduse_device:
+	if (a->vduse && log_path)
+		vb_device_destroy(&vduse_dev);
+out_vu_device:
+	if (a->socket)
+		vb_device_destroy(&vu_dev);
 out_signal:
 	close(stop_fd);
 out_path:
+	free(log_path);
 	free(path);
 	return ret;
 }

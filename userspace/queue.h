@@ -36,6 +36,14 @@ struct vb_queue {
 	bool bounce_reads;		/* the ring may be suspended: reads go through bounce buffers */
 	bool running;
 
+	/*
+	 * How the guest is interrupted when a front door cannot take an eventfd
+	 * (VDUSE injects through an ioctl): if set, called from the worker
+	 * instead of writing call_fd. Set-up, like the fields above.
+	 */
+	void (*notify)(void *ctx, unsigned int index);
+	void *notify_ctx;
+
 	pthread_mutex_t notify_lock;
 	int call_fd;			/* -1: the driver polls the used ring */
 	bool call_missed;		/* a notification found no call fd: owed to the next one */

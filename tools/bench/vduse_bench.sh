@@ -1,0 +1,89 @@
+#!/bin/bash
+# VDUSE benchmark: in one TCG guest, /dev/vdX served by vbridge and by qemu-storage-daemon's
+# vduse-blk export on the same image, 4k random reads and writes at depth 1 and 32 and 1 MiB
+# sequential reads; prints a reStructuredText table of IOPS and vbridge/qsd ratios.
+#
+# Usage: tools/bench/vduse_bench.sh [SECONDS_PER_RUN]   (BUILD, VBRIDGE_CACHE as for the tests)
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+. tests/lib/guest.sh
+BUILD=${BUILD:-build}
+SECS=${1:-5}
+tmp=$(mktemp -d /tmp/vbridge-vduse-bench.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+for f in "$BUILD/tests/guest/vbridge" "$BUILD/tests/guest/blkbench"; do
+	[ -x "$f" ] || { echo "vduse_bench: $f is not built (make)" >&2; exit 1; }
+done
+qsd=$(command -v qemu-storage-daemon) || { echo "vduse_bench: no qemu-storage-daemon (make deps)" >&2; exit 1; }
+# The peer needs attaching by hand: iproute2's vdpa (in sbin, which a user's PATH may lack).
+vdpa=$(command -v vdpa || echo /sbin/vdpa)
+
+# The guest prints "RESULT backend test iops MiB/s" lines.
+cat >"$tmp/guest.sh" <<GUEST
+IMG=/tmp/bench.img
+SECS=$SECS
+GUEST
+cat >>"$tmp/guest.sh" <<'GUEST'
+vdisk() { for d in /sys/block/vd*; do [ -e "$d" ] && basename "$d"; done | head -n 1; }
+wait_disk() {
+	i=0
+	while [ -z "$(vdisk)" ]; do i=$((i + 1)); [ $i -lt 300 ] || return 1; sleep 0.1; done
+}
+suite() {
+	backend=$1
+	vd=$(vdisk)
+	for t in "rand4k-read-qd1 randread 4096 1" "rand4k-read-qd32 randread 4096 32" \
+		 "rand4k-write-qd1 randwrite 4096 1" "rand4k-write-qd32 randwrite 4096 32" \
+		 "seq1m-read-qd4 seqread 1048576 4"; do
+		set -- $t
+		echo "RESULT $backend $1 $(/opt/blkbench /dev/$vd $2 $3 $4 $SECS)"
+	done
+}
+# A written image, so that reads reach real data on both back-ends.
+dd if=/dev/urandom of=$IMG bs=1M count=256 2>/dev/null || exit 1
+
+/opt/vbridge serve --vduse vb --disk $IMG --queue-size 256 --state-dir /tmp/st >/tmp/vb.log 2>&1 &
+pid=$!
+wait_disk || { cat /tmp/vb.log; exit 1; }
+suite vbridge
+kill -TERM $pid; wait $pid
+
+qemu-storage-daemon \
+	--blockdev driver=file,node-name=file0,filename=$IMG,cache.direct=on,aio=io_uring \
+	--export type=vduse-blk,id=exp0,node-name=file0,name=qsd,num-queues=1,queue-size=256,writable=on \
+	>/tmp/qsd.log 2>&1 &
+pid=$!
+sleep 1
+vdpa dev add name qsd mgmtdev vduse || { cat /tmp/qsd.log; exit 1; }
+wait_disk || { cat /tmp/qsd.log; exit 1; }
+suite qsd
+vdpa dev del qsd
+kill -TERM $pid; wait $pid
+exit 0
+GUEST
+
+guest_build_initramfs "$tmp/guest.cpio" "$tmp/guest.sh" --modules "vduse virtio_vdpa" \
+	--file "$BUILD/tests/guest/vbridge:/opt/vbridge" --file "$BUILD/tests/guest/blkbench:/opt/blkbench" \
+	--file "$qsd:/usr/local/bin/qemu-storage-daemon" --file "$vdpa:/usr/local/bin/vdpa" >"$tmp/mkguest.err" 2>&1 ||
+	{ cat "$tmp/mkguest.err" >&2; exit 1; }
+rc=0
+GUEST_MEM=1G guest_run "$tmp/console.log" 600 || rc=$?
+if [ "$rc" -ne 0 ]; then
+	tr -d '\r' <"$tmp/console.log" | tail -n 30 >&2
+	exit 1
+fi
+tr -d '\r' <"$tmp/console.log" | awk -v secs="$SECS" '
+	$1 == "RESULT" { iops[$3, $2] = $4; mib[$3, $2] = $5; if (!($3 in seen)) { seen[$3] = 1; order[n++] = $3 } }
+	END {
+		printf "%s\n", "========================  ==============  ==============  ======="
+		printf "%-24s  %14s  %14s  %7s\n", "workload (" secs " s each)", "vbridge IOPS", "qsd IOPS", "ratio"
+		printf "%s\n", "========================  ==============  ==============  ======="
+		for (i = 0; i < n; i++) {
+			t = order[i]
+			printf "%-24s  %8d (%4.0f)  %8d (%4.0f)  %7.2f\n", t, iops[t, "vbridge"], mib[t, "vbridge"],
+			       iops[t, "qsd"], mib[t, "qsd"], iops[t, "qsd"] ? iops[t, "vbridge"] / iops[t, "qsd"] : 0
+		}
+		printf "%s\n", "========================  ==============  ==============  ======="
+	}'
