@@ -29,6 +29,9 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 VHOST_SRCS := $(wildcard tests/vhost/*.c)
 VHOST_BINS := $(VHOST_SRCS:tests/vhost/%.c=$(BUILD)/tests/vhost/%)
+# The load generator vbridge-bench (tools/bench also holds the other benchmarks).
+BENCH_SRCS := tools/bench/vbridge-bench.c tools/bench/worker.c tools/bench/hist.c
+BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/%.o)
 INFLIGHT_SRCS := $(wildcard tools/inflight/*.c)
 INFLIGHT_OBJS := $(INFLIGHT_SRCS:%.c=$(BUILD)/%.o)
 # Programs the guest tests copy into their guests: static, and never sanitized. The daemon
@@ -43,13 +46,13 @@ STATIC_FRONT_OBJS := $(FRONT_SRCS:%.c=$(BUILD)/static/%.o)
 FUZZ_NAMES := vu_message chain blk inflight
 FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 
-.PHONY: all deps check demo clean fuzz bench bench-suspend bench-vduse modules checkpatch \
-	dkms-source bench-vbabort
+.PHONY: all deps check demo clean fuzz bench bench-qsd bench-suspend bench-vduse modules \
+	checkpatch dkms-source bench-vbabort
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
 all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(BUILD)/tests/vhost/variants \
 	$(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
-	$(BUILD)/vbridge-suspend-bench \
+	$(BUILD)/vbridge-suspend-bench $(BUILD)/vbridge-bench $(BUILD)/tests/vhost/bench_smoke \
 	$(BUILD)/tests/unit/inflight_tool_test $(BUILD)/tests/unit/checkpatch_test \
 	$(BUILD)/tests/unit/docs_test $(FUZZ_REPLAY_BINS)
 
@@ -68,8 +71,16 @@ $(BUILD)/vbridge-suspend-bench: $(BUILD)/tools/bench/suspend_bench.o $(FRONT_OBJ
 $(BUILD)/vbridge-inflight: $(INFLIGHT_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^
 
+$(BUILD)/vbridge-bench: $(BENCH_OBJS) $(FRONT_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # A shell test; tests/run runs the executables under $(BUILD)/tests/unit.
 $(BUILD)/tests/unit/inflight_tool_test: tests/unit/inflight_tool_test.sh $(BUILD)/vbridge-inflight
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+
+# The benchmark's smoke test, run by tests/run with the vhost tests.
+$(BUILD)/tests/vhost/bench_smoke: tests/vhost/bench_smoke.sh $(BUILD)/vbridge-bench $(BUILD)/vbridge
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 
@@ -88,6 +99,10 @@ $(BUILD)/tests/unit/checkpatch_test: tests/unit/checkpatch_test.sh
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CORE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The benchmark's histogram is not part of the daemon.
+$(BUILD)/tests/unit/bench_hist_test: $(BUILD)/tests/unit/bench_hist_test.o $(BUILD)/tools/bench/hist.o
+	$(CC) $(LDFLAGS) -o $@ $^
 
 # A fuzz target with a main() that replays its corpus as TAP (tests/fuzz/replay.c).
 $(BUILD)/tests/unit/fuzz_replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(CORE_OBJS)
@@ -163,8 +178,18 @@ check: deps all modules
 demo: deps $(BUILD)/vbridge
 	BUILD=$(BUILD) tools/demo
 
-# Benchmarks print their results; targets are outputs to read, never pass/fail.
-bench: bench-suspend bench-vbabort bench-vduse
+# Benchmarks print their results; targets are outputs to read, never pass/fail. One after
+# the other, even under -j: they measure the same CPUs.
+bench:
+	$(MAKE) bench-qsd
+	$(MAKE) bench-suspend
+	$(MAKE) bench-vbabort
+	$(MAKE) bench-vduse
+
+# vbridge against qemu-storage-daemon (Documentation/benchmarks.rst): prints the table, rewrites
+# that file and its plot. BENCH_TIME=seconds per measurement (default 3), more in run-bench.
+bench-qsd: deps $(BUILD)/vbridge $(BUILD)/vbridge-bench
+	BUILD=$(BUILD) tools/bench/run-bench
 
 # Documentation/suspend.rst includes the table of the last run.
 bench-suspend: deps $(BUILD)/vbridge $(BUILD)/vbridge-suspend-bench

@@ -1,0 +1,131 @@
+#!/bin/bash
+# TAP smoke test of vbridge-bench against a real vbridge: verified I/O in each mode, sane JSON, tagged data in the image, caught corruption.
+#
+# Run from the repository root; the Makefile installs it as $BUILD/tests/vhost/bench_smoke.
+set -uo pipefail
+
+. tests/lib/tap.sh
+
+BUILD=${BUILD:-build}
+BENCH=$BUILD/vbridge-bench
+VBRIDGE=$BUILD/vbridge
+if [ ! -x "$BENCH" ] || [ ! -x "$VBRIDGE" ]; then
+	echo "1..0 # SKIP $BENCH or $VBRIDGE not built"
+	exit 0
+fi
+# A sanitizer report must not pass for the exit status 1 of a detected mismatch.
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=86
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}exitcode=86
+DIR=$(mktemp -d /tmp/vbridge-bench-smoke.XXXXXX)
+SOCK=$DIR/vb.sock
+IMG=$DIR/disk.img
+vb_pid=
+cleanup() {
+	[ -n "$vb_pid" ] && kill "$vb_pid" 2>/dev/null && wait "$vb_pid" 2>/dev/null
+	rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+truncate -s 64M "$IMG"
+"$VBRIDGE" serve --socket "$SOCK" --disk "$IMG" --queues 2 --log-level warn >"$DIR/vbridge.log" 2>&1 &
+vb_pid=$!
+for _ in $(seq 500); do
+	[ -S "$SOCK" ] && break
+	sleep 0.01
+done
+if [ ! -S "$SOCK" ]; then
+	echo "Bail out! vbridge did not create its socket"
+	diag "$DIR/vbridge.log"
+	exit 1
+fi
+
+# json_check FILE PYTHON-EXPRESSION: true when the file is one JSON object j for which the expression holds.
+json_check() {
+	python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+ok = eval("(" + sys.argv[2] + ")")
+if not ok:
+    print("# JSON fails the check:", json.dumps(j))
+sys.exit(0 if ok else 1)
+' "$1" "$2"
+}
+
+"$BENCH" --help >"$DIR/help" 2>&1
+check "--help exits 0 and describes --verify" grep -q -- '--verify' "$DIR/help"
+"$BENCH" --socket "$SOCK" --depth 0 2>"$DIR/err"
+report $(($? == 2 ? 0 : 1)) "a bad --depth is a usage error (exit 2)"
+"$BENCH" --socket "$SOCK" --queues 3 -n 10 2>"$DIR/err"
+rc=$?
+report $((rc == 1 ? 0 : 1)) "more queues than the back-end offers: exit 1 with a reason"
+grep -q 'offers 2' "$DIR/err" || diag "$DIR/err"
+
+# Two queues, random reads and writes, every read checked against what this run wrote there.
+"$BENCH" --socket "$SOCK" --verify --rw randrw --queues 2 --depth 8 --requests 400 --span 1M --json \
+	>"$DIR/randrw.json" 2>"$DIR/err"
+rc=$?
+report "$rc" "randrw, 2 queues, depth 8, 400 requests: every read verified"
+[ "$rc" -eq 0 ] || diag "$DIR/err"
+check "its JSON has sane fields" json_check "$DIR/randrw.json" '
+j["requests"] == 400 and j["reads"] + j["writes"] == 400 and j["reads"] > 0 and j["writes"] > 0
+and j["verify"]["checked"] == j["reads"] and j["verify"]["mismatches"] == 0
+and j["queues"] == 2 and j["depth"] == 8 and j["bs"] == 4096 and j["rw"] == "randrw"
+and j["elapsed_s"] > 0 and j["iops"] > 0
+and abs(j["mib_s"] - j["iops"] * 4096 / 2**20) <= 0.01 * j["mib_s"] + 0.01
+and 0 < j["lat_ns"]["min"] <= j["lat_ns"]["p50"] <= j["lat_ns"]["p99"] <= j["lat_ns"]["p99_9"] <= j["lat_ns"]["max"]'
+
+# The written blocks are on the disk, each sector tagged with its own number.
+check "the image holds exactly the blocks the run says it wrote, at the right sectors" python3 -c '
+import json, struct, sys
+j = json.load(open(sys.argv[1]))
+data = open(sys.argv[2], "rb").read(1 << 20)
+blocks = 0
+for b in range(0, len(data), 4096):
+    blk = data[b:b + 4096]
+    if blk == bytes(4096):
+        continue
+    blocks += 1
+    for s in range(0, 4096, 512):
+        magic, sector = struct.unpack_from("<8sQ", blk, s)
+        if magic != b"vbbench\0" or sector != (b + s) // 512:
+            print("# sector %d: tag %r %d" % ((b + s) // 512, magic, sector))
+            sys.exit(1)
+if blocks != j["verify"]["blocks_written"]:
+    print("# %d tagged blocks, the run reports %d" % (blocks, j["verify"]["blocks_written"]))
+    sys.exit(1)
+' "$DIR/randrw.json" "$IMG"
+
+# Sequential 64 KiB, polling, indirect descriptors.
+"$BENCH" --socket "$SOCK" --verify --rw rw --bs 64k --depth 4 --requests 300 --span 4M --poll \
+	--indirect --json >"$DIR/seq.json" 2>"$DIR/err"
+rc=$?
+report "$rc" "sequential 64k, --poll, --indirect, 300 requests: every read verified"
+[ "$rc" -eq 0 ] || diag "$DIR/err"
+check "its JSON says so" json_check "$DIR/seq.json" '
+j["mode"] == "poll" and j["indirect"] and j["requests"] == 300 and j["reads"] > 0
+and j["verify"]["checked"] == j["reads"] and j["verify"]["mismatches"] == 0'
+
+# A time-limited run with the text report.
+"$BENCH" --socket "$SOCK" --rw randread --depth 4 --time 0.3 >"$DIR/text" 2>"$DIR/err"
+rc=$?
+report "$rc" "a 0.3 s randread run ends by itself"
+check "the text report has IOPS and percentiles" grep -q 'p99.9' "$DIR/text"
+
+# Corruption behind the bench's back must be reported: zero the span on the
+# host once the run has written some of it.
+zero_span() { dd if=/dev/zero of="$IMG" bs=1M count=1 conv=notrunc oflag=direct status=none; }
+zero_span
+"$BENCH" --socket "$SOCK" --verify --rw randrw --depth 4 --span 1M --time 5 >"$DIR/out" 2>"$DIR/err" &
+bench_pid=$!
+for _ in $(seq 500); do
+	cmp -s -n 1048576 "$IMG" /dev/zero || break
+	sleep 0.01
+done
+sleep 0.2
+zero_span
+wait "$bench_pid"
+rc=$?
+report $((rc == 1 ? 0 : 1)) "data zeroed on the host under a --verify run fails it (exit $rc)"
+check "with a message naming the wrong data" grep -q 'wrong data' "$DIR/err"
+
+tap_done

@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""make bench's report: the vbridge/peer table on stdout, Documentation/benchmarks.rst from its template, the gnuplot script and data."""
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+
+PEER = "qsd"
+NO_ENGINE = "vbridge null engine not available in this build"
+
+
+def load(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def version(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return "unknown"
+    return out.splitlines()[0].strip() if out else "unknown"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+class Results:
+    def __init__(self, rows):
+        self.by = {(r["backing"], r["backend"], r["workload"]): r for r in rows}
+        self.workloads = []
+        for r in rows:
+            if r["workload"] not in self.workloads:
+                self.workloads.append(r["workload"])
+
+    def get(self, backing, backend, workload):
+        return self.by.get((backing, backend, workload))
+
+    def ratio(self, backing, workload, metric):
+        vb = self.get(backing, "vbridge", workload)
+        peer = self.get(backing, PEER, workload)
+        if not vb or not peer or not metric(peer):
+            return None
+        return metric(vb) / metric(peer)
+
+
+def iops(r):
+    return r["iops"]
+
+
+def p99_us(r):
+    return r["lat_ns"]["p99"] / 1e3
+
+
+def fmt(v, spec):
+    return "n/a" if v is None else format(v, spec)
+
+
+def cpu(r):
+    """Back-end / client CPU use, so that a client-bound row shows."""
+    if not r:
+        return "n/a"
+    return "%.0f/%.0f%%" % (100 * r["backend_cpu"], 100 * r["client_cpu"])
+
+
+def rows_for_table(res):
+    header = ["backing", "workload", "vbridge IOPS", "qsd IOPS", "IOPS ratio",
+              "vbridge p99 us", "qsd p99 us", "p99 ratio", "vbridge CPU", "qsd CPU"]
+    rows = []
+    for backing in ("null", "file"):
+        for w in res.workloads:
+            vb = res.get(backing, "vbridge", w)
+            peer = res.get(backing, PEER, w)
+            if not vb and not peer:
+                continue
+            rows.append([
+                backing, w,
+                fmt(vb and iops(vb), ".0f"), fmt(peer and iops(peer), ".0f"),
+                fmt(res.ratio(backing, w, iops), ".2f"),
+                fmt(vb and p99_us(vb), ".1f"), fmt(peer and p99_us(peer), ".1f"),
+                fmt(res.ratio(backing, w, p99_us), ".2f"),
+                cpu(vb), cpu(peer),
+            ])
+    return header, rows
+
+
+def text_table(header, rows):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda cells: "  ".join(str(c).rjust(w) if i > 1 else str(c).ljust(w)
+                                   for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def rst_table(header, rows):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    rule = "  ".join("=" * w for w in widths)
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+    return "\n".join([rule, line(header), rule] + [line(r) for r in rows] + [rule])
+
+
+def verdict(value, ok):
+    if value is None:
+        return "not measured"
+    return "met" if ok(value) else "not met"
+
+
+def targets(res, rss, null_engine):
+    out = []
+    r = res.ratio("null", "4k-randread-d32", iops)
+    out.append(["null, 4k randread, depth 32, 1 queue: IOPS", ">= 2x qsd",
+                fmt(r, ".2f") + "x" if r is not None else (NO_ENGINE if not null_engine else "n/a"),
+                verdict(r, lambda v: v >= 2)])
+    for backing in ("null", "file"):
+        r = res.ratio(backing, "4k-randread-d1", p99_us)
+        shown = fmt(r, ".2f") + "x" if r is not None else (
+            NO_ENGINE if backing == "null" and not null_engine else "n/a")
+        out.append(["%s, 4k randread, depth 1: p99 latency" % backing, "<= 0.6x qsd", shown,
+                    verdict(r, lambda v: v <= 0.6)])
+    for w in ("4k-randread-d32", "4k-randwrite-d32"):
+        r = res.ratio("file", w, iops)
+        out.append(["file, %s: IOPS" % w.replace("4k-", "4k ").replace("-d32", ", depth 32"),
+                    ">= 1.2x qsd", fmt(r, ".2f") + "x", verdict(r, lambda v: v >= 1.2)])
+    for m in rss:
+        if m["backend"] != "vbridge":
+            continue
+        # VmHWM is only brought up to date now and then: a sample may top it
+        mib = max(m["hwm_kib"], m["rss_kib"]) / 1024
+        out.append(["RSS peak, 4 queues x 256, guest memory %s" % m["mem"], "< 16 MiB",
+                    "%.1f MiB" % mib, verdict(mib, lambda v: v < 16)])
+    return ["target", "wanted", "measured", "verdict"], out
+
+
+def rss_table(rss):
+    rows = [[m["backend"], m["mem"], "%.1f" % (m["rss_kib"] / 1024), "%.1f" % (m["hwm_kib"] / 1024)]
+            for m in rss]
+    return ["back-end", "guest memory", "VmRSS mid-run MiB", "VmHWM MiB"], rows
+
+
+def write_plot(res, work, png):
+    series = []
+    for backing in ("null", "file"):
+        for backend in ("vbridge", PEER):
+            for rw in ("randread", "randwrite"):
+                pts = []
+                for w in res.workloads:
+                    r = res.get(backing, backend, w)
+                    if r and r["rw"] == rw and r["bs"] == 4096:
+                        pts.append((r["depth"], iops(r), p99_us(r)))
+                if not pts:
+                    continue
+                path = os.path.join(work, "%s-%s-%s.dat" % (rw, backend, backing))
+                with open(path, "w") as f:
+                    for p in sorted(pts):
+                        f.write("%d %.1f %.2f\n" % p)
+                series.append((rw, backend, backing, path))
+    gp = [
+        "set terminal pngcairo size 1400,1000 font ',10'",
+        "set output '%s'" % png,
+        "set multiplot layout 2,2 title '4k random I/O, one queue: vbridge vs qemu-storage-daemon'",
+        "set logscale x 2", "set logscale y", "set xrange [0.8:160]", "set xtics (1, 8, 32, 128)", "set grid", "set key top left",
+        "set xlabel 'queue depth'",
+    ]
+    styles = {("vbridge", "null"): "lc rgb '#1f77b4' pt 7", ("qsd", "null"): "lc rgb '#d62728' pt 7",
+              ("vbridge", "file"): "lc rgb '#1f77b4' dt 2 pt 5", ("qsd", "file"): "lc rgb '#d62728' dt 2 pt 5"}
+    for rw in ("randread", "randwrite"):
+        # logarithmic: null and file rates differ by an order of magnitude
+        for col, label in ((2, "IOPS"), (3, "p99 latency (us)")):
+            mine = [s for s in series if s[0] == rw]
+            gp.append("set title '4k %s: %s'" % (rw, label))
+            gp.append("set ylabel '%s'" % label)
+            if not mine:
+                gp.append("plot NaN title 'no data'")
+                continue
+            gp.append("plot " + ", ".join(
+                "'%s' using 1:%d with linespoints %s lw 2 title '%s %s'" %
+                (path, col, styles[(backend, backing)], backend, backing)
+                for _, backend, backing, path in mine))
+    gp.append("unset multiplot")
+    with open(os.path.join(work, "plot.gp"), "w") as f:
+        f.write("\n".join(gp) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    for name in ("results", "rss", "template", "rst", "plot", "work", "time", "duration", "cpus",
+                 "vbridge", "client-args", "vbridge-args"):
+        ap.add_argument("--" + name, required=True)
+    a = ap.parse_args()
+
+    res = Results(load(a.results))
+    rss = load(a.rss)
+    null_engine = any(r["backing"] == "null" and r["backend"] == "vbridge" for r in res.by.values())
+
+    header, rows = rows_for_table(res)
+    print(text_table(header, rows))
+    if not null_engine:
+        print("null rows: " + NO_ENGINE)
+    th, trows = targets(res, rss, null_engine)
+    print()
+    print(text_table(th, trows))
+    rh, rrows = rss_table(rss)
+    print()
+    print(text_table(rh, rrows))
+
+    write_plot(res, a.work, a.plot)
+    backend_cpu, client_cpu = a.cpus.split(",")
+    subst = {
+        "@DATE@": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "@MACHINE@": "%s, %d CPUs, Linux %s" % (cpu_model(), os.cpu_count(), platform.release()),
+        "@VBRIDGE@": version([a.vbridge, "--version"]),
+        "@QSD@": version(["qemu-storage-daemon", "--version"]),
+        "@TIME@": a.time,
+        "@DURATION@": a.duration,
+        "@BACKEND_CPU@": backend_cpu,
+        "@CLIENT_CPU@": client_cpu,
+        "@CLIENT_ARGS@": a.client_args,
+        "@VBRIDGE_ARGS@": a.vbridge_args,
+        "@TARGETS@": rst_table(th, trows),
+        "@TABLE@": rst_table(header, rows) + ("" if null_engine else
+                                              "\n\nThe null rows have no vbridge numbers: " + NO_ENGINE + "."),
+        "@RSS@": rst_table(rh, rrows),
+        "@PLOT@": os.path.basename(a.plot),
+    }
+    with open(a.template) as f:
+        text = f.read()
+    for k, v in subst.items():
+        text = text.replace(k, v)
+    with open(a.rst, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()
