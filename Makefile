@@ -46,7 +46,8 @@ STATIC_FRONT_OBJS := $(FRONT_SRCS:%.c=$(BUILD)/static/%.o)
 FUZZ_NAMES := vu_message chain blk inflight
 FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 
-.PHONY: all deps check demo clean fuzz bench bench-qsd bench-suspend bench-vduse modules \
+.PHONY: all deps check demo clean fuzz bench bench-qsd bench-suspend bench-vduse \
+	bench-kabort-engine modules \
 	checkpatch dkms-source bench-vbabort
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
@@ -185,6 +186,7 @@ bench:
 	$(MAKE) bench-suspend
 	$(MAKE) bench-vbabort
 	$(MAKE) bench-vduse
+	$(MAKE) bench-kabort-engine
 
 # vbridge against qemu-storage-daemon (Documentation/benchmarks.rst): prints the table, rewrites
 # that file and its plot. BENCH_TIME=seconds per measurement (default 3), more in run-bench.
@@ -200,6 +202,12 @@ bench-suspend: deps $(BUILD)/vbridge $(BUILD)/vbridge-suspend-bench
 bench-vduse: deps $(BUILD)/tests/guest/vbridge $(BUILD)/tests/guest/blkbench
 	BUILD=$(BUILD) tools/bench/vduse_bench.sh | tee $(BUILD)/vduse-bench.txt
 	cp $(BUILD)/vduse-bench.txt Documentation/vduse-bench.txt
+
+# Documentation/vbabort.rst includes the table of the last run: vbridge's kabort engine against
+# its io_uring engine on null_blk, in a guest, through the VDUSE front door.
+bench-kabort-engine: deps modules $(BUILD)/tests/guest/vbridge $(BUILD)/tests/guest/blkbench
+	BUILD=$(BUILD) tools/bench/vduse_bench.sh --kabort | tee $(BUILD)/kabort-engine-bench.txt
+	cp $(BUILD)/kabort-engine-bench.txt Documentation/kabort-engine-bench.txt
 
 # libFuzzer (clang): the core and each target instrumented in build-fuzz/; `make fuzz` runs
 # every target FUZZ_SECONDS on its seeds, keeping what it finds in FUZZ_WORK (git-ignored).

@@ -2,9 +2,18 @@
 # VDUSE benchmark: in one TCG guest, /dev/vdX served by vbridge and by qemu-storage-daemon's
 # vduse-blk export on the same image, 4k random reads and writes at depth 1 and 32 and 1 MiB
 # sequential reads; prints a reStructuredText table of IOPS and vbridge/qsd ratios.
+# With --kabort: the same workloads through vbridge's VDUSE device on a null_blk device, served
+# with --engine kabort (the vbabort module) and with --engine uring; the ratio is kabort/uring.
 #
-# Usage: tools/bench/vduse_bench.sh [SECONDS_PER_RUN]   (BUILD, VBRIDGE_CACHE as for the tests)
+# Usage: tools/bench/vduse_bench.sh [--kabort] [SECONDS_PER_RUN]   (BUILD, VBRIDGE_CACHE as for
+# the tests)
 set -euo pipefail
+
+MODE=qsd
+if [ "${1:-}" = --kabort ]; then
+	MODE=kabort
+	shift
+fi
 
 cd "$(dirname "$0")/../.."
 . tests/lib/guest.sh
@@ -24,6 +33,7 @@ vdpa=$(command -v vdpa || echo /sbin/vdpa)
 cat >"$tmp/guest.sh" <<GUEST
 IMG=/tmp/bench.img
 SECS=$SECS
+MODE=$MODE
 GUEST
 cat >>"$tmp/guest.sh" <<'GUEST'
 vdisk() { for d in /sys/block/vd*; do [ -e "$d" ] && basename "$d"; done | head -n 1; }
@@ -41,6 +51,24 @@ suite() {
 		echo "RESULT $backend $1 $(/opt/blkbench /dev/$vd $2 $3 $4 $SECS)"
 	done
 }
+# vbridge on one disk with each engine in turn; same device, same front door.
+engines() {
+	for engine in uring kabort; do
+		/opt/vbridge serve --vduse vb --disk $1 --queue-size 256 --state-dir /tmp/st \
+			--engine $engine >/tmp/vb.log 2>&1 &
+		pid=$!
+		wait_disk || { cat /tmp/vb.log; exit 1; }
+		suite $engine
+		kill -TERM $pid; wait $pid
+	done
+}
+if [ "$MODE" = kabort ]; then
+	rmmod null_blk
+	modprobe null_blk nr_devices=1 memory_backed=1 gb=1 || exit 1
+	dd if=/dev/urandom of=/dev/nullb0 bs=1M count=256 oflag=direct 2>/dev/null || exit 1
+	engines /dev/nullb0
+	exit 0
+fi
 # A written image, so that reads reach real data on both back-ends.
 dd if=/dev/urandom of=$IMG bs=1M count=256 2>/dev/null || exit 1
 
@@ -64,7 +92,12 @@ kill -TERM $pid; wait $pid
 exit 0
 GUEST
 
-guest_build_initramfs "$tmp/guest.cpio" "$tmp/guest.sh" --modules "vduse virtio_vdpa" \
+modules="vduse virtio_vdpa"
+if [ "$MODE" = kabort ]; then
+	[ -f vbabort.ko ] || { echo "vduse_bench: vbabort.ko is not built (make modules)" >&2; exit 1; }
+	modules="$modules null_blk $PWD/vbabort.ko"
+fi
+guest_build_initramfs "$tmp/guest.cpio" "$tmp/guest.sh" --modules "$modules" \
 	--file "$BUILD/tests/guest/vbridge:/opt/vbridge" --file "$BUILD/tests/guest/blkbench:/opt/blkbench" \
 	--file "$qsd:/usr/local/bin/qemu-storage-daemon" --file "$vdpa:/usr/local/bin/vdpa" >"$tmp/mkguest.err" 2>&1 ||
 	{ cat "$tmp/mkguest.err" >&2; exit 1; }
@@ -74,16 +107,18 @@ if [ "$rc" -ne 0 ]; then
 	tr -d '\r' <"$tmp/console.log" | tail -n 30 >&2
 	exit 1
 fi
-tr -d '\r' <"$tmp/console.log" | awk -v secs="$SECS" '
+tr -d '\r' <"$tmp/console.log" | awk -v secs="$SECS" -v mode="$MODE" '
 	$1 == "RESULT" { iops[$3, $2] = $4; mib[$3, $2] = $5; if (!($3 in seen)) { seen[$3] = 1; order[n++] = $3 } }
 	END {
+		# The ratio is the first column over the second: vbridge/qsd, or kabort/uring.
+		a = (mode == "kabort") ? "kabort" : "vbridge"; b = (mode == "kabort") ? "uring" : "qsd"
 		printf "%s\n", "========================  ==============  ==============  ======="
-		printf "%-24s  %14s  %14s  %7s\n", "workload (" secs " s each)", "vbridge IOPS", "qsd IOPS", "ratio"
+		printf "%-24s  %14s  %14s  %7s\n", "workload (" secs " s each)", a " IOPS", b " IOPS", "ratio"
 		printf "%s\n", "========================  ==============  ==============  ======="
 		for (i = 0; i < n; i++) {
 			t = order[i]
-			printf "%-24s  %8d (%4.0f)  %8d (%4.0f)  %7.2f\n", t, iops[t, "vbridge"], mib[t, "vbridge"],
-			       iops[t, "qsd"], mib[t, "qsd"], iops[t, "qsd"] ? iops[t, "vbridge"] / iops[t, "qsd"] : 0
+			printf "%-24s  %8d (%4.0f)  %8d (%4.0f)  %7.2f\n", t, iops[t, a], mib[t, a],
+			       iops[t, b], mib[t, b], iops[t, b] ? iops[t, a] / iops[t, b] : 0
 		}
 		printf "%s\n", "========================  ==============  ==============  ======="
 	}'
