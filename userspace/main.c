@@ -16,6 +16,7 @@
 #include "kabort_io.h"
 #include "log.h"
 #include "vduse.h"
+#include "vb_parse.h"
 #include "virtqueue.h"
 #include "vhost_user.h"
 
@@ -94,43 +95,6 @@ static void usage(FILE *out)
 		VB_QUEUES_MAX, VB_QUEUE_SIZE_MAX, VB_QUEUE_SIZE_MAX, VIRTIO_BLK_ID_BYTES);
 }
 
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	unsigned int shift = 0;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'T': case 't': shift += 10; /* fall through */
-	case 'G': case 'g': shift += 10; /* fall through */
-	case 'M': case 'm': shift += 10; /* fall through */
-	case 'K': case 'k': shift += 10; end++; break;
-	case '\0': break;
-	default: return -1;
-	}
-	if (*end != '\0' || (shift && v > (ULLONG_MAX >> shift)))
-		return -1;
-	*out = v << shift;
-	return 0;
-}
-
-static int parse_uint(const char *s, unsigned int min, unsigned int max, unsigned int *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int parse_mode(const char *s, mode_t *out)
 {
 	char *end;
@@ -153,7 +117,7 @@ static int parse_group(const char *s, gid_t *out)
 		*out = g->gr_gid;
 		return 0;
 	}
-	if (parse_uint(s, 0, UINT_MAX - 1, &gid) < 0)
+	if (vb_parse_uint(s, 0, UINT_MAX - 1, &gid) < 0)
 		return -1;
 	*out = gid;
 	return 0;
@@ -276,7 +240,7 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 			}
 			break;
 		case OPT_SIZE:
-			if (parse_size(optarg, &a->size) < 0 || a->size == 0 || a->size % 512) {
+			if (vb_parse_size(optarg, &a->size) < 0 || a->size == 0 || a->size % 512) {
 				fprintf(stderr, "vbridge: --size %s: expected a non-zero multiple of 512 bytes, e.g. 4G\n",
 					optarg);
 				return -1;
@@ -290,14 +254,14 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 			a->readonly = true;
 			break;
 		case 'q':
-			if (parse_uint(optarg, 1, VB_QUEUES_MAX, &a->queues) < 0) {
+			if (vb_parse_uint(optarg, 1, VB_QUEUES_MAX, &a->queues) < 0) {
 				fprintf(stderr, "vbridge: --queues %s: expected 1 to %d\n", optarg,
 					VB_QUEUES_MAX);
 				return -1;
 			}
 			break;
 		case OPT_QUEUE_SIZE:
-			if (parse_uint(optarg, 1, VB_QUEUE_SIZE_MAX, &a->queue_size) < 0 ||
+			if (vb_parse_uint(optarg, 1, VB_QUEUE_SIZE_MAX, &a->queue_size) < 0 ||
 			    (a->queue_size & (a->queue_size - 1))) {
 				fprintf(stderr, "vbridge: --queue-size %s: expected a power of two from 1 to %d\n",
 					optarg, VB_QUEUE_SIZE_MAX);
@@ -330,14 +294,14 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 			break;
 		case OPT_SQPOLL:
 			a->sqpoll_idle_ms = 100;
-			if (optarg && parse_uint(optarg, 1, 10000, &a->sqpoll_idle_ms) < 0) {
+			if (optarg && vb_parse_uint(optarg, 1, 10000, &a->sqpoll_idle_ms) < 0) {
 				fprintf(stderr, "vbridge: --sqpoll=%s: expected an idle time of 1 to 10000 ms\n",
 					optarg);
 				return -1;
 			}
 			break;
 		case OPT_POLL_US:
-			if (parse_uint(optarg, 0, 1000000, &a->poll_us) < 0) {
+			if (vb_parse_uint(optarg, 0, 1000000, &a->poll_us) < 0) {
 				fprintf(stderr, "vbridge: --poll-us %s: expected 0 to 1000000 microseconds\n",
 					optarg);
 				return -1;

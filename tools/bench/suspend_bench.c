@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vb_parse.h"
 #include "vu_frontend.h"
 #include "vu_harness.h"
 
@@ -51,24 +52,11 @@ static void usage(FILE *out)
 "  -h, --help         this text\n", QS, QS / 2);
 }
 
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return -1;
-	*out = (unsigned)v;
-	return 0;
-}
-
 static int parse_depths(char *s, struct options *o)
 {
 	o->ndepths = 0;
 	for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
-		if (o->ndepths == MAX_DEPTHS || parse_uint(tok, 1, QS, &o->depths[o->ndepths]) < 0)
+		if (o->ndepths == MAX_DEPTHS || vb_parse_uint(tok, 1, QS, &o->depths[o->ndepths]) < 0)
 			return -1;
 		o->ndepths++;
 	}
@@ -95,13 +83,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_DELAY:
-			if (parse_uint(optarg, 1, 60000, &o->delay_ms) < 0) {
+			if (vb_parse_uint(optarg, 1, 60000, &o->delay_ms) < 0) {
 				fprintf(stderr, "--delay-ms %s: expected 1 to 60000\n", optarg);
 				return -1;
 			}
 			break;
 		case OPT_RUNS:
-			if (parse_uint(optarg, 1, MAX_RUNS, &o->runs) < 0) {
+			if (vb_parse_uint(optarg, 1, MAX_RUNS, &o->runs) < 0) {
 				fprintf(stderr, "--runs %s: expected 1 to %d\n", optarg, MAX_RUNS);
 				return -1;
 			}
@@ -114,13 +102,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 			}
 			break;
 		case OPT_READ_SECONDS:
-			if (parse_uint(optarg, 0, 3600, &o->read_seconds) < 0) {
+			if (vb_parse_uint(optarg, 0, 3600, &o->read_seconds) < 0) {
 				fprintf(stderr, "--read-seconds %s: expected 0 to 3600\n", optarg);
 				return -1;
 			}
 			break;
 		case OPT_READ_DEPTH:
-			if (parse_uint(optarg, 1, QS / 2, &o->read_depth) < 0) {
+			if (vb_parse_uint(optarg, 1, QS / 2, &o->read_depth) < 0) {
 				fprintf(stderr, "--read-depth %s: expected 1 to %d\n", optarg, QS / 2);
 				return -1;
 			}

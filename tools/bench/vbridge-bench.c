@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "vb_parse.h"
 
 #define MAX_QUEUE_SIZE 1024u /* what vbridge and libvhost-user accept */
 #define REGION_MAX (1ull << 30)
@@ -67,48 +68,13 @@ static void usage_error(const char *fmt, ...)
 	exit(2);
 }
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-
-	if (!*s || *s == '-')
-		return -1;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return errno || *end ? -1 : 0;
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-	unsigned shift = 0;
-	char *end;
-
-	if (!*s || *s == '-')
-		return -1;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case '\0': break;
-	default: return -1;
-	}
-	if (*end || (*out << shift) >> shift != *out)
-		return -1;
-	*out <<= shift;
-	return 0;
-}
-
 static unsigned parse_uint_opt(const char *name, const char *s, unsigned lo, unsigned hi)
 {
-	uint64_t v;
+	unsigned v;
 
-	if (parse_u64(s, &v) < 0 || v < lo || v > hi)
+	if (vb_parse_uint(s, lo, hi, &v) < 0)
 		usage_error("--%s %s: expected a number from %u to %u", name, s, lo, hi);
-	return (unsigned)v;
+	return v;
 }
 
 static void parse_rw(struct bench_cfg *c, const char *s)
@@ -178,7 +144,7 @@ static void parse_args(int argc, char **argv, struct bench_cfg *c)
 			c->read_pct = parse_uint_opt("read-pct", optarg, 0, 100);
 			break;
 		case 'b':
-			if (parse_size(optarg, &v) < 0 || v == 0 || v % VU_SECTOR_SIZE ||
+			if (vb_parse_size(optarg, &v) < 0 || v == 0 || v % VU_SECTOR_SIZE ||
 			    v > 64u << 20)
 				usage_error("--bs %s: expected a multiple of 512 up to 64M, e.g. 4k", optarg);
 			c->bs = (uint32_t)v;
@@ -196,14 +162,14 @@ static void parse_args(int argc, char **argv, struct bench_cfg *c)
 				usage_error("--time %s: expected seconds, more than 0, e.g. 3 or 0.5", optarg);
 			break;
 		case 'n':
-			if (parse_u64(optarg, &c->requests) < 0 || c->requests == 0)
+			if (vb_parse_u64(optarg, &c->requests) < 0 || c->requests == 0)
 				usage_error("--requests %s: expected a positive number", optarg);
 			break;
 		case OPT_POLL:
 			c->poll = true;
 			break;
 		case OPT_SPAN:
-			if (parse_size(optarg, &c->span) < 0 || c->span == 0)
+			if (vb_parse_size(optarg, &c->span) < 0 || c->span == 0)
 				usage_error("--span %s: expected a size, e.g. 1G", optarg);
 			break;
 		case OPT_QUEUE_SIZE:
@@ -215,7 +181,7 @@ static void parse_args(int argc, char **argv, struct bench_cfg *c)
 			c->indirect = true;
 			break;
 		case OPT_MEM_SIZE:
-			if (parse_size(optarg, &c->mem_size) < 0 || c->mem_size < (1u << 20) ||
+			if (vb_parse_size(optarg, &c->mem_size) < 0 || c->mem_size < (1u << 20) ||
 			    c->mem_size > MAX_REGIONS * REGION_MAX)
 				usage_error("--mem-size %s: expected 1M to 8G", optarg);
 			break;
@@ -223,7 +189,7 @@ static void parse_args(int argc, char **argv, struct bench_cfg *c)
 			c->verify = true;
 			break;
 		case OPT_SEED:
-			if (parse_u64(optarg, &c->seed) < 0)
+			if (vb_parse_u64(optarg, &c->seed) < 0)
 				usage_error("--seed %s: expected a number", optarg);
 			break;
 		case OPT_TIMEOUT:
