@@ -3,16 +3,9 @@
 
 #include <errno.h>
 #include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
+#include "clock.h"
 
 /* An absolute deadline of 0 would disarm the timer: the queue is empty then, so that is right. */
 static void arm(struct vb_delay_queue *d, uint64_t deadline_ns)
@@ -43,7 +36,7 @@ void vb_delay_destroy(struct vb_delay_queue *d)
 
 void vb_delay_hold(struct vb_delay_queue *d, struct vb_blk_req *req)
 {
-	req->deadline_ns = now_ns() + d->delay_ns;
+	req->deadline_ns = vb_now_ns() + d->delay_ns;
 	vb_req_list_push(&d->held, req);
 	if (d->count++ == 0)
 		arm(d, req->deadline_ns);
@@ -55,7 +48,7 @@ struct vb_blk_req *vb_delay_pop_due(struct vb_delay_queue *d)
 
 	if (!req)
 		return NULL;
-	if (req->deadline_ns > now_ns()) {
+	if (req->deadline_ns > vb_now_ns()) {
 		arm(d, req->deadline_ns);
 		return NULL;
 	}

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "engine.h"
 #include "log.h"
 #include "uring_io.h"
@@ -601,14 +601,6 @@ static struct orphan_reads *hand_off_orphans(struct vb_queue *q)
 	return o;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -637,7 +629,7 @@ static bool poll_for_work(struct vb_queue *q)
 	io_uring_submit(&q->ring);
 	if (fetching)
 		vb_vring_disable_kicks(&q->vring);
-	end = now_ns() + q->dev->poll_ns;
+	end = vb_now_ns() + q->dev->poll_ns;
 	do {
 		if (io_uring_cq_ready(&q->ring))
 			return true;
@@ -647,7 +639,7 @@ static bool poll_for_work(struct vb_queue *q)
 			return true;
 		}
 		cpu_relax();
-	} while (now_ns() < end);
+	} while (vb_now_ns() < end);
 	if (fetching && vb_vring_enable_kicks(&q->vring)) {
 		fetch_all(q);
 		return true;
