@@ -3,6 +3,7 @@
 #
 # Run from the repository root; the Makefile installs it as $BUILD/tests/unit/build_test.
 set -uo pipefail
+. tests/lib/tap.sh
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -14,11 +15,6 @@ mkdir "$tmp/no-pc-files"
 out=$(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL PKG_CONFIG_LIBDIR="$tmp/no-pc-files" PKG_CONFIG_PATH= \
 	make --no-print-directory BUILD="$tmp/build" "$tmp/build/userspace/vdpa_netlink.o" 2>&1)
 rc=$?
-echo "1..1"
-if [ "$rc" -eq 0 ] && [ -f "$tmp/build/userspace/vdpa_netlink.o" ]; then
-	echo "ok 1 - userspace/vdpa_netlink.c (libnl-genl) compiles with libnl's .pc files hidden"
-else
-	echo "not ok 1 - userspace/vdpa_netlink.c (libnl-genl) compiles with libnl's .pc files hidden"
-	printf '%s\n' "$out" | tail -n 20 | sed 's/^/# /'
-fi
-[ "$rc" -eq 0 ]
+report "$rc" "userspace/vdpa_netlink.c (libnl-genl) compiles with libnl's .pc files hidden"
+[ "$rc" -eq 0 ] || printf '%s\n' "$out" | tail -n 20 | diag
+tap_done
