@@ -2,9 +2,11 @@
 
 CC ?= gcc
 BUILD ?= build
+# Where Debian's libnl-genl-3-dev puts its headers. A fixed path, not pkg-config: make would run
+# pkg-config while parsing, before `make demo` or `make check` has installed libnl (make deps).
+LIBNL_CFLAGS ?= -I/usr/include/libnl3
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -Wshadow \
-	-Wstrict-prototypes -Wmissing-prototypes -Iinclude -pthread -MMD -MP \
-	$(shell pkg-config --cflags libnl-genl-3.0)
+	-Wstrict-prototypes -Wmissing-prototypes -Iinclude -pthread -MMD -MP $(LIBNL_CFLAGS)
 # Programs the guest tests copy into their guests are static and never sanitized, whatever the build.
 STATIC_CFLAGS := $(CFLAGS_BASE) -Itools/frontend
 # libnl-genl-3: the VDUSE front door attaches its device to the vDPA bus over generic netlink.
@@ -27,6 +29,7 @@ FRONT_SRCS := $(wildcard tools/frontend/*.c)
 FRONT_OBJS := $(FRONT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+SCRIPT_UNIT_TESTS := $(addprefix $(BUILD)/tests/unit/,docs_test checkpatch_test build_test run_test)
 VHOST_SRCS := $(wildcard tests/vhost/*.c)
 VHOST_BINS := $(VHOST_SRCS:tests/vhost/%.c=$(BUILD)/tests/vhost/%)
 # The load generator vbridge-bench (tools/bench also holds the other benchmarks).
@@ -54,8 +57,7 @@ FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(BUILD)/tests/vhost/variants \
 	$(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
 	$(BUILD)/vbridge-suspend-bench $(BUILD)/vbridge-bench $(BUILD)/tests/vhost/bench_smoke \
-	$(BUILD)/tests/unit/inflight_tool_test $(BUILD)/tests/unit/checkpatch_test \
-	$(BUILD)/tests/unit/docs_test $(FUZZ_REPLAY_BINS)
+	$(BUILD)/tests/unit/inflight_tool_test $(SCRIPT_UNIT_TESTS) $(FUZZ_REPLAY_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -90,11 +92,8 @@ $(BUILD)/tests/vhost/variants: tests/vhost/variants.sh
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 
-$(BUILD)/tests/unit/docs_test: tests/unit/docs_test.sh
-	@mkdir -p $(dir $@)
-	install -m 755 $< $@
-
-$(BUILD)/tests/unit/checkpatch_test: tests/unit/checkpatch_test.sh
+# Shell tests that need nothing built; tests/run runs them from $(BUILD)/tests/unit like the C ones.
+$(SCRIPT_UNIT_TESTS): $(BUILD)/tests/unit/%: tests/unit/%.sh
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 
@@ -172,11 +171,14 @@ dkms-source:
 	cp kernel/*.c $(DKMS_SRC)/kernel/
 	cp include/uapi/linux/vbabort.h $(DKMS_SRC)/include/uapi/linux/
 
-# Every test, in one run; the runner prints "N passed, N failed" and fails on any failure.
-check: deps all modules
+# Every test, in one run; the runner prints "N passed, N failed, N skipped" and fails on any
+# failure or unlisted skip. Builds only after deps has run, even under -j.
+check: deps
+	$(MAKE) all modules
 	BUILD=$(BUILD) tests/run
 
-demo: deps $(BUILD)/vbridge
+demo: deps
+	$(MAKE) $(BUILD)/vbridge
 	BUILD=$(BUILD) tools/demo
 
 # Benchmarks print their results; targets are outputs to read, never pass/fail. One after

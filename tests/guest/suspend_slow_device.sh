@@ -67,7 +67,7 @@ while read -r line; do
 	"# "*) echo "$line" ;;
 	esac
 done < <(guest_tap "$tmp/console.log")
-report "$rc" "the guest's test program ran to the end and passed (status $rc)"
+guest_ended "$rc" "$bad"
 if [ "$rc" -ne 0 ] || [ "$bad" -ne 0 ]; then
 	diag "$tmp/qemu.err"
 	tr -d '\r' <"$tmp/console.log" | tail -n 40 | diag

@@ -25,7 +25,7 @@ fi
 # Runs in the guest; each group's own lines come first, then that it ran to the end and left dmesg clean.
 cat >"$tmp/test.sh" <<'GUEST'
 T=/usr/local/bin/vbabort-test
-check() { d=$1; shift; if "$@"; then echo "ok - $d"; else echo "not ok - $d"; fi; }
+check() { d=$1; shift; if "$@"; then echo "ok - $d"; else echo "not ok - $d"; bad=1; return 1; fi; }
 dmesg_clean() { ! dmesg | grep -E 'WARNING:|BUG:|Oops|Call Trace|general protection' >/tmp/bad; }
 group() { # NAME vbabort-test ARGS...
 	name=$1
@@ -68,6 +68,7 @@ check 'rmmod vbabort succeeds once orphans are gone' rmmod vbabort
 check 'its slab cache is gone' sh -c '! grep -q "^vbabort_req " /proc/slabinfo'
 check 'it loads again' modprobe vbabort
 check 'no kernel warning after unload and reload' dmesg_clean
+exit "${bad:-0}"
 GUEST
 
 rc=0
@@ -86,7 +87,7 @@ if [ -f "$tmp/console.log" ]; then
 		esac
 	done < <(guest_tap "$tmp/console.log")
 fi
-report "$rc" "guest ran to the end"
+guest_ended "$rc" "$bad"
 if [ "$rc" -ne 0 ] || [ "$bad" -ne 0 ]; then
 	cat "$tmp/mkguest.log" "$tmp/run.err" 2>/dev/null | diag
 	[ ! -f "$tmp/console.log" ] || tr -d '\r' <"$tmp/console.log" | tail -n 60 | diag

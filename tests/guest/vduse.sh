@@ -173,16 +173,17 @@ if ! guest_build_initramfs "$tmp/guest.cpio" "$tmp/guest.sh" --modules "vduse vi
 fi
 
 rc=0
+bad=0
 # About a minute on an idle host; a loaded one (other guests, other builds) has needed twice that.
 guest_run "$tmp/console.log" 240 2>"$tmp/qemu.err" || rc=$?
 while read -r line; do
 	case "$line" in
-	"not ok "*) report 1 "guest: ${line#not ok * - }" ;;
+	"not ok "*) report 1 "guest: ${line#not ok * - }"; bad=1 ;;
 	"ok "*) report 0 "guest: ${line#ok * - }" ;;
 	"# "*) echo "$line" ;;
 	esac
 done < <(guest_tap "$tmp/console.log")
-report "$rc" "the guest's test script ran to the end and passed (status $rc)"
+guest_ended "$rc" "$bad"
 if [ "$rc" -ne 0 ]; then
 	diag "$tmp/qemu.err"
 	tr -d '\r' <"$tmp/console.log" | tail -n 40 | diag

@@ -58,14 +58,14 @@ zero_sha() { # COUNT_MIB
 
 # The guest prints "ok - ..." lines; they are numbered into this script's TAP.
 GUEST_PRELUDE='
-check() { d=$1; shift; if "$@"; then echo "ok - $d"; else echo "not ok - $d"; fi; }
+check() { d=$1; shift; if "$@"; then echo "ok - $d"; else echo "not ok - $d"; bad=1; return 1; fi; }
 rsha() { dd if=/dev/vda bs=1M skip=$1 count=$2 iflag=direct 2>/dev/null | sha256sum | cut -d" " -f1; }
 '
 
 # launch_guest NAME SMP GUEST_SCRIPT_BODY [QEMU device options]: boots the guest, status in NAME.rc.
 launch_guest() {
 	local name=$1 smp=$2 body=$3 devopts=${4:-,num-queues=1}
-	printf '%s\n%s\n' "$GUEST_PRELUDE" "$body" >"$tmp/$name.sh"
+	printf '%s\n%s\nexit "${bad:-0}"\n' "$GUEST_PRELUDE" "$body" >"$tmp/$name.sh"
 	if ! guest_build_initramfs "$tmp/$name.cpio" "$tmp/$name.sh" \
 		--file "$tmp/pattern:/pattern" --file /usr/sbin/blkdiscard:/usr/bin/ul-blkdiscard \
 		>"$tmp/$name.err" 2>&1; then
@@ -88,7 +88,7 @@ collect_guest() {
 	local name=$1 rc bad=0
 	rc=$(cat "$tmp/$name.rc")
 	guest_report "$tmp/$name.log" "$name: guest: " || bad=1
-	report "$rc" "$name: guest ran to the end"
+	guest_ended "$rc" "$bad" "$name: "
 	if [ "$rc" -ne 0 ] || [ "$bad" -ne 0 ]; then
 		diag "$tmp/$name.err"
 		tr -d '\r' <"$tmp/$name.log" | tail -n 30 | diag

@@ -6,7 +6,7 @@
 #   rc=0
 #   guest_run "$tmp/console.log" 120 -- \
 #       -chardev socket,id=vu0,path="$sock" -device vhost-user-blk-pci,chardev=vu0,num-queues=2 || rc=$?
-#   guest_tap "$tmp/console.log"
+#   guest_tap "$tmp/console.log"      # or guest_report, then guest_ended
 #
 # Settings, read by guest_run:
 #   GUEST_KERNEL  kernel to boot (default: what guest_kernel prints)
@@ -104,6 +104,14 @@ guest_report() {
 		esac
 	done < <(guest_tap "$1" 2>/dev/null)
 	return "$bad"
+}
+
+# guest_ended STATUS FAILED [PREFIX]: one check that the guest's /test.sh ran to its end. A guest
+# script exits 0 when its checks passed and 1 when one failed; FAILED (0 or 1) is what its console
+# lines said. Another status (124 timeout, 125 none, a crash or an early exit) or one that disagrees
+# with the lines fails this check; a failing guest check already counted once, on its own line.
+guest_ended() {
+	report $(($1 != $2)) "${3:-}the guest's script ran to its end (status $1)"
 }
 
 # guest_tap LOG: prints the TAP lines the guest wrote to its console.

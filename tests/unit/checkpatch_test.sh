@@ -4,12 +4,10 @@
 # Run from the repository root; the Makefile installs it as $BUILD/tests/unit/checkpatch_test.
 set -uo pipefail
 
+. tests/lib/tap.sh
+
 out=$(tools/checkpatch 2>&1)
 rc=$?
-echo "1..1"
-if [ "$rc" -eq 0 ] && [ -z "$out" ]; then
-	echo "ok 1 - checkpatch.pl --strict finds nothing in kernel/ and include/uapi/linux/vbabort.h"
-else
-	echo "not ok 1 - checkpatch.pl --strict finds nothing in kernel/ and include/uapi/linux/vbabort.h"
-	printf '%s\n' "$out" | sed 's/^/# /'
-fi
+report $((rc != 0 || ${#out} != 0)) "checkpatch.pl --strict finds nothing in kernel/ and include/uapi/linux/vbabort.h"
+printf '%s' "$out" | diag
+tap_done
