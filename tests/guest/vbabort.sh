@@ -12,13 +12,15 @@ cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 KO=$PWD/vbabort.ko
 TEST_BIN=$PWD/$BUILD/tests/kernel/vbabort-test
+VBRIDGE=$PWD/$BUILD/tests/guest/vbridge
+WRITETHROUGH=$PWD/$BUILD/tests/guest/writethrough
 
 tmp=$(mktemp -d /tmp/vbridge-vbabort.XXXXXX)
 cleanup() { [ -n "${VBRIDGE_KEEP:-}" ] || rm -rf "$tmp"; }
 trap cleanup EXIT
 
-if [ ! -f "$KO" ] || [ ! -x "$TEST_BIN" ]; then
-	report 1 "vbabort.ko and $TEST_BIN are built (make modules all)"
+if [ ! -f "$KO" ] || [ ! -x "$TEST_BIN" ] || [ ! -x "$VBRIDGE" ] || [ ! -x "$WRITETHROUGH" ]; then
+	report 1 "vbabort.ko, $TEST_BIN, $VBRIDGE and $WRITETHROUGH are built (make modules all)"
 	tap_done
 	exit
 fi
@@ -76,6 +78,24 @@ echo "# writes issued: the FUA one as '$fua', the plain one as '$plain'"
 check 'the FUA write reached the device once, as a FUA write (rwbs WF...)' sh -c "echo '$fua' | grep -qx 'WF[A-Z]* '"
 check 'the plain write reached it once, without FUA' sh -c "echo '$plain' | grep -qx 'W[A-EG-Z]* '"
 
+# The daemon: in write-through cache mode its writes carry FUA (uring: RWF_DSYNC; kabort:
+# VBABORT_REQ_FUA), in writeback mode they do not.
+for engine in uring kabort; do
+	: >$TR/trace
+	echo 1 >$TR/events/block/block_rq_issue/enable
+	BUILD=/opt /opt/writethrough /dev/vbcache $engine 16384 16392 >/tmp/wt.out 2>&1
+	wt_status=$?
+	echo 0 >$TR/events/block/block_rq_issue/enable
+	sed -n 's/^\(not \)\{0,1\}ok [0-9]* - /\1ok - /p; s/^# /# /p' /tmp/wt.out
+	check "$engine: writethrough ran to the end" [ "$wt_status" -eq 0 ]
+	wt=$(writes_issued vbcache 16384)
+	wb=$(writes_issued vbcache 16392)
+	echo "# $engine: the write-through write issued as '$wt', the writeback one as '$wb'"
+	check "$engine: in write-through mode vbridge's write reached the device as a FUA write" \
+		sh -c "echo '$wt' | grep -qx 'WF[A-Z]* '"
+	check "$engine: in writeback mode it reached it without FUA" sh -c "echo '$wb' | grep -qx 'W[A-EG-Z]* '"
+done
+
 group 'orphans on partitions' parts /dev/vbslow /dev/vbslow1 /dev/vbslow2
 
 # Every bio to the dm-delay device waits 2 s, reads and writes alike.
@@ -105,7 +125,8 @@ GUEST
 
 rc=0
 guest_build_initramfs "$tmp/initrd" "$tmp/test.sh" --modules "null_blk brd dm-delay $KO" \
-	--file "$TEST_BIN" --file /usr/sbin/dmsetup >"$tmp/mkguest.log" 2>&1 || rc=$?
+	--file "$TEST_BIN" --file "$VBRIDGE:/opt/vbridge" --file "$WRITETHROUGH:/opt/writethrough" \
+	--file /usr/sbin/dmsetup >"$tmp/mkguest.log" 2>&1 || rc=$?
 if [ "$rc" -eq 0 ]; then
 	guest_run "$tmp/console.log" 300 2>"$tmp/run.err" || rc=$?
 fi
