@@ -104,6 +104,13 @@ echo "0 $(cat /sys/block/ram0/size) delay /dev/ram0 0 2000" |
 check 'dm-delay device over brd' test -b /dev/dm-0
 group 'abort on dm-delay' abort /dev/dm-0 /dev/ram0
 group 'page limits on dm-delay' limits /dev/dm-0
+# Memory cgroup accounting: the test runs inside a cgroup of its own.
+CG=/sys/fs/cgroup
+mount -t cgroup2 cgroup2 $CG && echo +memory >$CG/cgroup.subtree_control && mkdir $CG/vba
+check 'a memory cgroup for the accounting check' test -f $CG/vba/memory.current
+echo $$ >$CG/vba/cgroup.procs
+group 'memory cgroup accounting on dm-delay' memcg /dev/dm-0 $CG/vba
+echo $$ >$CG/cgroup.procs
 
 # The module's own counters are exact; slab covers its contexts and the bios. The
 # first round warms up what the kernel keeps once used (bio pools, dm-delay).

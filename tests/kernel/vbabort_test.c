@@ -689,8 +689,6 @@ static bool set_param(const char *name, long v)
 	return fclose(f) == 0 && ok;
 }
 
-static int wait_orphans(const char *path, unsigned int timeout_ms, struct vbabort_orphans *out);
-
 static void test_limits(const char *slow)
 {
 	enum { LEN = VBABORT_MAX_IO_BYTES, PAGES = VBABORT_MAX_IO_BYTES / 4096 };
@@ -730,6 +728,51 @@ static void test_limits(const char *slow)
 	check(n == 0 && pinned == 0 && reqs_left == 0,
 	      "limits: once the closed contexts' bios complete, pinned_pages and requests are 0 (%ld, %ld)",
 	      pinned, reqs_left);
+	free(buf);
+}
+
+/* --- memory cgroup accounting ------------------------------------------------- */
+
+static long memory_current(const char *cgroup)
+{
+	char path[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/memory.current", cgroup);
+	f = fopen(path, "r");
+	if (f && fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* Run from inside CGROUP: the bounce pages of reads in flight are charged to it. */
+static void test_memcg(const char *slow, const char *cgroup)
+{
+	enum { NR = 16, LEN = 256 * KiB };
+	struct vbabort_iovec iov[NR];
+	struct vbabort_req reqs[NR];
+	uint8_t *buf = xalloc(NR * LEN);
+	int ctl = context(slow, O_RDWR, 0);
+	long before, during;
+
+	/* The user buffers are charged now, not while the reads are in flight. */
+	memset(buf, POISON, NR * LEN);
+	for (int i = 0; i < NR; i++) {
+		iov[i] = (struct vbabort_iovec){ (uintptr_t)buf + i * LEN, LEN };
+		reqs[i] = rw(VBABORT_OP_READ, i, (uint64_t)i * (LEN / 512), &iov[i], 1);
+	}
+	before = memory_current(cgroup);
+	check(submit(ctl, reqs, NR) == NR, "memcg: %d reads of %u KiB submitted", NR, LEN / KiB);
+	during = memory_current(cgroup);
+	check(before > 0 && during - before >= NR * LEN,
+	      "memcg: their %u KiB of bounce pages are charged to the submitter's cgroup (%ld KiB more)",
+	      NR * LEN / KiB, (during - before) / 1024);
+	close(ctl);
+	/* Their bios complete later: the next test must not find this context an orphan. */
+	check(wait_orphans(slow, 10000, NULL) == 0, "memcg: the orphaned reads drain");
 	free(buf);
 }
 
@@ -964,12 +1007,14 @@ int main(int argc, char **argv)
 		test_fua(argv[2]);
 	} else if (argc == 3 && !strcmp(argv[1], "limits")) {
 		test_limits(argv[2]);
+	} else if (argc == 4 && !strcmp(argv[1], "memcg")) {
+		test_memcg(argv[2], argv[3]);
 	} else if (argc == 4 && !strcmp(argv[1], "bad")) {
 		test_bad(argv[2], argv[3]);
 		test_reap_fault(argv[2]);
 	} else {
 		fprintf(stderr, "usage: vbabort-test data DEV | fua DEV | abort SLOWDEV BACKDEV | kill SLOWDEV |\n"
-				"       parts SLOWDISK PART1 PART2 | limits SLOWDEV | bad DEV FILE\n");
+				"       parts SLOWDISK PART1 PART2 | limits SLOWDEV | memcg SLOWDEV CGROUP | bad DEV FILE\n");
 		return 2;
 	}
 	return failures ? 1 : 0;
