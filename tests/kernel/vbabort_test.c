@@ -660,19 +660,25 @@ static void test_reap_fault(const char *path)
 
 /* --- limits ------------------------------------------------------------------- */
 
-static long param(const char *name)
+/* The number in file DIR/NAME (sysfs, cgroupfs), or -1. */
+static long read_number(const char *dir, const char *name)
 {
-	char path[128];
+	char path[256];
 	long v = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/sys/module/vbabort/parameters/%s", name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	f = fopen(path, "r");
 	if (f && fscanf(f, "%ld", &v) != 1)
 		v = -1;
 	if (f)
 		fclose(f);
 	return v;
+}
+
+static long param(const char *name)
+{
+	return read_number("/sys/module/vbabort/parameters", name);
 }
 
 static bool set_param(const char *name, long v)
@@ -733,21 +739,6 @@ static void test_limits(const char *slow)
 
 /* --- memory cgroup accounting ------------------------------------------------- */
 
-static long memory_current(const char *cgroup)
-{
-	char path[256];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/memory.current", cgroup);
-	f = fopen(path, "r");
-	if (f && fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	if (f)
-		fclose(f);
-	return v;
-}
-
 /* Run from inside CGROUP: the bounce pages of reads in flight are charged to it. */
 static void test_memcg(const char *slow, const char *cgroup)
 {
@@ -764,9 +755,9 @@ static void test_memcg(const char *slow, const char *cgroup)
 		iov[i] = (struct vbabort_iovec){ (uintptr_t)buf + i * LEN, LEN };
 		reqs[i] = rw(VBABORT_OP_READ, i, (uint64_t)i * (LEN / 512), &iov[i], 1);
 	}
-	before = memory_current(cgroup);
+	before = read_number(cgroup, "memory.current");
 	check(submit(ctl, reqs, NR) == NR, "memcg: %d reads of %u KiB submitted", NR, LEN / KiB);
-	during = memory_current(cgroup);
+	during = read_number(cgroup, "memory.current");
 	check(before > 0 && during - before >= NR * LEN,
 	      "memcg: their %u KiB of bounce pages are charged to the submitter's cgroup (%ld KiB more)",
 	      NR * LEN / KiB, (during - before) / 1024);
