@@ -46,6 +46,7 @@ struct vba_req {
 	bool abandoned;
 	unsigned int len;
 	unsigned int nr_pages;
+	unsigned int pinned;	/* bounce pages counted against the limits */
 	unsigned int nr_segs;
 	struct iovec iov[VBABORT_MAX_SEGS];
 	struct page *pages[VBA_MAX_PAGES];
@@ -71,9 +72,16 @@ struct vba_ctx {
 	struct file *bdev_file;
 	struct eventfd_ctx *evfd;
 	bool readonly;
+	u32 abi_version;
 	unsigned int depth;
 	unsigned int lbs;
-	dev_t devt;
+	/*
+	 * The binding's extent on the whole disk: a partition and its disk
+	 * share the sectors, so orphans are matched on these, not on dev_t.
+	 */
+	struct gendisk *disk;
+	sector_t start;
+	sector_t nr_sects;
 	/* The address space SUBMIT recorded user buffers in; REAP copies into it. */
 	struct mm_struct *mm;
 
@@ -93,6 +101,7 @@ struct vba_ctx {
 	struct list_head free_pages;
 	unsigned int nr_free_pages;
 	unsigned int nr_reqs;	/* allocated requests, abandoned ones included */
+	unsigned int nr_pinned;	/* bounce pages its requests hold */
 	unsigned int nr_issued;	/* bios in flight */
 	unsigned int nr_done;
 	bool closing;		/* file released: issue nothing more */
@@ -110,6 +119,7 @@ static struct workqueue_struct *vba_wq;
 /* Module-wide totals, read-only parameters so that leaks are visible. */
 static atomic_t vba_nr_reqs = ATOMIC_INIT(0);
 static atomic_t vba_nr_pages = ATOMIC_INIT(0);
+static atomic_t vba_nr_pinned = ATOMIC_INIT(0);
 
 static int vba_counter_get(char *buf, const struct kernel_param *kp)
 {
@@ -124,6 +134,31 @@ module_param_cb(requests, &vba_counter_ops, &vba_nr_reqs, 0444);
 MODULE_PARM_DESC(requests, "Requests allocated, abandoned ones included");
 module_param_cb(bounce_pages, &vba_counter_ops, &vba_nr_pages, 0444);
 MODULE_PARM_DESC(bounce_pages, "Bounce pages allocated");
+module_param_cb(pinned_pages, &vba_counter_ops, &vba_nr_pinned, 0444);
+MODULE_PARM_DESC(pinned_pages, "Bounce pages held by requests, counted against the limits");
+
+/*
+ * Limits on bounce pages held by requests (pooled ones are bounded by
+ * VBA_POOL_PAGES). Each is at least one request's worth, so that a context
+ * with nothing in flight can always take a request of any size.
+ */
+static unsigned int vba_context_pages = VBABORT_MAX_REQS * VBA_MAX_PAGES;
+static unsigned int vba_total_pages = 262144;
+
+static int vba_limit_set(const char *val, const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, VBA_MAX_PAGES, INT_MAX);
+}
+
+static const struct kernel_param_ops vba_limit_ops = {
+	.set = vba_limit_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(context_pages, &vba_limit_ops, &vba_context_pages, 0644);
+MODULE_PARM_DESC(context_pages, "Bounce pages one context's requests may hold (beyond: EAGAIN)");
+module_param_cb(total_pages, &vba_limit_ops, &vba_total_pages, 0644);
+MODULE_PARM_DESC(total_pages, "Bounce pages all requests together may hold (beyond: ENOBUFS)");
 
 /*
  * Contexts whose file is released but which still exist because bios are
@@ -158,7 +193,7 @@ static struct page *vba_page_get(struct vba_ctx *ctx)
 	spin_unlock_irq(&ctx->lock);
 	if (page)
 		return page;
-	page = alloc_page(GFP_KERNEL);
+	page = alloc_page(GFP_KERNEL_ACCOUNT);
 	if (page)
 		atomic_inc(&vba_nr_pages);
 	return page;
@@ -172,6 +207,7 @@ static void vba_req_free(struct vba_req *req)
 	unsigned int i;
 
 	spin_lock_irqsave(&ctx->lock, flags);
+	ctx->nr_pinned -= req->pinned;
 	for (i = 0; i < req->nr_pages && ctx->nr_free_pages < VBA_POOL_PAGES; i++) {
 		list_add(&req->pages[i]->lru, &ctx->free_pages);
 		ctx->nr_free_pages++;
@@ -181,6 +217,7 @@ static void vba_req_free(struct vba_req *req)
 		__free_page(req->pages[i]);
 		atomic_dec(&vba_nr_pages);
 	}
+	atomic_sub(req->pinned, &vba_nr_pinned);
 	if (req->bio)
 		bio_put(req->bio);
 	kmem_cache_free(vba_req_cache, req);
@@ -281,7 +318,7 @@ static int vba_open(struct inode *inode, struct file *file)
 {
 	struct vba_ctx *ctx;
 
-	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL_ACCOUNT);
 	if (!ctx)
 		return -ENOMEM;
 	refcount_set(&ctx->refs, 1);
@@ -369,7 +406,8 @@ static long vba_bind(struct vba_ctx *ctx, void __user *argp)
 
 	if (copy_from_user(&b, argp, sizeof(b)))
 		return -EFAULT;
-	if (b.abi_version != VBABORT_ABI_VERSION)
+	/* Version 1 callers never set request flags: they are served as before. */
+	if (!b.abi_version || b.abi_version > VBABORT_ABI_VERSION)
 		return -EPROTO;
 	if (b.flags || b.out_flags || b.logical_block_size || b.nr_sectors ||
 	    !vba_is_zero(b.reserved, sizeof(b.reserved)) ||
@@ -403,9 +441,12 @@ static long vba_bind(struct vba_ctx *ctx, void __user *argp)
 	}
 	ctx->evfd = evfd;
 	ctx->readonly = !(f->f_mode & FMODE_WRITE);
+	ctx->abi_version = b.abi_version;
 	ctx->depth = b.queue_depth ? b.queue_depth : VBABORT_DEFAULT_DEPTH;
 	ctx->lbs = b.logical_block_size;
-	ctx->devt = bdev->bd_dev;
+	ctx->disk = bdev->bd_disk;
+	ctx->start = get_start_sect(bdev);
+	ctx->nr_sects = bdev_nr_sectors(bdev);
 	/* Pairs with the acquire in vba_ioctl(): the fields above are set first. */
 	smp_store_release(&ctx->bdev_file, f);
 	return 0;
@@ -427,8 +468,11 @@ static long vba_check_req(struct vba_ctx *ctx, const struct vbabort_req *r,
 	u64 len = 0, sectors;
 	unsigned int i;
 
-	if (r->flags || !vba_is_zero(r->reserved, sizeof(r->reserved)) ||
+	if (!vba_is_zero(r->reserved, sizeof(r->reserved)) ||
 	    r->op > VBABORT_OP_WRITE_ZEROES)
+		return -EINVAL;
+	if (r->flags && (ctx->abi_version < 2 || r->flags != VBABORT_REQ_FUA ||
+			 r->op != VBABORT_OP_WRITE))
 		return -EINVAL;
 	if (vba_op_modifies(r->op) && ctx->readonly)
 		return -EBADF;
@@ -505,15 +549,50 @@ static const blk_opf_t vba_opf[] = {
 	[VBABORT_OP_WRITE_ZEROES]	= REQ_OP_WRITE_ZEROES | REQ_NOUNMAP,
 };
 
+/* Counts @n pages against the module-wide limit; false if it would pass it. */
+static bool vba_pin_total(unsigned int n)
+{
+	int old = atomic_read(&vba_nr_pinned);
+
+	do {
+		if (old + n > READ_ONCE(vba_total_pages))
+			return false;
+	} while (!atomic_try_cmpxchg(&vba_nr_pinned, &old, old + n));
+	return true;
+}
+
+/*
+ * Counts a request's @n bounce pages against both limits before they are
+ * allocated; vba_req_free() gives them back.
+ */
+static int vba_pin(struct vba_req *req, unsigned int n)
+{
+	struct vba_ctx *ctx = req->ctx;
+	int ret = 0;
+
+	spin_lock_irq(&ctx->lock);
+	if (ctx->nr_pinned + n > READ_ONCE(vba_context_pages)) {
+		ret = -EAGAIN;
+	} else if (!vba_pin_total(n)) {
+		ret = -ENOBUFS;
+	} else {
+		ctx->nr_pinned += n;
+		req->pinned = n;
+	}
+	spin_unlock_irq(&ctx->lock);
+	return ret;
+}
+
 /* Builds a request with its bio and bounce pages, write data copied in. */
 static struct vba_req *vba_req_build(struct vba_ctx *ctx,
 				     const struct vbabort_req *r)
 {
 	struct block_device *bdev = file_bdev(ctx->bdev_file);
+	unsigned int i, nr_pages;
 	struct vba_req *req;
+	blk_opf_t opf;
 	long len;
 	int ret;
-	unsigned int i;
 	size_t n;
 
 	req = kmem_cache_zalloc(vba_req_cache, GFP_KERNEL);
@@ -526,12 +605,20 @@ static struct vba_req *vba_req_build(struct vba_ctx *ctx,
 		ret = len;
 		goto err_free;
 	}
+	nr_pages = DIV_ROUND_UP(len, PAGE_SIZE);
+	if (nr_pages) {
+		ret = vba_pin(req, nr_pages);
+		if (ret)
+			goto err_free;
+	}
 	req->tag = r->tag;
 	req->op = r->op;
 	req->len = len;
 	req->nr_segs = r->iov_cnt;
-	req->bio = bio_alloc(bdev, DIV_ROUND_UP(len, PAGE_SIZE), vba_opf[r->op],
-			     GFP_KERNEL);
+	opf = vba_opf[r->op];
+	if (r->flags & VBABORT_REQ_FUA)
+		opf |= REQ_FUA;
+	req->bio = bio_alloc(bdev, nr_pages, opf, GFP_KERNEL);
 	req->bio->bi_iter.bi_sector = r->sector;
 	req->bio->bi_end_io = vba_end_io;
 	req->bio->bi_private = req;
@@ -539,7 +626,7 @@ static struct vba_req *vba_req_build(struct vba_ctx *ctx,
 		req->bio->bi_iter.bi_size = r->nr_sectors << SECTOR_SHIFT;
 		return req;
 	}
-	for (i = 0; i < DIV_ROUND_UP(len, PAGE_SIZE); i++) {
+	for (i = 0; i < nr_pages; i++) {
 		req->pages[i] = vba_page_get(ctx);
 		if (!req->pages[i]) {
 			ret = -ENOMEM;
@@ -619,13 +706,12 @@ static void vba_fate(struct vbabort_cqe *cqe, struct vba_req *req, u8 fate,
 	cqe->result = result;
 }
 
-/* Reports a finished request, copying read data out, and frees it. */
-static void vba_finish(struct vba_req *req, struct vbabort_cqe *cqe)
+/* Fills @cqe for a done request, copying read data out; the request stays. */
+static void vba_report(struct vba_req *req, struct vbabort_cqe *cqe)
 {
 	vba_fate(cqe, req, VBABORT_FATE_COMPLETED, req->result);
 	if (req->op == VBABORT_OP_READ && !req->result)
 		cqe->result = vba_copy(req, ITER_DEST);
-	vba_req_free(req);
 }
 
 static long vba_reap(struct vba_ctx *ctx, void __user *argp)
@@ -660,15 +746,23 @@ static long vba_reap(struct vba_ctx *ctx, void __user *argp)
 		if (req) {
 			list_del(&req->node);
 			ctx->nr_done--;
-			ctx->nr_reqs--;
 		}
 		spin_unlock_irq(&ctx->lock);
 		if (!req)
 			break;
-		vba_finish(req, &cqe);
-		/* The request is gone either way: a bad cqes address loses it. */
-		if (copy_to_user(&ucqes[n], &cqe, sizeof(cqe)))
-			return -EFAULT;
+		vba_report(req, &cqe);
+		if (copy_to_user(&ucqes[n], &cqe, sizeof(cqe))) {
+			/* Undelivered: first in line again, its read data copied again. */
+			spin_lock_irq(&ctx->lock);
+			list_add(&req->node, &ctx->done);
+			ctx->nr_done++;
+			spin_unlock_irq(&ctx->lock);
+			return n ? n : -EFAULT;
+		}
+		spin_lock_irq(&ctx->lock);
+		ctx->nr_reqs--;
+		spin_unlock_irq(&ctx->lock);
+		vba_req_free(req);
 	}
 	return n;
 }
@@ -719,7 +813,7 @@ static long vba_abort(struct vba_ctx *ctx, void __user *argp)
 		a.nr = held;
 		return copy_to_user(argp, &a, sizeof(a)) ? -EFAULT : -ENOSPC;
 	}
-	fates = kvcalloc(max(held, 1U), sizeof(*fates), GFP_KERNEL);
+	fates = kvcalloc(max(held, 1U), sizeof(*fates), GFP_KERNEL_ACCOUNT);
 	if (!fates)
 		return -ENOMEM;
 
@@ -760,7 +854,8 @@ static long vba_abort(struct vba_ctx *ctx, void __user *argp)
 
 	list_for_each_entry_safe(req, next, &finished, node) {
 		list_del(&req->node);
-		vba_finish(req, &fates[n++]);
+		vba_report(req, &fates[n++]);
+		vba_req_free(req);
 	}
 	a.nr = n;
 	for (i = 0; i < n; i++)
@@ -773,18 +868,25 @@ static long vba_abort(struct vba_ctx *ctx, void __user *argp)
 	return ret;
 }
 
-/* Counts released contexts on @devt and their bios still in flight. */
-static unsigned int vba_orphans(dev_t devt, unsigned int *bios)
+/*
+ * Counts released contexts with bios in flight on sectors that @ctx's
+ * binding shares (a partition, the whole disk, or both), and those bios.
+ * One whose last bio completed is only waiting for free_work: not counted.
+ */
+static unsigned int vba_orphans(const struct vba_ctx *ctx, unsigned int *bios)
 {
-	unsigned int contexts = 0;
-	struct vba_ctx *ctx;
+	unsigned int contexts = 0, n;
+	struct vba_ctx *o;
 
 	*bios = 0;
 	spin_lock(&vba_closed_lock);
-	list_for_each_entry(ctx, &vba_closed, closed_node) {
-		if (ctx->devt == devt) {
+	list_for_each_entry(o, &vba_closed, closed_node) {
+		n = READ_ONCE(o->nr_issued);
+		if (n && o->disk == ctx->disk &&
+		    o->start < ctx->start + ctx->nr_sects &&
+		    ctx->start < o->start + o->nr_sects) {
 			contexts++;
-			*bios += READ_ONCE(ctx->nr_issued);
+			*bios += n;
 		}
 	}
 	spin_unlock(&vba_closed_lock);
@@ -804,11 +906,11 @@ static long vba_wait_orphans(struct vba_ctx *ctx, void __user *argp)
 	    o.timeout_ms > VBABORT_MAX_TIMEOUT_MS)
 		return -EINVAL;
 	ret = wait_event_interruptible_timeout(vba_closed_wait,
-					       !vba_orphans(ctx->devt, &bios),
+					       !vba_orphans(ctx, &bios),
 					       msecs_to_jiffies(o.timeout_ms));
 	if (ret < 0)
 		return ret;
-	o.contexts = vba_orphans(ctx->devt, &bios);
+	o.contexts = vba_orphans(ctx, &bios);
 	o.bios = bios;
 	if (copy_to_user(argp, &o, sizeof(o)))
 		return -EFAULT;
@@ -890,9 +992,12 @@ static int __init vba_init(void)
 {
 	int ret;
 
-	/* Unmerged, so /proc/slabinfo shows exactly this module's requests. */
+	/*
+	 * Unmerged, so /proc/slabinfo shows exactly this module's requests;
+	 * charged to the submitter's memory cgroup, like the bounce pages.
+	 */
 	vba_req_cache = kmem_cache_create("vbabort_req", sizeof(struct vba_req),
-					  0, SLAB_NO_MERGE, NULL);
+					  0, SLAB_NO_MERGE | SLAB_ACCOUNT, NULL);
 	if (!vba_req_cache)
 		return -ENOMEM;
 	vba_wq = alloc_workqueue("vbabort", WQ_UNBOUND, 0);

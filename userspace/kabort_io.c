@@ -22,7 +22,7 @@ static int open_device(void)
 	return fd < 0 ? -errno : fd;
 }
 
-/* The module must speak our ABI version. */
+/* The module must speak our ABI version or a later one (which serves ours as it was). */
 static int check_version(int fd, struct vbabort_version *v)
 {
 	memset(v, 0, sizeof(*v));
@@ -30,8 +30,8 @@ static int check_version(int fd, struct vbabort_version *v)
 		vb_err("--engine kabort: VBABORT_IOC_VERSION: %s", strerror(errno));
 		return -errno;
 	}
-	if (v->abi_version != VBABORT_ABI_VERSION) {
-		vb_err("--engine kabort: the vbabort module has ABI %u, vbridge needs %u",
+	if (v->abi_version < VBABORT_ABI_VERSION) {
+		vb_err("--engine kabort: the vbabort module has ABI %u, vbridge needs %u or later: load the module built with this vbridge",
 		       v->abi_version, VBABORT_ABI_VERSION);
 		return -EPROTO;
 	}
@@ -50,7 +50,8 @@ int vb_kabort_probe(void)
 	return ret;
 }
 
-int vb_kabort_open(struct vb_kabort *k, int disk_fd, unsigned int orphan_wait_ms)
+int vb_kabort_open(struct vb_kabort *k, int disk_fd, const uint8_t *writeback,
+		   unsigned int orphan_wait_ms)
 {
 	struct vbabort_version v;
 	struct vbabort_bind b = { .abi_version = VBABORT_ABI_VERSION, .fd = disk_fd,
@@ -59,6 +60,7 @@ int vb_kabort_open(struct vb_kabort *k, int disk_fd, unsigned int orphan_wait_ms
 	int ret;
 
 	k->queued = (struct vb_req_list){ NULL, NULL };
+	k->writeback = writeback;
 	k->event_fd = -1;
 	k->fd = open_device();
 	if (k->fd < 0)
@@ -163,6 +165,9 @@ static void describe(struct vb_kabort *k, unsigned int i, const struct vb_blk_re
 						       req->iov[s].iov_len };
 	r->iov = (uint64_t)(uintptr_t)k->iov[i];
 	r->iov_cnt = req->niov;
+	/* Write-through cache mode: as uring_io.c's RWF_DSYNC, durable before it completes. */
+	if (req->op == VB_IO_WRITE && !__atomic_load_n(k->writeback, __ATOMIC_RELAXED))
+		r->flags = VBABORT_REQ_FUA;
 }
 
 /* Discard is a hint: a device that cannot discard has done what was asked. */

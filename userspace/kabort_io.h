@@ -21,6 +21,8 @@ struct vb_kabort {
 	int event_fd;			/* the module signals it per completion */
 	unsigned int max_io_bytes;
 	uint32_t logical_block;
+	/* The device's writeback flag (CONFIG_WCE), read as each write is submitted. */
+	const uint8_t *writeback;
 	struct vb_req_list queued;	/* waiting to be submitted */
 	struct vbabort_req batch[VBABORT_MAX_BATCH];
 	struct vbabort_iovec iov[VBABORT_MAX_BATCH][VBABORT_MAX_SEGS];
@@ -32,10 +34,12 @@ int vb_kabort_probe(void);
 /*
  * Opens a context on disk_fd (a block device) and waits up to
  * orphan_wait_ms for requests a previous process left in flight on the
- * device, so that none of its writes can land after ours. Returns 0 or
- * -errno, with the reason logged.
+ * device (or on a partition sharing its sectors), so that none of its
+ * writes can land after ours. While *writeback is 0, writes carry FUA.
+ * Returns 0 or -errno, with the reason logged.
  */
-int vb_kabort_open(struct vb_kabort *k, int disk_fd, unsigned int orphan_wait_ms);
+int vb_kabort_open(struct vb_kabort *k, int disk_fd, const uint8_t *writeback,
+		   unsigned int orphan_wait_ms);
 void vb_kabort_close(struct vb_kabort *k);
 /* Whether req is an operation the module takes as it is (size, segments, alignment). */
 bool vb_kabort_fits(const struct vb_kabort *k, const struct vb_blk_req *req);

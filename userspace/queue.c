@@ -748,7 +748,8 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 	q->fixed_file = io_uring_register_files(&q->ring, &q->dev->disk.fd, 1) == 0;
 	if (q->dev->engine.kind == VB_ENGINE_KABORT && !q->kabort) {
 		q->kabort = malloc(sizeof(*q->kabort));
-		ret = q->kabort ? vb_kabort_open(q->kabort, q->dev->disk.fd, KABORT_ORPHAN_WAIT_MS) :
+		ret = q->kabort ? vb_kabort_open(q->kabort, q->dev->disk.fd, &q->dev->writeback,
+						 KABORT_ORPHAN_WAIT_MS) :
 				  -ENOMEM;
 		if (ret < 0) {
 			free(q->kabort);

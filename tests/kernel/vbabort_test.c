@@ -1,4 +1,4 @@
-/* Guest-side checks of /dev/vbabort: data path, abort fates, orphans after SIGKILL, bad input; prints "ok - ..." lines. */
+/* Guest-side checks of /dev/vbabort: data path, FUA, abort fates, orphans, limits, bad input; prints "ok - ..." lines. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -113,16 +113,22 @@ static int open_dev(const char *path, int flags)
 	return fd;
 }
 
-static int bind_fd(int ctl, int devfd, int efd, unsigned int depth, struct vbabort_bind *out)
+static int bind_version(int ctl, uint32_t version, int devfd, int efd, unsigned int depth,
+			struct vbabort_bind *out)
 {
 	struct vbabort_bind b = {
-		.abi_version = VBABORT_ABI_VERSION, .fd = devfd, .eventfd = efd, .queue_depth = depth,
+		.abi_version = version, .fd = devfd, .eventfd = efd, .queue_depth = depth,
 	};
 	int ret = ioctl(ctl, VBABORT_IOC_BIND, &b);
 
 	if (out)
 		*out = b;
 	return ret;
+}
+
+static int bind_fd(int ctl, int devfd, int efd, unsigned int depth, struct vbabort_bind *out)
+{
+	return bind_version(ctl, VBABORT_ABI_VERSION, devfd, efd, depth, out);
 }
 
 /* A context bound to PATH opened with FLAGS; exits on failure. */
@@ -519,14 +525,13 @@ static void test_abort_queued(const char *slow, const char *back)
 
 /* --- a process killed with bios in flight ----------------------------------- */
 
-static void test_kill(const char *slow)
+/* A child binds PATH, puts reads and writes in flight and is SIGKILLed: its context is an orphan. */
+static void orphan_by_kill(const char *path)
 {
 	enum { NR = 32, LEN = 256 * KiB };
-	struct vbabort_orphans o;
-	int pipefd[2], status, err;
+	int pipefd[2], status;
 	char c;
 	pid_t pid;
-	int64_t t;
 
 	if (pipe(pipefd))
 		die("pipe");
@@ -537,7 +542,7 @@ static void test_kill(const char *slow)
 		struct vbabort_iovec iov[NR];
 		struct vbabort_req reqs[NR];
 		uint8_t *buf = xalloc(NR * LEN);
-		int ctl = context(slow, O_RDWR, 0);
+		int ctl = context(path, O_RDWR, 0);
 
 		memset(buf, POISON, NR * LEN);
 		for (int i = 0; i < NR; i++) {
@@ -552,11 +557,20 @@ static void test_kill(const char *slow)
 		_exit(0);
 	}
 	close(pipefd[1]);
-	check(read(pipefd[0], &c, 1) == 1 && c == 'y', "kill: child has %d bios in flight", NR);
+	check(read(pipefd[0], &c, 1) == 1 && c == 'y', "kill: child has %d bios in flight on %s", NR, path);
 	close(pipefd[0]);
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	check(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "kill: child killed by SIGKILL");
+}
+
+static void test_kill(const char *slow)
+{
+	struct vbabort_orphans o;
+	int64_t t;
+	int err;
+
+	orphan_by_kill(slow);
 	err = fails_with(wait_orphans(slow, 0, &o));
 	check(err == ETIMEDOUT && o.contexts == 1 && o.bios > 0,
 	      "kill: a new context sees the orphan (%u context, %u bios in flight)", o.contexts, o.bios);
@@ -565,6 +579,244 @@ static void test_kill(const char *slow)
 	t = now_ms() - t;
 	check(err == 0 && o.contexts == 0 && o.bios == 0,
 	      "kill: WAIT_ORPHANS returns once the orphaned bios completed (%" PRId64 " ms)", t);
+}
+
+/* --- FUA ------------------------------------------------------------------- */
+
+/* Sectors the FUA test writes at; vbabort.sh looks them up in the block:block_rq_issue trace. */
+#define FUA_SECTOR 2048
+#define PLAIN_SECTOR 4096
+
+static void test_fua(const char *path)
+{
+	enum { LEN = 4 * KiB };
+	uint8_t *buf = xalloc(LEN);
+	struct vbabort_iovec iov = { (uintptr_t)buf, LEN };
+	struct vbabort_req fua = rw(VBABORT_OP_WRITE, 1, FUA_SECTOR, &iov, 1);
+	struct vbabort_req plain = rw(VBABORT_OP_WRITE, 2, PLAIN_SECTOR, &iov, 1);
+	struct vbabort_req fua_read = rw(VBABORT_OP_READ, 3, 0, &iov, 1);
+	struct vbabort_req fua_flush = range(VBABORT_OP_FLUSH, 4, 0, 0);
+	struct vbabort_req bad_flag = rw(VBABORT_OP_WRITE, 5, 0, &iov, 1);
+	struct vbabort_req v1_write = rw(VBABORT_OP_WRITE, 6, PLAIN_SECTOR + 8, &iov, 1);
+	int ctl = context(path, O_RDWR, 0), devfd = open_dev(path, O_RDWR), v1 = open_ctl();
+
+	fill_random(buf, LEN, 6);
+	fua.flags = VBABORT_REQ_FUA;
+	fua_read.flags = VBABORT_REQ_FUA;
+	fua_flush.flags = VBABORT_REQ_FUA;
+	bad_flag.flags = 2;
+	check(run1(ctl, fua) == 0 && dev_equals(devfd, FUA_SECTOR * 512ull, buf, LEN),
+	      "fua: a write with VBABORT_REQ_FUA completes and reaches the device");
+	check(run1(ctl, plain) == 0, "fua: a write without it completes");
+	check(fails_with(submit(ctl, &fua_read, 1)) == EINVAL && fails_with(submit(ctl, &fua_flush, 1)) == EINVAL &&
+		      fails_with(submit(ctl, &bad_flag, 1)) == EINVAL,
+	      "fua: FUA on a read or a flush, and an unknown flag, are EINVAL");
+	/* A context bound as ABI version 1 gets version 1: no flags. */
+	check(bind_version(v1, 1, devfd, -1, 0, NULL) == 0 && fails_with(submit(v1, &fua, 1)) == EINVAL &&
+		      run1(v1, v1_write) == 0,
+	      "fua: a context bound with ABI version 1 refuses FUA and still writes");
+	close(v1);
+	close(ctl);
+	close(devfd);
+	free(buf);
+}
+
+/* --- REAP into memory it cannot write ---------------------------------------- */
+
+static void test_reap_fault(const char *path)
+{
+	enum { LEN = 4 * KiB };
+	long pg = sysconf(_SC_PAGESIZE);
+	uint8_t *buf = xalloc(2 * LEN);
+	uint8_t *map = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct vbabort_iovec iov[2] = { { (uintptr_t)buf, LEN }, { (uintptr_t)buf + LEN, LEN } };
+	struct vbabort_req reqs[2] = { rw(VBABORT_OP_READ, 51, 0, &iov[0], 1),
+				       rw(VBABORT_OP_READ, 52, 8, &iov[1], 1) };
+	/* Entry 0 at the end of the writable page, entry 1 on the read-only one. */
+	struct vbabort_cqe *straddle = (void *)(map + pg - sizeof(struct vbabort_cqe)), got[2];
+	int ctl = open_ctl(), devfd = open_dev(path, O_RDWR), efd = eventfd(0, EFD_CLOEXEC);
+	uint64_t done = 0, c;
+	int n;
+
+	if (map == MAP_FAILED || mprotect(map + pg, pg, PROT_READ) || bind_fd(ctl, devfd, efd, 0, NULL))
+		die("REAP fault set-up");
+	check(submit(ctl, reqs, 2) == 2, "reap: 2 reads submitted");
+	while (done < 2 && read(efd, &c, sizeof(c)) == sizeof(c))
+		done += c;
+	check(fails_with(reap(ctl, (void *)(map + pg), 2, 0, 0)) == EFAULT,
+	      "reap: REAP into a read-only array is EFAULT");
+	n = reap(ctl, straddle, 2, 0, 0);
+	check(n == 1 && straddle->tag == 51 && straddle->result == 0,
+	      "reap: REAP into an array whose second entry is read-only delivers the first (%d)", n);
+	n = reap(ctl, got, 2, 0, 0);
+	check(n == 1 && got[0].tag == 52 && got[0].result == 0 && dev_equals(devfd, 8 * 512, buf + LEN, LEN),
+	      "reap: the completion REAP could not write out is reaped later, with its data (%d)", n);
+	close(ctl);
+	close(devfd);
+	close(efd);
+	munmap(map, 2 * pg);
+	free(buf);
+}
+
+/* --- limits ------------------------------------------------------------------- */
+
+/* The number in file DIR/NAME (sysfs, cgroupfs), or -1. */
+static long read_number(const char *dir, const char *name)
+{
+	char path[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "r");
+	if (f && fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static long param(const char *name)
+{
+	return read_number("/sys/module/vbabort/parameters", name);
+}
+
+static bool set_param(const char *name, long v)
+{
+	char path[128];
+	bool ok;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/vbabort/parameters/%s", name);
+	f = fopen(path, "w");
+	if (!f)
+		return false;
+	ok = fprintf(f, "%ld\n", v) > 0;
+	return fclose(f) == 0 && ok;
+}
+
+static void test_limits(const char *slow)
+{
+	enum { LEN = VBABORT_MAX_IO_BYTES, PAGES = VBABORT_MAX_IO_BYTES / 4096 };
+	uint8_t *buf = xalloc(2 * LEN);
+	struct vbabort_iovec iov[2] = { { (uintptr_t)buf, LEN }, { (uintptr_t)buf + LEN, LEN } };
+	struct vbabort_req reqs[2] = { rw(VBABORT_OP_READ, 1, 0, &iov[0], 1),
+				       rw(VBABORT_OP_READ, 2, LEN / 512, &iov[1], 1) };
+	long context_pages = param("context_pages"), total_pages = param("total_pages");
+	long pinned, reqs_left;
+	int a, b, n;
+
+	check(context_pages >= PAGES && total_pages >= PAGES,
+	      "limits: context_pages %ld and total_pages %ld are module parameters", context_pages, total_pages);
+	check(!set_param("context_pages", PAGES - 1) && !set_param("total_pages", PAGES - 1),
+	      "limits: neither can be set below one request's %d pages", PAGES);
+
+	check(set_param("context_pages", PAGES), "limits: context_pages set to %d", PAGES);
+	a = context(slow, O_RDWR, 0);
+	n = submit(a, reqs, 2);
+	check(n == 1 && fails_with(submit(a, &reqs[1], 1)) == EAGAIN && param("pinned_pages") == PAGES,
+	      "limits: a context holding %d pages gets EAGAIN for more (%d accepted, %ld pinned)", PAGES, n,
+	      param("pinned_pages"));
+	set_param("context_pages", context_pages);
+
+	check(set_param("total_pages", PAGES), "limits: total_pages set to %d", PAGES);
+	b = context(slow, O_RDWR, 0);
+	check(fails_with(submit(b, &reqs[1], 1)) == ENOBUFS,
+	      "limits: with all %d pages held by one context, another gets ENOBUFS", PAGES);
+	set_param("total_pages", total_pages);
+	check(submit(b, &reqs[1], 1) == 1, "limits: it gets the pages once the limit is raised");
+
+	close(a);
+	close(b);
+	n = wait_orphans(slow, 10000, NULL);
+	pinned = param("pinned_pages");
+	reqs_left = param("requests");
+	check(n == 0 && pinned == 0 && reqs_left == 0,
+	      "limits: once the closed contexts' bios complete, pinned_pages and requests are 0 (%ld, %ld)",
+	      pinned, reqs_left);
+	free(buf);
+}
+
+/* --- memory cgroup accounting ------------------------------------------------- */
+
+/* Run from inside CGROUP: the bounce pages of reads in flight are charged to it. */
+static void test_memcg(const char *slow, const char *cgroup)
+{
+	enum { NR = 16, LEN = 256 * KiB };
+	struct vbabort_iovec iov[NR];
+	struct vbabort_req reqs[NR];
+	uint8_t *buf = xalloc(NR * LEN);
+	int ctl = context(slow, O_RDWR, 0);
+	long before, during;
+
+	/* The user buffers are charged now, not while the reads are in flight. */
+	memset(buf, POISON, NR * LEN);
+	for (int i = 0; i < NR; i++) {
+		iov[i] = (struct vbabort_iovec){ (uintptr_t)buf + i * LEN, LEN };
+		reqs[i] = rw(VBABORT_OP_READ, i, (uint64_t)i * (LEN / 512), &iov[i], 1);
+	}
+	before = read_number(cgroup, "memory.current");
+	check(submit(ctl, reqs, NR) == NR, "memcg: %d reads of %u KiB submitted", NR, LEN / KiB);
+	during = read_number(cgroup, "memory.current");
+	check(before > 0 && during - before >= NR * LEN,
+	      "memcg: their %u KiB of bounce pages are charged to the submitter's cgroup (%ld KiB more)",
+	      NR * LEN / KiB, (during - before) / 1024);
+	close(ctl);
+	/* Their bios complete later: the next test must not find this context an orphan. */
+	check(wait_orphans(slow, 10000, NULL) == 0, "memcg: the orphaned reads drain");
+	free(buf);
+}
+
+/* --- orphans on partitions ---------------------------------------------------- */
+
+#define PART_SECTORS 131072u	/* 64 MiB each, the first at sector 2048 */
+
+/* Writes an MBR with two partitions to DISK, has the kernel read it and waits for their nodes. */
+static void make_partitions(const char *disk, const char *part2)
+{
+	const uint32_t start[2] = { 2048, 2048 + PART_SECTORS }, size = PART_SECTORS;
+	uint8_t *mbr = xalloc(512);
+	int fd = open_dev(disk, O_RDWR);
+
+	memset(mbr, 0, 512);
+	for (int i = 0; i < 2; i++) {
+		uint8_t *e = mbr + 446 + 16 * i;
+
+		e[4] = 0x83;
+		memcpy(e + 8, &start[i], 4);
+		memcpy(e + 12, &size, 4);
+	}
+	mbr[510] = 0x55;
+	mbr[511] = 0xaa;
+	if (pwrite(fd, mbr, 512, 0) != 512 || ioctl(fd, BLKRRPART) < 0)
+		die("partition table");
+	for (int i = 0; i < 500 && access(part2, F_OK); i++)
+		usleep(10 * 1000);
+	close(fd);
+	free(mbr);
+}
+
+/* Whether WAIT_ORPHANS through PATH, just looking, finds an orphan. */
+static bool sees_orphan(const char *path)
+{
+	struct vbabort_orphans o;
+
+	return fails_with(wait_orphans(path, 0, &o)) == ETIMEDOUT && o.contexts == 1 && o.bios > 0;
+}
+
+static void test_parts(const char *disk, const char *part1, const char *part2)
+{
+	make_partitions(disk, part2);
+	orphan_by_kill(part1);
+	check(sees_orphan(disk), "parts: WAIT_ORPHANS through the whole disk sees an orphan on its partition 1");
+	check(sees_orphan(part1), "parts: through partition 1 it sees it too");
+	check(wait_orphans(part2, 0, NULL) == 0,
+	      "parts: through partition 2, which shares no sector with it, it does not");
+	check(wait_orphans(disk, 15000, NULL) == 0, "parts: WAIT_ORPHANS through the whole disk waits for it");
+
+	orphan_by_kill(disk);
+	check(sees_orphan(part2), "parts: WAIT_ORPHANS through partition 2 sees an orphan on the whole disk");
+	check(wait_orphans(part2, 15000, NULL) == 0, "parts: and waits for it");
 }
 
 /* --- bad input --------------------------------------------------------------- */
@@ -599,8 +851,9 @@ static void test_bad(const char *path, const char *regular)
 		      fails_with(ioctl(ctl, VBABORT_IOC_WAIT_ORPHANS, &o)) == EBADFD,
 	      "bad: SUBMIT, REAP, ABORT, WAIT_ORPHANS before BIND are EBADFD");
 
-	b = (struct vbabort_bind){ .abi_version = 2, .fd = devfd, .eventfd = -1 };
-	check(fails_with(ioctl(ctl, VBABORT_IOC_BIND, &b)) == EPROTO, "bad: BIND of ABI version 2 is EPROTO");
+	check(fails_with(bind_version(ctl, VBABORT_ABI_VERSION + 1, devfd, -1, 0, NULL)) == EPROTO &&
+		      fails_with(bind_version(ctl, 0, devfd, -1, 0, NULL)) == EPROTO,
+	      "bad: BIND of ABI version %d or 0 is EPROTO", VBABORT_ABI_VERSION + 1);
 	b = (struct vbabort_bind){ .abi_version = 1, .fd = devfd, .eventfd = -1, .reserved = { [4] = 1 } };
 	check(fails_with(ioctl(ctl, VBABORT_IOC_BIND, &b)) == EINVAL, "bad: BIND with reserved set is EINVAL");
 	b = (struct vbabort_bind){ .abi_version = 1, .fd = devfd, .eventfd = -1, .flags = 1 };
@@ -737,12 +990,22 @@ int main(int argc, char **argv)
 		test_abort_reads(argv[2]);
 		test_abort_writes(argv[2], argv[3]);
 		test_abort_queued(argv[2], argv[3]);
-	} else if (argc == 3 && !strcmp(argv[1], "kill"))
+	} else if (argc == 3 && !strcmp(argv[1], "kill")) {
 		test_kill(argv[2]);
-	else if (argc == 4 && !strcmp(argv[1], "bad"))
+	} else if (argc == 5 && !strcmp(argv[1], "parts")) {
+		test_parts(argv[2], argv[3], argv[4]);
+	} else if (argc == 3 && !strcmp(argv[1], "fua")) {
+		test_fua(argv[2]);
+	} else if (argc == 3 && !strcmp(argv[1], "limits")) {
+		test_limits(argv[2]);
+	} else if (argc == 4 && !strcmp(argv[1], "memcg")) {
+		test_memcg(argv[2], argv[3]);
+	} else if (argc == 4 && !strcmp(argv[1], "bad")) {
 		test_bad(argv[2], argv[3]);
-	else {
-		fprintf(stderr, "usage: vbabort-test data DEV | abort SLOWDEV BACKDEV | kill SLOWDEV | bad DEV FILE\n");
+		test_reap_fault(argv[2]);
+	} else {
+		fprintf(stderr, "usage: vbabort-test data DEV | fua DEV | abort SLOWDEV BACKDEV | kill SLOWDEV |\n"
+				"       parts SLOWDISK PART1 PART2 | limits SLOWDEV | memcg SLOWDEV CGROUP | bad DEV FILE\n");
 		return 2;
 	}
 	return failures ? 1 : 0;

@@ -12,9 +12,12 @@
  * fields. Reserved fields and unknown flags must be zero (-EINVAL).
  * Documentation/vbabort.rst is the reference.
  */
-#define VBABORT_ABI_VERSION	1
+#define VBABORT_ABI_VERSION	2	/* 2: VBABORT_REQ_FUA */
 
-/* Limits; they bound the memory a context can pin. */
+/*
+ * Limits; they bound the memory a context can pin. The module parameters
+ * context_pages and total_pages bound the bounce pages further.
+ */
 #define VBABORT_MAX_BATCH	256	/* requests per SUBMIT, entries per REAP */
 #define VBABORT_MAX_REQS	256	/* requests a context owns at once */
 #define VBABORT_MAX_SEGS	16	/* iovec entries per read or write */
@@ -51,7 +54,7 @@ struct vbabort_version {
 #define VBABORT_BOUND_READONLY	0x1U
 
 struct vbabort_bind {
-	__u32 abi_version;	/* in: VBABORT_ABI_VERSION, else -EPROTO */
+	__u32 abi_version;	/* in: 1..VBABORT_ABI_VERSION, else -EPROTO */
 	__s32 fd;		/* in: an open block device */
 	__s32 eventfd;		/* in: signalled on each completion, or -1 */
 	__u32 queue_depth;	/* in: bios in flight at once, 0 = default */
@@ -74,9 +77,12 @@ struct vbabort_req {
 	__u32 iov_cnt;		/* read/write: 1..VBABORT_MAX_SEGS, else zero */
 	__u32 nr_sectors;	/* discard/write-zeroes: length, else zero */
 	__u16 op;		/* enum vbabort_op */
-	__u16 flags;		/* zero */
+	__u16 flags;		/* VBABORT_REQ_*; zero with ABI version 1 */
 	__u32 reserved[3];	/* zero */
 };
+
+/* vbabort_req flags (ABI version 2) */
+#define VBABORT_REQ_FUA	0x1U	/* write: durable before it completes */
 
 struct vbabort_submit {
 	__u64 reqs;		/* user address of vbabort_req[nr] */
@@ -115,7 +121,7 @@ struct vbabort_abort {
 struct vbabort_orphans {
 	__u32 timeout_ms;	/* in: how long to wait, 0 = just look */
 	__u32 flags;		/* in: zero */
-	__u32 contexts;		/* out: closed contexts on this device not yet gone */
+	__u32 contexts;		/* out: closed contexts overlapping this one not yet gone */
 	__u32 bios;		/* out: their bios still in flight */
 	__u64 reserved[2];	/* zero */
 };
