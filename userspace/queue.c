@@ -528,10 +528,9 @@ static bool notifier_event(struct vb_queue *q, const struct io_uring_cqe *cqe, u
 /* Owns the io_uring of a suspended ring until the host is done with its abandoned reads. */
 struct orphan_reads {
 	struct vb_device *dev;
-	unsigned int index;
+	struct vb_orphan rec;		/* which ring, how many reads: the device lists it */
 	struct io_uring ring;
 	struct vb_blk_req *reqs;
-	unsigned int count;
 };
 
 /* Waits for count abandoned reads on ring, freeing their bounce buffers; touches no guest memory. */
@@ -544,7 +543,7 @@ static void reap_abandoned(struct io_uring *ring, unsigned int *count)
 		if (sqe)
 			io_uring_prep_poll_remove(sqe, tag);
 	}
-	while (*count) {
+	while (__atomic_load_n(count, __ATOMIC_RELAXED)) {
 		struct io_uring_cqe *cqe;
 		unsigned int head, seen = 0;
 
@@ -557,7 +556,8 @@ static void reap_abandoned(struct io_uring *ring, unsigned int *count)
 			if (tag > TAG_MAX && req->abandoned) {
 				vb_uring_release(NULL, req);
 				req->abandoned = false;
-				(*count)--;
+				/* Atomic: the status line reads it from another thread. */
+				__atomic_sub_fetch(count, 1, __ATOMIC_RELAXED);
 			}
 		}
 		io_uring_cq_advance(ring, seen);
@@ -566,22 +566,22 @@ static void reap_abandoned(struct io_uring *ring, unsigned int *count)
 
 static void *orphan_thread(struct orphan_reads *o)
 {
-	struct vb_device *dev = o->dev;
-
-	reap_abandoned(&o->ring, &o->count);
-	vb_debug("queue %u: the host finished every abandoned read", o->index);
+	reap_abandoned(&o->ring, &o->rec.reads);
+	vb_info("queue %u: the host finished every abandoned read of an orphaned ring",
+		o->rec.queue);
 	io_uring_queue_exit(&o->ring);
 	free(o->reqs);
+	vb_device_orphan_done(o->dev, &o->rec);
 	free(o);
-	vb_device_orphan_done(dev);
 	return NULL;
 }
 
 /*
  * The ring is quiesced but the host still reads into abandoned bounce
  * buffers: the io_uring and the requests go with this thread, which frees
- * them once the host is done, so the ring can start again at once. Without
- * memory for that, the reads are waited for here instead.
+ * them once the host is done, so the ring can start again at once. Past the
+ * device's limit of orphaned rings, or without memory, the reads are waited
+ * for here instead.
  */
 static struct orphan_reads *hand_off_orphans(struct vb_queue *q)
 {
@@ -590,13 +590,14 @@ static struct orphan_reads *hand_off_orphans(struct vb_queue *q)
 	if (!q->norphans)
 		return NULL;
 	o = malloc(sizeof(*o));
-	if (!o) {
+	if (o)
+		*o = (struct orphan_reads){ .dev = q->dev, .ring = q->ring, .reqs = q->reqs,
+					    .rec = { .queue = q->index, .reads = q->norphans } };
+	if (!o || !vb_device_orphan_begin(q->dev, &o->rec)) {
+		free(o);
 		reap_abandoned(&q->ring, &q->norphans);
 		return NULL;
 	}
-	*o = (struct orphan_reads){ .dev = q->dev, .index = q->index, .ring = q->ring,
-				    .reqs = q->reqs, .count = q->norphans };
-	vb_device_orphan_begin(q->dev);
 	q->orphaned = true;
 	return o;
 }
