@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "vhost_inflight.h"
@@ -24,14 +23,6 @@
 #define F_SUSPEND ((1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) | \
 		   (1ull << VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT))
 #define PLAN (LIMIT + 16)
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Threads of the daemon, from /proc. */
 static unsigned tasks(const struct vu_daemon *d)
@@ -158,12 +149,12 @@ static bool submit_hung_reads(struct rig *r)
 /* GET_VRING_BASE with a suspension: the reply's time, or ~0 if it failed or did not suspend them all. */
 static uint64_t suspend_ms(struct rig *r)
 {
-	uint64_t t0 = now_ms();
+	uint64_t t0 = (uint64_t)vu_now_ms();
 	uint32_t base = ~0u;
 
 	if (vu_vq_stop(r->vq, &base) < 0 || base != 0 || vu_inflight_count(&r->inf, 0) != NREADS)
 		return ~0ull;
-	return now_ms() - t0;
+	return (uint64_t)vu_now_ms() - t0;
 }
 
 /* Restarts the ring: the daemon resubmits the suspended reads, which hang again; wait till they do. */
@@ -235,11 +226,11 @@ static void test_bound(void)
 			       "outstanding: queue 0 (8 reads), queue 0 (8 reads)", 2000),
 	       "SIGUSR1: a status line with the rings, requests in flight, orphans and their reads");
 
-	t0 = now_ms();
+	t0 = (uint64_t)vu_now_ms();
 	vu_slowfs_delay(&r.fs, 0, 0);
 	if (!joined)
 		pthread_join(t, NULL);
-	took = now_ms() - t0;
+	took = (uint64_t)vu_now_ms() - t0;
 	tap_ok(b.took != ~0ull && took < 2000,
 	       "when the disk recovers it replies (%llu ms later), the reads still suspended",
 	       (unsigned long long)took);
@@ -281,9 +272,9 @@ static void test_sigterm(void)
 	took = suspend_ms(&r);
 	tap_ok(took < 1000, "sigterm: the ring is suspended in %llu ms", (unsigned long long)took);
 	vu_dev_close(&r.dev);
-	t0 = now_ms();
+	t0 = (uint64_t)vu_now_ms();
 	rc = vu_daemon_stop(&r.d);
-	took = now_ms() - t0;
+	took = (uint64_t)vu_now_ms() - t0;
 	tap_ok(rc == 0 && took >= TIMEOUT_S * 1000 - 100 && took < TIMEOUT_S * 1000 + 2500,
 	       "sigterm: the daemon exits 0 after the %d s --orphan-timeout (%llu ms), not when the disk answers",
 	       TIMEOUT_S, (unsigned long long)took);

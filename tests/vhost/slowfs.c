@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "vu_frontend.h"
@@ -16,14 +15,6 @@
 #define BLK 4096
 #define DELAY_MS 500
 #define PLAN 11
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void *aligned(size_t len)
 {
@@ -46,12 +37,12 @@ static bool read_together(int fd, unsigned n, uint64_t *submit_ms, uint64_t *tot
 	*submit_ms = *total_ms = 0;
 	if (io_uring_queue_init(n, &ring, 0) < 0)
 		tap_bail("io_uring_queue_init");
-	t0 = now_ms();
+	t0 = (uint64_t)vu_now_ms();
 	for (unsigned i = 0; i < n; i++)
 		io_uring_prep_read(io_uring_get_sqe(&ring), fd, (char *)buf + (size_t)i * BLK, BLK,
 				   (off_t)i * 1024 * 1024);
 	ok = io_uring_submit(&ring) == (int)n;
-	*submit_ms = now_ms() - t0;
+	*submit_ms = (uint64_t)vu_now_ms() - t0;
 	while (ok && done < n) {
 		struct io_uring_cqe *cqe;
 
@@ -61,7 +52,7 @@ static bool read_together(int fd, unsigned n, uint64_t *submit_ms, uint64_t *tot
 		io_uring_cqe_seen(&ring, cqe);
 		done++;
 	}
-	*total_ms = now_ms() - t0;
+	*total_ms = (uint64_t)vu_now_ms() - t0;
 	io_uring_queue_exit(&ring);
 	free(buf);
 	return ok && done == n;
@@ -105,10 +96,10 @@ static void test_async(void)
 	       (unsigned long long)total, DELAY_MS, NREADS * DELAY_MS);
 
 	vu_pattern_fill(buf, 16 * BLK, 77, 1 << 20);
-	t0 = now_ms();
+	t0 = (uint64_t)vu_now_ms();
 	ok = pwrite(fd, buf, 16 * BLK, 1 << 20) == 16 * BLK &&
 	     pread(fd, back, 16 * BLK, 1 << 20) == 16 * BLK && memcmp(buf, back, 16 * BLK) == 0;
-	took = now_ms() - t0;
+	took = (uint64_t)vu_now_ms() - t0;
 	tap_ok(ok && took >= 2 * DELAY_MS - 50,
 	       "data written reads back, each request after the delay (%llu ms for two)",
 	       (unsigned long long)took);
@@ -122,10 +113,10 @@ static void test_async(void)
 		tap_bail("io_uring_queue_init");
 	vu_slowfs_delay(&s, 60000, 60000);
 	tap_ok(read_pending_after(&ring, fd, back, 300), "a hung disk holds a read");
-	t0 = now_ms();
+	t0 = (uint64_t)vu_now_ms();
 	vu_slowfs_delay(&s, 0, 0);
 	ok = io_uring_wait_cqe(&ring, &cqe) == 0 && cqe->res == BLK;
-	took = now_ms() - t0;
+	took = (uint64_t)vu_now_ms() - t0;
 	tap_ok(ok && took < 1000, "it ends as soon as the disk recovers (%llu ms)",
 	       (unsigned long long)took);
 	io_uring_queue_exit(&ring);
