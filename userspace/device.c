@@ -82,7 +82,8 @@ bool vb_device_orphan_begin(struct vb_device *dev, struct vb_orphan *o)
 	bool taken;
 
 	pthread_mutex_lock(&dev->orphan_lock);
-	taken = dev->orphan_rings < dev->orphan_limit;
+	taken = dev->orphan_rings < dev->orphan_limit ||
+		__atomic_load_n(&dev->exiting, __ATOMIC_ACQUIRE);
 	if (taken) {
 		o->next = dev->orphans;
 		dev->orphans = o;
@@ -90,8 +91,9 @@ bool vb_device_orphan_begin(struct vb_device *dev, struct vb_orphan *o)
 	}
 	pthread_mutex_unlock(&dev->orphan_lock);
 	if (taken)
-		vb_info("queue %u: %u abandoned reads left with the host, orphaned ring %u of at most %u",
-			o->queue, o->reads, dev->orphan_rings, dev->orphan_limit);
+		vb_info("queue %u: %u abandoned reads left with the host, orphaned ring %u of at most %u%s",
+			o->queue, o->reads, dev->orphan_rings, dev->orphan_limit,
+			dev->orphan_rings > dev->orphan_limit ? " (past it: the daemon is exiting)" : "");
 	else
 		vb_warn("queue %u: %u rings are orphaned already (the limit): the ring stops only when the host has finished its %u abandoned reads",
 			o->queue, dev->orphan_limit, o->reads);
@@ -176,6 +178,11 @@ bool vb_device_destroy(struct vb_device *dev)
 	vb_dirty_log_unmap(&dev->log);
 	vb_disk_close(&dev->disk);
 	return true;
+}
+
+void vb_device_begin_exit(struct vb_device *dev)
+{
+	__atomic_store_n(&dev->exiting, 1, __ATOMIC_RELEASE);
 }
 
 void vb_device_log_status(struct vb_device *dev, const char *name)

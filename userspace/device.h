@@ -71,6 +71,7 @@ struct vb_device {
 	unsigned int orphan_rings;	/* under orphan_lock: how many */
 	unsigned int orphan_limit;
 	unsigned int orphan_timeout_ms;
+	int exiting;			/* atomic: the daemon is exiting, the limit no longer holds */
 };
 
 int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts);
@@ -93,10 +94,17 @@ int vb_device_write_config(struct vb_device *dev, uint32_t offset, const uint8_t
 /*
  * A suspended ring hands its abandoned reads to a thread of their own:
  * begin registers it, or refuses (false, logged) when orphan_limit rings
- * are orphaned already; done when the host has finished them.
+ * are orphaned already and the daemon is not exiting; done when the host
+ * has finished them.
  */
 bool vb_device_orphan_begin(struct vb_device *dev, struct vb_orphan *o);
 void vb_device_orphan_done(struct vb_device *dev, struct vb_orphan *o);
+/*
+ * The daemon is exiting: a ring stopping past orphan_limit stops waiting for
+ * its reads and is orphaned anyway, so that the exit is not held up beyond
+ * orphan_timeout_ms. Callable from any thread.
+ */
+void vb_device_begin_exit(struct vb_device *dev);
 /* Logs one line: rings running, requests in flight, orphaned rings and their reads. */
 void vb_device_log_status(struct vb_device *dev, const char *name);
 /* Device reset: stops every queue (draining its I/O) and forgets ring state and features. */

@@ -15,7 +15,7 @@
 #include "device.h"
 #include "kabort_io.h"
 #include "log.h"
-#include "status.h"
+#include "signals.h"
 #include "vduse.h"
 #include "vb_parse.h"
 #include "virtqueue.h"
@@ -453,14 +453,14 @@ static int serve(const struct serve_args *a)
 	struct vb_vduse_opts vd = { .name = a->vduse };
 	struct vb_vu_opts vu = { .path = a->socket, .mode = a->socket_mode,
 				 .gid = a->socket_group, .no_suspend = a->no_suspend };
-	struct vb_status status;
-	struct vb_device *devs[VB_STATUS_DEVICES];
-	const char *names[VB_STATUS_DEVICES];
+	struct vb_signals signals;
+	struct vb_device *devs[VB_SIGNAL_DEVICES];
+	const char *names[VB_SIGNAL_DEVICES];
 	unsigned int ndevs = 0;
 	char engine[32];
 	char *path = disk_path(a), *log_path = NULL;
 	sigset_t stop_signals, blocked;
-	bool status_started = false, orphans_left = false;
+	bool signals_started = false, orphans_left = false;
 	int stop_fd, ret = 1;
 
 	if (!path)
@@ -500,16 +500,16 @@ static int serve(const struct serve_args *a)
 		devs[ndevs] = &vduse_dev;
 		names[ndevs++] = a->vduse;
 	}
-	status_started = vb_status_start(&status, devs, names, ndevs) == 0;
-	if (!status_started)
-		vb_warn("no status thread: SIGUSR1 will be ignored");
+	signals_started = vb_signals_start(&signals, stop_fd, devs, names, ndevs) == 0;
+	if (!signals_started)
+		vb_warn("no signal thread: SIGUSR1 will be ignored");
 	if (a->socket)
 		vb_vu_server_run(&srv, stop_fd);
 	else
 		wait_readable(stop_fd);
 	vb_info("stopping");
-	if (status_started)
-		vb_status_stop(&status);
+	if (signals_started)
+		vb_signals_stop(&signals);
 	if (a->socket)
 		vb_vu_server_destroy(&srv);
 	ret = 0;

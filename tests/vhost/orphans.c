@@ -22,7 +22,7 @@
 #define SEED 4242u
 #define F_SUSPEND ((1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) | \
 		   (1ull << VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT))
-#define PLAN (LIMIT + 16)
+#define PLAN (LIMIT + 21)
 
 /* Threads of the daemon, from /proc. */
 static unsigned tasks(const struct vu_daemon *d)
@@ -260,29 +260,54 @@ static void test_bound(void)
 	rig_down(&r);
 }
 
-/* SIGTERM with an orphaned ring on a disk that never answers: the daemon waits the timeout, then exits. */
-static void test_sigterm(void)
+/*
+ * SIGTERM with orphaned rings on a disk that never answers: the daemon waits
+ * the timeout, then exits. Past the limit, even with a suspension waiting for
+ * its reads when the signal comes.
+ */
+static void test_sigterm(bool past_limit)
 {
+	const char *name = past_limit ? "sigterm past the limit" : "sigterm";
+	unsigned rings = past_limit ? LIMIT + 1 : 1;
 	struct rig r;
+	struct blocked_stop b = { .r = &r };
+	pthread_t t;
+	char line[160];
 	uint64_t t0, took;
 	int rc;
 
 	rig_up(&r);
-	tap_ok(submit_hung_reads(&r), "sigterm: %u reads wait on the hung disk", NREADS);
-	took = suspend_ms(&r);
-	tap_ok(took < 1000, "sigterm: the ring is suspended in %llu ms", (unsigned long long)took);
-	vu_dev_close(&r.dev);
+	tap_ok(submit_hung_reads(&r), "%s: %u reads wait on the hung disk", name, NREADS);
+	for (unsigned i = 1; past_limit && i <= LIMIT; i++) {
+		if (suspend_ms(&r) > 1000)
+			tap_bail("suspension %u did not orphan its reads", i);
+		restart(&r);
+	}
+	if (past_limit) {
+		if (pthread_create(&t, NULL, stop_in_background, &b))
+			tap_bail("pthread_create");
+		usleep(500000);
+		tap_ok(!__atomic_load_n(&b.done, __ATOMIC_ACQUIRE),
+		       "%s: the ring waits for its reads", name);
+	} else {
+		took = suspend_ms(&r);
+		tap_ok(took < 1000, "%s: the ring is suspended at once", name);
+	}
 	t0 = (uint64_t)vu_now_ms();
 	rc = vu_daemon_stop(&r.d);
 	took = (uint64_t)vu_now_ms() - t0;
+	if (past_limit)
+		pthread_join(t, NULL);
 	tap_ok(rc == 0 && took >= TIMEOUT_S * 1000 - 100 && took < TIMEOUT_S * 1000 + 2500,
-	       "sigterm: the daemon exits 0 after the %d s --orphan-timeout (%llu ms), not when the disk answers",
-	       TIMEOUT_S, (unsigned long long)took);
-	tap_ok(log_shows(&r.d, "exiting with 8 abandoned reads still with the host after 1000 ms, "
-			       "on 1 orphaned rings: queue 0 (8 reads)", 0),
-	       "sigterm: it logs what it abandoned: how many reads, which ring");
-	tap_ok(log_shows(&r.d, "waiting up to 1000 ms for the host to finish 1 rings' abandoned reads", 0),
-	       "sigterm: and that it waited");
+	       "%s: the daemon exits 0 after the %d s --orphan-timeout (%llu ms), not when the disk answers",
+	       name, TIMEOUT_S, (unsigned long long)took);
+	snprintf(line, sizeof(line), "exiting with %u abandoned reads still with the host after 1000 ms, "
+		 "on %u orphaned rings: queue 0 (8 reads)", rings * NREADS, rings);
+	tap_ok(log_shows(&r.d, line, 0), "%s: it logs what it abandoned: how many reads, which rings",
+	       name);
+	snprintf(line, sizeof(line), "waiting up to 1000 ms for the host to finish %u rings' "
+		 "abandoned reads", rings);
+	tap_ok(log_shows(&r.d, line, 0), "%s: and that it waited", name);
 	rig_down(&r);
 }
 
@@ -291,6 +316,7 @@ int main(void)
 	vu_harness_init(120);
 	tap_plan_vbridge_only(PLAN, "orphaned rings are vbridge's", "orphans");
 	test_bound();
-	test_sigterm();
+	test_sigterm(false);
+	test_sigterm(true);
 	return tap_done();
 }
