@@ -105,6 +105,35 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_entry(req, &e);
 }
 
+/* So that ls shows what there is. */
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	static const struct { const char *name; fuse_ino_t ino; } entries[] = {
+		{ ".", INO_ROOT }, { "..", INO_ROOT }, { "disk", INO_DISK },
+		{ "control", INO_CONTROL },
+	};
+	char buf[512];
+	size_t len = 0, room = size < sizeof(buf) ? size : sizeof(buf);
+
+	(void)fi;
+	if (ino != INO_ROOT) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	for (off_t i = off; i >= 0 && i < (off_t)(sizeof(entries) / sizeof(entries[0])); i++) {
+		struct stat st;
+		size_t n;
+
+		fill_attr(entries[i].ino, &st);
+		n = fuse_add_direntry(req, buf + len, room - len, entries[i].name, &st, i + 1);
+		if (n > room - len)
+			break;
+		len += n;
+	}
+	fuse_reply_buf(req, buf, len);
+}
+
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct stat st;
@@ -328,6 +357,7 @@ static const struct fuse_lowlevel_ops ops = {
 	.init = op_init,
 	.lookup = op_lookup,
 	.getattr = op_getattr,
+	.readdir = op_readdir,
 	.setattr = op_setattr,
 	.open = op_open,
 	.read = op_read,

@@ -14,7 +14,7 @@
 #define NREADS 16
 #define BLK 4096
 #define DELAY_MS 500
-#define PLAN 11
+#define PLAN 12
 
 static void *aligned(size_t len)
 {
@@ -149,12 +149,41 @@ static void test_sync(void)
 	vu_slowfs_umount(&s);
 }
 
+/* With --backing the data lives in a file: what is written through the disk is in it. */
+static void test_backing(void)
+{
+	char path[] = "/tmp/vbridge-slowfs-backing.XXXXXX", opts[64];
+	uint8_t *buf = aligned(8 * BLK), *back = aligned(8 * BLK);
+	struct vu_slowfs s;
+	int bfd = mkstemp(path), fd = -1;
+	bool ok;
+
+	if (bfd < 0 || ftruncate(bfd, 1 << 20) < 0)
+		tap_bail("backing file: %s", strerror(errno));
+	snprintf(opts, sizeof(opts), "--backing %s", path);
+	if (vu_slowfs_mount(&s, "1M", opts) < 0)
+		tap_bail("cannot mount the slow disk on a backing file");
+	vu_pattern_fill(buf, 8 * BLK, 99, 4 * BLK);
+	fd = open(s.disk, O_RDWR | O_DIRECT);
+	ok = fd >= 0 && pwrite(fd, buf, 8 * BLK, 4 * BLK) == 8 * BLK &&
+	     pread(bfd, back, 8 * BLK, 4 * BLK) == 8 * BLK && memcmp(buf, back, 8 * BLK) == 0;
+	tap_ok(ok, "--backing: an O_DIRECT write through the disk is in the backing file");
+	if (fd >= 0)
+		close(fd);
+	vu_slowfs_umount(&s);
+	close(bfd);
+	unlink(path);
+	free(buf);
+	free(back);
+}
+
 int main(void)
 {
 	vu_harness_init(60);
 	tap_plan(PLAN);
 	test_async();
 	test_sync();
+	test_backing();
 	tap_ok(vu_slowfs_mount(&(struct vu_slowfs){ 0 }, "1M", "--no-such-option") < 0,
 	       "a server that cannot start is reported, not waited for");
 	return tap_done();
