@@ -57,7 +57,7 @@ FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(BUILD)/tests/vhost/variants \
 	$(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
 	$(BUILD)/vbridge-suspend-bench $(BUILD)/vbridge-bench $(BUILD)/tests/vhost/bench_smoke \
-	$(BUILD)/tests/unit/inflight_tool_test $(SCRIPT_UNIT_TESTS) $(FUZZ_REPLAY_BINS)
+	$(BUILD)/tests/unit/inflight_tool_test $(SCRIPT_UNIT_TESTS) $(FUZZ_REPLAY_BINS) $(BUILD)/slowfs
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -70,6 +70,15 @@ $(BUILD)/vbridge: $(BUILD)/userspace/main.o $(CORE_OBJS)
 
 $(BUILD)/vbridge-suspend-bench: $(BUILD)/tools/bench/suspend_bench.o $(FRONT_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The tests' slow disk (tests/lib/slowfs.c), a FUSE file system; its flags are asked for when it
+# is compiled, after `make deps` may have installed libfuse3-dev.
+$(BUILD)/tests/lib/slowfs.o: tests/lib/slowfs.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $$(pkg-config --cflags fuse3) -c -o $@ $<
+
+$(BUILD)/slowfs: $(BUILD)/tests/lib/slowfs.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lfuse3 -pthread
 
 $(BUILD)/vbridge-inflight: $(INFLIGHT_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^
@@ -118,6 +127,7 @@ $(BUILD)/tests/vhost/%.o $(BUILD)/tools/frontend/%.o $(BUILD)/tools/bench/%.o: C
 GUEST_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread
 
 $(BUILD)/tests/vhost/syscall_filter.o: CFLAGS += -DVBRIDGE_SRC='"$(CURDIR)"'
+$(BUILD)/tools/frontend/vu_slowfs.o: CFLAGS += -DVBRIDGE_SRC='"$(CURDIR)"'
 
 $(BUILD)/tests/guest/%: tests/guest/tools/%.c
 	@mkdir -p $(dir $@)

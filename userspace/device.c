@@ -5,8 +5,10 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blk.h"
@@ -48,6 +50,8 @@ int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts)
 	dev->engine = opts->engine;
 	dev->poll_ns = (uint64_t)opts->poll_us * 1000;
 	dev->sqpoll_idle_ms = opts->sqpoll_idle_ms;
+	dev->orphan_limit = opts->orphan_limit;
+	dev->orphan_timeout_ms = opts->orphan_timeout_ms;
 	pthread_mutex_init(&dev->orphan_lock, NULL);
 	pthread_cond_init(&dev->orphan_done, NULL);
 	dev->queues = calloc(dev->num_queues, sizeof(*dev->queues));
@@ -73,37 +77,140 @@ fail_disk:
 	return ret;
 }
 
-void vb_device_orphan_begin(struct vb_device *dev)
+bool vb_device_orphan_begin(struct vb_device *dev, struct vb_orphan *o)
+{
+	bool taken;
+
+	pthread_mutex_lock(&dev->orphan_lock);
+	taken = dev->orphan_rings < dev->orphan_limit ||
+		__atomic_load_n(&dev->exiting, __ATOMIC_ACQUIRE);
+	if (taken) {
+		o->next = dev->orphans;
+		dev->orphans = o;
+		dev->orphan_rings++;
+	}
+	pthread_mutex_unlock(&dev->orphan_lock);
+	if (taken)
+		vb_info("queue %u: %u abandoned reads left with the host, orphaned ring %u of at most %u%s",
+			o->queue, o->reads, dev->orphan_rings, dev->orphan_limit,
+			dev->orphan_rings > dev->orphan_limit ? " (past it: the daemon is exiting)" : "");
+	else
+		vb_warn("queue %u: %u rings are orphaned already (the limit): the ring stops only when the host has finished its %u abandoned reads",
+			o->queue, dev->orphan_limit, o->reads);
+	return taken;
+}
+
+void vb_device_orphan_done(struct vb_device *dev, struct vb_orphan *o)
 {
 	pthread_mutex_lock(&dev->orphan_lock);
-	dev->orphan_rings++;
+	for (struct vb_orphan **p = &dev->orphans; *p; p = &(*p)->next) {
+		if (*p == o) {
+			*p = o->next;
+			break;
+		}
+	}
+	dev->orphan_rings--;
+	pthread_cond_broadcast(&dev->orphan_done);
 	pthread_mutex_unlock(&dev->orphan_lock);
 }
 
-void vb_device_orphan_done(struct vb_device *dev)
+/* Under orphan_lock: the abandoned reads of every orphaned ring, and "queue Q (N reads), ..." in list. */
+static unsigned int orphan_reads(const struct vb_device *dev, char *list, size_t size)
 {
-	pthread_mutex_lock(&dev->orphan_lock);
-	if (--dev->orphan_rings == 0)
-		pthread_cond_broadcast(&dev->orphan_done);
-	pthread_mutex_unlock(&dev->orphan_lock);
+	unsigned int total = 0;
+	size_t len = 0;
+
+	list[0] = '\0';
+	for (const struct vb_orphan *o = dev->orphans; o; o = o->next) {
+		unsigned int reads = __atomic_load_n(&o->reads, __ATOMIC_RELAXED);
+		int n = snprintf(list + len, size - len, "%squeue %u (%u reads)", len ? ", " : "",
+				 o->queue, reads);
+
+		total += reads;
+		if (n > 0 && (size_t)n < size - len)
+			len += (size_t)n;
+	}
+	return total;
 }
 
-void vb_device_destroy(struct vb_device *dev)
+/* Waits for the orphaned rings until deadline; false if some are left. */
+static bool wait_for_orphans(struct vb_device *dev)
+{
+	struct timespec deadline;
+	char list[256];
+	unsigned int reads;
+	bool done;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += dev->orphan_timeout_ms / 1000;
+	deadline.tv_nsec += (long)(dev->orphan_timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&dev->orphan_lock);
+	if (dev->orphan_rings)
+		vb_info("waiting up to %u ms for the host to finish %u rings' abandoned reads",
+			dev->orphan_timeout_ms, dev->orphan_rings);
+	while (dev->orphan_rings &&
+	       pthread_cond_timedwait(&dev->orphan_done, &dev->orphan_lock, &deadline) == 0)
+		;
+	done = dev->orphan_rings == 0;
+	reads = orphan_reads(dev, list, sizeof(list));
+	if (!done)
+		vb_warn("exiting with %u abandoned reads still with the host after %u ms, on %u orphaned rings: %s",
+			reads, dev->orphan_timeout_ms, dev->orphan_rings, list);
+	pthread_mutex_unlock(&dev->orphan_lock);
+	return done;
+}
+
+bool vb_device_destroy(struct vb_device *dev)
 {
 	for (unsigned int i = 0; i < dev->num_queues; i++)
 		vb_queue_destroy(&dev->queues[i]);
 	free(dev->queues);
-	pthread_mutex_lock(&dev->orphan_lock);
-	if (dev->orphan_rings)
-		vb_info("waiting for the host to finish %u rings' abandoned reads", dev->orphan_rings);
-	while (dev->orphan_rings)
-		pthread_cond_wait(&dev->orphan_done, &dev->orphan_lock);
-	pthread_mutex_unlock(&dev->orphan_lock);
+	dev->queues = NULL;
+	if (!wait_for_orphans(dev))
+		return false;
 	pthread_cond_destroy(&dev->orphan_done);
 	pthread_mutex_destroy(&dev->orphan_lock);
 	vb_mem_clear(&dev->mem);
 	vb_dirty_log_unmap(&dev->log);
 	vb_disk_close(&dev->disk);
+	return true;
+}
+
+void vb_device_begin_exit(struct vb_device *dev)
+{
+	__atomic_store_n(&dev->exiting, 1, __ATOMIC_RELEASE);
+}
+
+void vb_device_log_status(struct vb_device *dev, const char *name)
+{
+	unsigned int running = 0, busy = 0, stopping = 0, rings, reads;
+	char list[256];
+
+	/*
+	 * A snapshot taken without stopping the queues: counters may be a moment
+	 * old. A stopping ring's abandoned reads are its own until it hands them
+	 * off, or waits for them past the limit.
+	 */
+	for (unsigned int i = 0; i < dev->num_queues; i++) {
+		struct vb_queue *q = &dev->queues[i];
+
+		if (__atomic_load_n(&q->running, __ATOMIC_RELAXED)) {
+			running++;
+			busy += __atomic_load_n(&q->nbusy, __ATOMIC_RELAXED);
+			stopping += __atomic_load_n(&q->norphans, __ATOMIC_RELAXED);
+		}
+	}
+	pthread_mutex_lock(&dev->orphan_lock);
+	rings = dev->orphan_rings;
+	reads = orphan_reads(dev, list, sizeof(list));
+	pthread_mutex_unlock(&dev->orphan_lock);
+	vb_info("status %s: %u of %u rings running, %u requests in flight, %u abandoned reads on stopping rings, %u orphaned rings (limit %u) with %u abandoned reads outstanding%s%s",
+		name, running, dev->num_queues, busy, stopping, rings, dev->orphan_limit, reads,
+		rings ? ": " : "", list);
 }
 
 static unsigned int ilog2(uint32_t v)

@@ -26,6 +26,18 @@ struct vb_device_opts {
 	struct vb_engine engine;
 	uint32_t poll_us;		/* queue threads spin this long before sleeping */
 	uint32_t sqpoll_idle_ms;	/* 0: no SQPOLL; else its kernel thread's idle time */
+	unsigned int orphan_limit;	/* orphaned rings at most; past it a suspension waits */
+	unsigned int orphan_timeout_ms;	/* how long destroy waits for orphaned rings */
+};
+
+/*
+ * A suspended ring whose abandoned reads the host still works on; its
+ * thread owns it (queue.c) and registers it with the device meanwhile.
+ */
+struct vb_orphan {
+	struct vb_orphan *next;		/* under the device's orphan_lock */
+	unsigned int queue;
+	unsigned int reads;		/* atomic: abandoned reads not finished yet */
 };
 
 struct vb_device {
@@ -49,16 +61,28 @@ struct vb_device {
 	uint64_t poll_ns;		/* adaptive polling window, 0: off */
 	uint32_t sqpoll_idle_ms;	/* io_uring SQPOLL per queue, 0: off */
 	/*
-	 * Suspended rings whose abandoned reads the host still works on; the
-	 * device (and its disk) must outlive them.
+	 * Suspended rings whose abandoned reads the host still works on, each
+	 * with a thread, an io_uring and request slots: at most orphan_limit.
+	 * The device (and its disk) must outlive them.
 	 */
 	pthread_mutex_t orphan_lock;
 	pthread_cond_t orphan_done;
-	unsigned int orphan_rings;	/* under orphan_lock */
+	struct vb_orphan *orphans;	/* under orphan_lock */
+	unsigned int orphan_rings;	/* under orphan_lock: how many */
+	unsigned int orphan_limit;
+	unsigned int orphan_timeout_ms;
+	int exiting;			/* atomic: the daemon is exiting, the limit no longer holds */
 };
 
 int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts);
-void vb_device_destroy(struct vb_device *dev);
+/*
+ * Stops the queues and frees the device once its orphaned rings are done,
+ * waiting orphan_timeout_ms for them at most. Returns false, having logged
+ * which rings and how many reads it abandons, if some were still with the
+ * host: their threads still use the device, so it must stay in memory
+ * (not freed, not reused) until the process exits.
+ */
+bool vb_device_destroy(struct vb_device *dev);
 /* Fills the config space as the driver reads it. */
 void vb_device_config(const struct vb_device *dev, struct virtio_blk_config *cfg);
 /*
@@ -67,9 +91,22 @@ void vb_device_config(const struct vb_device *dev, struct virtio_blk_config *cfg
  */
 int vb_device_write_config(struct vb_device *dev, uint32_t offset, const uint8_t *buf,
 			   uint32_t size);
-/* A suspended ring hands its abandoned reads to a thread of their own: begin, then done when they are. */
-void vb_device_orphan_begin(struct vb_device *dev);
-void vb_device_orphan_done(struct vb_device *dev);
+/*
+ * A suspended ring hands its abandoned reads to a thread of their own:
+ * begin registers it, or refuses (false, logged) when orphan_limit rings
+ * are orphaned already and the daemon is not exiting; done when the host
+ * has finished them.
+ */
+bool vb_device_orphan_begin(struct vb_device *dev, struct vb_orphan *o);
+void vb_device_orphan_done(struct vb_device *dev, struct vb_orphan *o);
+/*
+ * The daemon is exiting: a ring stopping past orphan_limit stops waiting for
+ * its reads and is orphaned anyway, so that the exit is not held up beyond
+ * orphan_timeout_ms. Callable from any thread.
+ */
+void vb_device_begin_exit(struct vb_device *dev);
+/* Logs one line: rings running, requests in flight, orphaned rings and their reads. */
+void vb_device_log_status(struct vb_device *dev, const char *name);
 /* Device reset: stops every queue (draining its I/O) and forgets ring state and features. */
 void vb_device_reset(struct vb_device *dev);
 

@@ -15,6 +15,7 @@
 #include "device.h"
 #include "kabort_io.h"
 #include "log.h"
+#include "signals.h"
 #include "vduse.h"
 #include "vb_parse.h"
 #include "virtqueue.h"
@@ -26,6 +27,8 @@
 
 #define DEFAULT_IMAGE "default.img"
 #define DEFAULT_SIZE (1ull << 30)
+#define DEFAULT_ORPHAN_LIMIT 4
+#define DEFAULT_ORPHAN_TIMEOUT_S 3
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "vbridge uses vhost-user and virtio structures in host byte order");
@@ -87,12 +90,22 @@ static void usage(FILE *out)
 "      --no-suspend      do not offer GET_VRING_BASE_INFLIGHT (protocol feature\n"
 "                        20): every GET_VRING_BASE waits for in-flight I/O, and\n"
 "                        reads need no bounce buffers\n"
+"      --orphan-limit N  suspended rings whose abandoned reads are still with the\n"
+"                        storage (each keeps a thread and an io_uring) per device,\n"
+"                        at most (0-1024, default %d); past it a suspension waits\n"
+"                        for its reads\n"
+"      --orphan-timeout SEC\n"
+"                        on SIGTERM, wait this long for abandoned reads, then\n"
+"                        exit anyway, logging what is abandoned (0-3600, default %d)\n"
 "      --log-level L     error, warn, info or debug (default info)\n"
 "\n"
 "SIGINT or SIGTERM stops the daemon cleanly: in-flight I/O completes, the\n"
-"socket is removed, the VDUSE device is detached and destroyed, and the exit\n"
-"status is 0.\n",
-		VB_QUEUES_MAX, VB_QUEUE_SIZE_MAX, VB_QUEUE_SIZE_MAX, VIRTIO_BLK_ID_BYTES);
+"socket is removed, the VDUSE device is detached and destroyed, abandoned\n"
+"reads are waited for up to --orphan-timeout, and the exit status is 0.\n"
+"SIGUSR1 logs one status line per device: rings running, requests in flight,\n"
+"orphaned rings and their abandoned reads.\n",
+		VB_QUEUES_MAX, VB_QUEUE_SIZE_MAX, VB_QUEUE_SIZE_MAX, VIRTIO_BLK_ID_BYTES,
+		DEFAULT_ORPHAN_LIMIT, DEFAULT_ORPHAN_TIMEOUT_S);
 }
 
 static int parse_mode(const char *s, mode_t *out)
@@ -182,13 +195,15 @@ struct serve_args {
 	bool no_suspend;
 	unsigned int poll_us;
 	unsigned int sqpoll_idle_ms;
+	unsigned int orphan_limit;
+	unsigned int orphan_timeout_s;
 };
 
 static int parse_serve(int argc, char **argv, struct serve_args *a)
 {
 	enum { OPT_SIZE = 256, OPT_STATE_DIR, OPT_QUEUE_SIZE, OPT_SERIAL, OPT_LOG_LEVEL,
 	       OPT_SOCKET_MODE, OPT_SOCKET_GROUP, OPT_ENGINE, OPT_NO_SUSPEND,
-	       OPT_POLL_US, OPT_SQPOLL, OPT_VDUSE };
+	       OPT_POLL_US, OPT_SQPOLL, OPT_VDUSE, OPT_ORPHAN_LIMIT, OPT_ORPHAN_TIMEOUT };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "vduse", required_argument, NULL, OPT_VDUSE },
@@ -206,6 +221,8 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 		{ "no-suspend", no_argument, NULL, OPT_NO_SUSPEND },
 		{ "poll-us", required_argument, NULL, OPT_POLL_US },
 		{ "sqpoll", optional_argument, NULL, OPT_SQPOLL },
+		{ "orphan-limit", required_argument, NULL, OPT_ORPHAN_LIMIT },
+		{ "orphan-timeout", required_argument, NULL, OPT_ORPHAN_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -214,7 +231,9 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 
 	*a = (struct serve_args){ .size = DEFAULT_SIZE, .queues = 1,
 				  .socket_mode = 0600, .socket_group = (gid_t)-1,
-				  .queue_size = VB_QUEUE_SIZE_MAX, .serial = "vbridge" };
+				  .queue_size = VB_QUEUE_SIZE_MAX, .serial = "vbridge",
+				  .orphan_limit = DEFAULT_ORPHAN_LIMIT,
+				  .orphan_timeout_s = DEFAULT_ORPHAN_TIMEOUT_S };
 	while ((c = getopt_long(argc, argv, "s:d:rq:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -307,6 +326,20 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 				return -1;
 			}
 			break;
+		case OPT_ORPHAN_LIMIT:
+			if (vb_parse_uint(optarg, 0, 1024, &a->orphan_limit) < 0) {
+				fprintf(stderr, "vbridge: --orphan-limit %s: expected 0 to 1024 rings\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case OPT_ORPHAN_TIMEOUT:
+			if (vb_parse_uint(optarg, 0, 3600, &a->orphan_timeout_s) < 0) {
+				fprintf(stderr, "vbridge: --orphan-timeout %s: expected 0 to 3600 seconds\n",
+					optarg);
+				return -1;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -382,6 +415,7 @@ static int open_device(struct vb_device *dev, const struct serve_args *a, const 
 		.max_queue_size = a->queue_size, .serial = a->serial,
 		.create_size = a->readonly ? 0 : a->size, .engine = a->engine,
 		.poll_us = a->poll_us, .sqpoll_idle_ms = a->sqpoll_idle_ms,
+		.orphan_limit = a->orphan_limit, .orphan_timeout_ms = a->orphan_timeout_s * 1000,
 	};
 
 	if (vb_device_init(dev, &opts) < 0)
@@ -419,18 +453,25 @@ static int serve(const struct serve_args *a)
 	struct vb_vduse_opts vd = { .name = a->vduse };
 	struct vb_vu_opts vu = { .path = a->socket, .mode = a->socket_mode,
 				 .gid = a->socket_group, .no_suspend = a->no_suspend };
+	struct vb_signals signals;
+	struct vb_device *devs[VB_SIGNAL_DEVICES];
+	const char *names[VB_SIGNAL_DEVICES];
+	unsigned int ndevs = 0;
 	char engine[32];
 	char *path = disk_path(a), *log_path = NULL;
-	sigset_t stop_signals;
+	sigset_t stop_signals, blocked;
+	bool signals_started = false, orphans_left = false;
 	int stop_fd, ret = 1;
 
 	if (!path)
 		return 1;
-	/* Blocked before any thread starts, so only the signalfd sees them. */
+	/* Blocked before any thread starts, so only the signalfds see them. */
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	blocked = stop_signals;
+	sigaddset(&blocked, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &blocked, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	stop_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
 	if (stop_fd < 0) {
@@ -451,11 +492,24 @@ static int serve(const struct serve_args *a)
 		goto out_vduse;
 	vb_info("engine %s%s", vb_engine_describe(&a->engine, engine, sizeof(engine)),
 		a->no_suspend ? ", ring suspension not offered" : "");
+	if (a->socket) {
+		devs[ndevs] = &vu_dev;
+		names[ndevs++] = a->socket;
+	}
+	if (a->vduse) {
+		devs[ndevs] = &vduse_dev;
+		names[ndevs++] = a->vduse;
+	}
+	signals_started = vb_signals_start(&signals, stop_fd, devs, names, ndevs) == 0;
+	if (!signals_started)
+		vb_warn("no signal thread: SIGUSR1 will be ignored");
 	if (a->socket)
 		vb_vu_server_run(&srv, stop_fd);
 	else
 		wait_readable(stop_fd);
 	vb_info("stopping");
+	if (signals_started)
+		vb_signals_stop(&signals);
 	if (a->socket)
 		vb_vu_server_destroy(&srv);
 	ret = 0;
@@ -464,15 +518,18 @@ out_vduse:
 		vb_vduse_destroy(&vduse);
 out_vduse_device:
 	if (a->vduse && log_path)
-		vb_device_destroy(&vduse_dev);
+		orphans_left |= !vb_device_destroy(&vduse_dev);
 out_vu_device:
 	if (a->socket)
-		vb_device_destroy(&vu_dev);
+		orphans_left |= !vb_device_destroy(&vu_dev);
 out_signal:
 	close(stop_fd);
 out_path:
 	free(log_path);
 	free(path);
+	/* Orphaned rings' threads still use a device in this frame: exit before it goes away. */
+	if (orphans_left)
+		exit(ret);
 	return ret;
 }
 

@@ -528,15 +528,20 @@ static bool notifier_event(struct vb_queue *q, const struct io_uring_cqe *cqe, u
 /* Owns the io_uring of a suspended ring until the host is done with its abandoned reads. */
 struct orphan_reads {
 	struct vb_device *dev;
-	unsigned int index;
+	struct vb_orphan rec;		/* which ring, how many reads: the device lists it */
 	struct io_uring ring;
 	struct vb_blk_req *reqs;
-	unsigned int count;
 };
 
-/* Waits for count abandoned reads on ring, freeing their bounce buffers; touches no guest memory. */
-static void reap_abandoned(struct io_uring *ring, unsigned int *count)
+/*
+ * Waits for count abandoned reads on ring, freeing their bounce buffers;
+ * touches no guest memory. With give_up, returns early once it is set.
+ */
+static void reap_abandoned(struct io_uring *ring, unsigned int *count, const int *give_up)
 {
+	/* How often give_up is looked at. */
+	struct __kernel_timespec tick = { .tv_nsec = 100000000 };
+
 	/* Our notifier polls must stop: the eventfds now belong to the ring's next worker. */
 	for (uint64_t tag = TAG_KICK; tag <= TAG_KABORT; tag++) {
 		struct io_uring_sqe *sqe = vb_uring_sqe(ring, TAG_CANCEL);
@@ -544,11 +549,15 @@ static void reap_abandoned(struct io_uring *ring, unsigned int *count)
 		if (sqe)
 			io_uring_prep_poll_remove(sqe, tag);
 	}
-	while (*count) {
+	while (__atomic_load_n(count, __ATOMIC_RELAXED) &&
+	       !(give_up && __atomic_load_n(give_up, __ATOMIC_ACQUIRE))) {
 		struct io_uring_cqe *cqe;
 		unsigned int head, seen = 0;
 
-		io_uring_submit_and_wait(ring, 1);
+		if (give_up)
+			io_uring_submit_and_wait_timeout(ring, &cqe, 1, &tick, NULL);
+		else
+			io_uring_submit_and_wait(ring, 1);
 		io_uring_for_each_cqe(ring, head, cqe) {
 			uint64_t tag = io_uring_cqe_get_data64(cqe);
 			struct vb_blk_req *req = io_uring_cqe_get_data(cqe);
@@ -557,7 +566,8 @@ static void reap_abandoned(struct io_uring *ring, unsigned int *count)
 			if (tag > TAG_MAX && req->abandoned) {
 				vb_uring_release(NULL, req);
 				req->abandoned = false;
-				(*count)--;
+				/* Atomic: the status line reads it from another thread. */
+				__atomic_sub_fetch(count, 1, __ATOMIC_RELAXED);
 			}
 		}
 		io_uring_cq_advance(ring, seen);
@@ -566,22 +576,22 @@ static void reap_abandoned(struct io_uring *ring, unsigned int *count)
 
 static void *orphan_thread(struct orphan_reads *o)
 {
-	struct vb_device *dev = o->dev;
-
-	reap_abandoned(&o->ring, &o->count);
-	vb_debug("queue %u: the host finished every abandoned read", o->index);
+	reap_abandoned(&o->ring, &o->rec.reads, NULL);
+	vb_info("queue %u: the host finished every abandoned read of an orphaned ring",
+		o->rec.queue);
 	io_uring_queue_exit(&o->ring);
 	free(o->reqs);
+	vb_device_orphan_done(o->dev, &o->rec);
 	free(o);
-	vb_device_orphan_done(dev);
 	return NULL;
 }
 
 /*
  * The ring is quiesced but the host still reads into abandoned bounce
  * buffers: the io_uring and the requests go with this thread, which frees
- * them once the host is done, so the ring can start again at once. Without
- * memory for that, the reads are waited for here instead.
+ * them once the host is done, so the ring can start again at once. Past the
+ * device's limit of orphaned rings the reads are waited for here instead,
+ * until the daemon exits; without memory, until they are done.
  */
 static struct orphan_reads *hand_off_orphans(struct vb_queue *q)
 {
@@ -591,12 +601,22 @@ static struct orphan_reads *hand_off_orphans(struct vb_queue *q)
 		return NULL;
 	o = malloc(sizeof(*o));
 	if (!o) {
-		reap_abandoned(&q->ring, &q->norphans);
+		reap_abandoned(&q->ring, &q->norphans, NULL);
 		return NULL;
 	}
-	*o = (struct orphan_reads){ .dev = q->dev, .index = q->index, .ring = q->ring,
-				    .reqs = q->reqs, .count = q->norphans };
-	vb_device_orphan_begin(q->dev);
+	*o = (struct orphan_reads){ .dev = q->dev,
+				    .rec = { .queue = q->index, .reads = q->norphans } };
+	while (!vb_device_orphan_begin(q->dev, &o->rec)) {
+		reap_abandoned(&q->ring, &q->norphans, &q->dev->exiting);
+		if (!q->norphans) {
+			free(o);
+			return NULL;
+		}
+		o->rec.reads = q->norphans;
+	}
+	/* Only now: reaping above moves the io_uring's own copy of its queue heads. */
+	o->ring = q->ring;
+	o->reqs = q->reqs;
 	q->orphaned = true;
 	return o;
 }

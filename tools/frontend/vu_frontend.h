@@ -67,6 +67,9 @@
 #define VU_BLK_MAX_SEGS 64
 #define VU_SECTOR_SIZE 512u
 
+/* Monotonic milliseconds: the library's clock for deadlines, and the tests' for timing. */
+int64_t vu_now_ms(void);
+
 /* Virtio features the library knows how to drive for a block device. */
 #define VU_BLK_FEATURES                                                         \
 	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_INDIRECT_DESC) |   \

@@ -253,16 +253,16 @@ static const char *daemon_path(void)
 	return path;
 }
 
-/* Appends the words of $VU_DAEMON_ARGS; argv has room for 32 entries in all. */
-static int add_env_args(char **argv, int argc, char *store, size_t *used, size_t cap)
+/* Appends the words of text (NULL: none); argv has room for 32 entries in all. */
+static int add_words(char **argv, int argc, const char *text, char *store, size_t *used,
+		     size_t cap)
 {
-	const char *env = getenv("VU_DAEMON_ARGS");
-	size_t len = env ? strlen(env) + 1 : 0;
+	size_t len = text ? strlen(text) + 1 : 0;
 	char *words;
 
 	if (!len || *used + len > cap)
 		return argc;
-	words = memcpy(store + *used, env, len);
+	words = memcpy(store + *used, text, len);
 	*used += len;
 	for (char *w = strtok(words, " "); w && argc < 31; w = strtok(NULL, " "))
 		argv[argc++] = w;
@@ -329,7 +329,8 @@ static int build_argv(struct vu_daemon *d, char **argv, char *store, size_t cap)
 			ADD("--poll-us");
 			ADD("%u", o->poll_us);
 		}
-		argc = add_env_args(argv, argc, store, &used, cap);
+		argc = add_words(argv, argc, o->args, store, &used, cap);
+		argc = add_words(argv, argc, getenv("VU_DAEMON_ARGS"), store, &used, cap);
 	}
 #undef ADD
 	argv[argc] = NULL;

@@ -57,6 +57,7 @@ struct vu_daemon_opts {
 	const char *user;   /* run as this user, its group and no other (root only) */
 	const char *socket_group; /* NULL: option not passed */
 	bool strace;        /* run under strace -f, writing the trace file below */
+	const char *args;   /* more vbridge options, separated by spaces; NULL: none */
 };
 
 struct vu_daemon {

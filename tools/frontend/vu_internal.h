@@ -11,8 +11,7 @@
 int vu_fail(struct vu_dev *dev, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Monotonic milliseconds, and the time left until deadline (>= 0). */
-int64_t vu_now_ms(void);
+/* The time left until deadline, a vu_now_ms() value (>= 0). */
 int vu_ms_left(int64_t deadline);
 
 /* Name of a request id, for messages. */
