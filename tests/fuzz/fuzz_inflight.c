@@ -1,4 +1,4 @@
-/* Fuzzes the inflight region loader (vb_inflight_map, vb_inflight_start and vb_inflight_start_packed with their crash repair) and the fetch/complete/publish protocols on regions whose bytes and geometry come from the input. */
+/* Fuzzes the inflight region loader (vb_inflight_map, vb_inflight_start and vb_inflight_start_packed with their crash repair) and the fetch/complete/publish protocols on regions whose bytes and geometry come from the input, also rewritten while the ring runs. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +15,8 @@
  *       vb_inflight_create instead of the input's; bit 3 the region starts
  *       4096 bytes into its file; bit 4 an unaligned offset; bit 5 a total
  *       size that is not a whole number of strides; bit 6 packed rings (the
- *       packed region layout)
+ *       packed region layout); bit 7 a hostile front-end that rewrites a
+ *       packed region while its ring runs (see run_packed_ops)
  *   u16 the region's queue size (mod 1040), u8 extra bytes per stride,
  *   u64 negotiated features
  *   per queue (4 always read): u8 log2 of the ring size (mod 11), u16 used->idx
@@ -289,6 +290,24 @@ static unsigned int free_entries(const struct vb_inflight_packed *p, uint16_t nu
 }
 
 /*
+ * A restart after the front-end rewrote the region: it may refuse the
+ * region; a region it accepts must be sound, though no longer the model's.
+ */
+static void hostile_restart(struct vb_inflight_tracker *t, struct vb_inflight_packed *p, size_t stride,
+			    struct vb_vring *vr, uint64_t features)
+{
+	static struct packed_req now[RING_MAX];
+	unsigned int slots;
+	int ret;
+
+	vb_inflight_stop(t);
+	ret = vb_inflight_start_packed(t, p, stride, vr, features);
+	FUZZ_CHECK(ret == 0 || ret == -EINVAL, "restart on a rewritten packed region returned %d", ret);
+	if (ret == 0)
+		check_started_packed(t, p, vr, now, &slots);
+}
+
+/*
  * The queue's use of a packed tracker, against a driver that makes chains
  * available one at a time (which the queue fetches at once) and a model of
  * the entries inflight. Operation byte: bits 0-1 make a chain of 1 to 4
@@ -296,13 +315,21 @@ static unsigned int free_entries(const struct vb_inflight_packed *p, uint16_t nu
  * sequence: complete, write the used element, publish); die in the middle of
  * a completion (bit 2: after the used element was written) and restart;
  * restart. The rest picks the request or the chain length.
+ *
+ * With a hostile front-end, a restart operation with bit 2 set instead
+ * rewrites a u16 of the region: the next four operation bytes are its index
+ * (u16, modulo the stride's u16s) and its new value (u16). From
+ * then on the model no longer holds: every call must refuse a bad index
+ * (-EINVAL, and the queue stops there) or stay inside the region, which
+ * AddressSanitizer checks; a restart ends the run.
  */
 static void run_packed_ops(struct vb_inflight_tracker *t, struct vb_inflight_packed *p, size_t stride,
-			   struct vb_vring *vr, uint64_t features, unsigned int slots,
+			   struct vb_vring *vr, uint64_t features, bool hostile, unsigned int slots,
 			   struct packed_req *reqs, struct fuzz_input *ops, unsigned int nops)
 {
 	static uint8_t id_used[RING_MAX];
 	uint16_t num = vr->num;
+	bool rewritten = false;
 
 	memset(id_used, 0, num);
 	for (unsigned int e = 0; e < num; e++) {
@@ -351,11 +378,24 @@ static void run_packed_ops(struct vb_inflight_tracker *t, struct vb_inflight_pac
 			entry = vb_inflight_fetch_packed(t, vr);
 			if (entry < 0) {
 				/* A made-up region's free list may run out early: the queue stops there. */
-				FUZZ_CHECK(entry == -EINVAL && free < len, "fetch of %u descriptors failed with %u free entries",
-					   len, free);
+				FUZZ_CHECK(entry == -EINVAL && (rewritten || free < len),
+					   "fetch of %u descriptors failed with %u free entries", len, free);
 				return;
 			}
-			FUZZ_CHECK(entry < num && !reqs[entry].out, "fetch gave entry %d", entry);
+			FUZZ_CHECK(entry < num, "fetch gave entry %d of a %u-entry ring", entry, num);
+			if (rewritten) {
+				int ret = vb_inflight_chain_packed(t, entry, &descs, &count, &cid);
+
+				FUZZ_CHECK(ret == -EINVAL || (ret == 0 && count >= 1 && count <= num),
+					   "entry %d of a rewritten region: chain of %u, returned %d", entry, count, ret);
+				if (ret < 0)
+					return;
+				reqs[entry] = (struct packed_req){ true, id, len };
+				id_used[id] = 1;
+				slots += len;
+				continue;
+			}
+			FUZZ_CHECK(!reqs[entry].out, "fetch gave entry %d, which is inflight", entry);
 			FUZZ_CHECK(p->desc[entry].inflight == 1 && p->desc[entry].counter == before + 1 &&
 				   p->desc[entry].num == len, "entry %d after fetch", entry);
 			FUZZ_CHECK(vb_inflight_chain_packed(t, entry, &descs, &count, &cid) == 0 &&
@@ -368,7 +408,19 @@ static void run_packed_ops(struct vb_inflight_tracker *t, struct vb_inflight_pac
 			slots += len;
 			continue;
 		}
+		if ((op & 3) == 3 && hostile && (pick & 1)) {
+			uint16_t off = fuzz_u16(ops), value = fuzz_u16(ops);
+
+			memcpy((uint8_t *)p + off % (stride / 2) * 2, &value, sizeof(value));
+			rewritten = true;
+			k += 4;
+			continue;
+		}
 		if ((op & 3) == 3) {
+			if (rewritten) {
+				hostile_restart(t, p, stride, vr, features);
+				return;
+			}
 			packed_restart(t, p, stride, vr, features, reqs, vr->used_idx, vr->used_wrap, &slots);
 			continue;
 		}
@@ -382,8 +434,14 @@ static void run_packed_ops(struct vb_inflight_tracker *t, struct vb_inflight_pac
 			bool wrap = vr->used_wrap;
 			bool die = (op & 3) == 2, written = !die || (pick & 1);
 
+			int ret;
+
 			vb_vring_packed_advance(num, &idx, &wrap, reqs[e].ndesc);
-			vb_inflight_complete_packed(t, e, idx, wrap);
+			ret = vb_inflight_complete_packed(t, e, idx, wrap);
+			if (ret < 0) {
+				FUZZ_CHECK(rewritten && ret == -EINVAL, "completion of entry %u returned %d", e, ret);
+				return;
+			}
 			if (written)
 				vb_vring_push_used(vr, reqs[e].id, reqs[e].ndesc, 0);
 			if (!die) {
@@ -397,6 +455,10 @@ static void run_packed_ops(struct vb_inflight_tracker *t, struct vb_inflight_pac
 				id_used[reqs[e].id] = 0;
 				slots -= reqs[e].ndesc;
 			}
+			if (die && rewritten) {
+				hostile_restart(t, p, stride, vr, features);
+				return;
+			}
 			if (die)
 				packed_restart(t, p, stride, vr, features, reqs, written ? idx : vr->used_idx,
 					       written ? wrap : vr->used_wrap, &slots);
@@ -406,7 +468,7 @@ static void run_packed_ops(struct vb_inflight_tracker *t, struct vb_inflight_pac
 
 /* One packed queue region: start it on a ring at base (avail and used at the same slot), check, run. */
 static void run_packed_queue(const void *mapped, size_t stride, uint16_t num, uint16_t base,
-			     uint64_t features, struct fuzz_input *ops, unsigned int nops)
+			     uint64_t features, bool hostile, struct fuzz_input *ops, unsigned int nops)
 {
 	static struct packed_req reqs[RING_MAX];
 	struct vring_packed_desc_event events[2] = { { 0 } };
@@ -447,7 +509,7 @@ static void run_packed_queue(const void *mapped, size_t stride, uint16_t num, ui
 				ring[slot].flags = wrap ? PACKED_AVAIL_F : PACKED_USED_F;
 				vb_vring_packed_advance(num, &slot, &wrap, 1);
 			}
-			run_packed_ops(&t, p, stride, &vr, features, slots, reqs, ops, nops);
+			run_packed_ops(&t, p, stride, &vr, features, hostile, slots, reqs, ops, nops);
 		}
 	} else {
 		FUZZ_CHECK(ret == -EINVAL && !t.p && !t.resubmit && !t.chain,
@@ -532,7 +594,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		void *mapped = vb_inflight_queue(&r, i);
 
 		FUZZ_CHECK(mapped == (void *)((uint8_t *)r.base + r.stride * i), "queue %u misplaced", i);
-		run_packed_queue(mapped, r.stride, ring_num[i], used_idx[i], features, &ops, nops);
+		run_packed_queue(mapped, r.stride, ring_num[i], used_idx[i], features, flags & 128, &ops, nops);
 	}
 	for (unsigned int i = 0; !packed && i < nq; i++) {
 		struct vb_inflight_split *mapped = vb_inflight_queue(&r, i), *q;
