@@ -292,18 +292,23 @@ static unsigned int free_entries(const struct vb_inflight_packed *p, uint16_t nu
 /*
  * A restart after the front-end rewrote the region: it may refuse the
  * region; a region it accepts must be sound, though no longer the model's.
+ * One rewritten to version 0 is fresh: nothing is resubmitted, and fetching
+ * goes on where the ring is.
  */
 static void hostile_restart(struct vb_inflight_tracker *t, struct vb_inflight_packed *p, size_t stride,
 			    struct vb_vring *vr, uint64_t features)
 {
 	static struct packed_req now[RING_MAX];
+	bool fresh = p->version == 0;
 	unsigned int slots;
 	int ret;
 
 	vb_inflight_stop(t);
 	ret = vb_inflight_start_packed(t, p, stride, vr, features);
 	FUZZ_CHECK(ret == 0 || ret == -EINVAL, "restart on a rewritten packed region returned %d", ret);
-	if (ret == 0)
+	if (ret == 0 && fresh)
+		FUZZ_CHECK(t->nresubmit == 0, "a fresh region lists %u requests", t->nresubmit);
+	else if (ret == 0)
 		check_started_packed(t, p, vr, now, &slots);
 }
 
