@@ -15,8 +15,8 @@
  *       vb_inflight_create instead of the input's; bit 3 the region starts
  *       4096 bytes into its file; bit 4 an unaligned offset; bit 5 a total
  *       size that is not a whole number of strides; bit 6 packed rings (the
- *       packed region layout); bit 7 a hostile front-end that rewrites a
- *       packed region while its ring runs (see run_packed_ops)
+ *       packed region layout); bit 7 a hostile front-end that rewrites the
+ *       region while its ring runs (see run_ops and run_packed_ops)
  *   u16 the region's queue size (mod 1040), u8 extra bytes per stride,
  *   u64 negotiated features
  *   per queue (4 always read): u8 log2 of the ring size (mod 11), u16 used->idx
@@ -80,18 +80,35 @@ static void check_started(const struct vb_inflight_tracker *t, const struct vb_i
 }
 
 /*
+ * A hostile front-end's store into a running queue region: the next four
+ * operation bytes are the index of a u16 of the region (modulo the stride's
+ * u16s) and its new value. Returns the bytes consumed.
+ */
+static unsigned int rewrite_region(void *region, size_t stride, struct fuzz_input *ops)
+{
+	uint16_t index = fuzz_u16(ops), value = fuzz_u16(ops);
+
+	memcpy((uint8_t *)region + index % (stride / 2) * 2, &value, sizeof(value));
+	return 4;
+}
+
+/*
  * The queue's use of the tracker, as a well-behaved ring would drive it,
  * with restarts ("the daemon died here") checked against a model of which
  * heads are inflight. Operation byte: bits 0-1 fetch, complete, publish,
  * restart; the rest picks the head, or for a restart whether the batch
- * was published to the guest before the death.
+ * was published to the guest before the death (bit 2). With a hostile
+ * front-end, a restart with bit 3 set rewrites the region instead (see
+ * rewrite_region); the next restart then may refuse the region, one it
+ * accepts must be sound, and the run ends.
  */
 static void run_ops(struct vb_inflight_tracker *t, struct vb_inflight_split *q, size_t stride,
-		    uint16_t num, uint64_t features, uint16_t used, struct fuzz_input *ops,
+		    uint16_t num, uint64_t features, uint16_t used, bool hostile, struct fuzz_input *ops,
 		    unsigned int nops)
 {
 	static uint8_t state[RING_MAX];
 	unsigned int nbatch = 0;
+	bool rewritten = false;
 
 	memset(state, FREE, num);
 	for (unsigned int i = 0; i < t->nresubmit; i++)
@@ -125,7 +142,7 @@ static void run_ops(struct vb_inflight_tracker *t, struct vb_inflight_split *q, 
 			if (n == num)
 				break;
 			vb_inflight_complete(t, h);
-			FUZZ_CHECK(q->desc[h].inflight == 1 && q->last_batch_head == h,
+			FUZZ_CHECK((rewritten || q->desc[h].inflight == 1) && q->last_batch_head == h,
 				   "completion of head %u", h);
 			state[h] = COMPLETED;
 			nbatch++;
@@ -143,6 +160,11 @@ static void run_ops(struct vb_inflight_tracker *t, struct vb_inflight_split *q, 
 			nbatch = 0;
 			break;
 		case 3:	/* die and restart */
+			if (hostile && (pick & 2)) {
+				k += rewrite_region(q, stride, ops);
+				rewritten = true;
+				break;
+			}
 			if (pick & 1) {
 				/* used->idx was published, the batch not yet cleared: repaired on start */
 				used += nbatch;
@@ -157,6 +179,18 @@ static void run_ops(struct vb_inflight_tracker *t, struct vb_inflight_split *q, 
 			}
 			nbatch = 0;
 			vb_inflight_stop(t);
+			if (rewritten) {
+				bool fresh = q->version == 0;
+				int ret = vb_inflight_start(t, q, stride, num, features, used, &last);
+
+				FUZZ_CHECK(ret == 0 || ret == -EINVAL, "restart on a rewritten region returned %d", ret);
+				/* A fresh region keeps stray inflight marks: nothing is resubmitted. */
+				if (ret == 0 && fresh)
+					FUZZ_CHECK(t->nresubmit == 0, "a fresh region lists %u heads", t->nresubmit);
+				else if (ret == 0)
+					check_started(t, q, num, used, last);
+				return;
+			}
 			FUZZ_CHECK(vb_inflight_start(t, q, stride, num, features, used, &last) == 0,
 				   "restart on our own region refused");
 			check_started(t, q, num, used, last);
@@ -322,8 +356,7 @@ static void hostile_restart(struct vb_inflight_tracker *t, struct vb_inflight_pa
  * restart. The rest picks the request or the chain length.
  *
  * With a hostile front-end, a restart operation with bit 2 set instead
- * rewrites a u16 of the region: the next four operation bytes are its index
- * (u16, modulo the stride's u16s) and its new value (u16). From
+ * rewrites the region (see rewrite_region). From
  * then on the model no longer holds: every call must refuse a bad index
  * (-EINVAL, and the queue stops there) or stay inside the region, which
  * AddressSanitizer checks; a restart ends the run.
@@ -414,11 +447,8 @@ static void run_packed_ops(struct vb_inflight_tracker *t, struct vb_inflight_pac
 			continue;
 		}
 		if ((op & 3) == 3 && hostile && (pick & 1)) {
-			uint16_t off = fuzz_u16(ops), value = fuzz_u16(ops);
-
-			memcpy((uint8_t *)p + off % (stride / 2) * 2, &value, sizeof(value));
+			k += rewrite_region(p, stride, ops);
 			rewritten = true;
-			k += 4;
 			continue;
 		}
 		if ((op & 3) == 3) {
@@ -630,7 +660,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* A fresh region with stray inflight marks keeps them (the front-end made it so). */
 			if (!fresh || clean) {
 				check_started(&t, q, num, used_idx[i], last);
-				run_ops(&t, q, r.stride, num, features, used_idx[i], &ops, nops);
+				run_ops(&t, q, r.stride, num, features, used_idx[i], flags & 128, &ops, nops);
 			}
 		} else {
 			FUZZ_CHECK(ret == -EINVAL && !t.q && !t.batch && !t.resubmit,

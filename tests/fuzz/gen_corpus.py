@@ -397,9 +397,10 @@ def packed_free_list_bad_end():
 HOSTILE = 128
 
 
-def rewrite(field_offset, value):
-    """A hostile front-end's store of a u16 at byte field_offset of a packed queue region."""
-    return bytes([op(RESTART, 1)]) + u16(field_offset // 2) + u16(value)
+def rewrite(field_offset, value, pick=1):
+    """A hostile front-end's store of a u16 at byte field_offset of a queue region (pick: 1 packed,
+    2 split)."""
+    return bytes([op(RESTART, pick)]) + u16(field_offset // 2) + u16(value)
 
 
 OLD_FREE_HEAD, ENTRY_NEXT, ENTRY_LAST, ENTRY_NUM, FREE_HEAD = 14, 2, 4, 6, 12
@@ -416,7 +417,12 @@ def inflights_hostile():
     ops = (bytes([op(FETCH, 1), op(FETCH, 0)]) + rewrite(entry_field(0, ENTRY_NUM), 40) +
            bytes([op(COMPLETE, 0)]) + rewrite(entry_field(1, ENTRY_NEXT), 0) + bytes([op(FETCH, 2)]) +
            rewrite(FREE_HEAD, 17) + bytes([op(RESTART)]))
-    return {"packed-rewritten-while-running": inflight_seed(PACKED | HOSTILE, 16, rings=((4, 0x8000),) * 4, ops=ops)}
+    # Split: heads 7 then 3 complete around a rewritten last_batch_head, 3's batch link is
+    # rewritten out of the ring, and the restart that must repair the batch refuses.
+    split_ops = (bytes([op(FETCH, 3), op(FETCH, 7), op(COMPLETE, 7)]) + rewrite(12, 0xffff, 2) +
+                 bytes([op(COMPLETE, 3)]) + rewrite(16 + 16 * 3 + 6, 40, 2) + bytes([op(RESTART, 1)]))
+    return {"packed-rewritten-while-running": inflight_seed(PACKED | HOSTILE, 16, rings=((4, 0x8000),) * 4, ops=ops),
+            "split-rewritten-while-running": inflight_seed(HOSTILE | 4, 16, rings=((4, 0),) * 4, ops=split_ops)}
 
 
 def packed_rewritten_old_free_head():
