@@ -72,10 +72,11 @@ void vb_inflight_stop(struct vb_inflight_tracker *t);
  * Packed rings. The region is shared with the front-end, which may rewrite
  * it at any time: each function checks every index it reads from it and
  * fails with -EINVAL (the queue must stop) rather than follow a bad one.
- * Starting takes the ring's indexes from the region when it
- * holds state (rolling back or committing an interrupted completion) and
- * lists the head entries to resubmit; a fresh region is initialised from
- * the ring. Returns 0 or -EINVAL (logged).
+ *
+ * Starting takes the ring's indexes from the region when it holds state
+ * (rolling back or committing an interrupted completion) and lists the head
+ * entries to resubmit; a fresh region is initialised from the ring. Returns
+ * 0 or -EINVAL (logged).
  */
 int vb_inflight_start_packed(struct vb_inflight_tracker *t, struct vb_inflight_packed *p,
 			     size_t region_size, struct vb_vring *vr, uint64_t features);
