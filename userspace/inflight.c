@@ -204,6 +204,7 @@ void vb_inflight_stop(struct vb_inflight_tracker *t)
 	free(t->batch);
 	free(t->resubmit);
 	free(t->chain);
+	free(t->links);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -234,8 +235,14 @@ void vb_inflight_published(struct vb_inflight_tracker *t, uint16_t used_idx)
 	t->nbatch = 0;
 }
 
-/* Packed rings ------------------------------------------------------------ */
-
+/*
+ * Packed rings ------------------------------------------------------------
+ *
+ * The front-end can rewrite the region while the ring runs. So every value
+ * that indexes it (free list heads, next and last links, chain lengths) is
+ * read from it once, into a local, and checked against the ring size before
+ * that local is used; a value the daemon stored itself is not read back.
+ */
 
 static void packed_init(struct vb_inflight_packed *p, const struct vb_vring *vr,
 			uint64_t features)
@@ -252,53 +259,81 @@ static void packed_init(struct vb_inflight_packed *p, const struct vb_vring *vr,
 	STORE(p->version, VB_INFLIGHT_VERSION);
 }
 
+/* The region's state after or before the update in progress (its fields, or their old_* copies). */
+struct packed_pos {
+	uint16_t free_head;
+	uint16_t used_idx;
+	uint8_t used_wrap;
+};
+
+/* A free head of num is the end of the list: every entry is in use. */
+static bool packed_pos_fits(const struct packed_pos *pos, uint16_t num)
+{
+	return pos->free_head <= num && pos->used_idx < num && pos->used_wrap <= 1;
+}
+
 /*
  * An interrupted completion either reached the ring or did not. Until the
  * used element is written, the slot at old_used_idx holds a descriptor the
  * driver made available on that lap; anything else there (the used element,
  * or the driver's next use of the slot) means it was written: commit.
- * Otherwise roll back.
+ * Otherwise roll back. Returns the state to continue from.
  */
-static void packed_settle(struct vb_inflight_packed *p, const struct vb_vring *vr)
+static struct packed_pos packed_settle(const struct packed_pos *cur, const struct packed_pos *old,
+				       const struct vb_vring *vr)
 {
 	/* A chain as long as the ring moves the used index a whole lap: compare wraps too. */
-	if (p->used_idx != p->old_used_idx || p->used_wrap_counter != p->old_used_wrap_counter) {
-		uint16_t flags = LOAD(vr->pdesc[p->old_used_idx].flags);
-
-		if (!vb_vring_packed_avail(flags, p->old_used_wrap_counter)) {
-			p->old_free_head = p->free_head;
-			p->old_used_idx = p->used_idx;
-			p->old_used_wrap_counter = p->used_wrap_counter;
-		}
-	}
-	p->free_head = p->old_free_head;
-	p->used_idx = p->old_used_idx;
-	p->used_wrap_counter = p->old_used_wrap_counter;
+	if ((cur->used_idx != old->used_idx || cur->used_wrap != old->used_wrap) &&
+	    !vb_vring_packed_avail(LOAD(vr->pdesc[old->used_idx].flags), old->used_wrap))
+		return *cur;
+	return *old;
 }
 
-/* Checks a head entry's chain links stay in the region; returns the entry holding its id. */
-static int packed_chain_end(const struct vb_inflight_packed *p, uint16_t num, uint16_t entry)
+static void packed_store_pos(struct vb_inflight_packed *p, const struct packed_pos *pos)
 {
-	uint16_t n = p->desc[entry].num, e = entry;
+	STORE(p->old_free_head, pos->free_head);
+	STORE(p->old_used_idx, pos->used_idx);
+	STORE(p->old_used_wrap_counter, pos->used_wrap);
+	STORE(p->free_head, pos->free_head);
+	STORE(p->used_idx, pos->used_idx);
+	STORE(p->used_wrap_counter, pos->used_wrap);
+}
 
-	if (n == 0 || n > num)
+/*
+ * Reads the chain of head entry `entry` into t->links, each link once.
+ * Returns its length, or -EINVAL if its length or a link leaves the ring or
+ * it does not end at the entry's last.
+ */
+static int packed_links(struct vb_inflight_tracker *t, const struct vb_inflight_packed *p,
+			uint16_t entry)
+{
+	uint16_t n, last, e = entry;
+
+	if (entry >= t->num)
 		return -EINVAL;
+	n = LOAD(p->desc[entry].num);
+	last = LOAD(p->desc[entry].last);
+	if (n == 0 || n > t->num)
+		return -EINVAL;
+	t->links[0] = entry;
 	for (uint16_t i = 1; i < n; i++) {
-		e = p->desc[e].next;
-		if (e >= num)
+		e = LOAD(p->desc[e].next);
+		if (e >= t->num)
 			return -EINVAL;
+		t->links[i] = e;
 	}
-	return e == p->desc[entry].last ? e : -EINVAL;
+	return e == last ? n : -EINVAL;
 }
 
 int vb_inflight_start_packed(struct vb_inflight_tracker *t, struct vb_inflight_packed *p,
 			     size_t region_size, struct vb_vring *vr, uint64_t features)
 {
+	struct packed_pos cur, old, pos;
 	struct pending *pend = NULL;
 	uint8_t *owned = NULL;
 	unsigned int n = 0;
 	uint32_t slots = 0;
-	uint16_t num = vr->num, e;
+	uint16_t num = vr->num, version, e;
 
 	memset(t, 0, sizeof(*t));
 	if (region_size < vb_inflight_packed_min_size(num)) {
@@ -308,28 +343,32 @@ int vb_inflight_start_packed(struct vb_inflight_tracker *t, struct vb_inflight_p
 	}
 	t->resubmit = calloc(num, sizeof(*t->resubmit));
 	t->chain = calloc(num, sizeof(*t->chain));
+	t->links = calloc(num, sizeof(*t->links));
 	pend = calloc(num, sizeof(*pend));
 	owned = calloc(num, 1);
-	if (!t->resubmit || !t->chain || !pend || !owned)
+	if (!t->resubmit || !t->chain || !t->links || !pend || !owned)
 		goto fail;
 	t->num = num;
-	if (LOAD(p->version) == 0) {
+	version = LOAD(p->version);
+	if (version == 0) {
 		packed_init(p, vr, features);
 		t->p = p;
 		free(pend);
 		free(owned);
 		return 0;
 	}
-	/* A free head of num is the end of the list: every entry is in use. */
-	if (p->version != VB_INFLIGHT_VERSION || p->desc_num != num || p->old_used_idx >= num ||
-	    p->old_free_head > num || p->used_idx >= num || p->free_head > num ||
-	    p->used_wrap_counter > 1 || p->old_used_wrap_counter > 1) {
+	cur = (struct packed_pos){ LOAD(p->free_head), LOAD(p->used_idx), LOAD(p->used_wrap_counter) };
+	old = (struct packed_pos){ LOAD(p->old_free_head), LOAD(p->old_used_idx),
+				   LOAD(p->old_used_wrap_counter) };
+	if (version != VB_INFLIGHT_VERSION || LOAD(p->desc_num) != num ||
+	    !packed_pos_fits(&cur, num) || !packed_pos_fits(&old, num)) {
 		vb_err("packed inflight region does not fit a %u-entry ring", num);
 		goto fail;
 	}
-	packed_settle(p, vr);
+	pos = packed_settle(&cur, &old, vr);
+	packed_store_pos(p, &pos);
 	/* Entries on the free list belong to no request; each entry is in one place only. */
-	for (e = p->free_head; e < num; e = p->desc[e].next) {
+	for (e = pos.free_head; e < num; e = LOAD(p->desc[e].next)) {
 		if (owned[e]++) {
 			vb_err("packed inflight region: the free list loops at entry %u", e);
 			goto fail;
@@ -342,23 +381,25 @@ int vb_inflight_start_packed(struct vb_inflight_tracker *t, struct vb_inflight_p
 		goto fail;
 	}
 	for (uint16_t i = 0; i < num; i++) {
+		int len;
+
 		if (!LOAD(p->desc[i].inflight))
 			continue;
-		if (packed_chain_end(p, num, i) < 0) {
+		len = packed_links(t, p, i);
+		if (len < 0) {
 			vb_err("packed inflight region: entry %u has a broken chain", i);
 			goto fail;
 		}
-		e = i;
-		for (uint16_t k = 0; k < p->desc[i].num; k++, e = p->desc[e].next) {
-			if (owned[e]++) {
+		for (int k = 0; k < len; k++) {
+			if (owned[t->links[k]]++) {
 				vb_err("packed inflight region: entry %u belongs to two chains or the free list",
-				       e);
+				       t->links[k]);
 				goto fail;
 			}
 		}
-		pend[n].counter = p->desc[i].counter;
+		pend[n].counter = LOAD(p->desc[i].counter);
 		pend[n++].head = i;
-		slots += p->desc[i].num;
+		slots += len;
 	}
 	if (slots > num) {
 		vb_err("packed inflight region holds %u descriptors for a %u-entry ring", (unsigned int)slots,
@@ -371,8 +412,8 @@ int vb_inflight_start_packed(struct vb_inflight_tracker *t, struct vb_inflight_p
 	t->nresubmit = n;
 	t->counter = n ? pend[n - 1].counter : 0;
 	/* Fetching continues after the chains still inflight, which follow the used index. */
-	vr->used_idx = p->used_idx;
-	vr->used_wrap = p->used_wrap_counter;
+	vr->used_idx = pos.used_idx;
+	vr->used_wrap = pos.used_wrap;
 	vr->last_avail_idx = vr->used_idx;
 	vr->avail_wrap = vr->used_wrap;
 	vb_vring_packed_advance(num, &vr->last_avail_idx, &vr->avail_wrap, slots);
@@ -390,14 +431,16 @@ fail:
 int vb_inflight_fetch_packed(struct vb_inflight_tracker *t, const struct vb_vring *vr)
 {
 	struct vb_inflight_packed *p = t->p;
-	uint16_t head = p->old_free_head, slot = vr->pop_slot;
+	uint16_t head = LOAD(p->old_free_head), f = head, slot = vr->pop_slot;
 
 	for (uint16_t i = 0; i < vr->pop_count; i++) {
 		const struct vring_packed_desc *d = &vr->pdesc[slot];
-		uint16_t f = p->free_head;
+		uint16_t next;
 
+		/* Past the end of the free list, or a link out of the ring. */
 		if (f >= t->num)
 			return -EINVAL;
+		next = LOAD(p->desc[f].next);
 		if (i == 0) {
 			STORE(p->desc[head].num, 0);
 			STORE(p->desc[head].counter, ++t->counter);
@@ -405,15 +448,16 @@ int vb_inflight_fetch_packed(struct vb_inflight_tracker *t, const struct vb_vrin
 		}
 		if (i + 1 == vr->pop_count)
 			STORE(p->desc[head].last, f);
-		STORE(p->desc[head].num, p->desc[head].num + 1);
+		STORE(p->desc[head].num, i + 1);
 		STORE(p->desc[f].addr, __atomic_load_n(&d->addr, __ATOMIC_RELAXED));
 		STORE(p->desc[f].len, __atomic_load_n(&d->len, __ATOMIC_RELAXED));
 		STORE(p->desc[f].flags, __atomic_load_n(&d->flags, __ATOMIC_RELAXED));
 		STORE(p->desc[f].id, __atomic_load_n(&d->id, __ATOMIC_RELAXED));
-		STORE(p->free_head, p->desc[f].next);
+		STORE(p->free_head, next);
+		f = next;
 		slot = slot + 1 == vr->num ? 0 : slot + 1;
 	}
-	STORE(p->old_free_head, p->free_head);
+	STORE(p->old_free_head, f);
 	return head;
 }
 
@@ -421,13 +465,15 @@ int vb_inflight_chain_packed(struct vb_inflight_tracker *t, uint16_t entry,
 			     const struct vring_packed_desc **descs, uint16_t *count, uint16_t *id)
 {
 	const struct vb_inflight_packed *p = t->p;
-	uint16_t n = p->desc[entry].num, e = entry;
+	int n = packed_links(t, p, entry);
 
-	if (packed_chain_end(p, t->num, entry) < 0)
+	if (n < 0)
 		return -EINVAL;
-	for (uint16_t i = 0; i < n; i++, e = p->desc[e].next) {
-		t->chain[i] = (struct vring_packed_desc){ .addr = p->desc[e].addr,
-			.len = p->desc[e].len, .id = p->desc[e].id, .flags = p->desc[e].flags };
+	for (int i = 0; i < n; i++) {
+		const struct vb_inflight_desc_packed *d = &p->desc[t->links[i]];
+
+		t->chain[i] = (struct vring_packed_desc){ .addr = LOAD(d->addr), .len = LOAD(d->len),
+			.id = LOAD(d->id), .flags = LOAD(d->flags) };
 	}
 	*descs = t->chain;
 	*count = n;
@@ -435,15 +481,25 @@ int vb_inflight_chain_packed(struct vb_inflight_tracker *t, uint16_t entry,
 	return 0;
 }
 
-void vb_inflight_complete_packed(struct vb_inflight_tracker *t, uint16_t entry, uint16_t used_idx,
-				 bool used_wrap)
+int vb_inflight_complete_packed(struct vb_inflight_tracker *t, uint16_t entry, uint16_t used_idx,
+				bool used_wrap)
 {
 	struct vb_inflight_packed *p = t->p;
+	uint16_t last, free_head;
 
-	STORE(p->desc[p->desc[entry].last].next, p->free_head);
+	if (entry >= t->num)
+		return -EINVAL;
+	last = LOAD(p->desc[entry].last);
+	free_head = LOAD(p->free_head);
+	if (last >= t->num || free_head > t->num)
+		return -EINVAL;
+	STORE(p->desc[last].next, free_head);
 	STORE(p->free_head, entry);
 	STORE(p->used_idx, used_idx);
 	STORE(p->used_wrap_counter, used_wrap);
+	t->used_idx = used_idx;
+	t->used_wrap = used_wrap;
+	return 0;
 }
 
 void vb_inflight_published_packed(struct vb_inflight_tracker *t, uint16_t entry)
@@ -451,11 +507,12 @@ void vb_inflight_published_packed(struct vb_inflight_tracker *t, uint16_t entry)
 	struct vb_inflight_packed *p = t->p;
 
 	STORE(p->desc[entry].inflight, 0);
-	STORE(p->old_free_head, p->free_head);
+	/* The values vb_inflight_complete_packed stored, not what the region holds now. */
+	STORE(p->old_free_head, entry);
 	/*
 	 * Wrap before index: killed between the two, the slot at the old index
 	 * still shows the used element on its lap, so the restart commits.
 	 */
-	STORE(p->old_used_wrap_counter, p->used_wrap_counter);
-	STORE(p->old_used_idx, p->used_idx);
+	STORE(p->old_used_wrap_counter, t->used_wrap);
+	STORE(p->old_used_idx, t->used_idx);
 }

@@ -43,6 +43,9 @@ struct vb_inflight_tracker {
 	struct vb_inflight_split *q;	/* split ring region; NULL if not tracked */
 	struct vb_inflight_packed *p;	/* packed ring region; NULL if not tracked */
 	struct vring_packed_desc *chain;	/* packed: a chain rebuilt from its copies */
+	uint16_t *links;		/* packed: the entries of that chain, as read once from the region */
+	uint16_t used_idx;		/* packed: where the completion in progress moves the used index */
+	bool used_wrap;
 	uint16_t num;
 	uint64_t counter;		/* last counter handed out */
 	uint16_t *batch;		/* heads completed since the last publish */
@@ -66,21 +69,29 @@ int vb_inflight_start(struct vb_inflight_tracker *t, struct vb_inflight_split *q
 void vb_inflight_stop(struct vb_inflight_tracker *t);
 
 /*
- * Packed rings. Starting takes the ring's indexes from the region when it
- * holds state (rolling back or committing an interrupted completion) and
- * lists the head entries to resubmit; a fresh region is initialised from
- * the ring. Returns 0 or -EINVAL (logged).
+ * Packed rings. The region is shared with the front-end, which may rewrite
+ * it at any time: each function checks every index it reads from it and
+ * fails with -EINVAL (the queue must stop) rather than follow a bad one.
+ *
+ * Starting takes the ring's indexes from the region when it holds state
+ * (rolling back or committing an interrupted completion) and lists the head
+ * entries to resubmit; a fresh region is initialised from the ring. Returns
+ * 0 or -EINVAL (logged).
  */
 int vb_inflight_start_packed(struct vb_inflight_tracker *t, struct vb_inflight_packed *p,
 			     size_t region_size, struct vb_vring *vr, uint64_t features);
 /* Records the chain just taken by vb_vring_pop_head; returns its head entry, or -EINVAL. */
 int vb_inflight_fetch_packed(struct vb_inflight_tracker *t, const struct vb_vring *vr);
-/* The recorded chain of a head entry, as descriptors to read the request from. */
+/* The recorded chain of a head entry, as descriptors to read the request from; or -EINVAL. */
 int vb_inflight_chain_packed(struct vb_inflight_tracker *t, uint16_t entry,
 			     const struct vring_packed_desc **descs, uint16_t *count, uint16_t *id);
-/* Before the used element is written: frees the entry's chain and records the next used index. */
-void vb_inflight_complete_packed(struct vb_inflight_tracker *t, uint16_t entry, uint16_t used_idx,
-				 bool used_wrap);
+/*
+ * Before the used element is written: frees the entry's chain and records the
+ * next used index. Returns 0, or -EINVAL when the region's links are corrupt:
+ * then nothing is recorded and the used element must not be written.
+ */
+int vb_inflight_complete_packed(struct vb_inflight_tracker *t, uint16_t entry, uint16_t used_idx,
+				bool used_wrap);
 /* After it is written: the completion is committed. */
 void vb_inflight_published_packed(struct vb_inflight_tracker *t, uint16_t entry);
 /* Records that head was fetched; call before any I/O of it is issued. */

@@ -158,6 +158,8 @@ static void log_request(struct vb_queue *q, const struct vb_blk_req *req)
 		vb_dirty_log_mark_iov(&q->dev->log, &q->dev->mem, &status, 1);
 }
 
+static void mark_broken(struct vb_queue *q, const char *why);
+
 static void finish_request(struct vb_queue *q, struct vb_blk_req *req)
 {
 	uint32_t len = 0;
@@ -182,9 +184,13 @@ static void finish_request(struct vb_queue *q, struct vb_blk_req *req)
 
 		/* Packed used elements are visible at once: complete each in its own batch. */
 		vb_vring_packed_advance(q->num, &idx, &wrap, req->ndesc);
-		vb_inflight_complete_packed(&q->inflight, req->inflight_entry, idx, wrap);
-		vb_vring_push_used(&q->vring, req->chain.head, req->ndesc, len);
-		vb_inflight_published_packed(&q->inflight, req->inflight_entry);
+		if (vb_inflight_complete_packed(&q->inflight, req->inflight_entry, idx, wrap) < 0) {
+			/* Unrecorded, the used element would not survive a restart: publish nothing. */
+			mark_broken(q, "the packed inflight region's chain links are corrupt");
+		} else {
+			vb_vring_push_used(&q->vring, req->chain.head, req->ndesc, len);
+			vb_inflight_published_packed(&q->inflight, req->inflight_entry);
+		}
 	} else {
 		vb_vring_push_used(&q->vring, req->chain.head, req->ndesc, len);
 		vb_inflight_complete(&q->inflight, req->chain.head);

@@ -1,4 +1,4 @@
-/* Fuzzes the inflight region loader (vb_inflight_map, vb_inflight_start and vb_inflight_start_packed with their crash repair) and the fetch/complete/publish protocols on regions whose bytes and geometry come from the input. */
+/* Fuzzes the inflight region loader (vb_inflight_map, vb_inflight_start and vb_inflight_start_packed with their crash repair) and the fetch/complete/publish protocols on regions whose bytes and geometry come from the input, also rewritten while the ring runs. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +15,8 @@
  *       vb_inflight_create instead of the input's; bit 3 the region starts
  *       4096 bytes into its file; bit 4 an unaligned offset; bit 5 a total
  *       size that is not a whole number of strides; bit 6 packed rings (the
- *       packed region layout)
+ *       packed region layout); bit 7 a hostile front-end that rewrites the
+ *       region while its ring runs (see run_ops and run_packed_ops)
  *   u16 the region's queue size (mod 1040), u8 extra bytes per stride,
  *   u64 negotiated features
  *   per queue (4 always read): u8 log2 of the ring size (mod 11), u16 used->idx
@@ -79,18 +80,35 @@ static void check_started(const struct vb_inflight_tracker *t, const struct vb_i
 }
 
 /*
+ * A hostile front-end's store into a running queue region: the next four
+ * operation bytes are the index of a u16 of the region (modulo the stride's
+ * u16s) and its new value. Returns the bytes consumed.
+ */
+static unsigned int rewrite_region(void *region, size_t stride, struct fuzz_input *ops)
+{
+	uint16_t index = fuzz_u16(ops), value = fuzz_u16(ops);
+
+	memcpy((uint8_t *)region + index % (stride / 2) * 2, &value, sizeof(value));
+	return 4;
+}
+
+/*
  * The queue's use of the tracker, as a well-behaved ring would drive it,
  * with restarts ("the daemon died here") checked against a model of which
  * heads are inflight. Operation byte: bits 0-1 fetch, complete, publish,
  * restart; the rest picks the head, or for a restart whether the batch
- * was published to the guest before the death.
+ * was published to the guest before the death (bit 2). With a hostile
+ * front-end, a restart with bit 3 set rewrites the region instead (see
+ * rewrite_region); the next restart then may refuse the region, one it
+ * accepts must be sound, and the run ends.
  */
 static void run_ops(struct vb_inflight_tracker *t, struct vb_inflight_split *q, size_t stride,
-		    uint16_t num, uint64_t features, uint16_t used, struct fuzz_input *ops,
+		    uint16_t num, uint64_t features, uint16_t used, bool hostile, struct fuzz_input *ops,
 		    unsigned int nops)
 {
 	static uint8_t state[RING_MAX];
 	unsigned int nbatch = 0;
+	bool rewritten = false;
 
 	memset(state, FREE, num);
 	for (unsigned int i = 0; i < t->nresubmit; i++)
@@ -124,7 +142,7 @@ static void run_ops(struct vb_inflight_tracker *t, struct vb_inflight_split *q, 
 			if (n == num)
 				break;
 			vb_inflight_complete(t, h);
-			FUZZ_CHECK(q->desc[h].inflight == 1 && q->last_batch_head == h,
+			FUZZ_CHECK((rewritten || q->desc[h].inflight == 1) && q->last_batch_head == h,
 				   "completion of head %u", h);
 			state[h] = COMPLETED;
 			nbatch++;
@@ -142,6 +160,11 @@ static void run_ops(struct vb_inflight_tracker *t, struct vb_inflight_split *q, 
 			nbatch = 0;
 			break;
 		case 3:	/* die and restart */
+			if (hostile && (pick & 2)) {
+				k += rewrite_region(q, stride, ops);
+				rewritten = true;
+				break;
+			}
 			if (pick & 1) {
 				/* used->idx was published, the batch not yet cleared: repaired on start */
 				used += nbatch;
@@ -156,6 +179,18 @@ static void run_ops(struct vb_inflight_tracker *t, struct vb_inflight_split *q, 
 			}
 			nbatch = 0;
 			vb_inflight_stop(t);
+			if (rewritten) {
+				bool fresh = q->version == 0;
+				int ret = vb_inflight_start(t, q, stride, num, features, used, &last);
+
+				FUZZ_CHECK(ret == 0 || ret == -EINVAL, "restart on a rewritten region returned %d", ret);
+				/* A fresh region keeps stray inflight marks: nothing is resubmitted. */
+				if (ret == 0 && fresh)
+					FUZZ_CHECK(t->nresubmit == 0, "a fresh region lists %u heads", t->nresubmit);
+				else if (ret == 0)
+					check_started(t, q, num, used, last);
+				return;
+			}
 			FUZZ_CHECK(vb_inflight_start(t, q, stride, num, features, used, &last) == 0,
 				   "restart on our own region refused");
 			check_started(t, q, num, used, last);
@@ -289,6 +324,29 @@ static unsigned int free_entries(const struct vb_inflight_packed *p, uint16_t nu
 }
 
 /*
+ * A restart after the front-end rewrote the region: it may refuse the
+ * region; a region it accepts must be sound, though no longer the model's.
+ * One rewritten to version 0 is fresh: nothing is resubmitted, and fetching
+ * goes on where the ring is.
+ */
+static void hostile_restart(struct vb_inflight_tracker *t, struct vb_inflight_packed *p, size_t stride,
+			    struct vb_vring *vr, uint64_t features)
+{
+	static struct packed_req now[RING_MAX];
+	bool fresh = p->version == 0;
+	unsigned int slots;
+	int ret;
+
+	vb_inflight_stop(t);
+	ret = vb_inflight_start_packed(t, p, stride, vr, features);
+	FUZZ_CHECK(ret == 0 || ret == -EINVAL, "restart on a rewritten packed region returned %d", ret);
+	if (ret == 0 && fresh)
+		FUZZ_CHECK(t->nresubmit == 0, "a fresh region lists %u requests", t->nresubmit);
+	else if (ret == 0)
+		check_started_packed(t, p, vr, now, &slots);
+}
+
+/*
  * The queue's use of a packed tracker, against a driver that makes chains
  * available one at a time (which the queue fetches at once) and a model of
  * the entries inflight. Operation byte: bits 0-1 make a chain of 1 to 4
@@ -296,13 +354,20 @@ static unsigned int free_entries(const struct vb_inflight_packed *p, uint16_t nu
  * sequence: complete, write the used element, publish); die in the middle of
  * a completion (bit 2: after the used element was written) and restart;
  * restart. The rest picks the request or the chain length.
+ *
+ * With a hostile front-end, a restart operation with bit 2 set instead
+ * rewrites the region (see rewrite_region). From
+ * then on the model no longer holds: every call must refuse a bad index
+ * (-EINVAL, and the queue stops there) or stay inside the region, which
+ * AddressSanitizer checks; a restart ends the run.
  */
 static void run_packed_ops(struct vb_inflight_tracker *t, struct vb_inflight_packed *p, size_t stride,
-			   struct vb_vring *vr, uint64_t features, unsigned int slots,
+			   struct vb_vring *vr, uint64_t features, bool hostile, unsigned int slots,
 			   struct packed_req *reqs, struct fuzz_input *ops, unsigned int nops)
 {
 	static uint8_t id_used[RING_MAX];
 	uint16_t num = vr->num;
+	bool rewritten = false;
 
 	memset(id_used, 0, num);
 	for (unsigned int e = 0; e < num; e++) {
@@ -351,11 +416,24 @@ static void run_packed_ops(struct vb_inflight_tracker *t, struct vb_inflight_pac
 			entry = vb_inflight_fetch_packed(t, vr);
 			if (entry < 0) {
 				/* A made-up region's free list may run out early: the queue stops there. */
-				FUZZ_CHECK(entry == -EINVAL && free < len, "fetch of %u descriptors failed with %u free entries",
-					   len, free);
+				FUZZ_CHECK(entry == -EINVAL && (rewritten || free < len),
+					   "fetch of %u descriptors failed with %u free entries", len, free);
 				return;
 			}
-			FUZZ_CHECK(entry < num && !reqs[entry].out, "fetch gave entry %d", entry);
+			FUZZ_CHECK(entry < num, "fetch gave entry %d of a %u-entry ring", entry, num);
+			if (rewritten) {
+				int ret = vb_inflight_chain_packed(t, entry, &descs, &count, &cid);
+
+				FUZZ_CHECK(ret == -EINVAL || (ret == 0 && count >= 1 && count <= num),
+					   "entry %d of a rewritten region: chain of %u, returned %d", entry, count, ret);
+				if (ret < 0)
+					return;
+				reqs[entry] = (struct packed_req){ true, id, len };
+				id_used[id] = 1;
+				slots += len;
+				continue;
+			}
+			FUZZ_CHECK(!reqs[entry].out, "fetch gave entry %d, which is inflight", entry);
 			FUZZ_CHECK(p->desc[entry].inflight == 1 && p->desc[entry].counter == before + 1 &&
 				   p->desc[entry].num == len, "entry %d after fetch", entry);
 			FUZZ_CHECK(vb_inflight_chain_packed(t, entry, &descs, &count, &cid) == 0 &&
@@ -368,7 +446,16 @@ static void run_packed_ops(struct vb_inflight_tracker *t, struct vb_inflight_pac
 			slots += len;
 			continue;
 		}
+		if ((op & 3) == 3 && hostile && (pick & 1)) {
+			k += rewrite_region(p, stride, ops);
+			rewritten = true;
+			continue;
+		}
 		if ((op & 3) == 3) {
+			if (rewritten) {
+				hostile_restart(t, p, stride, vr, features);
+				return;
+			}
 			packed_restart(t, p, stride, vr, features, reqs, vr->used_idx, vr->used_wrap, &slots);
 			continue;
 		}
@@ -382,8 +469,14 @@ static void run_packed_ops(struct vb_inflight_tracker *t, struct vb_inflight_pac
 			bool wrap = vr->used_wrap;
 			bool die = (op & 3) == 2, written = !die || (pick & 1);
 
+			int ret;
+
 			vb_vring_packed_advance(num, &idx, &wrap, reqs[e].ndesc);
-			vb_inflight_complete_packed(t, e, idx, wrap);
+			ret = vb_inflight_complete_packed(t, e, idx, wrap);
+			if (ret < 0) {
+				FUZZ_CHECK(rewritten && ret == -EINVAL, "completion of entry %u returned %d", e, ret);
+				return;
+			}
 			if (written)
 				vb_vring_push_used(vr, reqs[e].id, reqs[e].ndesc, 0);
 			if (!die) {
@@ -397,6 +490,10 @@ static void run_packed_ops(struct vb_inflight_tracker *t, struct vb_inflight_pac
 				id_used[reqs[e].id] = 0;
 				slots -= reqs[e].ndesc;
 			}
+			if (die && rewritten) {
+				hostile_restart(t, p, stride, vr, features);
+				return;
+			}
 			if (die)
 				packed_restart(t, p, stride, vr, features, reqs, written ? idx : vr->used_idx,
 					       written ? wrap : vr->used_wrap, &slots);
@@ -406,7 +503,7 @@ static void run_packed_ops(struct vb_inflight_tracker *t, struct vb_inflight_pac
 
 /* One packed queue region: start it on a ring at base (avail and used at the same slot), check, run. */
 static void run_packed_queue(const void *mapped, size_t stride, uint16_t num, uint16_t base,
-			     uint64_t features, struct fuzz_input *ops, unsigned int nops)
+			     uint64_t features, bool hostile, struct fuzz_input *ops, unsigned int nops)
 {
 	static struct packed_req reqs[RING_MAX];
 	struct vring_packed_desc_event events[2] = { { 0 } };
@@ -447,7 +544,7 @@ static void run_packed_queue(const void *mapped, size_t stride, uint16_t num, ui
 				ring[slot].flags = wrap ? PACKED_AVAIL_F : PACKED_USED_F;
 				vb_vring_packed_advance(num, &slot, &wrap, 1);
 			}
-			run_packed_ops(&t, p, stride, &vr, features, slots, reqs, ops, nops);
+			run_packed_ops(&t, p, stride, &vr, features, hostile, slots, reqs, ops, nops);
 		}
 	} else {
 		FUZZ_CHECK(ret == -EINVAL && !t.p && !t.resubmit && !t.chain,
@@ -532,7 +629,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		void *mapped = vb_inflight_queue(&r, i);
 
 		FUZZ_CHECK(mapped == (void *)((uint8_t *)r.base + r.stride * i), "queue %u misplaced", i);
-		run_packed_queue(mapped, r.stride, ring_num[i], used_idx[i], features, &ops, nops);
+		run_packed_queue(mapped, r.stride, ring_num[i], used_idx[i], features, flags & 128, &ops, nops);
 	}
 	for (unsigned int i = 0; !packed && i < nq; i++) {
 		struct vb_inflight_split *mapped = vb_inflight_queue(&r, i), *q;
@@ -563,7 +660,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* A fresh region with stray inflight marks keeps them (the front-end made it so). */
 			if (!fresh || clean) {
 				check_started(&t, q, num, used_idx[i], last);
-				run_ops(&t, q, r.stride, num, features, used_idx[i], &ops, nops);
+				run_ops(&t, q, r.stride, num, features, used_idx[i], flags & 128, &ops, nops);
 			}
 		} else {
 			FUZZ_CHECK(ret == -EINVAL && !t.q && !t.batch && !t.resubmit,

@@ -394,6 +394,51 @@ def packed_free_list_bad_end():
     return inflight_seed(PACKED, 16, rings=((4, 0x8000),) * 4, ops=ops, region=bytes(r))
 
 
+HOSTILE = 128
+
+
+def rewrite(field_offset, value, pick=1):
+    """A hostile front-end's store of a u16 at byte field_offset of a queue region (pick: 1 packed,
+    2 split)."""
+    return bytes([op(RESTART, pick)]) + u16(field_offset // 2) + u16(value)
+
+
+OLD_FREE_HEAD, ENTRY_NEXT, ENTRY_LAST, ENTRY_NUM, FREE_HEAD = 14, 2, 4, 6, 12
+
+
+def entry_field(e, off):
+    return 32 + 32 * e + off
+
+
+def inflights_hostile():
+    """A region rewritten by the front-end while its ring runs: every call refuses or copes."""
+    # Chains 0-1 and 2; entry 0's count rewritten, it completes; the free list 0, 1 made to loop
+    # back to 0 takes a 3-descriptor fetch; a free head beyond the ring makes the restart refuse.
+    ops = (bytes([op(FETCH, 1), op(FETCH, 0)]) + rewrite(entry_field(0, ENTRY_NUM), 40) +
+           bytes([op(COMPLETE, 0)]) + rewrite(entry_field(1, ENTRY_NEXT), 0) + bytes([op(FETCH, 2)]) +
+           rewrite(FREE_HEAD, 17) + bytes([op(RESTART)]))
+    # Split: heads 7 then 3 complete around a rewritten last_batch_head, 3's batch link is
+    # rewritten out of the ring, and the restart that must repair the batch refuses.
+    split_ops = (bytes([op(FETCH, 3), op(FETCH, 7), op(COMPLETE, 7)]) + rewrite(12, 0xffff, 2) +
+                 bytes([op(COMPLETE, 3)]) + rewrite(16 + 16 * 3 + 6, 40, 2) + bytes([op(RESTART, 1)]))
+    return {"packed-rewritten-while-running": inflight_seed(PACKED | HOSTILE, 16, rings=((4, 0x8000),) * 4, ops=ops),
+            "split-rewritten-while-running": inflight_seed(HOSTILE | 4, 16, rings=((4, 0),) * 4, ops=split_ops)}
+
+
+def packed_rewritten_old_free_head():
+    """Issue 12 item 8: fetch took its head entry from old_free_head unchecked; rewritten to 16
+    (one past a 16-entry ring) while the ring runs, the next fetch wrote past the region."""
+    ops = bytes([op(FETCH, 0)]) + rewrite(OLD_FREE_HEAD, 16) + bytes([op(FETCH, 0)])
+    return inflight_seed(PACKED | HOSTILE, 16, rings=((4, 0x8000),) * 4, ops=ops)
+
+
+def packed_rewritten_last():
+    """Issue 12 item 8: complete linked the chain's last entry, read unchecked from the region, into
+    the free list; rewritten to 16 while the request is inflight, complete wrote past the region."""
+    ops = bytes([op(FETCH, 1)]) + rewrite(entry_field(0, ENTRY_LAST), 16) + bytes([op(COMPLETE, 0)])
+    return inflight_seed(PACKED | HOSTILE, 16, rings=((4, 0x8000),) * 4, ops=ops)
+
+
 # ---- fuzz_vu_message -----------------------------------------------------
 
 (GET_FEATURES, SET_FEATURES, SET_OWNER, RESET_OWNER, SET_MEM_TABLE, SET_LOG_BASE, SET_LOG_FD,
@@ -616,10 +661,12 @@ def misaligned_ring():
 def main():
     write_corpus("fuzz_chain", chains(), misaligned_indirect())
     write_corpus("fuzz_blk", blks())
-    write_corpus("fuzz_inflight", {**inflights(), **inflights_packed()},
+    write_corpus("fuzz_inflight", {**inflights(), **inflights_packed(), **inflights_hostile()},
                  {"packed-slots-overflow": packed_slots_overflow(),
                   "packed-free-list-overlap": packed_free_list_overlap(),
-                  "packed-free-list-bad-end": packed_free_list_bad_end()})
+                  "packed-free-list-bad-end": packed_free_list_bad_end(),
+                  "packed-rewritten-old-free-head": packed_rewritten_old_free_head(),
+                  "packed-rewritten-last": packed_rewritten_last()})
     write_corpus("fuzz_vu_message", vu_messages(),
                  {"inflight-batch-overflow": batch_overflow(), **past_eof(),
                   "ring-misaligned-host-address": misaligned_ring()})

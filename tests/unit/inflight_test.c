@@ -1,4 +1,5 @@
-/* Unit tests of inflight tracking: fresh regions, the completion batch protocol, crash repair, resubmission order. */
+/* Unit tests of inflight tracking: fresh regions, the completion batch protocol, crash repair, resubmission order, regions rewritten by a hostile front-end. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -159,6 +160,149 @@ static void test_packed(void)
 	   "packed: a region too small for the ring is refused");
 }
 
+/*
+ * A front-end rewriting a running packed region. The region is a heap block
+ * of exactly its size, so AddressSanitizer reports any access past it.
+ */
+struct hostile {
+	struct vb_inflight_tracker t;
+	struct vb_inflight_packed *p;
+	struct vb_vring vr;
+	int entry;		/* a 2-descriptor chain (id 5), fetched */
+};
+
+static void hostile_start(struct hostile *h)
+{
+	size_t size = vb_inflight_packed_min_size(PQ);
+	uint16_t head, ndesc;
+
+	h->p = calloc(1, size);
+	if (!h->p)
+		abort();
+	memset(ring, 0, sizeof(ring));
+	ring_start(&h->vr, 0x80008000u);
+	vb_inflight_start_packed(&h->t, h->p, size, &h->vr, 0);
+	make_avail(&h->vr, 0, 5, VRING_DESC_F_NEXT);
+	make_avail(&h->vr, 1, 5, VRING_DESC_F_WRITE);
+	vb_vring_pop_head(&h->vr, &head, &ndesc);
+	h->entry = vb_inflight_fetch_packed(&h->t, &h->vr);
+}
+
+/* Makes a chain of len descriptors (id 6) available after the first one and fetches it. */
+static int hostile_fetch(struct hostile *h, uint16_t len)
+{
+	uint16_t head, ndesc;
+
+	for (uint16_t i = 0; i < len; i++)
+		make_avail(&h->vr, 2 + i, 6, i + 1 < len ? VRING_DESC_F_NEXT : VRING_DESC_F_WRITE);
+	vb_vring_pop_head(&h->vr, &head, &ndesc);
+	return vb_inflight_fetch_packed(&h->t, &h->vr);
+}
+
+static int hostile_chain(struct hostile *h, uint16_t entry)
+{
+	const struct vring_packed_desc *descs;
+	uint16_t count, id;
+
+	return vb_inflight_chain_packed(&h->t, entry, &descs, &count, &id);
+}
+
+static int hostile_complete(struct hostile *h)
+{
+	return vb_inflight_complete_packed(&h->t, h->entry, 2, true);
+}
+
+static void hostile_end(struct hostile *h)
+{
+	vb_inflight_stop(&h->t);
+	free(h->p);
+}
+
+static void test_packed_hostile(void)
+{
+	struct hostile h;
+	uint16_t free_head;
+
+	hostile_start(&h);
+	h.p->old_free_head = PQ;
+	ok(h.entry == 0 && hostile_fetch(&h, 1) == -EINVAL,
+	   "packed, rewritten while running: a free list head past the ring is refused by fetch");
+	hostile_end(&h);
+
+	hostile_start(&h);
+	h.p->desc[3].next = 0x7fff;
+	ok(hostile_fetch(&h, 3) == -EINVAL,
+	   "packed, rewritten while running: a free list link out of the ring is refused by fetch");
+	hostile_end(&h);
+
+	hostile_start(&h);
+	h.p->desc[h.entry].num = PQ + 1;
+	ok(hostile_chain(&h, h.entry) == -EINVAL,
+	   "packed, rewritten while running: a descriptor count above the ring is refused");
+	hostile_end(&h);
+
+	hostile_start(&h);
+	h.p->desc[h.entry].next = PQ;
+	ok(hostile_chain(&h, h.entry) == -EINVAL,
+	   "packed, rewritten while running: a chain link out of the ring is refused");
+	hostile_end(&h);
+
+	hostile_start(&h);
+	h.p->desc[h.entry].last = 3;
+	ok(hostile_chain(&h, h.entry) == -EINVAL,
+	   "packed, rewritten while running: a chain that does not end at its last entry is refused");
+	hostile_end(&h);
+
+	hostile_start(&h);
+	ok(hostile_chain(&h, PQ) == -EINVAL && vb_inflight_complete_packed(&h.t, PQ, 2, false) == -EINVAL,
+	   "packed: an entry outside the ring is refused");
+	hostile_end(&h);
+
+	hostile_start(&h);
+	free_head = h.p->free_head;
+	h.p->desc[h.entry].last = PQ;
+	ok(hostile_complete(&h) == -EINVAL && h.p->free_head == free_head && h.p->used_idx == 0,
+	   "packed, rewritten while running: a last entry out of the ring is refused by complete, which records nothing");
+	hostile_end(&h);
+
+	hostile_start(&h);
+	h.p->free_head = PQ + 1;
+	ok(hostile_complete(&h) == -EINVAL,
+	   "packed, rewritten while running: a free list head above the ring is refused by complete");
+	hostile_end(&h);
+
+	/* Between complete and published the region's current state is rewritten. */
+	hostile_start(&h);
+	hostile_complete(&h);
+	h.p->free_head = 0xffff;
+	h.p->used_idx = 0xffff;
+	h.p->used_wrap_counter = 7;
+	vb_inflight_published_packed(&h.t, h.entry);
+	ok(h.p->old_free_head == h.entry && h.p->old_used_idx == 2 && h.p->old_used_wrap_counter == 1,
+	   "packed, rewritten while running: publishing commits what complete recorded, not the rewritten fields");
+	hostile_end(&h);
+}
+
+/* A front-end rewriting the batch list of a running split region: only a restart follows it, after checks. */
+static void test_split_hostile(void)
+{
+	struct vb_inflight_tracker t;
+	struct vb_inflight_split *q = new_region(1, QSZ);
+	uint16_t avail;
+
+	vb_inflight_start(&t, q, region.stride, QSZ, 0, 0, &avail);
+	vb_inflight_fetch(&t, 2);
+	vb_inflight_fetch(&t, 4);
+	q->last_batch_head = 0xffff;
+	vb_inflight_complete(&t, 2);
+	vb_inflight_complete(&t, 4);
+	q->desc[4].next = QSZ;
+	vb_inflight_stop(&t);
+	ok(vb_inflight_start(&t, q, region.stride, QSZ, 0, 2, &avail) == -EINVAL,
+	   "split, rewritten while running: a batch list link out of the ring is refused on restart");
+	vb_inflight_unmap(&region);
+}
+
 int main(void)
 {
 	struct vb_inflight_tracker t;
@@ -230,6 +374,7 @@ int main(void)
 	   "a ring bigger than its queue region is refused");
 
 	test_packed();
-	vb_inflight_unmap(&region);
+	test_packed_hostile();
+	test_split_hostile();
 	return tap_done();
 }
