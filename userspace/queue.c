@@ -57,16 +57,26 @@ static void replace_fd(struct vb_queue *q, int *slot, int fd)
 		close(old);
 }
 
-void vb_queue_set_call_fd(struct vb_queue *q, int fd)
+/*
+ * Completions published while the front-end had no call fd still need their
+ * interrupt, but only a running ring may interrupt the guest: a stopped one
+ * keeps the debt for its next start.
+ */
+static void deliver_owed_call(struct vb_queue *q)
 {
-	replace_fd(q, &q->call_fd, fd);
-	/* Completions published before the front-end gave us a call fd still need their interrupt. */
 	pthread_mutex_lock(&q->notify_lock);
 	if (q->call_missed && q->call_fd >= 0) {
 		eventfd_write(q->call_fd, 1);
 		q->call_missed = false;
 	}
 	pthread_mutex_unlock(&q->notify_lock);
+}
+
+void vb_queue_set_call_fd(struct vb_queue *q, int fd)
+{
+	replace_fd(q, &q->call_fd, fd);
+	if (q->running)
+		deliver_owed_call(q);
 }
 
 void vb_queue_set_err_fd(struct vb_queue *q, int fd)
@@ -672,6 +682,7 @@ static void *queue_thread(void *arg)
 		arm_poll(q, q->delay.timer_fd, TAG_TIMER);
 	if (q->kabort)
 		arm_poll(q, q->kabort->event_fd, TAG_KABORT);
+	deliver_owed_call(q);
 	resubmit_inflight(q);
 	/* Entries made available before we started get no kick of their own. */
 	fetch_all(q);
