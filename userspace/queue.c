@@ -730,6 +730,8 @@ static void *queue_thread(void *arg)
 		if (fetch && !__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE))
 			fetch_all(q);
 	}
+	/* Kicks go back on whatever the worker was doing (polling turns them off). */
+	vb_vring_enable_kicks(&q->vring);
 	orphans = hand_off_orphans(q);
 	sem_post(&q->stopped);
 	return orphans ? orphan_thread(orphans) : NULL;

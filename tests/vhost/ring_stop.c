@@ -1,4 +1,4 @@
-/* What a stopped ring leaves behind: no interrupt while it is stopped. */
+/* What a stopped ring leaves behind: no interrupt while stopped, guest kicks back on, even when the worker polled. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -13,7 +13,8 @@
 
 #define DISK_SIZE (64ull << 20)
 #define TMO 5000
-#define PLAN 9
+#define PLAN 11
+#define POLL_US 1000000u	/* the worker spins a whole second before sleeping */
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 #define F_EVENT_IDX (1ull << VIRTIO_RING_F_EVENT_IDX)
 
@@ -97,10 +98,54 @@ static void test_owed_interrupt(const struct vu_daemon *d)
 	vu_dev_close(&dev);
 }
 
+/*
+ * With --poll-us the worker turns guest kicks off while it spins. A stop in
+ * that window must turn them back on: NO_NOTIFY cleared, or with EVENT_IDX
+ * avail_event at the resume index, for whoever drives the ring next.
+ */
+static void test_kicks_restored(const struct vu_daemon *d, bool event_idx)
+{
+	const char *what = event_idx ? "EVENT_IDX" : "NO_NOTIFY";
+	struct vu_dev dev;
+	struct vu_blk_req req[2];
+	struct vu_vq *vq;
+	uint8_t *buf;
+	uint32_t base = ~0u;
+	uint16_t *avail_event;
+
+	open_queue(&dev, d, event_idx ? VU_BLK_FEATURES : VU_BLK_FEATURES & ~F_EVENT_IDX);
+	vq = dev.vqs[0];
+	avail_event = (uint16_t *)&vq->used->ring[vq->size];
+	buf = guest_buf(&dev, &req[0]);
+	if (vu_blk_req_init(&dev, &req[1]) < 0)
+		tap_bail("guest memory: %s", dev.err);
+	vu_blk_prep_read(&req[0], 0, buf, 4096);
+	vu_blk_prep_read(&req[1], 8, buf, 4096);
+	/* The first wakes the worker, which then spins; the second it finds by polling. */
+	vu_blk_submit(vq, &req[0]);
+	if (!used_reaches(vq, 1))
+		tap_bail("%s: the first read did not complete", what);
+	vu_blk_enqueue(vq, &req[1]);
+	if (!used_reaches(vq, 2))
+		tap_bail("%s: the polled read did not complete", what);
+	if (vu_vq_stop(vq, &base) < 0)
+		tap_bail("GET_VRING_BASE: %s", dev.err);
+	if (event_idx)
+		tap_ok(base == 2 && LOAD(*avail_event) == 2,
+		       "%s: stopped while polling, avail_event is the resume index (%u, base %u)",
+		       what, LOAD(*avail_event), base);
+	else
+		tap_ok(base == 2 && !(LOAD(vq->used->flags) & VRING_USED_F_NO_NOTIFY),
+		       "%s: stopped while polling, used->flags asks for kicks again (0x%x, base %u)",
+		       what, LOAD(vq->used->flags), base);
+	vu_blk_reap(vq);
+	vu_dev_close(&dev);
+}
+
 int main(void)
 {
 	struct vu_daemon d;
-	struct vu_daemon_opts o = { 0 };
+	struct vu_daemon_opts o = { .poll_us = POLL_US };
 
 	vu_test_begin(&d, 120, PLAN, DISK_SIZE, &o);
 	if (!vu_is_vbridge()) {
@@ -108,5 +153,7 @@ int main(void)
 		exit(tap_done());
 	}
 	test_owed_interrupt(&d);
+	test_kicks_restored(&d, false);
+	test_kicks_restored(&d, true);
 	return vu_test_end(&d, 11, "the stops");
 }
