@@ -671,6 +671,24 @@ static int wait_for_room(struct vb_queue *q)
 	return ret == -ETIME ? 0 : ret;
 }
 
+/*
+ * The one way out of a running ring, in the worker: what finished, even in
+ * the suspension itself (an engine reporting requests completed), is
+ * published before the reply, so each fetched request is published or
+ * inflight, never both; kicks go back on whatever the worker was doing
+ * (polling turns them off); and the base is what the next back-end resumes
+ * from: the next index to fetch, less the requests it will resubmit (split
+ * rings only suspend).
+ */
+static void leave_ring(struct vb_queue *q)
+{
+	flush_used(q);
+	vb_vring_enable_kicks(&q->vring);
+	q->base = vb_vring_base(&q->vring);
+	if (q->nsuspended)
+		q->base = (uint16_t)(q->base - q->nsuspended);
+}
+
 static void *queue_thread(void *arg)
 {
 	struct vb_queue *q = arg;
@@ -730,8 +748,7 @@ static void *queue_thread(void *arg)
 		if (fetch && !__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE))
 			fetch_all(q);
 	}
-	/* Kicks go back on whatever the worker was doing (polling turns them off). */
-	vb_vring_enable_kicks(&q->vring);
+	leave_ring(q);
 	orphans = hand_off_orphans(q);
 	sem_post(&q->stopped);
 	return orphans ? orphan_thread(orphans) : NULL;
@@ -831,10 +848,6 @@ static unsigned int stop_worker(struct vb_queue *q, enum vb_stop_mode mode)
 	else
 		pthread_join(q->thread, NULL);
 	q->running = false;
-	/* The next back-end resumes at used->idx plus the requests it resubmits (split rings only). */
-	q->base = vb_vring_base(&q->vring);
-	if (q->nsuspended)
-		q->base = (uint16_t)(q->base - q->nsuspended);
 	vb_inflight_stop(&q->inflight);
 	if (!q->orphaned) {
 		io_uring_queue_exit(&q->ring);
