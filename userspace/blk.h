@@ -50,9 +50,8 @@ struct vb_blk_req {
 	uint64_t bounce_from;	/* request byte the bounce buffer starts at */
 	int fallocate_mode;
 	/* The delay engine holds the request until deadline_ns (CLOCK_MONOTONIC). */
-	bool held;
 	uint64_t deadline_ns;
-	struct vb_blk_req *held_next;
+	struct vb_blk_req *held_next;	/* the delay and kabort engines' FIFOs (req_list.h) */
 	/*
 	 * Suspended while its read was with the host: the request stays inflight
 	 * for the next back-end and its late data goes to the bounce buffer only.

@@ -45,7 +45,7 @@ int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts)
 		memcpy(dev->serial, opts->serial, strnlen(opts->serial, sizeof(dev->serial)));
 	dev->offered_features = offered_features(dev);
 	dev->writeback = 1;
-	dev->engine = opts->engine;
+	dev->engine = opts->engine.ops ? opts->engine : vb_engine_default();
 	dev->poll_ns = (uint64_t)opts->poll_us * 1000;
 	dev->sqpoll_idle_ms = opts->sqpoll_idle_ms;
 	pthread_mutex_init(&dev->orphan_lock, NULL);

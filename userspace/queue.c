@@ -13,30 +13,32 @@
 #include "log.h"
 #include "uring_io.h"
 
-/* user_data tags that are not request pointers. */
+/* user_data tags that are not request pointers (engine.h reserves up to VB_TAG_MAX). */
 #define TAG_KICK 1
 #define TAG_WAKE 2
-#define TAG_TIMER 3		/* the delay engine's timerfd */
-#define TAG_KABORT 4		/* the kabort context's completion eventfd */
-#define TAG_CANCEL 5		/* cancel and poll-remove requests of our own */
-#define TAG_MAX TAG_CANCEL
-/* How long a ring start waits for a killed predecessor's requests with vbabort. */
-#define KABORT_ORPHAN_WAIT_MS 30000
+#define TAG_ENGINE 3		/* the engine's poll fd */
+#define TAG_CANCEL VB_TAG_CANCEL	/* cancel and poll-remove requests of our own */
+#define TAG_MAX VB_TAG_MAX
 
 int vb_queue_init(struct vb_queue *q, struct vb_device *dev, unsigned int index)
 {
+	const struct vb_engine_ops *ops = dev->engine.ops;
 	int ret;
 
 	memset(q, 0, sizeof(*q));
 	q->dev = dev;
 	q->index = index;
+	q->ops = ops;
 	q->kick_fd = q->call_fd = q->err_fd = -1;
 	q->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (q->wake_fd < 0)
 		return -errno;
-	ret = vb_delay_init(&q->delay, dev->engine.kind == VB_ENGINE_DELAY ?
-				       dev->engine.delay_ns : 0);
+	q->engine = calloc(1, ops->queue_size);
+	ret = q->engine ? 0 : -ENOMEM;
+	if (!ret && ops->init)
+		ret = ops->init(q->engine, &dev->engine);
 	if (ret < 0) {
+		free(q->engine);
 		close(q->wake_fd);
 		return ret;
 	}
@@ -96,12 +98,10 @@ void vb_queue_destroy(struct vb_queue *q)
 	if (q->wake_fd >= 0)
 		close(q->wake_fd);
 	q->wake_fd = -1;
-	vb_delay_destroy(&q->delay);
-	if (q->kabort) {
-		vb_kabort_close(q->kabort);
-		free(q->kabort);
-		q->kabort = NULL;
-	}
+	if (q->ops->destroy)
+		q->ops->destroy(q->engine);
+	free(q->engine);
+	q->engine = NULL;
 	pthread_mutex_destroy(&q->notify_lock);
 	sem_destroy(&q->stopped);
 }
@@ -229,63 +229,13 @@ static enum vb_pop_result read_request(struct vb_queue *q, struct vb_blk_req *re
 	return vb_vring_read_packed(descs, count, 0, count, head, &q->dev->mem, &req->chain);
 }
 
-/* Fixed when a request is issued: the cache mode the driver chose, and whether reads may be abandoned. */
-static unsigned int io_flags(const struct vb_queue *q)
-{
-	unsigned int flags = (q->bounce_reads ? VB_URING_BOUNCE_READS : 0) |
-			     (q->fixed_file ? VB_URING_FIXED_FILE : 0);
-
-	if (__atomic_load_n(&q->dev->writeback, __ATOMIC_RELAXED))
-		flags |= VB_URING_WRITEBACK;
-	return flags;
-}
-
-/* Hands the request to io_uring, or finishes it if nothing was queued. */
-static void issue(struct vb_queue *q, struct vb_blk_req *req)
-{
-	if (!vb_uring_issue(&q->ring, &q->bounce, &q->dev->disk, io_flags(q), req))
-		finish_request(q, req);
-}
-
-/* Executes a parsed request with the device's engine. */
+/* Hands a parsed request to the engine; what parsing already settled is finished here. */
 static void execute(struct vb_queue *q, struct vb_blk_req *req)
 {
-	switch (q->dev->engine.kind) {
-	case VB_ENGINE_NULL:
-		vb_null_execute(req);
-		break;
-	case VB_ENGINE_DELAY:
-		if (req->op == VB_IO_NONE)
-			break;
-		req->held = true;
-		vb_delay_hold(&q->delay, req);
-		return;
-	case VB_ENGINE_KABORT:
-		if (req->op == VB_IO_NONE)
-			break;
-		/* What the module cannot take as it is (too big, misaligned) goes by io_uring. */
-		if (vb_kabort_fits(q->kabort, req)) {
-			vb_kabort_queue(q->kabort, req);
-			return;
-		}
-		issue(q, req);
-		return;
-	case VB_ENGINE_URING:
-		issue(q, req);
-		return;
-	}
-	finish_request(q, req);
-}
-
-/* The delay engine lets go of the requests whose time has come. */
-static void release_held(struct vb_queue *q)
-{
-	struct vb_blk_req *req;
-
-	while ((req = vb_delay_pop_due(&q->delay))) {
-		req->held = false;
-		issue(q, req);
-	}
+	if (req->op == VB_IO_NONE)
+		finish_request(q, req);
+	else
+		q->ops->submit(q->engine, req);
 }
 
 /* Reads, decodes and executes the request at head, which the caller claimed. */
@@ -307,7 +257,6 @@ static void claim(struct vb_queue *q, struct vb_blk_req *req, uint16_t ndesc)
 {
 	req->busy = true;
 	req->ndesc = ndesc;
-	req->held = false;
 	req->abandoned = false;
 	q->nbusy++;
 }
@@ -320,83 +269,30 @@ static void suspend_request(struct vb_queue *q, struct vb_blk_req *req)
 	q->nsuspended++;
 }
 
-static void kabort_finish(void *ctx, struct vb_blk_req *req)
+/* Where every request the engine took comes back (engine.h). */
+static void settle(void *ctx, struct vb_blk_req *req, enum vb_fate fate)
 {
-	finish_request(ctx, req);
-}
+	struct vb_queue *q = ctx;
 
-static void kabort_suspend(void *ctx, struct vb_blk_req *req)
-{
-	suspend_request(ctx, req);
-}
-
-/* Suspends requests the host never saw, linked by held_next. */
-static void suspend_list(struct vb_queue *q, struct vb_blk_req *req)
-{
-	for (struct vb_blk_req *next; req; req = next) {
-		next = req->held_next;
-		req->held = false;
+	switch (fate) {
+	case VB_FATE_COMPLETED:
+		finish_request(q, req);
+		break;
+	case VB_FATE_CANCELLED:
+	case VB_FATE_ABANDONED:
 		suspend_request(q, req);
+		break;
+	case VB_FATE_FENCED:
+		break;	/* still busy: the stop waits for its completion */
 	}
 }
 
-/*
- * Quiesces the ring: held requests never reach the host; the kabort
- * context cancels what it has not issued and abandons issued reads; reads
- * with io_uring are abandoned to their bounce buffers; everything else
- * issued gets a cancellation and is waited for by the caller's loop.
- */
+/* Quiesces the ring: the engine settles every request it holds with its fate. */
 static void begin_suspend(struct vb_queue *q)
 {
-	const struct vb_kabort_fates fates = { kabort_finish, kabort_suspend, q };
-	struct vb_blk_req *req;
-	bool issued = false;
-
 	q->suspending = true;
-	suspend_list(q, vb_delay_take_all(&q->delay));
-	if (q->kabort) {
-		suspend_list(q, vb_kabort_take_queued(q->kabort));
-		if (vb_kabort_abort(q->kabort, &fates) < 0)
-			mark_broken(q, "the vbabort module refused to abort");
-	}
-	for (unsigned int i = 0; i < q->num; i++) {
-		req = &q->reqs[i];
-		if (!req->busy)
-			continue;
-		issued = true;
-		if (req->op == VB_IO_READ && req->bounce) {
-			req->abandoned = true;
-			q->norphans++;
-			suspend_request(q, req);
-		}
-	}
-	if (issued) {
-		struct io_uring_sqe *sqe = vb_uring_sqe(&q->ring, TAG_CANCEL);
-
-		/* Reaches only what io_uring still holds; the block layer finishes the rest. */
-		if (sqe && q->fixed_file) {
-			io_uring_prep_cancel_fd(sqe, 0, IORING_ASYNC_CANCEL_ALL);
-			sqe->cancel_flags |= IORING_ASYNC_CANCEL_FD_FIXED;
-		} else if (sqe) {
-			io_uring_prep_cancel_fd(sqe, q->dev->disk.fd, IORING_ASYNC_CANCEL_ALL);
-		}
-	}
-}
-
-/* A completion seen while suspending; true if it was settled here. */
-static bool settle_suspended(struct vb_queue *q, struct vb_blk_req *req, int res)
-{
-	if (req->abandoned) {
-		vb_uring_release(&q->bounce, req);
-		q->norphans--;
-		return true;
-	}
-	if (q->suspending && res == -ECANCELED) {
-		vb_uring_release(&q->bounce, req);
-		suspend_request(q, req);
-		return true;
-	}
-	return false;
+	if (q->ops->suspend(q->engine) < 0)
+		mark_broken(q, "the engine could not suspend its requests");
 }
 
 static bool fetch_one(struct vb_queue *q)
@@ -492,24 +388,7 @@ static void drain_eventfd(int fd)
 	eventfd_read(fd, &v);
 }
 
-static int poll_fd(const struct vb_queue *q, uint64_t tag)
-{
-	switch (tag) {
-	case TAG_KICK:
-		return q->kick_fd;
-	case TAG_WAKE:
-		return q->wake_fd;
-	case TAG_TIMER:
-		return q->delay.timer_fd;
-	default:
-		return q->kabort->event_fd;
-	}
-}
-
-/*
- * A kick, a wake-up, the delay timer or kabort completions: returns true if
- * the ring may have new requests.
- */
+/* A kick, a wake-up or the engine's fd: returns true if the ring may have new requests. */
 static bool notifier_event(struct vb_queue *q, const struct io_uring_cqe *cqe, uint64_t tag)
 {
 	if (tag == TAG_CANCEL)
@@ -517,19 +396,13 @@ static bool notifier_event(struct vb_queue *q, const struct io_uring_cqe *cqe, u
 	/*
 	 * A multishot poll reports every write to an eventfd, so the counters
 	 * need no read (a system call per kick, about 8% of the thread at high
-	 * rates). The timer's expiry must be read, or the next arming of it
-	 * would look expired at once.
+	 * rates).
 	 */
-	if (tag == TAG_TIMER)
-		drain_eventfd(poll_fd(q, tag));
 	if (!(cqe->flags & IORING_CQE_F_MORE))
-		arm_poll(q, poll_fd(q, tag), tag);
-	if (tag == TAG_TIMER) {
-		release_held(q);
-		return false;
-	}
-	if (tag == TAG_KABORT) {
-		vb_kabort_reap(q->kabort, kabort_finish, q);
+		arm_poll(q, tag == TAG_KICK ? q->kick_fd :
+			    tag == TAG_WAKE ? q->wake_fd : q->ops->poll_fd(q->engine), tag);
+	if (tag == TAG_ENGINE) {
+		q->ops->reap(q->engine);
 		return false;
 	}
 	return true;
@@ -548,7 +421,7 @@ struct orphan_reads {
 static void reap_abandoned(struct io_uring *ring, unsigned int *count)
 {
 	/* Our notifier polls must stop: the eventfds now belong to the ring's next worker. */
-	for (uint64_t tag = TAG_KICK; tag <= TAG_KABORT; tag++) {
+	for (uint64_t tag = TAG_KICK; tag <= TAG_ENGINE; tag++) {
 		struct io_uring_sqe *sqe = vb_uring_sqe(ring, TAG_CANCEL);
 
 		if (sqe)
@@ -597,15 +470,15 @@ static struct orphan_reads *hand_off_orphans(struct vb_queue *q)
 {
 	struct orphan_reads *o;
 
-	if (!q->norphans)
+	if (!q->io.norphans)
 		return NULL;
 	o = malloc(sizeof(*o));
 	if (!o) {
-		reap_abandoned(&q->ring, &q->norphans);
+		reap_abandoned(&q->ring, &q->io.norphans);
 		return NULL;
 	}
 	*o = (struct orphan_reads){ .dev = q->dev, .index = q->index, .ring = q->ring,
-				    .reqs = q->reqs, .count = q->norphans };
+				    .reqs = q->reqs, .count = q->io.norphans };
 	vb_device_orphan_begin(q->dev);
 	q->orphaned = true;
 	return o;
@@ -658,9 +531,9 @@ static bool poll_for_work(struct vb_queue *q)
 }
 
 /*
- * The kabort context is full. Its room comes back as requests complete, but
- * reads abandoned by an earlier suspension complete without a word: look
- * again after a millisecond at the latest.
+ * The engine is full (backlogged). Its room comes back as requests complete,
+ * but some complete without a word: look again after a millisecond at the
+ * latest.
  */
 static int wait_for_room(struct vb_queue *q)
 {
@@ -696,10 +569,8 @@ static void *queue_thread(void *arg)
 
 	arm_poll(q, q->kick_fd, TAG_KICK);
 	arm_poll(q, q->wake_fd, TAG_WAKE);
-	if (q->delay.timer_fd >= 0)
-		arm_poll(q, q->delay.timer_fd, TAG_TIMER);
-	if (q->kabort)
-		arm_poll(q, q->kabort->event_fd, TAG_KABORT);
+	if (q->ops->poll_fd && q->ops->poll_fd(q->engine) >= 0)
+		arm_poll(q, q->ops->poll_fd(q->engine), TAG_ENGINE);
 	deliver_owed_call(q);
 	resubmit_inflight(q);
 	/* Entries made available before we started get no kick of their own. */
@@ -710,16 +581,16 @@ static void *queue_thread(void *arg)
 		bool fetch = false;
 		int ret, stopping;
 
-		/* First: the module may refuse requests, which then need publishing like any other. */
-		if (q->kabort)
-			vb_kabort_submit(q->kabort, kabort_finish, q);
+		/* First: the engine may refuse requests, which then need publishing like any other. */
+		if (q->ops->flush)
+			q->ops->flush(q->engine);
 		flush_used(q);
 		stopping = __atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
 		if (stopping == VB_STOP_SUSPEND && !q->suspending)
 			begin_suspend(q);
 		if (stopping && q->nbusy == 0)
 			break;
-		if (q->kabort && q->kabort->queued.head)
+		if (q->ops->backlogged && q->ops->backlogged(q->engine))
 			ret = wait_for_room(q);
 		else if (q->dev->poll_ns && poll_for_work(q))
 			ret = io_uring_submit(&q->ring);
@@ -738,11 +609,7 @@ static void *queue_thread(void *arg)
 				fetch |= notifier_event(q, cqe, tag);
 				continue;
 			}
-			if (settle_suspended(q, req, cqe->res))
-				continue;
-			if (vb_uring_complete(&q->ring, &q->bounce, &q->dev->disk, io_flags(q), req,
-					      cqe->res))
-				finish_request(q, req);
+			q->ops->complete(q->engine, req, cqe->res);
 		}
 		io_uring_cq_advance(&q->ring, seen);
 		if (fetch && !__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE))
@@ -775,17 +642,17 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 		q->reqs = NULL;
 		return ret;
 	}
-	q->fixed_file = io_uring_register_files(&q->ring, &q->dev->disk.fd, 1) == 0;
-	if (q->dev->engine.kind == VB_ENGINE_KABORT && !q->kabort) {
-		q->kabort = malloc(sizeof(*q->kabort));
-		ret = q->kabort ? vb_kabort_open(q->kabort, q->dev->disk.fd, KABORT_ORPHAN_WAIT_MS) :
-				  -ENOMEM;
-		if (ret < 0) {
-			free(q->kabort);
-			q->kabort = NULL;
-			goto fail_ring;
-		}
-	}
+	q->io = (struct vb_engine_io){
+		.ring = &q->ring, .bounce = &q->bounce, .disk = &q->dev->disk,
+		.flags = q->bounce_reads ? VB_URING_BOUNCE_READS : 0,
+		.writeback = &q->dev->writeback, .reqs = q->reqs, .nreqs = q->num,
+		.settle = settle, .ctx = q,
+	};
+	if (io_uring_register_files(&q->ring, &q->dev->disk.fd, 1) == 0)
+		q->io.flags |= VB_URING_FIXED_FILE;
+	ret = q->ops->start(q->engine, &q->io);
+	if (ret < 0)
+		goto fail_ring;
 	if (!vb_vring_start(&q->vring, q->num, event_idx, packed, desc, avail, used, q->base)) {
 		vb_err("queue %u: vring base 0x%x does not fit a %u-entry ring", q->index, q->base,
 		       q->num);
@@ -809,7 +676,6 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 	}
 	q->nbusy = 0;
 	q->nsuspended = 0;
-	q->norphans = 0;
 	q->suspending = false;
 	q->orphaned = false;
 	q->logging = (q->dev->features & (1ull << VHOST_F_LOG_ALL)) && q->dev->log.bitmap;
@@ -856,7 +722,7 @@ static unsigned int stop_worker(struct vb_queue *q, enum vb_stop_mode mode)
 	vb_bounce_pool_drain(&q->bounce);
 	q->reqs = NULL;
 	vb_debug("queue %u stopped at vring base 0x%x, %u requests suspended, %u reads abandoned",
-		 q->index, q->base, q->nsuspended, q->norphans);
+		 q->index, q->base, q->nsuspended, q->io.norphans);
 	return q->nsuspended;
 }
 

@@ -10,10 +10,9 @@
 
 #include "blk.h"
 #include "bounce_pool.h"
-#include "delay_queue.h"
 #include "device.h"
+#include "engine.h"
 #include "inflight.h"
-#include "kabort_io.h"
 #include "virtqueue.h"
 
 /*
@@ -24,6 +23,8 @@
 struct vb_queue {
 	struct vb_device *dev;
 	unsigned int index;
+	const struct vb_engine_ops *ops;	/* the device's engine */
+	void *engine;			/* its per-queue state, kept across restarts */
 
 	/* set-up */
 	uint16_t num;
@@ -66,15 +67,12 @@ struct vb_queue {
 	struct io_uring ring;
 	struct vb_blk_req *reqs;	/* num slots, indexed by descriptor head */
 	struct vb_inflight_tracker inflight;
-	struct vb_delay_queue delay;	/* requests the delay engine holds back */
-	struct vb_kabort *kabort;	/* kabort engine: the queue's context, kept across restarts */
 	struct vb_bounce_pool bounce;
+	struct vb_engine_io io;		/* what the engine gets of the ring; norphans lives there */
 	bool logging;			/* VHOST_F_LOG_ALL with a log mapped */
-	bool fixed_file;		/* the disk is registered with the io_uring */
 	unsigned int nbusy;		/* requests fetched and neither completed nor suspended */
 	bool suspending;
 	unsigned int nsuspended;	/* left inflight for the next back-end by this stop */
-	unsigned int norphans;		/* abandoned reads the host still works on */
 	bool need_publish;
 	uint16_t unpublished;		/* used entries written since the last publish */
 	bool broken;
