@@ -1,6 +1,29 @@
 /* One virtqueue's worker: a thread with its own io_uring that fetches, submits and completes requests. */
 #include "queue.h"
 
+/*
+ * A ring's life (enter() is the only place it changes):
+ *
+ *   STOPPED --start--> RUNNING --guest fault--> BROKEN
+ *                         |                       |
+ *                         +---stop requested------+--> QUIESCING --nothing busy--> STOPPED
+ *
+ * Invariants:
+ * - Only the worker writes the used ring, the status bytes and the inflight
+ *   region, from its start to leave_ring(), its one way out, which publishes
+ *   every completion, turns guest kicks back on and computes the base.
+ *   The control thread reads them only once the worker posted `stopped`;
+ *   an orphan thread never touches them.
+ * - The call fd fires only while the ring is not STOPPED: from the worker
+ *   (flush_used, and at its start an interrupt owed from a time without
+ *   call fd), or from SET_VRING_CALL paying that debt on a running ring.
+ * - Every request fetched is, at any time, with the engine (busy), published,
+ *   or suspended inflight in the region for the next back-end; STOPPED
+ *   means none is busy.
+ * - Set-up fields change only while STOPPED, from the control thread.
+ */
+
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -77,7 +100,7 @@ static void deliver_owed_call(struct vb_queue *q)
 void vb_queue_set_call_fd(struct vb_queue *q, int fd)
 {
 	replace_fd(q, &q->call_fd, fd);
-	if (q->running)
+	if (vb_queue_running(q))
 		deliver_owed_call(q);
 }
 
@@ -88,7 +111,7 @@ void vb_queue_set_err_fd(struct vb_queue *q, int fd)
 
 void vb_queue_destroy(struct vb_queue *q)
 {
-	if (q->running)
+	if (vb_queue_running(q))
 		vb_queue_stop(q);
 	vb_queue_set_call_fd(q, -1);
 	vb_queue_set_err_fd(q, -1);
@@ -204,11 +227,37 @@ static void finish_request(struct vb_queue *q, struct vb_blk_req *req)
 	q->need_publish = true;
 }
 
+static enum vb_ring_state state_of(const struct vb_queue *q)
+{
+	return __atomic_load_n(&q->state, __ATOMIC_ACQUIRE);
+}
+
+/* Every change of a ring's state, checked against the picture at the top of this file. */
+static void enter(struct vb_queue *q, enum vb_ring_state to)
+{
+	static const unsigned int allowed_from[] = {
+		[VB_RING_RUNNING] = 1u << VB_RING_STOPPED,
+		[VB_RING_BROKEN] = 1u << VB_RING_RUNNING,
+		[VB_RING_QUIESCING] = 1u << VB_RING_RUNNING | 1u << VB_RING_BROKEN,
+		/* From RUNNING only when the worker could not be created. */
+		[VB_RING_STOPPED] = 1u << VB_RING_QUIESCING | 1u << VB_RING_RUNNING,
+	};
+
+	assert(allowed_from[to] & (1u << state_of(q)));
+	__atomic_store_n(&q->state, to, __ATOMIC_RELEASE);
+}
+
+bool vb_queue_running(const struct vb_queue *q)
+{
+	return state_of(q) != VB_RING_STOPPED;
+}
+
+/* The ring cannot go on: it fetches nothing more and tells the front-end; a stop ends it. */
 static void mark_broken(struct vb_queue *q, const char *why)
 {
-	if (q->broken)
+	if (state_of(q) != VB_RING_RUNNING)
 		return;
-	q->broken = true;
+	enter(q, VB_RING_BROKEN);
 	vb_err("queue %u: %s; the queue stops until the front-end resets it", q->index, why);
 	pthread_mutex_lock(&q->notify_lock);
 	if (q->err_fd >= 0)
@@ -287,12 +336,23 @@ static void settle(void *ctx, struct vb_blk_req *req, enum vb_fate fate)
 	}
 }
 
-/* Quiesces the ring: the engine settles every request it holds with its fate. */
-static void begin_suspend(struct vb_queue *q)
+/*
+ * A stop was asked for: nothing more is fetched, and with VB_STOP_SUSPEND
+ * the engine settles every request it holds with its fate; the drain waits
+ * for them instead.
+ */
+static void begin_quiesce(struct vb_queue *q, int mode)
 {
-	q->suspending = true;
-	if (q->ops->suspend(q->engine) < 0)
+	if (mode == VB_STOP_SUSPEND && q->ops->suspend(q->engine) < 0)
 		mark_broken(q, "the engine could not suspend its requests");
+	enter(q, VB_RING_QUIESCING);
+}
+
+/* New requests are taken only from a healthy ring the front-end enabled and nobody stops. */
+static bool fetching(const struct vb_queue *q)
+{
+	return state_of(q) == VB_RING_RUNNING && __atomic_load_n(&q->enabled, __ATOMIC_ACQUIRE) &&
+	       !__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
 }
 
 static bool fetch_one(struct vb_queue *q)
@@ -362,13 +422,13 @@ static void resubmit_inflight(struct vb_queue *q)
 /* Fetches until the ring is empty, with guest kicks off meanwhile. */
 static void fetch_all(struct vb_queue *q)
 {
-	if (q->broken || !__atomic_load_n(&q->enabled, __ATOMIC_ACQUIRE))
+	if (!fetching(q))
 		return;
 	do {
 		vb_vring_disable_kicks(&q->vring);
 		while (fetch_one(q))
 			;
-	} while (!q->broken && vb_vring_enable_kicks(&q->vring));
+	} while (state_of(q) == VB_RING_RUNNING && vb_vring_enable_kicks(&q->vring));
 }
 
 static void arm_poll(struct vb_queue *q, int fd, uint64_t tag)
@@ -503,27 +563,26 @@ static inline void cpu_relax(void)
  */
 static bool poll_for_work(struct vb_queue *q)
 {
-	bool fetching = !q->broken && __atomic_load_n(&q->enabled, __ATOMIC_ACQUIRE) &&
-			!__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
+	bool fetch = fetching(q);
 	uint64_t end;
 
 	if (io_uring_cq_ready(&q->ring))
 		return true;
 	io_uring_submit(&q->ring);
-	if (fetching)
+	if (fetch)
 		vb_vring_disable_kicks(&q->vring);
 	end = vb_now_ns() + q->dev->poll_ns;
 	do {
 		if (io_uring_cq_ready(&q->ring))
 			return true;
-		if (fetching && vb_vring_avail_pending(&q->vring)) {
+		if (fetch && vb_vring_avail_pending(&q->vring)) {
 			while (fetch_one(q))
 				;
 			return true;
 		}
 		cpu_relax();
 	} while (vb_now_ns() < end);
-	if (fetching && vb_vring_enable_kicks(&q->vring)) {
+	if (fetch && vb_vring_enable_kicks(&q->vring)) {
 		fetch_all(q);
 		return true;
 	}
@@ -560,6 +619,7 @@ static void leave_ring(struct vb_queue *q)
 	q->base = vb_vring_base(&q->vring);
 	if (q->nsuspended)
 		q->base = (uint16_t)(q->base - q->nsuspended);
+	enter(q, VB_RING_STOPPED);
 }
 
 static void *queue_thread(void *arg)
@@ -579,16 +639,16 @@ static void *queue_thread(void *arg)
 		struct io_uring_cqe *cqe;
 		unsigned int head, seen = 0;
 		bool fetch = false;
-		int ret, stopping;
+		int ret, stop;
 
 		/* First: the engine may refuse requests, which then need publishing like any other. */
 		if (q->ops->flush)
 			q->ops->flush(q->engine);
 		flush_used(q);
-		stopping = __atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
-		if (stopping == VB_STOP_SUSPEND && !q->suspending)
-			begin_suspend(q);
-		if (stopping && q->nbusy == 0)
+		stop = __atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
+		if (stop && state_of(q) != VB_RING_QUIESCING)
+			begin_quiesce(q, stop);
+		if (state_of(q) == VB_RING_QUIESCING && q->nbusy == 0)
 			break;
 		if (q->ops->backlogged && q->ops->backlogged(q->engine))
 			ret = wait_for_room(q);
@@ -612,7 +672,7 @@ static void *queue_thread(void *arg)
 			q->ops->complete(q->engine, req, cqe->res);
 		}
 		io_uring_cq_advance(&q->ring, seen);
-		if (fetch && !__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE))
+		if (fetch)
 			fetch_all(q);
 	}
 	leave_ring(q);
@@ -676,21 +736,20 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 	}
 	q->nbusy = 0;
 	q->nsuspended = 0;
-	q->suspending = false;
 	q->orphaned = false;
 	q->logging = (q->dev->features & (1ull << VHOST_F_LOG_ALL)) && q->dev->log.bitmap;
-	q->broken = false;
 	q->need_publish = false;
 	q->unpublished = 0;
 	__atomic_store_n(&q->stop, 0, __ATOMIC_RELAXED);
 	drain_eventfd(q->wake_fd);
+	enter(q, VB_RING_RUNNING);
 	ret = pthread_create(&q->thread, NULL, queue_thread, q);
 	if (ret) {
+		enter(q, VB_RING_STOPPED);
 		ret = -ret;
 		vb_inflight_stop(&q->inflight);
 		goto fail_ring;
 	}
-	q->running = true;
 	vb_debug("queue %u started: %u entries%s from avail index %u", q->index, q->num,
 		 packed ? " (packed)" : "", q->vring.last_avail_idx);
 	return 0;
@@ -703,7 +762,7 @@ fail_ring:
 
 static unsigned int stop_worker(struct vb_queue *q, enum vb_stop_mode mode)
 {
-	if (!q->running)
+	if (!vb_queue_running(q))
 		return 0;
 	__atomic_store_n(&q->stop, mode, __ATOMIC_RELEASE);
 	wake(q);
@@ -713,7 +772,6 @@ static unsigned int stop_worker(struct vb_queue *q, enum vb_stop_mode mode)
 		pthread_detach(q->thread);
 	else
 		pthread_join(q->thread, NULL);
-	q->running = false;
 	vb_inflight_stop(&q->inflight);
 	if (!q->orphaned) {
 		io_uring_queue_exit(&q->ring);

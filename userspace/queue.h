@@ -35,7 +35,7 @@ struct vb_queue {
 	bool log_used;			/* mark the used ring in the dirty log too */
 	uint64_t used_gpa;		/* guest address of the used ring, for that */
 	bool bounce_reads;		/* the ring may be suspended: reads go through bounce buffers */
-	bool running;
+	int state;			/* atomic enum vb_ring_state; see queue.c */
 
 	/*
 	 * How the guest is interrupted when a front door cannot take an eventfd
@@ -71,14 +71,21 @@ struct vb_queue {
 	struct vb_engine_io io;		/* what the engine gets of the ring; norphans lives there */
 	bool logging;			/* VHOST_F_LOG_ALL with a log mapped */
 	unsigned int nbusy;		/* requests fetched and neither completed nor suspended */
-	bool suspending;
 	unsigned int nsuspended;	/* left inflight for the next back-end by this stop */
 	bool need_publish;
 	uint16_t unpublished;		/* used entries written since the last publish */
-	bool broken;
+};
+
+enum vb_ring_state {
+	VB_RING_STOPPED,	/* no worker: set-up may change */
+	VB_RING_RUNNING,	/* the worker fetches, submits and completes */
+	VB_RING_BROKEN,		/* the guest broke the ring: completes what it has, fetches nothing */
+	VB_RING_QUIESCING,	/* asked to stop: drains or suspends until nothing is busy */
 };
 
 int vb_queue_init(struct vb_queue *q, struct vb_device *dev, unsigned int index);
+/* Whether the ring has a worker (any state but STOPPED). */
+bool vb_queue_running(const struct vb_queue *q);
 void vb_queue_destroy(struct vb_queue *q);
 /*
  * Starts the worker on a ring whose areas are mapped at desc/avail/used,

@@ -302,7 +302,7 @@ static int update_iotlb(struct vb_vduse *v)
 	int ret;
 
 	for (unsigned int i = 0; i < dev->num_queues; i++) {
-		if (dev->queues[i].running) {
+		if (vb_queue_running(&dev->queues[i])) {
 			vb_queue_stop(&dev->queues[i]);
 			paused |= BIT(i);
 		}
@@ -318,7 +318,7 @@ static int update_iotlb(struct vb_vduse *v)
 static uint16_t avail_index(const struct vb_queue *q)
 {
 	/* A running worker moves it: a racy but atomic snapshot is all the kernel can have. */
-	if (q->running)
+	if (vb_queue_running(q))
 		return __atomic_load_n(&q->vring.last_avail_idx, __ATOMIC_RELAXED);
 	return q->base;
 }
@@ -483,7 +483,7 @@ static int reconnect(struct vb_vduse *v)
 		    VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK;
 	/* The predecessor may have died between publishing completions and interrupting. */
 	for (unsigned int i = 0; i < v->dev->num_queues; i++) {
-		if (v->dev->queues[i].running)
+		if (vb_queue_running(&v->dev->queues[i]))
 			inject_irq(v, i);
 	}
 	vb_info("VDUSE device %s: reconnected, rings resumed", v->name);

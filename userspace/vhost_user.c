@@ -146,7 +146,7 @@ static uint64_t pause_rings(struct vb_vu_server *srv)
 	uint64_t mask = 0;
 
 	for (unsigned int i = 0; i < srv->dev->num_queues; i++) {
-		if (srv->dev->queues[i].running) {
+		if (vb_queue_running(&srv->dev->queues[i])) {
 			vb_queue_stop(&srv->dev->queues[i]);
 			mask |= BIT(i);
 		}
@@ -307,7 +307,7 @@ static bool region_holds_a_ring(struct vb_vu_server *srv, const struct vhost_use
 		const struct vhost_user_vring_addr *a = &srv->rings[i].addr;
 		uint64_t areas[3] = { a->desc_user_addr, a->avail_user_addr, a->used_user_addr };
 
-		if (!srv->dev->queues[i].running)
+		if (!vb_queue_running(&srv->dev->queues[i]))
 			continue;
 		for (int k = 0; k < 3; k++) {
 			if (areas[k] >= reg->user_addr && areas[k] - reg->user_addr < reg->size)
@@ -344,7 +344,7 @@ static enum vu_result vu_set_vring_num(struct vu_request *r)
 
 	if (!q)
 		return VU_FAIL;
-	if (q->running) {
+	if (vb_queue_running(q)) {
 		vb_err("SET_VRING_NUM on running vring %u", s->index);
 		return VU_FAIL;
 	}
@@ -366,7 +366,7 @@ static enum vu_result vu_set_vring_addr(struct vu_request *r)
 	if (!q)
 		return VU_FAIL;
 	/* Front-ends re-send addresses on running rings to switch used-ring logging. */
-	running = q->running;
+	running = vb_queue_running(q);
 	vb_queue_stop(q);
 	r->srv->rings[a->index].addr = *a;
 	r->srv->rings[a->index].addr_set = true;
@@ -382,7 +382,7 @@ static enum vu_result vu_set_vring_base(struct vu_request *r)
 
 	if (!q)
 		return VU_FAIL;
-	if (q->running) {
+	if (vb_queue_running(q)) {
 		vb_err("SET_VRING_BASE on running vring %u", s->index);
 		return VU_FAIL;
 	}
@@ -410,7 +410,7 @@ static bool suspend_requested(const struct vb_vu_server *srv, const struct vb_qu
 		vb_warn("GET_VRING_BASE vring %u: num %u is reserved; draining", q->index, num);
 		return false;
 	}
-	if (!q->running)
+	if (!vb_queue_running(q))
 		return false;
 	if (!(q->inflight_region && q->bounce_reads)) {
 		vb_warn("vring %u has no inflight region to suspend into; draining", q->index);
