@@ -12,8 +12,8 @@
 #include "blk.h"
 #include "log.h"
 #include "queue.h"
+#include "vb_bit.h"
 
-#define BIT(n) (1ull << (n))
 
 static uint64_t offered_features(const struct vb_device *dev)
 {
@@ -152,20 +152,8 @@ int vb_device_write_config(struct vb_device *dev, uint32_t offset, const uint8_t
 
 void vb_device_reset(struct vb_device *dev)
 {
-	for (unsigned int i = 0; i < dev->num_queues; i++) {
-		struct vb_queue *q = &dev->queues[i];
-
-		vb_queue_stop(q);
-		if (q->kick_fd >= 0)
-			close(q->kick_fd);
-		q->kick_fd = -1;
-		vb_queue_set_call_fd(q, -1);
-		vb_queue_set_err_fd(q, -1);
-		q->call_missed = false;
-		__atomic_store_n(&q->enabled, 0, __ATOMIC_RELAXED);
-		q->num = 0;
-		q->base = 0;
-	}
+	for (unsigned int i = 0; i < dev->num_queues; i++)
+		vb_queue_reset(&dev->queues[i]);
 	dev->features = 0;
 	dev->writeback = 1;
 }

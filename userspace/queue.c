@@ -31,6 +31,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "blk.h"
 #include "clock.h"
 #include "engine.h"
 #include "log.h"
@@ -56,12 +57,14 @@ int vb_queue_init(struct vb_queue *q, struct vb_device *dev, unsigned int index)
 	q->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (q->wake_fd < 0)
 		return -errno;
+	q->ring = malloc(sizeof(*q->ring));
 	q->engine = calloc(1, ops->queue_size);
-	ret = q->engine ? 0 : -ENOMEM;
+	ret = q->engine && q->ring ? 0 : -ENOMEM;
 	if (!ret && ops->init)
 		ret = ops->init(q->engine, &dev->engine);
 	if (ret < 0) {
 		free(q->engine);
+		free(q->ring);
 		close(q->wake_fd);
 		return ret;
 	}
@@ -115,9 +118,7 @@ void vb_queue_destroy(struct vb_queue *q)
 		vb_queue_stop(q);
 	vb_queue_set_call_fd(q, -1);
 	vb_queue_set_err_fd(q, -1);
-	if (q->kick_fd >= 0)
-		close(q->kick_fd);
-	q->kick_fd = -1;
+	vb_queue_set_kick(q, -1);
 	if (q->wake_fd >= 0)
 		close(q->wake_fd);
 	q->wake_fd = -1;
@@ -125,6 +126,8 @@ void vb_queue_destroy(struct vb_queue *q)
 		q->ops->destroy(q->engine);
 	free(q->engine);
 	q->engine = NULL;
+	free(q->ring);
+	q->ring = NULL;
 	pthread_mutex_destroy(&q->notify_lock);
 	sem_destroy(&q->stopped);
 }
@@ -142,8 +145,8 @@ void vb_queue_set_enabled(struct vb_queue *q, bool enabled)
 
 static void notify_guest(struct vb_queue *q)
 {
-	if (q->notify) {
-		q->notify(q->notify_ctx, q->index);
+	if (q->config.notify) {
+		q->config.notify(q->config.notify_ctx, q->index);
 		return;
 	}
 	pthread_mutex_lock(&q->notify_lock);
@@ -162,7 +165,7 @@ static void log_used_ring(struct vb_queue *q)
 	if (q->vring.packed)
 		vb_dirty_log_mark_iov(&q->dev->log, &q->dev->mem, &ring, 1);
 	else
-		vb_dirty_log_mark(&q->dev->log, q->used_gpa, vb_vring_used_size(q->num, false));
+		vb_dirty_log_mark(&q->dev->log, q->config.used_gpa, vb_vring_used_size(q->num, false));
 }
 
 /* Publishes every used entry written since the last call and interrupts the guest if it wants. */
@@ -173,7 +176,7 @@ static void flush_used(struct vb_queue *q)
 	q->need_publish = false;
 	q->unpublished = 0;
 	vb_vring_publish_used(&q->vring);
-	if (q->logging && q->log_used)
+	if (q->logging && q->config.log_used)
 		log_used_ring(q);
 	vb_inflight_published(&q->inflight, q->vring.used_idx);
 	if (vb_vring_need_notify(&q->vring))
@@ -433,7 +436,7 @@ static void fetch_all(struct vb_queue *q)
 
 static void arm_poll(struct vb_queue *q, int fd, uint64_t tag)
 {
-	struct io_uring_sqe *sqe = vb_uring_sqe(&q->ring, tag);
+	struct io_uring_sqe *sqe = vb_uring_sqe(q->ring, tag);
 
 	if (sqe)
 		io_uring_prep_poll_multishot(sqe, fd, POLLIN);
@@ -534,10 +537,10 @@ static struct orphan_reads *hand_off_orphans(struct vb_queue *q)
 		return NULL;
 	o = malloc(sizeof(*o));
 	if (!o) {
-		reap_abandoned(&q->ring, &q->io.norphans);
+		reap_abandoned(q->ring, &q->io.norphans);
 		return NULL;
 	}
-	*o = (struct orphan_reads){ .dev = q->dev, .index = q->index, .ring = q->ring,
+	*o = (struct orphan_reads){ .dev = q->dev, .index = q->index, .ring = *q->ring,
 				    .reqs = q->reqs, .count = q->io.norphans };
 	vb_device_orphan_begin(q->dev);
 	q->orphaned = true;
@@ -566,14 +569,14 @@ static bool poll_for_work(struct vb_queue *q)
 	bool fetch = fetching(q);
 	uint64_t end;
 
-	if (io_uring_cq_ready(&q->ring))
+	if (io_uring_cq_ready(q->ring))
 		return true;
-	io_uring_submit(&q->ring);
+	io_uring_submit(q->ring);
 	if (fetch)
 		vb_vring_disable_kicks(&q->vring);
 	end = vb_now_ns() + q->dev->poll_ns;
 	do {
-		if (io_uring_cq_ready(&q->ring))
+		if (io_uring_cq_ready(q->ring))
 			return true;
 		if (fetch && vb_vring_avail_pending(&q->vring)) {
 			while (fetch_one(q))
@@ -586,7 +589,7 @@ static bool poll_for_work(struct vb_queue *q)
 		fetch_all(q);
 		return true;
 	}
-	return io_uring_cq_ready(&q->ring) > 0;
+	return io_uring_cq_ready(q->ring) > 0;
 }
 
 /*
@@ -598,7 +601,7 @@ static int wait_for_room(struct vb_queue *q)
 {
 	struct __kernel_timespec ts = { .tv_nsec = 1000000 };
 	struct io_uring_cqe *cqe;
-	int ret = io_uring_submit_and_wait_timeout(&q->ring, &cqe, 1, &ts, NULL);
+	int ret = io_uring_submit_and_wait_timeout(q->ring, &cqe, 1, &ts, NULL);
 
 	return ret == -ETIME ? 0 : ret;
 }
@@ -653,14 +656,14 @@ static void *queue_thread(void *arg)
 		if (q->ops->backlogged && q->ops->backlogged(q->engine))
 			ret = wait_for_room(q);
 		else if (q->dev->poll_ns && poll_for_work(q))
-			ret = io_uring_submit(&q->ring);
+			ret = io_uring_submit(q->ring);
 		else
-			ret = io_uring_submit_and_wait(&q->ring, 1);
+			ret = io_uring_submit_and_wait(q->ring, 1);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
 			vb_err("queue %u: io_uring: %s", q->index, strerror(-ret));
 			mark_broken(q, "cannot wait for I/O");
 		}
-		io_uring_for_each_cqe(&q->ring, head, cqe) {
+		io_uring_for_each_cqe(q->ring, head, cqe) {
 			uint64_t tag = io_uring_cqe_get_data64(cqe);
 			struct vb_blk_req *req = io_uring_cqe_get_data(cqe);
 
@@ -671,7 +674,7 @@ static void *queue_thread(void *arg)
 			}
 			q->ops->complete(q->engine, req, cqe->res);
 		}
-		io_uring_cq_advance(&q->ring, seen);
+		io_uring_cq_advance(q->ring, seen);
 		if (fetch)
 			fetch_all(q);
 	}
@@ -690,25 +693,26 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 		.flags = q->dev->sqpoll_idle_ms ? IORING_SETUP_SQPOLL : 0,
 		.sq_thread_idle = q->dev->sqpoll_idle_ms,
 	};
+	void *region = q->config.inflight_region;
 	int ret;
 
 	q->reqs = calloc(q->num, sizeof(*q->reqs));
 	if (!q->reqs)
 		return -ENOMEM;
 	/* One SQE per request slot, plus our polls, their re-arms and a cancellation. */
-	ret = io_uring_queue_init_params(q->num + 8, &q->ring, &params);
+	ret = io_uring_queue_init_params(q->num + 8, q->ring, &params);
 	if (ret < 0) {
 		free(q->reqs);
 		q->reqs = NULL;
 		return ret;
 	}
 	q->io = (struct vb_engine_io){
-		.ring = &q->ring, .bounce = &q->bounce, .disk = &q->dev->disk,
-		.flags = q->bounce_reads ? VB_URING_BOUNCE_READS : 0,
+		.ring = q->ring, .bounce = &q->bounce, .disk = &q->dev->disk,
+		.flags = q->config.bounce_reads ? VB_URING_BOUNCE_READS : 0,
 		.writeback = &q->dev->writeback, .reqs = q->reqs, .nreqs = q->num,
 		.settle = settle, .ctx = q,
 	};
-	if (io_uring_register_files(&q->ring, &q->dev->disk.fd, 1) == 0)
+	if (io_uring_register_files(q->ring, &q->dev->disk.fd, 1) == 0)
 		q->io.flags |= VB_URING_FIXED_FILE;
 	ret = q->ops->start(q->engine, &q->io);
 	if (ret < 0)
@@ -719,13 +723,13 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 		ret = -EINVAL;
 		goto fail_ring;
 	}
-	if (q->inflight_region && packed) {
-		ret = vb_inflight_start_packed(&q->inflight, q->inflight_region, q->inflight_size,
+	if (region && packed) {
+		ret = vb_inflight_start_packed(&q->inflight, region, q->config.inflight_size,
 					       &q->vring, q->dev->features);
 		if (ret < 0)
 			goto fail_ring;
-	} else if (q->inflight_region) {
-		ret = vb_inflight_start(&q->inflight, q->inflight_region, q->inflight_size, q->num,
+	} else if (region) {
+		ret = vb_inflight_start(&q->inflight, region, q->config.inflight_size, q->num,
 					q->dev->features, q->vring.used_idx,
 					&q->vring.last_avail_idx);
 		if (ret < 0)
@@ -754,7 +758,7 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 		 packed ? " (packed)" : "", q->vring.last_avail_idx);
 	return 0;
 fail_ring:
-	io_uring_queue_exit(&q->ring);
+	io_uring_queue_exit(q->ring);
 	free(q->reqs);
 	q->reqs = NULL;
 	return ret;
@@ -774,7 +778,7 @@ static unsigned int stop_worker(struct vb_queue *q, enum vb_stop_mode mode)
 		pthread_join(q->thread, NULL);
 	vb_inflight_stop(&q->inflight);
 	if (!q->orphaned) {
-		io_uring_queue_exit(&q->ring);
+		io_uring_queue_exit(q->ring);
 		free(q->reqs);
 	}
 	vb_bounce_pool_drain(&q->bounce);
@@ -792,4 +796,83 @@ void vb_queue_stop(struct vb_queue *q)
 unsigned int vb_queue_suspend(struct vb_queue *q)
 {
 	return stop_worker(q, VB_STOP_SUSPEND);
+}
+
+int vb_queue_set_num(struct vb_queue *q, uint16_t num)
+{
+	if (vb_queue_running(q))
+		return -EBUSY;
+	q->num = num;
+	return 0;
+}
+
+uint16_t vb_queue_num(const struct vb_queue *q)
+{
+	return q->num;
+}
+
+int vb_queue_set_base(struct vb_queue *q, uint32_t base)
+{
+	if (vb_queue_running(q))
+		return -EBUSY;
+	q->base = base;
+	return 0;
+}
+
+uint32_t vb_queue_base(const struct vb_queue *q)
+{
+	return q->base;
+}
+
+int vb_queue_set_kick(struct vb_queue *q, int fd)
+{
+	if (vb_queue_running(q))
+		return -EBUSY;
+	if (q->kick_fd >= 0)
+		close(q->kick_fd);
+	q->kick_fd = fd;
+	return 0;
+}
+
+bool vb_queue_has_kick(const struct vb_queue *q)
+{
+	return q->kick_fd >= 0;
+}
+
+int vb_queue_configure(struct vb_queue *q, const struct vb_ring_config *c)
+{
+	if (vb_queue_running(q))
+		return -EBUSY;
+	q->config = *c;
+	return 0;
+}
+
+const char *vb_queue_cannot_suspend(const struct vb_queue *q)
+{
+	if (!(q->config.inflight_region && q->config.bounce_reads))
+		return "it has no inflight region to suspend into";
+	/* No front-end can hand a packed ring's region on yet, so nothing has tested that path. */
+	if (q->vring.packed)
+		return "it is packed (suspension is for split rings)";
+	return NULL;
+}
+
+uint16_t vb_queue_avail_index(const struct vb_queue *q)
+{
+	/* A running worker moves it: a racy but atomic snapshot is all there is. */
+	if (vb_queue_running(q))
+		return __atomic_load_n(&q->vring.last_avail_idx, __ATOMIC_RELAXED);
+	return q->base;
+}
+
+void vb_queue_reset(struct vb_queue *q)
+{
+	vb_queue_stop(q);
+	vb_queue_set_kick(q, -1);
+	vb_queue_set_call_fd(q, -1);
+	vb_queue_set_err_fd(q, -1);
+	q->call_missed = false;
+	__atomic_store_n(&q->enabled, 0, __ATOMIC_RELAXED);
+	q->num = 0;
+	q->base = 0;
 }

@@ -2,23 +2,37 @@
 #ifndef VBRIDGE_QUEUE_H
 #define VBRIDGE_QUEUE_H
 
-#include <liburing.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "blk.h"
 #include "bounce_pool.h"
 #include "device.h"
 #include "engine.h"
 #include "inflight.h"
 #include "virtqueue.h"
 
+struct io_uring;
+struct vb_blk_req;
+
+/* How a front door attaches a stopped ring; see vb_queue_configure. */
+struct vb_ring_config {
+	void *inflight_region;		/* queue region (split or packed); NULL: not tracked */
+	size_t inflight_size;		/* bytes of that region */
+	bool log_used;			/* mark the used ring in the dirty log too */
+	uint64_t used_gpa;		/* guest address of the used ring, for that */
+	bool bounce_reads;		/* the ring may be suspended: reads go through bounce buffers */
+	/* NULL: interrupt through the call fd; else called from the worker instead (VDUSE). */
+	void (*notify)(void *ctx, unsigned int index);
+	void *notify_ctx;
+};
+
 /*
- * Ownership: fields under "set-up" are written by the control thread only
- * while the worker thread is not running. The notifier fds may be replaced
- * while it runs, under notify_lock. enabled is atomic.
+ * Private to queue.c: front doors use the functions below. Ownership:
+ * fields under "set-up" are written by the control thread only while the
+ * ring is STOPPED. The notifier fds may be replaced while it runs, under
+ * notify_lock. enabled and state are atomic.
  */
 struct vb_queue {
 	struct vb_device *dev;
@@ -30,26 +44,14 @@ struct vb_queue {
 	uint16_t num;
 	uint32_t base;			/* vring base to resume from (vb_vring_base encoding) */
 	int kick_fd;
-	void *inflight_region;		/* queue region (split or packed); NULL: not tracked */
-	size_t inflight_size;		/* bytes of that region */
-	bool log_used;			/* mark the used ring in the dirty log too */
-	uint64_t used_gpa;		/* guest address of the used ring, for that */
-	bool bounce_reads;		/* the ring may be suspended: reads go through bounce buffers */
-	int state;			/* atomic enum vb_ring_state; see queue.c */
-
-	/*
-	 * How the guest is interrupted when a front door cannot take an eventfd
-	 * (VDUSE injects through an ioctl): if set, called from the worker
-	 * instead of writing call_fd. Set-up, like the fields above.
-	 */
-	void (*notify)(void *ctx, unsigned int index);
-	void *notify_ctx;
+	struct vb_ring_config config;	/* how the front door attached the ring */
 
 	pthread_mutex_t notify_lock;
 	int call_fd;			/* -1: the driver polls the used ring */
 	bool call_missed;		/* a notification found no call fd: owed to the next one */
 	int err_fd;
 
+	int state;			/* atomic enum vb_ring_state; see queue.c */
 	int enabled;			/* atomic: fetch new requests only while set */
 	int stop;			/* atomic: 0, or how the worker is to stop (enum vb_stop_mode) */
 	int wake_fd;			/* eventfd the control thread pokes after changing the above */
@@ -64,7 +66,7 @@ struct vb_queue {
 	/* worker-owned while running */
 	pthread_t thread;
 	struct vb_vring vring;
-	struct io_uring ring;
+	struct io_uring *ring;		/* allocated with the queue; an orphan thread takes a copy */
 	struct vb_blk_req *reqs;	/* num slots, indexed by descriptor head */
 	struct vb_inflight_tracker inflight;
 	struct vb_bounce_pool bounce;
@@ -82,6 +84,7 @@ enum vb_ring_state {
 	VB_RING_BROKEN,		/* the guest broke the ring: completes what it has, fetches nothing */
 	VB_RING_QUIESCING,	/* asked to stop: drains or suspends until nothing is busy */
 };
+
 
 int vb_queue_init(struct vb_queue *q, struct vb_device *dev, unsigned int index);
 /* Whether the ring has a worker (any state but STOPPED). */
@@ -113,6 +116,26 @@ void vb_queue_stop(struct vb_queue *q);
  */
 unsigned int vb_queue_suspend(struct vb_queue *q);
 void vb_queue_set_enabled(struct vb_queue *q, bool enabled);
+
+/*
+ * The control API of a stopped ring (the set-up functions return -EBUSY on
+ * a running one): its size, the index it resumes from, its kick fd (taken
+ * over, the old one closed; -1: none) and how it is attached.
+ */
+int vb_queue_set_num(struct vb_queue *q, uint16_t num);
+uint16_t vb_queue_num(const struct vb_queue *q);
+int vb_queue_set_base(struct vb_queue *q, uint32_t base);
+/* The index a stop left for the next back-end (vb_vring_base encoding). */
+uint32_t vb_queue_base(const struct vb_queue *q);
+int vb_queue_set_kick(struct vb_queue *q, int fd);
+bool vb_queue_has_kick(const struct vb_queue *q);
+int vb_queue_configure(struct vb_queue *q, const struct vb_ring_config *c);
+/* Why the running ring cannot be suspended (and must drain), or NULL if it can. */
+const char *vb_queue_cannot_suspend(const struct vb_queue *q);
+/* The next avail index to fetch; while running, a snapshot the worker may already have passed. */
+uint16_t vb_queue_avail_index(const struct vb_queue *q);
+/* Device reset: stops the ring and forgets its set-up, notifiers and owed interrupt. */
+void vb_queue_reset(struct vb_queue *q);
 /* Replaces a notifier fd, closing the old one; fd -1 means none. */
 void vb_queue_set_call_fd(struct vb_queue *q, int fd);
 void vb_queue_set_err_fd(struct vb_queue *q, int fd);
