@@ -52,6 +52,7 @@ struct vb_engine_io {
 	const uint8_t *writeback;	/* the device's write cache flag, read per request */
 	struct vb_blk_req *reqs;	/* the queue's request slots, nreqs of them */
 	unsigned int nreqs;
+	size_t slot_size;		/* bytes from one slot to the next (vb_blk_req_slot_size) */
 	bool suspending;		/* set by vb_uring_engine_suspend */
 	unsigned int norphans;		/* abandoned io_uring reads the host still works on */
 	void (*settle)(void *ctx, struct vb_blk_req *req, enum vb_fate fate);
@@ -72,6 +73,8 @@ struct vb_engine_ops {
 	/* Whether the engine can serve disk (called once, at start-up). NULL: any. */
 	int (*check)(const struct vb_engine *e, const struct vb_disk *disk);
 	size_t queue_size;
+	/* Bytes of the engine's own per-request data (vb_blk_req_engine_data). */
+	size_t req_size;
 	int (*init)(void *state, const struct vb_engine *e);
 	void (*destroy)(void *state);
 	/* A ring starts with io; returns 0 or -errno. */

@@ -126,6 +126,7 @@ const struct vb_engine_ops vb_engine_delay = {
 	.parse = delay_parse,
 	.describe = delay_describe,
 	.queue_size = sizeof(struct delay_engine),
+	.req_size = sizeof(struct vb_delay_req),
 	.init = delay_init,
 	.destroy = delay_destroy,
 	.start = delay_start,

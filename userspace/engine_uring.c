@@ -43,7 +43,7 @@ void vb_uring_engine_suspend(struct vb_engine_io *io)
 
 	io->suspending = true;
 	for (unsigned int i = 0; i < io->nreqs; i++) {
-		struct vb_blk_req *req = &io->reqs[i];
+		struct vb_blk_req *req = (void *)((char *)io->reqs + i * io->slot_size);
 
 		if (!req->busy)
 			continue;

@@ -358,6 +358,12 @@ static bool fetching(const struct vb_queue *q)
 	       !__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
 }
 
+/* Request slots are indexed by descriptor head; each has the engine's data behind it. */
+static struct vb_blk_req *slot(const struct vb_queue *q, unsigned int head)
+{
+	return (void *)((char *)q->reqs + head * q->io.slot_size);
+}
+
 static bool fetch_one(struct vb_queue *q)
 {
 	struct vb_blk_req *req;
@@ -372,7 +378,7 @@ static bool fetch_one(struct vb_queue *q)
 	default:
 		break;
 	}
-	req = &q->reqs[head];
+	req = slot(q, head);
 	if (req->busy) {
 		mark_broken(q, "the guest made a descriptor head available twice");
 		return false;
@@ -406,13 +412,13 @@ static void resubmit_inflight(struct vb_queue *q)
 			uint16_t entry = head;
 
 			if (vb_inflight_chain_packed(&q->inflight, entry, &descs, &ndesc, &head) < 0 ||
-			    head >= q->num || q->reqs[head].busy) {
+			    head >= q->num || slot(q, head)->busy) {
 				mark_broken(q, "the packed inflight region lists a bad request");
 				break;
 			}
-			q->reqs[head].inflight_entry = entry;
+			slot(q, head)->inflight_entry = entry;
 		}
-		req = &q->reqs[head];
+		req = slot(q, head);
 		claim(q, req, ndesc);
 		start_request(q, req, head);
 	}
@@ -696,7 +702,7 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 	void *region = q->config.inflight_region;
 	int ret;
 
-	q->reqs = calloc(q->num, sizeof(*q->reqs));
+	q->reqs = calloc(q->num, vb_blk_req_slot_size(q->ops->req_size));
 	if (!q->reqs)
 		return -ENOMEM;
 	/* One SQE per request slot, plus our polls, their re-arms and a cancellation. */
@@ -710,6 +716,7 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 		.ring = q->ring, .bounce = &q->bounce, .disk = &q->dev->disk,
 		.flags = q->config.bounce_reads ? VB_URING_BOUNCE_READS : 0,
 		.writeback = &q->dev->writeback, .reqs = q->reqs, .nreqs = q->num,
+		.slot_size = vb_blk_req_slot_size(q->ops->req_size),
 		.settle = settle, .ctx = q,
 	};
 	if (io_uring_register_files(q->ring, &q->dev->disk.fd, 1) == 0)

@@ -67,7 +67,7 @@ struct vb_queue {
 	pthread_t thread;
 	struct vb_vring vring;
 	struct io_uring *ring;		/* allocated with the queue; an orphan thread takes a copy */
-	struct vb_blk_req *reqs;	/* num slots, indexed by descriptor head */
+	struct vb_blk_req *reqs;	/* num slots, indexed by descriptor head (see slot()) */
 	struct vb_inflight_tracker inflight;
 	struct vb_bounce_pool bounce;
 	struct vb_engine_io io;		/* what the engine gets of the ring; norphans lives there */
