@@ -97,9 +97,6 @@ struct vb_engine_ops {
 	int (*suspend)(void *state);
 };
 
-/* Longest delay the delay engine accepts; anything longer is a typo, not a test. */
-#define VB_ENGINE_DELAY_MAX_NS (60ull * 1000000000ull)
-
 /*
  * Parses NAME or NAME:ARG against the registered engines (e.g. uring, null,
  * kabort, delay:100ms). On failure writes the reason to err and returns -1.
