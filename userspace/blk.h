@@ -49,10 +49,7 @@ struct vb_blk_req {
 	size_t bounce_cap;	/* its size class in the queue's bounce pool (0: none) */
 	uint64_t bounce_from;	/* request byte the bounce buffer starts at */
 	int fallocate_mode;
-	/* The delay engine holds the request until deadline_ns (CLOCK_MONOTONIC). */
-	bool held;
-	uint64_t deadline_ns;
-	struct vb_blk_req *held_next;
+	struct vb_blk_req *held_next;	/* the delay and kabort engines' FIFOs (req_list.h) */
 	/*
 	 * Suspended while its read was with the host: the request stays inflight
 	 * for the next back-end and its late data goes to the bounce buffer only.
@@ -60,6 +57,21 @@ struct vb_blk_req {
 	bool abandoned;
 	struct vb_chain chain;
 };
+
+/*
+ * An engine's own data for a request (vb_engine_ops.req_size bytes, aligned
+ * for 8-byte fields) lives right behind it in its slot.
+ */
+static inline void *vb_blk_req_engine_data(struct vb_blk_req *req)
+{
+	return req + 1;
+}
+
+/* Bytes of one request slot for an engine with req_size bytes of its own per request. */
+static inline size_t vb_blk_req_slot_size(size_t req_size)
+{
+	return (sizeof(struct vb_blk_req) + req_size + 7) & ~(size_t)7;
+}
 
 /*
  * Decodes req->chain into an operation. Anything the device must refuse

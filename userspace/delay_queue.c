@@ -34,12 +34,19 @@ void vb_delay_destroy(struct vb_delay_queue *d)
 	d->timer_fd = -1;
 }
 
+static uint64_t deadline_of(struct vb_blk_req *req)
+{
+	return ((struct vb_delay_req *)vb_blk_req_engine_data(req))->deadline_ns;
+}
+
 void vb_delay_hold(struct vb_delay_queue *d, struct vb_blk_req *req)
 {
-	req->deadline_ns = vb_now_ns() + d->delay_ns;
+	struct vb_delay_req *dr = vb_blk_req_engine_data(req);
+
+	dr->deadline_ns = vb_now_ns() + d->delay_ns;
 	vb_req_list_push(&d->held, req);
 	if (d->count++ == 0)
-		arm(d, req->deadline_ns);
+		arm(d, dr->deadline_ns);
 }
 
 struct vb_blk_req *vb_delay_pop_due(struct vb_delay_queue *d)
@@ -48,8 +55,8 @@ struct vb_blk_req *vb_delay_pop_due(struct vb_delay_queue *d)
 
 	if (!req)
 		return NULL;
-	if (req->deadline_ns > vb_now_ns()) {
-		arm(d, req->deadline_ns);
+	if (deadline_of(req) > vb_now_ns()) {
+		arm(d, deadline_of(req));
 		return NULL;
 	}
 	d->count--;

@@ -8,6 +8,11 @@
 #include "blk.h"
 #include "req_list.h"
 
+/* What the delay engine keeps behind each request (vb_blk_req_engine_data). */
+struct vb_delay_req {
+	uint64_t deadline_ns;	/* CLOCK_MONOTONIC */
+};
+
 /*
  * Every request waits the same delay, so deadlines grow in arrival order and
  * a FIFO is a priority queue. One timerfd, armed for the oldest deadline,

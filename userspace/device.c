@@ -14,8 +14,8 @@
 #include "blk.h"
 #include "log.h"
 #include "queue.h"
+#include "vb_bit.h"
 
-#define BIT(n) (1ull << (n))
 
 static uint64_t offered_features(const struct vb_device *dev)
 {
@@ -47,7 +47,7 @@ int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts)
 		memcpy(dev->serial, opts->serial, strnlen(opts->serial, sizeof(dev->serial)));
 	dev->offered_features = offered_features(dev);
 	dev->writeback = 1;
-	dev->engine = opts->engine;
+	dev->engine = opts->engine.ops ? opts->engine : vb_engine_default();
 	dev->poll_ns = (uint64_t)opts->poll_us * 1000;
 	dev->sqpoll_idle_ms = opts->sqpoll_idle_ms;
 	dev->orphan_limit = opts->orphan_limit;
@@ -196,13 +196,12 @@ void vb_device_log_status(struct vb_device *dev, const char *name)
 	 * off, or waits for them past the limit.
 	 */
 	for (unsigned int i = 0; i < dev->num_queues; i++) {
-		struct vb_queue *q = &dev->queues[i];
+		struct vb_queue_stats st;
 
-		if (__atomic_load_n(&q->running, __ATOMIC_RELAXED)) {
-			running++;
-			busy += __atomic_load_n(&q->nbusy, __ATOMIC_RELAXED);
-			stopping += __atomic_load_n(&q->norphans, __ATOMIC_RELAXED);
-		}
+		vb_queue_stats(&dev->queues[i], &st);
+		running += st.running;
+		busy += st.busy;
+		stopping += st.abandoned;
 	}
 	pthread_mutex_lock(&dev->orphan_lock);
 	rings = dev->orphan_rings;
@@ -259,20 +258,8 @@ int vb_device_write_config(struct vb_device *dev, uint32_t offset, const uint8_t
 
 void vb_device_reset(struct vb_device *dev)
 {
-	for (unsigned int i = 0; i < dev->num_queues; i++) {
-		struct vb_queue *q = &dev->queues[i];
-
-		vb_queue_stop(q);
-		if (q->kick_fd >= 0)
-			close(q->kick_fd);
-		q->kick_fd = -1;
-		vb_queue_set_call_fd(q, -1);
-		vb_queue_set_err_fd(q, -1);
-		q->call_missed = false;
-		__atomic_store_n(&q->enabled, 0, __ATOMIC_RELAXED);
-		q->num = 0;
-		q->base = 0;
-	}
+	for (unsigned int i = 0; i < dev->num_queues; i++)
+		vb_queue_reset(&dev->queues[i]);
 	dev->features = 0;
 	dev->writeback = 1;
 }

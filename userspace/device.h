@@ -23,7 +23,7 @@ struct vb_device_opts {
 	unsigned int num_queues;
 	unsigned int max_queue_size;
 	const char *serial;
-	struct vb_engine engine;
+	struct vb_engine engine;	/* ops NULL: the default engine */
 	uint32_t poll_us;		/* queue threads spin this long before sleeping */
 	uint32_t sqpoll_idle_ms;	/* 0: no SQPOLL; else its kernel thread's idle time */
 	unsigned int orphan_limit;	/* orphaned rings at most; past it a suspension waits */

@@ -1,95 +1,56 @@
-/* I/O engine selection: parsing --engine and the null engine, which does no I/O at all. */
+/* The engine table: --engine names an entry, and nothing else in the daemon names an engine. */
 #include "engine.h"
 
-#include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "blk.h"
-
-static const struct {
-	const char *suffix;
-	uint64_t ns;
-} duration_units[] = {
-	{ "ns", 1 }, { "us", 1000 }, { "ms", 1000000 }, { "s", 1000000000 },
+/* A new engine: its file, and one line here. */
+static const struct vb_engine_ops *const engines[] = {
+	&vb_engine_uring,
+	&vb_engine_null,
+	&vb_engine_delay,
+	&vb_engine_kabort,
 };
+#define NENGINES (sizeof(engines) / sizeof(engines[0]))
 
-static int parse_duration(const char *s, uint64_t *ns)
+struct vb_engine vb_engine_default(void)
 {
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return -1;
-	for (size_t i = 0; i < sizeof(duration_units) / sizeof(duration_units[0]); i++) {
-		if (strcmp(end, duration_units[i].suffix) == 0) {
-			if (v > VB_ENGINE_DELAY_MAX_NS / duration_units[i].ns)
-				return -1;
-			*ns = v * duration_units[i].ns;
-			return 0;
-		}
-	}
-	return -1;
+	return (struct vb_engine){ .ops = engines[0] };
 }
 
 int vb_engine_parse(const char *spec, struct vb_engine *e, char *err, size_t errlen)
 {
-	*e = (struct vb_engine){ .kind = VB_ENGINE_URING };
-	if (strcmp(spec, "uring") == 0 || strcmp(spec, "io_uring") == 0)
+	const char *colon = strchr(spec, ':');
+	size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
+
+	*e = vb_engine_default();
+	/* The io_uring engine's old name. */
+	if (strcmp(spec, "io_uring") == 0)
 		return 0;
-	if (strcmp(spec, "null") == 0) {
-		e->kind = VB_ENGINE_NULL;
-		return 0;
-	}
-	if (strcmp(spec, "kabort") == 0) {
-		e->kind = VB_ENGINE_KABORT;
-		return 0;
-	}
-	if (strncmp(spec, "delay:", 6) == 0) {
-		e->kind = VB_ENGINE_DELAY;
-		if (parse_duration(spec + 6, &e->delay_ns) == 0 && e->delay_ns > 0)
+	for (size_t i = 0; i < NENGINES; i++) {
+		const struct vb_engine_ops *ops = engines[i];
+
+		if (strlen(ops->name) != len || strncmp(spec, ops->name, len) != 0)
+			continue;
+		e->ops = ops;
+		if (ops->parse)
+			return ops->parse(colon ? colon + 1 : NULL, e, err, errlen);
+		if (!colon)
 			return 0;
-		snprintf(err, errlen, "'%s': expected delay:DURATION with a unit, from 1ns to 60s, e.g. delay:100ms",
-			 spec);
+		snprintf(err, errlen, "'%s': the %s engine takes no argument", spec, ops->name);
 		return -1;
 	}
-	snprintf(err, errlen, "'%s': expected uring, kabort, null or delay:DURATION", spec);
+	len = (size_t)snprintf(err, errlen, "'%s': expected one of", spec);
+	for (size_t i = 0; i < NENGINES && len < errlen; i++)
+		len += (size_t)snprintf(err + len, errlen - len, "%s %s%s", i ? "," : "",
+					engines[i]->name, engines[i]->parse ? ":ARG" : "");
 	return -1;
 }
 
 const char *vb_engine_describe(const struct vb_engine *e, char *buf, size_t len)
 {
-	size_t u = sizeof(duration_units) / sizeof(duration_units[0]);
-
-	switch (e->kind) {
-	case VB_ENGINE_URING:
-		return "uring";
-	case VB_ENGINE_NULL:
-		return "null";
-	case VB_ENGINE_KABORT:
-		return "kabort";
-	case VB_ENGINE_DELAY:
-		/* The largest unit that divides the delay exactly reads best. */
-		while (--u > 0 && e->delay_ns % duration_units[u].ns)
-			;
-		snprintf(buf, len, "delay:%" PRIu64 "%s", e->delay_ns / duration_units[u].ns,
-			 duration_units[u].suffix);
-		return buf;
-	}
-	return "?";
-}
-
-void vb_null_execute(struct vb_blk_req *req)
-{
-	if (req->op == VB_IO_NONE)
-		return;
-	if (req->op == VB_IO_READ) {
-		for (unsigned int i = 0; i < req->niov; i++)
-			memset(req->iov[i].iov_base, 0, req->iov[i].iov_len);
-	}
-	req->status = VIRTIO_BLK_S_OK;
+	if (!e->ops->describe)
+		return e->ops->name;
+	e->ops->describe(e, buf, len);
+	return buf;
 }

@@ -231,7 +231,8 @@ unsigned int vb_kabort_reap(struct vb_kabort *k, void (*finish)(void *ctx, struc
 	return total;
 }
 
-int vb_kabort_abort(struct vb_kabort *k, const struct vb_kabort_fates *f)
+int vb_kabort_abort(struct vb_kabort *k,
+		    void (*settle)(void *ctx, struct vb_blk_req *req, enum vb_fate fate), void *ctx)
 {
 	struct vbabort_abort a = { .fates = (uint64_t)(uintptr_t)k->cqes, .nr = VBABORT_MAX_REQS };
 	int n;
@@ -250,14 +251,17 @@ int vb_kabort_abort(struct vb_kabort *k, const struct vb_kabort_fates *f)
 		switch (k->cqes[i].fate) {
 		case VBABORT_FATE_COMPLETED:
 			req->status = status_of(req, k->cqes[i].result);
-			f->finish(f->ctx, req);
+			settle(ctx, req, VB_FATE_COMPLETED);
 			break;
 		case VBABORT_FATE_CANCELLED:
+			settle(ctx, req, VB_FATE_CANCELLED);
+			break;
 		case VBABORT_FATE_ABANDONED:
-			f->suspend(f->ctx, req);
+			settle(ctx, req, VB_FATE_ABANDONED);
 			break;
 		default:
-			break;	/* unfenced: still ours, reaped when it completes */
+			settle(ctx, req, VB_FATE_FENCED);	/* reaped when it completes */
+			break;
 		}
 	}
 	return a.count[VBABORT_FATE_UNFENCED];

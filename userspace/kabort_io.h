@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "blk.h"
+#include "engine.h"
 #include "req_list.h"
 #include "uapi/linux/vbabort.h"
 
@@ -61,21 +62,15 @@ unsigned int vb_kabort_reap(struct vb_kabort *k, void (*finish)(void *ctx, struc
 /* Empties the submission FIFO, returning its requests linked by held_next. */
 struct vb_blk_req *vb_kabort_take_queued(struct vb_kabort *k);
 
-/* What suspension does with each request the context owned. */
-struct vb_kabort_fates {
-	void (*finish)(void *ctx, struct vb_blk_req *req);	/* completed: status set */
-	void (*suspend)(void *ctx, struct vb_blk_req *req);	/* cancelled or abandoned */
-	void *ctx;
-};
-
 /*
- * ABORTs everything the context owns: requests never issued are cancelled,
- * issued reads abandoned (the module frees their pages; guest memory is
- * never written), both go to f->suspend; completed ones to f->finish.
- * Writes and other write-like operations still running stay owned and
- * complete through vb_kabort_reap later. Returns how many are still
- * running (unfenced), or -errno.
+ * ABORTs everything the context owns and passes each request to
+ * settle(ctx, req, fate): never issued, CANCELLED; issued reads, ABANDONED
+ * (the module frees their pages; guest memory is never written); completed
+ * ones, COMPLETED with their status; writes and other write-like operations
+ * still running, FENCED: they stay owned and complete through
+ * vb_kabort_reap later. Returns how many are FENCED, or -errno.
  */
-int vb_kabort_abort(struct vb_kabort *k, const struct vb_kabort_fates *f);
+int vb_kabort_abort(struct vb_kabort *k,
+		    void (*settle)(void *ctx, struct vb_blk_req *req, enum vb_fate fate), void *ctx);
 
 #endif

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "device.h"
-#include "kabort_io.h"
 #include "log.h"
 #include "signals.h"
 #include "vduse.h"
@@ -229,7 +228,7 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 	char err[160];
 	int c;
 
-	*a = (struct serve_args){ .size = DEFAULT_SIZE, .queues = 1,
+	*a = (struct serve_args){ .size = DEFAULT_SIZE, .queues = 1, .engine = vb_engine_default(),
 				  .socket_mode = 0600, .socket_group = (gid_t)-1,
 				  .queue_size = VB_QUEUE_SIZE_MAX, .serial = "vbridge",
 				  .orphan_limit = DEFAULT_ORPHAN_LIMIT,
@@ -425,11 +424,7 @@ static int open_device(struct vb_device *dev, const struct serve_args *a, const 
 		       path, (unsigned long long)dev->disk.size, (unsigned long long)a->size);
 		goto fail;
 	}
-	if (a->engine.kind == VB_ENGINE_KABORT && !dev->disk.blockdev) {
-		vb_err("--engine kabort needs a block device; %s is a file", path);
-		goto fail;
-	}
-	if (a->engine.kind == VB_ENGINE_KABORT && vb_kabort_probe() < 0)
+	if (a->engine.ops->check && a->engine.ops->check(&a->engine, &dev->disk) < 0)
 		goto fail;
 	return 0;
 fail:

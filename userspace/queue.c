@@ -1,6 +1,29 @@
 /* One virtqueue's worker: a thread with its own io_uring that fetches, submits and completes requests. */
 #include "queue.h"
 
+/*
+ * A ring's life (enter() is the only place it changes):
+ *
+ *   STOPPED --start--> RUNNING --guest fault--> BROKEN
+ *                         |                       |
+ *                         +---stop requested------+--> QUIESCING --nothing busy--> STOPPED
+ *
+ * Invariants:
+ * - Only the worker writes the used ring, the status bytes and the inflight
+ *   region, from its start to leave_ring(), its one way out, which publishes
+ *   every completion, turns guest kicks back on and computes the base.
+ *   The control thread reads them only once the worker posted `stopped`;
+ *   an orphan thread never touches them.
+ * - The call fd fires only while the ring is not STOPPED: from the worker
+ *   (flush_used, and at its start an interrupt owed from a time without
+ *   call fd), or from SET_VRING_CALL paying that debt on a running ring.
+ * - Every request fetched is, at any time, with the engine (busy), published,
+ *   or suspended inflight in the region for the next back-end; STOPPED
+ *   means none is busy.
+ * - Set-up fields change only while STOPPED, from the control thread.
+ */
+
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -8,35 +31,40 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "blk.h"
 #include "clock.h"
 #include "engine.h"
 #include "log.h"
 #include "uring_io.h"
 
-/* user_data tags that are not request pointers. */
+/* user_data tags that are not request pointers (engine.h reserves up to VB_TAG_MAX). */
 #define TAG_KICK 1
 #define TAG_WAKE 2
-#define TAG_TIMER 3		/* the delay engine's timerfd */
-#define TAG_KABORT 4		/* the kabort context's completion eventfd */
-#define TAG_CANCEL 5		/* cancel and poll-remove requests of our own */
-#define TAG_MAX TAG_CANCEL
-/* How long a ring start waits for a killed predecessor's requests with vbabort. */
-#define KABORT_ORPHAN_WAIT_MS 30000
+#define TAG_ENGINE 3		/* the engine's poll fd */
+#define TAG_CANCEL VB_TAG_CANCEL	/* cancel and poll-remove requests of our own */
+#define TAG_MAX VB_TAG_MAX
 
 int vb_queue_init(struct vb_queue *q, struct vb_device *dev, unsigned int index)
 {
+	const struct vb_engine_ops *ops = dev->engine.ops;
 	int ret;
 
 	memset(q, 0, sizeof(*q));
 	q->dev = dev;
 	q->index = index;
+	q->ops = ops;
 	q->kick_fd = q->call_fd = q->err_fd = -1;
 	q->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (q->wake_fd < 0)
 		return -errno;
-	ret = vb_delay_init(&q->delay, dev->engine.kind == VB_ENGINE_DELAY ?
-				       dev->engine.delay_ns : 0);
+	q->ring = malloc(sizeof(*q->ring));
+	q->engine = calloc(1, ops->queue_size);
+	ret = q->engine && q->ring ? 0 : -ENOMEM;
+	if (!ret && ops->init)
+		ret = ops->init(q->engine, &dev->engine);
 	if (ret < 0) {
+		free(q->engine);
+		free(q->ring);
 		close(q->wake_fd);
 		return ret;
 	}
@@ -57,16 +85,35 @@ static void replace_fd(struct vb_queue *q, int *slot, int fd)
 		close(old);
 }
 
-void vb_queue_set_call_fd(struct vb_queue *q, int fd)
+/*
+ * Completions published while the front-end had no call fd still need their
+ * interrupt, but only a running ring may interrupt the guest: a stopped one
+ * keeps the debt for its next start.
+ */
+static void deliver_owed_call(struct vb_queue *q)
 {
-	replace_fd(q, &q->call_fd, fd);
-	/* Completions published before the front-end gave us a call fd still need their interrupt. */
 	pthread_mutex_lock(&q->notify_lock);
 	if (q->call_missed && q->call_fd >= 0) {
 		eventfd_write(q->call_fd, 1);
 		q->call_missed = false;
 	}
 	pthread_mutex_unlock(&q->notify_lock);
+}
+
+void vb_queue_set_call_fd(struct vb_queue *q, int fd)
+{
+	replace_fd(q, &q->call_fd, fd);
+	if (vb_queue_running(q))
+		deliver_owed_call(q);
+}
+
+void vb_queue_stats(const struct vb_queue *q, struct vb_queue_stats *st)
+{
+	st->running = __atomic_load_n(&q->has_worker, __ATOMIC_RELAXED);
+	st->busy = st->running ? __atomic_load_n(&q->nbusy, __ATOMIC_RELAXED) : 0;
+	/* Once handed off, the reads are the device's orphan list's to count. */
+	st->abandoned = st->running && !__atomic_load_n(&q->orphaned, __ATOMIC_RELAXED) ?
+			__atomic_load_n(&q->io.norphans, __ATOMIC_RELAXED) : 0;
 }
 
 void vb_queue_set_err_fd(struct vb_queue *q, int fd)
@@ -76,22 +123,20 @@ void vb_queue_set_err_fd(struct vb_queue *q, int fd)
 
 void vb_queue_destroy(struct vb_queue *q)
 {
-	if (q->running)
+	if (vb_queue_running(q))
 		vb_queue_stop(q);
 	vb_queue_set_call_fd(q, -1);
 	vb_queue_set_err_fd(q, -1);
-	if (q->kick_fd >= 0)
-		close(q->kick_fd);
-	q->kick_fd = -1;
+	vb_queue_set_kick(q, -1);
 	if (q->wake_fd >= 0)
 		close(q->wake_fd);
 	q->wake_fd = -1;
-	vb_delay_destroy(&q->delay);
-	if (q->kabort) {
-		vb_kabort_close(q->kabort);
-		free(q->kabort);
-		q->kabort = NULL;
-	}
+	if (q->ops->destroy)
+		q->ops->destroy(q->engine);
+	free(q->engine);
+	q->engine = NULL;
+	free(q->ring);
+	q->ring = NULL;
 	pthread_mutex_destroy(&q->notify_lock);
 	sem_destroy(&q->stopped);
 }
@@ -109,8 +154,8 @@ void vb_queue_set_enabled(struct vb_queue *q, bool enabled)
 
 static void notify_guest(struct vb_queue *q)
 {
-	if (q->notify) {
-		q->notify(q->notify_ctx, q->index);
+	if (q->config.notify) {
+		q->config.notify(q->config.notify_ctx, q->index);
 		return;
 	}
 	pthread_mutex_lock(&q->notify_lock);
@@ -129,7 +174,7 @@ static void log_used_ring(struct vb_queue *q)
 	if (q->vring.packed)
 		vb_dirty_log_mark_iov(&q->dev->log, &q->dev->mem, &ring, 1);
 	else
-		vb_dirty_log_mark(&q->dev->log, q->used_gpa, vb_vring_used_size(q->num, false));
+		vb_dirty_log_mark(&q->dev->log, q->config.used_gpa, vb_vring_used_size(q->num, false));
 }
 
 /* Publishes every used entry written since the last call and interrupts the guest if it wants. */
@@ -140,7 +185,7 @@ static void flush_used(struct vb_queue *q)
 	q->need_publish = false;
 	q->unpublished = 0;
 	vb_vring_publish_used(&q->vring);
-	if (q->logging && q->log_used)
+	if (q->logging && q->config.log_used)
 		log_used_ring(q);
 	vb_inflight_published(&q->inflight, q->vring.used_idx);
 	if (vb_vring_need_notify(&q->vring))
@@ -200,11 +245,37 @@ static void finish_request(struct vb_queue *q, struct vb_blk_req *req)
 	q->need_publish = true;
 }
 
+static enum vb_ring_state state_of(const struct vb_queue *q)
+{
+	return __atomic_load_n(&q->state, __ATOMIC_ACQUIRE);
+}
+
+/* Every change of a ring's state, checked against the picture at the top of this file. */
+static void enter(struct vb_queue *q, enum vb_ring_state to)
+{
+	static const unsigned int allowed_from[] = {
+		[VB_RING_RUNNING] = 1u << VB_RING_STOPPED,
+		[VB_RING_BROKEN] = 1u << VB_RING_RUNNING,
+		[VB_RING_QUIESCING] = 1u << VB_RING_RUNNING | 1u << VB_RING_BROKEN,
+		/* From RUNNING only when the worker could not be created. */
+		[VB_RING_STOPPED] = 1u << VB_RING_QUIESCING | 1u << VB_RING_RUNNING,
+	};
+
+	assert(allowed_from[to] & (1u << state_of(q)));
+	__atomic_store_n(&q->state, to, __ATOMIC_RELEASE);
+}
+
+bool vb_queue_running(const struct vb_queue *q)
+{
+	return state_of(q) != VB_RING_STOPPED;
+}
+
+/* The ring cannot go on: it fetches nothing more and tells the front-end; a stop ends it. */
 static void mark_broken(struct vb_queue *q, const char *why)
 {
-	if (q->broken)
+	if (state_of(q) != VB_RING_RUNNING)
 		return;
-	q->broken = true;
+	enter(q, VB_RING_BROKEN);
 	vb_err("queue %u: %s; the queue stops until the front-end resets it", q->index, why);
 	pthread_mutex_lock(&q->notify_lock);
 	if (q->err_fd >= 0)
@@ -225,63 +296,13 @@ static enum vb_pop_result read_request(struct vb_queue *q, struct vb_blk_req *re
 	return vb_vring_read_packed(descs, count, 0, count, head, &q->dev->mem, &req->chain);
 }
 
-/* Fixed when a request is issued: the cache mode the driver chose, and whether reads may be abandoned. */
-static unsigned int io_flags(const struct vb_queue *q)
-{
-	unsigned int flags = (q->bounce_reads ? VB_URING_BOUNCE_READS : 0) |
-			     (q->fixed_file ? VB_URING_FIXED_FILE : 0);
-
-	if (__atomic_load_n(&q->dev->writeback, __ATOMIC_RELAXED))
-		flags |= VB_URING_WRITEBACK;
-	return flags;
-}
-
-/* Hands the request to io_uring, or finishes it if nothing was queued. */
-static void issue(struct vb_queue *q, struct vb_blk_req *req)
-{
-	if (!vb_uring_issue(&q->ring, &q->bounce, &q->dev->disk, io_flags(q), req))
-		finish_request(q, req);
-}
-
-/* Executes a parsed request with the device's engine. */
+/* Hands a parsed request to the engine; what parsing already settled is finished here. */
 static void execute(struct vb_queue *q, struct vb_blk_req *req)
 {
-	switch (q->dev->engine.kind) {
-	case VB_ENGINE_NULL:
-		vb_null_execute(req);
-		break;
-	case VB_ENGINE_DELAY:
-		if (req->op == VB_IO_NONE)
-			break;
-		req->held = true;
-		vb_delay_hold(&q->delay, req);
-		return;
-	case VB_ENGINE_KABORT:
-		if (req->op == VB_IO_NONE)
-			break;
-		/* What the module cannot take as it is (too big, misaligned) goes by io_uring. */
-		if (vb_kabort_fits(q->kabort, req)) {
-			vb_kabort_queue(q->kabort, req);
-			return;
-		}
-		issue(q, req);
-		return;
-	case VB_ENGINE_URING:
-		issue(q, req);
-		return;
-	}
-	finish_request(q, req);
-}
-
-/* The delay engine lets go of the requests whose time has come. */
-static void release_held(struct vb_queue *q)
-{
-	struct vb_blk_req *req;
-
-	while ((req = vb_delay_pop_due(&q->delay))) {
-		req->held = false;
-		issue(q, req);
-	}
+	if (req->op == VB_IO_NONE)
+		finish_request(q, req);
+	else
+		q->ops->submit(q->engine, req);
 }
 
 /* Reads, decodes and executes the request at head, which the caller claimed. */
@@ -303,7 +324,6 @@ static void claim(struct vb_queue *q, struct vb_blk_req *req, uint16_t ndesc)
 {
 	req->busy = true;
 	req->ndesc = ndesc;
-	req->held = false;
 	req->abandoned = false;
 	q->nbusy++;
 }
@@ -316,83 +336,47 @@ static void suspend_request(struct vb_queue *q, struct vb_blk_req *req)
 	q->nsuspended++;
 }
 
-static void kabort_finish(void *ctx, struct vb_blk_req *req)
+/* Where every request the engine took comes back (engine.h). */
+static void settle(void *ctx, struct vb_blk_req *req, enum vb_fate fate)
 {
-	finish_request(ctx, req);
-}
+	struct vb_queue *q = ctx;
 
-static void kabort_suspend(void *ctx, struct vb_blk_req *req)
-{
-	suspend_request(ctx, req);
-}
-
-/* Suspends requests the host never saw, linked by held_next. */
-static void suspend_list(struct vb_queue *q, struct vb_blk_req *req)
-{
-	for (struct vb_blk_req *next; req; req = next) {
-		next = req->held_next;
-		req->held = false;
+	switch (fate) {
+	case VB_FATE_COMPLETED:
+		finish_request(q, req);
+		break;
+	case VB_FATE_CANCELLED:
+	case VB_FATE_ABANDONED:
 		suspend_request(q, req);
+		break;
+	case VB_FATE_FENCED:
+		break;	/* still busy: the stop waits for its completion */
 	}
 }
 
 /*
- * Quiesces the ring: held requests never reach the host; the kabort
- * context cancels what it has not issued and abandons issued reads; reads
- * with io_uring are abandoned to their bounce buffers; everything else
- * issued gets a cancellation and is waited for by the caller's loop.
+ * A stop was asked for: nothing more is fetched, and with VB_STOP_SUSPEND
+ * the engine settles every request it holds with its fate; the drain waits
+ * for them instead.
  */
-static void begin_suspend(struct vb_queue *q)
+static void begin_quiesce(struct vb_queue *q, int mode)
 {
-	const struct vb_kabort_fates fates = { kabort_finish, kabort_suspend, q };
-	struct vb_blk_req *req;
-	bool issued = false;
-
-	q->suspending = true;
-	suspend_list(q, vb_delay_take_all(&q->delay));
-	if (q->kabort) {
-		suspend_list(q, vb_kabort_take_queued(q->kabort));
-		if (vb_kabort_abort(q->kabort, &fates) < 0)
-			mark_broken(q, "the vbabort module refused to abort");
-	}
-	for (unsigned int i = 0; i < q->num; i++) {
-		req = &q->reqs[i];
-		if (!req->busy)
-			continue;
-		issued = true;
-		if (req->op == VB_IO_READ && req->bounce) {
-			req->abandoned = true;
-			q->norphans++;
-			suspend_request(q, req);
-		}
-	}
-	if (issued) {
-		struct io_uring_sqe *sqe = vb_uring_sqe(&q->ring, TAG_CANCEL);
-
-		/* Reaches only what io_uring still holds; the block layer finishes the rest. */
-		if (sqe && q->fixed_file) {
-			io_uring_prep_cancel_fd(sqe, 0, IORING_ASYNC_CANCEL_ALL);
-			sqe->cancel_flags |= IORING_ASYNC_CANCEL_FD_FIXED;
-		} else if (sqe) {
-			io_uring_prep_cancel_fd(sqe, q->dev->disk.fd, IORING_ASYNC_CANCEL_ALL);
-		}
-	}
+	if (mode == VB_STOP_SUSPEND && q->ops->suspend(q->engine) < 0)
+		mark_broken(q, "the engine could not suspend its requests");
+	enter(q, VB_RING_QUIESCING);
 }
 
-/* A completion seen while suspending; true if it was settled here. */
-static bool settle_suspended(struct vb_queue *q, struct vb_blk_req *req, int res)
+/* New requests are taken only from a healthy ring the front-end enabled and nobody stops. */
+static bool fetching(const struct vb_queue *q)
 {
-	if (req->abandoned) {
-		vb_uring_release(&q->bounce, req);
-		q->norphans--;
-		return true;
-	}
-	if (q->suspending && res == -ECANCELED) {
-		vb_uring_release(&q->bounce, req);
-		suspend_request(q, req);
-		return true;
-	}
-	return false;
+	return state_of(q) == VB_RING_RUNNING && __atomic_load_n(&q->enabled, __ATOMIC_ACQUIRE) &&
+	       !__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
+}
+
+/* Request slots are indexed by descriptor head; each has the engine's data behind it. */
+static struct vb_blk_req *slot(const struct vb_queue *q, unsigned int head)
+{
+	return (void *)((char *)q->reqs + head * q->io.slot_size);
 }
 
 static bool fetch_one(struct vb_queue *q)
@@ -409,7 +393,7 @@ static bool fetch_one(struct vb_queue *q)
 	default:
 		break;
 	}
-	req = &q->reqs[head];
+	req = slot(q, head);
 	if (req->busy) {
 		mark_broken(q, "the guest made a descriptor head available twice");
 		return false;
@@ -443,13 +427,13 @@ static void resubmit_inflight(struct vb_queue *q)
 			uint16_t entry = head;
 
 			if (vb_inflight_chain_packed(&q->inflight, entry, &descs, &ndesc, &head) < 0 ||
-			    head >= q->num || q->reqs[head].busy) {
+			    head >= q->num || slot(q, head)->busy) {
 				mark_broken(q, "the packed inflight region lists a bad request");
 				break;
 			}
-			q->reqs[head].inflight_entry = entry;
+			slot(q, head)->inflight_entry = entry;
 		}
-		req = &q->reqs[head];
+		req = slot(q, head);
 		claim(q, req, ndesc);
 		start_request(q, req, head);
 	}
@@ -462,18 +446,18 @@ static void resubmit_inflight(struct vb_queue *q)
 /* Fetches until the ring is empty, with guest kicks off meanwhile. */
 static void fetch_all(struct vb_queue *q)
 {
-	if (q->broken || !__atomic_load_n(&q->enabled, __ATOMIC_ACQUIRE))
+	if (!fetching(q))
 		return;
 	do {
 		vb_vring_disable_kicks(&q->vring);
 		while (fetch_one(q))
 			;
-	} while (!q->broken && vb_vring_enable_kicks(&q->vring));
+	} while (state_of(q) == VB_RING_RUNNING && vb_vring_enable_kicks(&q->vring));
 }
 
 static void arm_poll(struct vb_queue *q, int fd, uint64_t tag)
 {
-	struct io_uring_sqe *sqe = vb_uring_sqe(&q->ring, tag);
+	struct io_uring_sqe *sqe = vb_uring_sqe(q->ring, tag);
 
 	if (sqe)
 		io_uring_prep_poll_multishot(sqe, fd, POLLIN);
@@ -488,24 +472,7 @@ static void drain_eventfd(int fd)
 	eventfd_read(fd, &v);
 }
 
-static int poll_fd(const struct vb_queue *q, uint64_t tag)
-{
-	switch (tag) {
-	case TAG_KICK:
-		return q->kick_fd;
-	case TAG_WAKE:
-		return q->wake_fd;
-	case TAG_TIMER:
-		return q->delay.timer_fd;
-	default:
-		return q->kabort->event_fd;
-	}
-}
-
-/*
- * A kick, a wake-up, the delay timer or kabort completions: returns true if
- * the ring may have new requests.
- */
+/* A kick, a wake-up or the engine's fd: returns true if the ring may have new requests. */
 static bool notifier_event(struct vb_queue *q, const struct io_uring_cqe *cqe, uint64_t tag)
 {
 	if (tag == TAG_CANCEL)
@@ -513,19 +480,13 @@ static bool notifier_event(struct vb_queue *q, const struct io_uring_cqe *cqe, u
 	/*
 	 * A multishot poll reports every write to an eventfd, so the counters
 	 * need no read (a system call per kick, about 8% of the thread at high
-	 * rates). The timer's expiry must be read, or the next arming of it
-	 * would look expired at once.
+	 * rates).
 	 */
-	if (tag == TAG_TIMER)
-		drain_eventfd(poll_fd(q, tag));
 	if (!(cqe->flags & IORING_CQE_F_MORE))
-		arm_poll(q, poll_fd(q, tag), tag);
-	if (tag == TAG_TIMER) {
-		release_held(q);
-		return false;
-	}
-	if (tag == TAG_KABORT) {
-		vb_kabort_reap(q->kabort, kabort_finish, q);
+		arm_poll(q, tag == TAG_KICK ? q->kick_fd :
+			    tag == TAG_WAKE ? q->wake_fd : q->ops->poll_fd(q->engine), tag);
+	if (tag == TAG_ENGINE) {
+		q->ops->reap(q->engine);
 		return false;
 	}
 	return true;
@@ -549,7 +510,7 @@ static void reap_abandoned(struct io_uring *ring, unsigned int *count, const int
 	struct __kernel_timespec tick = { .tv_nsec = 100000000 };
 
 	/* Our notifier polls must stop: the eventfds now belong to the ring's next worker. */
-	for (uint64_t tag = TAG_KICK; tag <= TAG_KABORT; tag++) {
+	for (uint64_t tag = TAG_KICK; tag <= TAG_ENGINE; tag++) {
 		struct io_uring_sqe *sqe = vb_uring_sqe(ring, TAG_CANCEL);
 
 		if (sqe)
@@ -603,27 +564,27 @@ static struct orphan_reads *hand_off_orphans(struct vb_queue *q)
 {
 	struct orphan_reads *o;
 
-	if (!q->norphans)
+	if (!q->io.norphans)
 		return NULL;
 	o = malloc(sizeof(*o));
 	if (!o) {
-		reap_abandoned(&q->ring, &q->norphans, NULL);
+		reap_abandoned(q->ring, &q->io.norphans, NULL);
 		return NULL;
 	}
 	*o = (struct orphan_reads){ .dev = q->dev,
-				    .rec = { .queue = q->index, .reads = q->norphans } };
+				    .rec = { .queue = q->index, .reads = q->io.norphans } };
 	while (!vb_device_orphan_begin(q->dev, &o->rec)) {
-		reap_abandoned(&q->ring, &q->norphans, &q->dev->exiting);
-		if (!q->norphans) {
+		reap_abandoned(q->ring, &q->io.norphans, &q->dev->exiting);
+		if (!q->io.norphans) {
 			free(o);
 			return NULL;
 		}
-		o->rec.reads = q->norphans;
+		o->rec.reads = q->io.norphans;
 	}
 	/* Only now: reaping above moves the io_uring's own copy of its queue heads. */
-	o->ring = q->ring;
+	o->ring = *q->ring;
 	o->reqs = q->reqs;
-	q->orphaned = true;
+	__atomic_store_n(&q->orphaned, true, __ATOMIC_RELAXED);
 	return o;
 }
 
@@ -646,45 +607,63 @@ static inline void cpu_relax(void)
  */
 static bool poll_for_work(struct vb_queue *q)
 {
-	bool fetching = !q->broken && __atomic_load_n(&q->enabled, __ATOMIC_ACQUIRE) &&
-			!__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
+	bool fetch = fetching(q);
 	uint64_t end;
 
-	if (io_uring_cq_ready(&q->ring))
+	if (io_uring_cq_ready(q->ring))
 		return true;
-	io_uring_submit(&q->ring);
-	if (fetching)
+	io_uring_submit(q->ring);
+	if (fetch)
 		vb_vring_disable_kicks(&q->vring);
 	end = vb_now_ns() + q->dev->poll_ns;
 	do {
-		if (io_uring_cq_ready(&q->ring))
+		if (io_uring_cq_ready(q->ring))
 			return true;
-		if (fetching && vb_vring_avail_pending(&q->vring)) {
+		if (fetch && vb_vring_avail_pending(&q->vring)) {
 			while (fetch_one(q))
 				;
 			return true;
 		}
 		cpu_relax();
 	} while (vb_now_ns() < end);
-	if (fetching && vb_vring_enable_kicks(&q->vring)) {
+	if (fetch && vb_vring_enable_kicks(&q->vring)) {
 		fetch_all(q);
 		return true;
 	}
-	return io_uring_cq_ready(&q->ring) > 0;
+	return io_uring_cq_ready(q->ring) > 0;
 }
 
 /*
- * The kabort context is full. Its room comes back as requests complete, but
- * reads abandoned by an earlier suspension complete without a word: look
- * again after a millisecond at the latest.
+ * The engine is full (backlogged). Its room comes back as requests complete,
+ * but some complete without a word: look again after a millisecond at the
+ * latest.
  */
 static int wait_for_room(struct vb_queue *q)
 {
 	struct __kernel_timespec ts = { .tv_nsec = 1000000 };
 	struct io_uring_cqe *cqe;
-	int ret = io_uring_submit_and_wait_timeout(&q->ring, &cqe, 1, &ts, NULL);
+	int ret = io_uring_submit_and_wait_timeout(q->ring, &cqe, 1, &ts, NULL);
 
 	return ret == -ETIME ? 0 : ret;
+}
+
+/*
+ * The one way out of a running ring, in the worker: what finished, even in
+ * the suspension itself (an engine reporting requests completed), is
+ * published before the reply, so each fetched request is published or
+ * inflight, never both; kicks go back on whatever the worker was doing
+ * (polling turns them off); and the base is what the next back-end resumes
+ * from: the next index to fetch, less the requests it will resubmit (split
+ * rings only suspend).
+ */
+static void leave_ring(struct vb_queue *q)
+{
+	flush_used(q);
+	vb_vring_enable_kicks(&q->vring);
+	q->base = vb_vring_base(&q->vring);
+	if (q->nsuspended)
+		q->base = (uint16_t)(q->base - q->nsuspended);
+	enter(q, VB_RING_STOPPED);
 }
 
 static void *queue_thread(void *arg)
@@ -694,10 +673,9 @@ static void *queue_thread(void *arg)
 
 	arm_poll(q, q->kick_fd, TAG_KICK);
 	arm_poll(q, q->wake_fd, TAG_WAKE);
-	if (q->delay.timer_fd >= 0)
-		arm_poll(q, q->delay.timer_fd, TAG_TIMER);
-	if (q->kabort)
-		arm_poll(q, q->kabort->event_fd, TAG_KABORT);
+	if (q->ops->poll_fd && q->ops->poll_fd(q->engine) >= 0)
+		arm_poll(q, q->ops->poll_fd(q->engine), TAG_ENGINE);
+	deliver_owed_call(q);
 	resubmit_inflight(q);
 	/* Entries made available before we started get no kick of their own. */
 	fetch_all(q);
@@ -705,28 +683,28 @@ static void *queue_thread(void *arg)
 		struct io_uring_cqe *cqe;
 		unsigned int head, seen = 0;
 		bool fetch = false;
-		int ret, stopping;
+		int ret, stop;
 
-		/* First: the module may refuse requests, which then need publishing like any other. */
-		if (q->kabort)
-			vb_kabort_submit(q->kabort, kabort_finish, q);
+		/* First: the engine may refuse requests, which then need publishing like any other. */
+		if (q->ops->flush)
+			q->ops->flush(q->engine);
 		flush_used(q);
-		stopping = __atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
-		if (stopping == VB_STOP_SUSPEND && !q->suspending)
-			begin_suspend(q);
-		if (stopping && q->nbusy == 0)
+		stop = __atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
+		if (stop && state_of(q) != VB_RING_QUIESCING)
+			begin_quiesce(q, stop);
+		if (state_of(q) == VB_RING_QUIESCING && q->nbusy == 0)
 			break;
-		if (q->kabort && q->kabort->queued.head)
+		if (q->ops->backlogged && q->ops->backlogged(q->engine))
 			ret = wait_for_room(q);
 		else if (q->dev->poll_ns && poll_for_work(q))
-			ret = io_uring_submit(&q->ring);
+			ret = io_uring_submit(q->ring);
 		else
-			ret = io_uring_submit_and_wait(&q->ring, 1);
+			ret = io_uring_submit_and_wait(q->ring, 1);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
 			vb_err("queue %u: io_uring: %s", q->index, strerror(-ret));
 			mark_broken(q, "cannot wait for I/O");
 		}
-		io_uring_for_each_cqe(&q->ring, head, cqe) {
+		io_uring_for_each_cqe(q->ring, head, cqe) {
 			uint64_t tag = io_uring_cqe_get_data64(cqe);
 			struct vb_blk_req *req = io_uring_cqe_get_data(cqe);
 
@@ -735,16 +713,13 @@ static void *queue_thread(void *arg)
 				fetch |= notifier_event(q, cqe, tag);
 				continue;
 			}
-			if (settle_suspended(q, req, cqe->res))
-				continue;
-			if (vb_uring_complete(&q->ring, &q->bounce, &q->dev->disk, io_flags(q), req,
-					      cqe->res))
-				finish_request(q, req);
+			q->ops->complete(q->engine, req, cqe->res);
 		}
-		io_uring_cq_advance(&q->ring, seen);
-		if (fetch && !__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE))
+		io_uring_cq_advance(q->ring, seen);
+		if (fetch)
 			fetch_all(q);
 	}
+	leave_ring(q);
 	orphans = hand_off_orphans(q);
 	sem_post(&q->stopped);
 	return orphans ? orphan_thread(orphans) : NULL;
@@ -759,43 +734,44 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 		.flags = q->dev->sqpoll_idle_ms ? IORING_SETUP_SQPOLL : 0,
 		.sq_thread_idle = q->dev->sqpoll_idle_ms,
 	};
+	void *region = q->config.inflight_region;
 	int ret;
 
-	q->reqs = calloc(q->num, sizeof(*q->reqs));
+	q->reqs = calloc(q->num, vb_blk_req_slot_size(q->ops->req_size));
 	if (!q->reqs)
 		return -ENOMEM;
 	/* One SQE per request slot, plus our polls, their re-arms and a cancellation. */
-	ret = io_uring_queue_init_params(q->num + 8, &q->ring, &params);
+	ret = io_uring_queue_init_params(q->num + 8, q->ring, &params);
 	if (ret < 0) {
 		free(q->reqs);
 		q->reqs = NULL;
 		return ret;
 	}
-	q->fixed_file = io_uring_register_files(&q->ring, &q->dev->disk.fd, 1) == 0;
-	if (q->dev->engine.kind == VB_ENGINE_KABORT && !q->kabort) {
-		q->kabort = malloc(sizeof(*q->kabort));
-		ret = q->kabort ? vb_kabort_open(q->kabort, q->dev->disk.fd, &q->dev->writeback,
-						 KABORT_ORPHAN_WAIT_MS) :
-				  -ENOMEM;
-		if (ret < 0) {
-			free(q->kabort);
-			q->kabort = NULL;
-			goto fail_ring;
-		}
-	}
+	q->io = (struct vb_engine_io){
+		.ring = q->ring, .bounce = &q->bounce, .disk = &q->dev->disk,
+		.flags = q->config.bounce_reads ? VB_URING_BOUNCE_READS : 0,
+		.writeback = &q->dev->writeback, .reqs = q->reqs, .nreqs = q->num,
+		.slot_size = vb_blk_req_slot_size(q->ops->req_size),
+		.settle = settle, .ctx = q,
+	};
+	if (io_uring_register_files(q->ring, &q->dev->disk.fd, 1) == 0)
+		q->io.flags |= VB_URING_FIXED_FILE;
+	ret = q->ops->start(q->engine, &q->io);
+	if (ret < 0)
+		goto fail_ring;
 	if (!vb_vring_start(&q->vring, q->num, event_idx, packed, desc, avail, used, q->base)) {
 		vb_err("queue %u: vring base 0x%x does not fit a %u-entry ring", q->index, q->base,
 		       q->num);
 		ret = -EINVAL;
 		goto fail_ring;
 	}
-	if (q->inflight_region && packed) {
-		ret = vb_inflight_start_packed(&q->inflight, q->inflight_region, q->inflight_size,
+	if (region && packed) {
+		ret = vb_inflight_start_packed(&q->inflight, region, q->config.inflight_size,
 					       &q->vring, q->dev->features);
 		if (ret < 0)
 			goto fail_ring;
-	} else if (q->inflight_region) {
-		ret = vb_inflight_start(&q->inflight, q->inflight_region, q->inflight_size, q->num,
+	} else if (region) {
+		ret = vb_inflight_start(&q->inflight, region, q->config.inflight_size, q->num,
 					q->dev->features, q->vring.used_idx,
 					&q->vring.last_avail_idx);
 		if (ret < 0)
@@ -806,27 +782,27 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 	}
 	q->nbusy = 0;
 	q->nsuspended = 0;
-	q->norphans = 0;
-	q->suspending = false;
 	q->orphaned = false;
 	q->logging = (q->dev->features & (1ull << VHOST_F_LOG_ALL)) && q->dev->log.bitmap;
-	q->broken = false;
 	q->need_publish = false;
 	q->unpublished = 0;
 	__atomic_store_n(&q->stop, 0, __ATOMIC_RELAXED);
 	drain_eventfd(q->wake_fd);
+	enter(q, VB_RING_RUNNING);
+	__atomic_store_n(&q->has_worker, 1, __ATOMIC_RELAXED);
 	ret = pthread_create(&q->thread, NULL, queue_thread, q);
 	if (ret) {
+		__atomic_store_n(&q->has_worker, 0, __ATOMIC_RELAXED);
+		enter(q, VB_RING_STOPPED);
 		ret = -ret;
 		vb_inflight_stop(&q->inflight);
 		goto fail_ring;
 	}
-	q->running = true;
 	vb_debug("queue %u started: %u entries%s from avail index %u", q->index, q->num,
 		 packed ? " (packed)" : "", q->vring.last_avail_idx);
 	return 0;
 fail_ring:
-	io_uring_queue_exit(&q->ring);
+	io_uring_queue_exit(q->ring);
 	free(q->reqs);
 	q->reqs = NULL;
 	return ret;
@@ -834,30 +810,26 @@ fail_ring:
 
 static unsigned int stop_worker(struct vb_queue *q, enum vb_stop_mode mode)
 {
-	if (!q->running)
+	if (!vb_queue_running(q))
 		return 0;
 	__atomic_store_n(&q->stop, mode, __ATOMIC_RELEASE);
 	wake(q);
 	while (sem_wait(&q->stopped) < 0)
 		;
+	__atomic_store_n(&q->has_worker, 0, __ATOMIC_RELAXED);
 	if (q->orphaned)
 		pthread_detach(q->thread);
 	else
 		pthread_join(q->thread, NULL);
-	q->running = false;
-	/* The next back-end resumes at used->idx plus the requests it resubmits (split rings only). */
-	q->base = vb_vring_base(&q->vring);
-	if (q->nsuspended)
-		q->base = (uint16_t)(q->base - q->nsuspended);
 	vb_inflight_stop(&q->inflight);
 	if (!q->orphaned) {
-		io_uring_queue_exit(&q->ring);
+		io_uring_queue_exit(q->ring);
 		free(q->reqs);
 	}
 	vb_bounce_pool_drain(&q->bounce);
 	q->reqs = NULL;
 	vb_debug("queue %u stopped at vring base 0x%x, %u requests suspended, %u reads abandoned",
-		 q->index, q->base, q->nsuspended, q->norphans);
+		 q->index, q->base, q->nsuspended, q->io.norphans);
 	return q->nsuspended;
 }
 
@@ -869,4 +841,83 @@ void vb_queue_stop(struct vb_queue *q)
 unsigned int vb_queue_suspend(struct vb_queue *q)
 {
 	return stop_worker(q, VB_STOP_SUSPEND);
+}
+
+int vb_queue_set_num(struct vb_queue *q, uint16_t num)
+{
+	if (vb_queue_running(q))
+		return -EBUSY;
+	q->num = num;
+	return 0;
+}
+
+uint16_t vb_queue_num(const struct vb_queue *q)
+{
+	return q->num;
+}
+
+int vb_queue_set_base(struct vb_queue *q, uint32_t base)
+{
+	if (vb_queue_running(q))
+		return -EBUSY;
+	q->base = base;
+	return 0;
+}
+
+uint32_t vb_queue_base(const struct vb_queue *q)
+{
+	return q->base;
+}
+
+int vb_queue_set_kick(struct vb_queue *q, int fd)
+{
+	if (vb_queue_running(q))
+		return -EBUSY;
+	if (q->kick_fd >= 0)
+		close(q->kick_fd);
+	q->kick_fd = fd;
+	return 0;
+}
+
+bool vb_queue_has_kick(const struct vb_queue *q)
+{
+	return q->kick_fd >= 0;
+}
+
+int vb_queue_configure(struct vb_queue *q, const struct vb_ring_config *c)
+{
+	if (vb_queue_running(q))
+		return -EBUSY;
+	q->config = *c;
+	return 0;
+}
+
+const char *vb_queue_cannot_suspend(const struct vb_queue *q)
+{
+	if (!(q->config.inflight_region && q->config.bounce_reads))
+		return "it has no inflight region to suspend into";
+	/* No front-end can hand a packed ring's region on yet, so nothing has tested that path. */
+	if (q->vring.packed)
+		return "it is packed (suspension is for split rings)";
+	return NULL;
+}
+
+uint16_t vb_queue_avail_index(const struct vb_queue *q)
+{
+	/* A running worker moves it: a racy but atomic snapshot is all there is. */
+	if (vb_queue_running(q))
+		return __atomic_load_n(&q->vring.last_avail_idx, __ATOMIC_RELAXED);
+	return q->base;
+}
+
+void vb_queue_reset(struct vb_queue *q)
+{
+	vb_queue_stop(q);
+	vb_queue_set_kick(q, -1);
+	vb_queue_set_call_fd(q, -1);
+	vb_queue_set_err_fd(q, -1);
+	q->call_missed = false;
+	__atomic_store_n(&q->enabled, 0, __ATOMIC_RELAXED);
+	q->num = 0;
+	q->base = 0;
 }

@@ -2,53 +2,56 @@
 #ifndef VBRIDGE_QUEUE_H
 #define VBRIDGE_QUEUE_H
 
-#include <liburing.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "blk.h"
 #include "bounce_pool.h"
-#include "delay_queue.h"
 #include "device.h"
+#include "engine.h"
 #include "inflight.h"
-#include "kabort_io.h"
 #include "virtqueue.h"
 
-/*
- * Ownership: fields under "set-up" are written by the control thread only
- * while the worker thread is not running. The notifier fds may be replaced
- * while it runs, under notify_lock. enabled is atomic.
- */
-struct vb_queue {
-	struct vb_device *dev;
-	unsigned int index;
+struct io_uring;
+struct vb_blk_req;
 
-	/* set-up */
-	uint16_t num;
-	uint32_t base;			/* vring base to resume from (vb_vring_base encoding) */
-	int kick_fd;
+/* How a front door attaches a stopped ring; see vb_queue_configure. */
+struct vb_ring_config {
 	void *inflight_region;		/* queue region (split or packed); NULL: not tracked */
 	size_t inflight_size;		/* bytes of that region */
 	bool log_used;			/* mark the used ring in the dirty log too */
 	uint64_t used_gpa;		/* guest address of the used ring, for that */
 	bool bounce_reads;		/* the ring may be suspended: reads go through bounce buffers */
-	bool running;
-
-	/*
-	 * How the guest is interrupted when a front door cannot take an eventfd
-	 * (VDUSE injects through an ioctl): if set, called from the worker
-	 * instead of writing call_fd. Set-up, like the fields above.
-	 */
+	/* NULL: interrupt through the call fd; else called from the worker instead (VDUSE). */
 	void (*notify)(void *ctx, unsigned int index);
 	void *notify_ctx;
+};
+
+/*
+ * Private to queue.c: front doors use the functions below. Ownership:
+ * fields under "set-up" are written by the control thread only while the
+ * ring is STOPPED. The notifier fds may be replaced while it runs, under
+ * notify_lock. enabled and state are atomic.
+ */
+struct vb_queue {
+	struct vb_device *dev;
+	unsigned int index;
+	const struct vb_engine_ops *ops;	/* the device's engine */
+	void *engine;			/* its per-queue state, kept across restarts */
+
+	/* set-up */
+	uint16_t num;
+	uint32_t base;			/* vring base to resume from (vb_vring_base encoding) */
+	int kick_fd;
+	struct vb_ring_config config;	/* how the front door attached the ring */
 
 	pthread_mutex_t notify_lock;
 	int call_fd;			/* -1: the driver polls the used ring */
 	bool call_missed;		/* a notification found no call fd: owed to the next one */
 	int err_fd;
 
+	int state;			/* atomic enum vb_ring_state; see queue.c */
 	int enabled;			/* atomic: fetch new requests only while set */
 	int stop;			/* atomic: 0, or how the worker is to stop (enum vb_stop_mode) */
 	int wake_fd;			/* eventfd the control thread pokes after changing the above */
@@ -58,29 +61,52 @@ struct vb_queue {
 	 * copy of the io_uring it took with it.
 	 */
 	sem_t stopped;
-	bool orphaned;
+	bool orphaned;			/* atomic: the worker handed its abandoned reads to a thread */
+	/*
+	 * Atomic: the worker exists, from its start until the control thread
+	 * has collected it after stopped; a ring that has left RUNNING may still
+	 * wait for its abandoned reads in it. For the status line.
+	 */
+	int has_worker;
 
 	/* worker-owned while running */
 	pthread_t thread;
 	struct vb_vring vring;
-	struct io_uring ring;
-	struct vb_blk_req *reqs;	/* num slots, indexed by descriptor head */
+	struct io_uring *ring;		/* allocated with the queue; an orphan thread takes a copy */
+	struct vb_blk_req *reqs;	/* num slots, indexed by descriptor head (see slot()) */
 	struct vb_inflight_tracker inflight;
-	struct vb_delay_queue delay;	/* requests the delay engine holds back */
-	struct vb_kabort *kabort;	/* kabort engine: the queue's context, kept across restarts */
 	struct vb_bounce_pool bounce;
+	struct vb_engine_io io;		/* what the engine gets of the ring; norphans lives there */
 	bool logging;			/* VHOST_F_LOG_ALL with a log mapped */
-	bool fixed_file;		/* the disk is registered with the io_uring */
 	unsigned int nbusy;		/* requests fetched and neither completed nor suspended */
-	bool suspending;
 	unsigned int nsuspended;	/* left inflight for the next back-end by this stop */
-	unsigned int norphans;		/* abandoned reads the host still works on */
 	bool need_publish;
 	uint16_t unpublished;		/* used entries written since the last publish */
-	bool broken;
 };
 
+enum vb_ring_state {
+	VB_RING_STOPPED,	/* no worker: set-up may change */
+	VB_RING_RUNNING,	/* the worker fetches, submits and completes */
+	VB_RING_BROKEN,		/* the guest broke the ring: completes what it has, fetches nothing */
+	VB_RING_QUIESCING,	/* asked to stop: drains or suspends until nothing is busy */
+};
+
+
 int vb_queue_init(struct vb_queue *q, struct vb_device *dev, unsigned int index);
+/* Whether the ring has a worker (any state but STOPPED). */
+bool vb_queue_running(const struct vb_queue *q);
+
+/* A ring's counters for the status line. */
+struct vb_queue_stats {
+	bool running;
+	unsigned int busy;		/* requests fetched and neither completed nor suspended */
+	unsigned int abandoned;		/* reads a stopping ring abandoned and still owns */
+};
+/*
+ * Taken from another thread without stopping the ring, so each counter may
+ * be a moment old; the worker goes on writing them.
+ */
+void vb_queue_stats(const struct vb_queue *q, struct vb_queue_stats *st);
 void vb_queue_destroy(struct vb_queue *q);
 /*
  * Starts the worker on a ring whose areas are mapped at desc/avail/used,
@@ -108,6 +134,26 @@ void vb_queue_stop(struct vb_queue *q);
  */
 unsigned int vb_queue_suspend(struct vb_queue *q);
 void vb_queue_set_enabled(struct vb_queue *q, bool enabled);
+
+/*
+ * The control API of a stopped ring (the set-up functions return -EBUSY on
+ * a running one): its size, the index it resumes from, its kick fd (taken
+ * over, the old one closed; -1: none) and how it is attached.
+ */
+int vb_queue_set_num(struct vb_queue *q, uint16_t num);
+uint16_t vb_queue_num(const struct vb_queue *q);
+int vb_queue_set_base(struct vb_queue *q, uint32_t base);
+/* The index a stop left for the next back-end (vb_vring_base encoding). */
+uint32_t vb_queue_base(const struct vb_queue *q);
+int vb_queue_set_kick(struct vb_queue *q, int fd);
+bool vb_queue_has_kick(const struct vb_queue *q);
+int vb_queue_configure(struct vb_queue *q, const struct vb_ring_config *c);
+/* Why the running ring cannot be suspended (and must drain), or NULL if it can. */
+const char *vb_queue_cannot_suspend(const struct vb_queue *q);
+/* The next avail index to fetch; while running, a snapshot the worker may already have passed. */
+uint16_t vb_queue_avail_index(const struct vb_queue *q);
+/* Device reset: stops the ring and forgets its set-up, notifiers and owed interrupt. */
+void vb_queue_reset(struct vb_queue *q);
 /* Replaces a notifier fd, closing the old one; fd -1 means none. */
 void vb_queue_set_call_fd(struct vb_queue *q, int fd);
 void vb_queue_set_err_fd(struct vb_queue *q, int fd);

@@ -1,4 +1,4 @@
-/* io_uring I/O engine: issuing a parsed virtio-blk request to the disk and finishing it. */
+/* io_uring disk operations: issuing a parsed virtio-blk request to the disk and finishing it (uring, delay and kabort engines). */
 #include "uring_io.h"
 
 #include <errno.h>

@@ -16,8 +16,8 @@
 #include "log.h"
 #include "queue.h"
 #include "vdpa_netlink.h"
+#include "vb_bit.h"
 
-#define BIT(n) (1ull << (n))
 #define VDUSE_CONTROL "/dev/vduse/control"
 
 /*
@@ -198,20 +198,25 @@ static int ring_start(struct vb_vduse *v, struct vb_queue *q)
 {
 	const struct vduse_vq_info *info = &v->vqs[q->index];
 	const struct vb_mem_table *mem = &v->dev->mem;
-	void *desc = vb_mem_gpa_to_hva(mem, info->desc_addr, vb_vring_desc_size(q->num));
-	void *avail = vb_mem_gpa_to_hva(mem, info->driver_addr, vb_vring_avail_size(q->num, false));
-	void *used = vb_mem_gpa_to_hva(mem, info->device_addr, vb_vring_used_size(q->num, false));
+	uint16_t num = vb_queue_num(q);
+	void *desc = vb_mem_gpa_to_hva(mem, info->desc_addr, vb_vring_desc_size(num));
+	void *avail = vb_mem_gpa_to_hva(mem, info->driver_addr, vb_vring_avail_size(num, false));
+	void *used = vb_mem_gpa_to_hva(mem, info->device_addr, vb_vring_used_size(num, false));
+	const struct vb_ring_config config = {
+		.inflight_region = vb_inflight_queue(&v->inflight, q->index),
+		.inflight_size = v->inflight.stride,
+		.notify = inject_irq,
+		.notify_ctx = v,
+	};
 	int ret;
 
 	if (!desc || !avail || !used) {
 		vb_err("queue %u: ring areas outside the VDUSE IOTLB", q->index);
 		return -EFAULT;
 	}
-	q->inflight_region = vb_inflight_queue(&v->inflight, q->index);
-	q->inflight_size = v->inflight.stride;
-	q->notify = inject_irq;
-	q->notify_ctx = v;
-	ret = vb_queue_start(q, desc, avail, used);
+	ret = vb_queue_configure(q, &config);
+	if (ret == 0)
+		ret = vb_queue_start(q, desc, avail, used);
 	if (ret < 0)
 		vb_err("queue %u: cannot start: %s", q->index, strerror(-ret));
 	return ret;
@@ -246,12 +251,12 @@ static int start_rings(struct vb_vduse *v, bool reconnect)
 			       dev->max_queue_size);
 			return -EINVAL;
 		}
-		q->num = info->num;
-		q->base = info->split.avail_index;
-		q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (q->kick_fd < 0)
+		vb_queue_set_num(q, info->num);
+		vb_queue_set_base(q, info->split.avail_index);
+		kick.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (kick.fd < 0)
 			return -errno;
-		kick.fd = q->kick_fd;
+		vb_queue_set_kick(q, kick.fd);
 		if (ioctl(v->fd, VDUSE_VQ_SETUP_KICKFD, &kick) < 0)
 			return -errno;
 		vb_queue_set_enabled(q, true);
@@ -302,7 +307,7 @@ static int update_iotlb(struct vb_vduse *v)
 	int ret;
 
 	for (unsigned int i = 0; i < dev->num_queues; i++) {
-		if (dev->queues[i].running) {
+		if (vb_queue_running(&dev->queues[i])) {
 			vb_queue_stop(&dev->queues[i]);
 			paused |= BIT(i);
 		}
@@ -313,14 +318,6 @@ static int update_iotlb(struct vb_vduse *v)
 			ret = ring_start(v, &dev->queues[i]);
 	}
 	return ret;
-}
-
-static uint16_t avail_index(const struct vb_queue *q)
-{
-	/* A running worker moves it: a racy but atomic snapshot is all the kernel can have. */
-	if (q->running)
-		return __atomic_load_n(&q->vring.last_avail_idx, __ATOMIC_RELAXED);
-	return q->base;
 }
 
 static void handle(struct vb_vduse *v, const struct vduse_dev_request *req,
@@ -337,7 +334,7 @@ static void handle(struct vb_vduse *v, const struct vduse_dev_request *req,
 			break;
 		}
 		resp->vq_state.index = req->vq_state.index;
-		resp->vq_state.split.avail_index = avail_index(&v->dev->queues[req->vq_state.index]);
+		resp->vq_state.split.avail_index = vb_queue_avail_index(&v->dev->queues[req->vq_state.index]);
 		break;
 	case VDUSE_SET_STATUS:
 		ret = set_status(v, req->s.status);
@@ -483,7 +480,7 @@ static int reconnect(struct vb_vduse *v)
 		    VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK;
 	/* The predecessor may have died between publishing completions and interrupting. */
 	for (unsigned int i = 0; i < v->dev->num_queues; i++) {
-		if (v->dev->queues[i].running)
+		if (vb_queue_running(&v->dev->queues[i]))
 			inject_irq(v, i);
 	}
 	vb_info("VDUSE device %s: reconnected, rings resumed", v->name);

@@ -12,9 +12,9 @@
 
 #include "log.h"
 #include "queue.h"
+#include "vb_bit.h"
 #include "vu_socket.h"
 
-#define BIT(n) (1ull << (n))
 
 /* A front-end that stops reading replies must not stall the daemon forever. */
 #define VU_SEND_TIMEOUT_S 10
@@ -86,15 +86,16 @@ static bool ring_translate(struct vb_vu_server *srv, struct vb_queue *q, void **
 	const struct vb_mem_table *mem = &srv->dev->mem;
 	bool packed = ring_packed(srv);
 	uint64_t avail_align = packed ? 3 : 1;
+	uint16_t num = vb_queue_num(q);
 
 	if ((a->desc_user_addr & 15) || (a->avail_user_addr & avail_align) ||
 	    (a->used_user_addr & 3)) {
 		vb_err("vring %u: ring addresses are misaligned", q->index);
 		return false;
 	}
-	*desc = vb_mem_uva_to_hva(mem, a->desc_user_addr, vb_vring_desc_size(q->num));
-	*avail = vb_mem_uva_to_hva(mem, a->avail_user_addr, vb_vring_avail_size(q->num, packed));
-	*used = vb_mem_uva_to_hva(mem, a->used_user_addr, vb_vring_used_size(q->num, packed));
+	*desc = vb_mem_uva_to_hva(mem, a->desc_user_addr, vb_vring_desc_size(num));
+	*avail = vb_mem_uva_to_hva(mem, a->avail_user_addr, vb_vring_avail_size(num, packed));
+	*used = vb_mem_uva_to_hva(mem, a->used_user_addr, vb_vring_used_size(num, packed));
 	if (!*desc || !*avail || !*used) {
 		vb_err("vring %u: ring addresses are outside guest memory", q->index);
 		return false;
@@ -106,10 +107,10 @@ static bool ring_translate(struct vb_vu_server *srv, struct vb_queue *q, void **
 		return false;
 	}
 	/* Our used entries would rewrite what the guest publishes, and we would read them back. */
-	if (areas_overlap(*used, vb_vring_used_size(q->num, packed), *desc,
-			  vb_vring_desc_size(q->num)) ||
-	    areas_overlap(*used, vb_vring_used_size(q->num, packed), *avail,
-			  vb_vring_avail_size(q->num, packed))) {
+	if (areas_overlap(*used, vb_vring_used_size(num, packed), *desc,
+			  vb_vring_desc_size(num)) ||
+	    areas_overlap(*used, vb_vring_used_size(num, packed), *avail,
+			  vb_vring_avail_size(num, packed))) {
 		vb_err("vring %u: the used ring overlaps the descriptor table or the available ring",
 		       q->index);
 		return false;
@@ -122,19 +123,25 @@ static int ring_start(struct vb_vu_server *srv, struct vb_queue *q)
 	void *desc, *avail, *used;
 	int ret;
 
-	if (q->num == 0 || !srv->rings[q->index].addr_set || q->kick_fd < 0) {
+	const struct vhost_user_vring_addr *a = &srv->rings[q->index].addr;
+	const struct vb_ring_config config = {
+		.inflight_region = vb_inflight_queue(&srv->inflight, q->index),
+		.inflight_size = srv->inflight.stride,
+		.log_used = a->flags & BIT(VHOST_VRING_F_LOG),
+		.used_gpa = a->log_guest_addr,
+		.bounce_reads = srv->protocol_features &
+				BIT(VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT),
+	};
+
+	if (vb_queue_num(q) == 0 || !srv->rings[q->index].addr_set || !vb_queue_has_kick(q)) {
 		vb_err("vring %u kicked before its size and addresses were set", q->index);
 		return -EINVAL;
 	}
 	if (!ring_translate(srv, q, &desc, &avail, &used))
 		return -EFAULT;
-	q->inflight_region = vb_inflight_queue(&srv->inflight, q->index);
-	q->inflight_size = srv->inflight.stride;
-	q->log_used = srv->rings[q->index].addr.flags & BIT(VHOST_VRING_F_LOG);
-	q->used_gpa = srv->rings[q->index].addr.log_guest_addr;
-	q->bounce_reads = srv->protocol_features &
-			  BIT(VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT);
-	ret = vb_queue_start(q, desc, avail, used);
+	ret = vb_queue_configure(q, &config);
+	if (ret == 0)
+		ret = vb_queue_start(q, desc, avail, used);
 	if (ret < 0)
 		vb_err("vring %u: cannot start: %s", q->index, strerror(-ret));
 	return ret;
@@ -146,7 +153,7 @@ static uint64_t pause_rings(struct vb_vu_server *srv)
 	uint64_t mask = 0;
 
 	for (unsigned int i = 0; i < srv->dev->num_queues; i++) {
-		if (srv->dev->queues[i].running) {
+		if (vb_queue_running(&srv->dev->queues[i])) {
 			vb_queue_stop(&srv->dev->queues[i]);
 			mask |= BIT(i);
 		}
@@ -307,7 +314,7 @@ static bool region_holds_a_ring(struct vb_vu_server *srv, const struct vhost_use
 		const struct vhost_user_vring_addr *a = &srv->rings[i].addr;
 		uint64_t areas[3] = { a->desc_user_addr, a->avail_user_addr, a->used_user_addr };
 
-		if (!srv->dev->queues[i].running)
+		if (!vb_queue_running(&srv->dev->queues[i]))
 			continue;
 		for (int k = 0; k < 3; k++) {
 			if (areas[k] >= reg->user_addr && areas[k] - reg->user_addr < reg->size)
@@ -344,7 +351,7 @@ static enum vu_result vu_set_vring_num(struct vu_request *r)
 
 	if (!q)
 		return VU_FAIL;
-	if (q->running) {
+	if (vb_queue_running(q)) {
 		vb_err("SET_VRING_NUM on running vring %u", s->index);
 		return VU_FAIL;
 	}
@@ -353,7 +360,7 @@ static enum vu_result vu_set_vring_num(struct vu_request *r)
 		       r->srv->dev->max_queue_size);
 		return VU_FAIL;
 	}
-	q->num = s->num;
+	vb_queue_set_num(q, s->num);
 	return VU_OK;
 }
 
@@ -366,7 +373,7 @@ static enum vu_result vu_set_vring_addr(struct vu_request *r)
 	if (!q)
 		return VU_FAIL;
 	/* Front-ends re-send addresses on running rings to switch used-ring logging. */
-	running = q->running;
+	running = vb_queue_running(q);
 	vb_queue_stop(q);
 	r->srv->rings[a->index].addr = *a;
 	r->srv->rings[a->index].addr_set = true;
@@ -382,7 +389,7 @@ static enum vu_result vu_set_vring_base(struct vu_request *r)
 
 	if (!q)
 		return VU_FAIL;
-	if (q->running) {
+	if (vb_queue_running(q)) {
 		vb_err("SET_VRING_BASE on running vring %u", s->index);
 		return VU_FAIL;
 	}
@@ -390,7 +397,7 @@ static enum vu_result vu_set_vring_base(struct vu_request *r)
 		vb_err("vring %u: base %u does not fit a split ring", s->index, s->num);
 		return VU_FAIL;
 	}
-	q->base = s->num;
+	vb_queue_set_base(q, s->num);
 	return VU_OK;
 }
 
@@ -404,24 +411,20 @@ static enum vu_result vu_set_vring_base(struct vu_request *r)
 static bool suspend_requested(const struct vb_vu_server *srv, const struct vb_queue *q,
 			      uint32_t num)
 {
+	const char *why;
+
 	if (!(srv->protocol_features & BIT(VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT)))
 		return false;
 	if (num > 1) {
 		vb_warn("GET_VRING_BASE vring %u: num %u is reserved; draining", q->index, num);
 		return false;
 	}
-	if (!q->running)
+	if (!vb_queue_running(q))
 		return false;
-	if (!(q->inflight_region && q->bounce_reads)) {
-		vb_warn("vring %u has no inflight region to suspend into; draining", q->index);
-		return false;
-	}
-	/* No front-end can hand a packed ring's region on yet, so nothing has tested that path. */
-	if (q->vring.packed) {
-		vb_info("vring %u is packed: draining (suspension is for split rings)", q->index);
-		return false;
-	}
-	return true;
+	why = vb_queue_cannot_suspend(q);
+	if (why)
+		vb_info("vring %u is not suspended but drained: %s", q->index, why);
+	return !why;
 }
 
 static enum vu_result vu_get_vring_base(struct vu_request *r)
@@ -440,12 +443,10 @@ static enum vu_result vu_get_vring_base(struct vu_request *r)
 		vb_queue_stop(q);
 	}
 	/* The ring restarts only with a new kick fd. */
-	if (q->kick_fd >= 0)
-		close(q->kick_fd);
-	q->kick_fd = -1;
+	vb_queue_set_kick(q, -1);
 	r->reply->hdr.size = sizeof(r->reply->payload.state);
 	r->reply->payload.state.index = s->index;
-	r->reply->payload.state.num = q->base;
+	r->reply->payload.state.num = vb_queue_base(q);
 	return VU_REPLY;
 }
 
@@ -480,12 +481,10 @@ static enum vu_result vu_set_vring_kick(struct vu_request *r)
 		return VU_FAIL;
 	}
 	vb_queue_stop(q);
-	if (q->kick_fd >= 0)
-		close(q->kick_fd);
-	q->kick_fd = fd;
+	vb_queue_set_kick(q, fd);
 	/* Without VHOST_USER_F_PROTOCOL_FEATURES rings are enabled as they start. */
 	if (!r->srv->protocol_features_acked)
-		__atomic_store_n(&q->enabled, 1, __ATOMIC_RELEASE);
+		vb_queue_set_enabled(q, true);
 	return ring_start(r->srv, q) < 0 ? VU_FAIL : VU_OK;
 }
 

@@ -552,7 +552,7 @@ static void check_disconnected(void)
 	for (unsigned int i = 0; i < dev.num_queues; i++) {
 		const struct vb_queue *q = &dev.queues[i];
 
-		FUZZ_CHECK(!q->running && q->kick_fd < 0 && q->call_fd < 0 && q->err_fd < 0 &&
+		FUZZ_CHECK(!vb_queue_running(q) && q->kick_fd < 0 && q->call_fd < 0 && q->err_fd < 0 &&
 			   q->num == 0 && q->base == 0 && !q->enabled && !q->reqs,
 			   "queue %u not reset after the connection", i);
 	}

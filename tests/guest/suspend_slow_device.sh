@@ -2,7 +2,9 @@
 # Ring suspension against real host I/O: in a TCG guest, vbridge serves a dm-delay device (over a
 # RAM disk) whose every request completes after a second; reads with the device are abandoned (their late data
 # never reaches guest memory), writes are waited for, and a second daemon finishes the job.
-# Once with the io_uring engine, once with --engine kabort (the vbabort module).
+# A second RAM disk, which completes each request inside the call that submits it, has
+# requests done at the moment of suspension. Once with the io_uring engine, once with
+# --engine kabort (the vbabort module).
 set -uo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -31,7 +33,7 @@ fi
 cat >"$tmp/guest.sh" <<GUEST
 set -e
 rmmod brd
-modprobe brd rd_nr=1 rd_size=65536
+modprobe brd rd_nr=2 rd_size=65536
 echo "0 \$(cat /sys/block/ram0/size) delay /dev/ram0 0 $LATENCY_MS" |
 	DM_DISABLE_UDEV=1 dmsetup create --noudevsync slow
 dev=/dev/dm-0
@@ -41,7 +43,7 @@ set +e
 status=0
 for engine in $ENGINES; do
 	echo "# engine \$engine"
-	BUILD=/opt /opt/suspend_slowdev --device \$dev --latency-ms $LATENCY_MS --engine \$engine ||
+	BUILD=/opt /opt/suspend_slowdev --device \$dev --latency-ms $LATENCY_MS --fast-device /dev/ram1 --engine \$engine ||
 		status=1
 done
 exit \$status

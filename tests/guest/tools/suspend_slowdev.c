@@ -23,9 +23,14 @@
 #define F_INFLIGHT (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)
 #define F_SUSPEND (1ull << VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT)
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
-#define PLAN 17
+#define PLAN 19
+#define FAST_REQS 32		/* reads per round on the fast device */
+#define FAST_BLK (128u << 10)
+#define FAST_ROUNDS 12
+#define SEED_FAST 500u
 
 static const char *device;
+static const char *fast_device;	/* completes each request inside the submitting call (brd) */
 static const char *engine = "uring";
 static unsigned latency_ms = 1000;
 static int dev_fd = -1;		/* the device, O_DIRECT, for set-up and checks */
@@ -50,15 +55,20 @@ static void area_io(bool write, uint64_t off)
 			 (unsigned long long)off, r < 0 ? strerror(errno) : "short");
 }
 
-static void start_daemon(struct vu_daemon *d)
+static void start_daemon_on(struct vu_daemon *d, const char *disk)
 {
 	struct vu_daemon_opts o = { .engine = engine };
 
 	if (vu_daemon_setup(d, 1 << 20) < 0)
 		tap_bail("temp dir");
-	vu_daemon_use_disk(d, device);
+	vu_daemon_use_disk(d, disk);
 	if (vu_daemon_start(d, &o) < 0)
-		tap_bail("cannot start vbridge on %s", device);
+		tap_bail("cannot start vbridge on %s", disk);
+}
+
+static void start_daemon(struct vu_daemon *d)
+{
+	start_daemon_on(d, device);
 }
 
 struct run {
@@ -288,17 +298,102 @@ static void test_exit_with_abandoned_reads(void)
 	run_end(&r);
 }
 
+/*
+ * Requests already done when the suspension reaches them (on a device that
+ * completes inside the submitting call, the kabort context holds them
+ * completed and unreaped at ABORT): GET_VRING_BASE, sent right after the
+ * kick, must find each fetched request published in the used ring or
+ * inflight in the region, never both, and reply base == used->idx. The
+ * window is that of the worker's fetch and submission, so several rounds.
+ */
+static void test_done_at_abort(void)
+{
+	static struct run r;
+	static uint8_t *buf[FAST_REQS];
+	unsigned bad_base = 0, bad_count = 0, bad_data = 0;
+	int fd = open(fast_device, O_RDWR | O_DIRECT);
+	uint8_t *pattern;
+
+	if (fd < 0 || posix_memalign((void **)&pattern, BLK, FAST_REQS * FAST_BLK))
+		tap_bail("open %s: %s", fast_device, strerror(errno));
+	vu_pattern_fill(pattern, FAST_REQS * FAST_BLK, SEED_FAST, 0);
+	if (pwrite(fd, pattern, FAST_REQS * FAST_BLK, 0) != (ssize_t)(FAST_REQS * FAST_BLK))
+		tap_bail("pwrite on %s", fast_device);
+	close(fd);
+	free(pattern);
+	start_daemon_on(&r.src, fast_device);
+	vu_dev_init(&r.dev);
+	if (vu_connect(&r.dev, r.src.sock, 5000) < 0 ||
+	    vu_negotiate(&r.dev, VU_BLK_FEATURES, VU_PROTOCOL_FEATURES | F_INFLIGHT | F_SUSPEND) < 0 ||
+	    vu_inflight_open(&r.dev, 1, QS, &r.inf) < 0 ||
+	    vu_mem_add_region(&r.dev, 0, 8u << 20) < 0 || vu_mem_set_table(&r.dev) < 0 ||
+	    !(r.vq = vu_vq_create(&r.dev, 0, QS)) || vu_vq_start(r.vq) < 0)
+		tap_bail("front-end set-up: %s", r.dev.err);
+	for (unsigned i = 0; i < FAST_REQS; i++) {
+		buf[i] = vu_mem_alloc(&r.dev, FAST_BLK, BLK);
+		if (!buf[i] || vu_blk_req_init(&r.dev, &r.req[i]) < 0)
+			tap_bail("guest memory: %s", r.dev.err);
+		r.all[i] = &r.req[i];
+	}
+	for (unsigned round = 0; round < FAST_ROUNDS; round++) {
+		uint16_t start = LOAD(r.vq->used->idx), used;
+		uint32_t base = ~0u;
+		unsigned inflight, done;
+
+		for (unsigned i = 0; i < FAST_REQS; i++) {
+			memset(buf[i], POISON, FAST_BLK);
+			vu_blk_prep_read(&r.req[i], (uint64_t)i * FAST_BLK / 512, buf[i], FAST_BLK);
+			r.req[i].flags |= VU_REQ_INDIRECT;
+			if (vu_blk_enqueue(r.vq, &r.req[i]) < 0)
+				tap_bail("enqueue: %s", r.dev.err);
+		}
+		vu_vq_kick(r.vq);
+		if (vu_get_vring_base(&r.dev, 0, &base) < 0)
+			tap_bail("GET_VRING_BASE: %s", r.dev.err);
+		used = LOAD(r.vq->used->idx);
+		inflight = vu_inflight_count(&r.inf, 0);
+		done = (uint16_t)(used - start);
+		if (base != used && bad_base++ < 3)
+			tap_diag("round %u: base %u, used->idx %u", round, base, used);
+		if (inflight + done > FAST_REQS && bad_count++ < 3)
+			tap_diag("round %u: %u used and %u inflight of %u", round, done, inflight,
+				 FAST_REQS);
+		/* The same daemon takes the ring back and resubmits what it suspended. */
+		r.vq->base = (uint16_t)base;
+		if (vu_vq_start(r.vq) < 0 || vu_blk_wait_all(&r.dev, r.all, FAST_REQS, 10000) < 0)
+			tap_bail("round %u: restart: %s", round, r.dev.err);
+		for (unsigned i = 0; i < FAST_REQS; i++) {
+			if (r.req[i].status != VIRTIO_BLK_S_OK ||
+			    vu_pattern_check(buf[i], FAST_BLK, SEED_FAST, (uint64_t)i * FAST_BLK) !=
+				    FAST_BLK)
+				bad_data++;
+		}
+	}
+	usleep(200 * 1000);
+	vu_blk_reap(r.vq);
+	tap_ok(bad_base == 0 && bad_count == 0,
+	       "done at ABORT: in %u rounds, every reply's base is used->idx and no request is both used and inflight (%u, %u bad)",
+	       FAST_ROUNDS, bad_base, bad_count);
+	tap_ok(bad_data == 0 && LOAD(r.vq->used->idx) == FAST_ROUNDS * FAST_REQS &&
+	       r.vq->bad_used == 0 && vu_inflight_count(&r.inf, 0) == 0,
+	       "done at ABORT: after each restart every read completed once with its data (%u bad, used %u)",
+	       bad_data, LOAD(r.vq->used->idx));
+	vu_daemon_stop(&r.src);
+	run_end(&r);
+}
+
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: suspend_slowdev --device DEV [--latency-ms MS] [--engine E]\n"
-		     "DEV completes every request after MS (default 1000); vbridge is $BUILD/vbridge,\n"
-		     "run with --engine E (default uring).\n");
+	fprintf(out, "Usage: suspend_slowdev --device DEV --fast-device FAST [--latency-ms MS] [--engine E]\n"
+		     "DEV completes every request after MS (default 1000), FAST inside the call that\n"
+		     "submits it (brd); vbridge is $BUILD/vbridge, run with --engine E (default uring).\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "device", required_argument, NULL, 'd' },
+		{ "fast-device", required_argument, NULL, 'f' },
 		{ "latency-ms", required_argument, NULL, 'l' },
 		{ "engine", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
@@ -306,13 +401,16 @@ int main(int argc, char **argv)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "d:l:e:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:f:l:e:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'e':
 			engine = optarg;
 			break;
 		case 'd':
 			device = optarg;
+			break;
+		case 'f':
+			fast_device = optarg;
 			break;
 		case 'l':
 			latency_ms = (unsigned)strtoul(optarg, NULL, 10);
@@ -325,7 +423,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!device || latency_ms < 100) {
+	if (!device || !fast_device || latency_ms < 100) {
 		usage(stderr);
 		return 2;
 	}
@@ -343,5 +441,6 @@ int main(int argc, char **argv)
 	test_reads_drained();
 	test_writes_quiesced();
 	test_exit_with_abandoned_reads();
+	test_done_at_abort();
 	return tap_done();
 }
