@@ -50,6 +50,8 @@ int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts)
 	dev->sqpoll_idle_ms = opts->sqpoll_idle_ms;
 	pthread_mutex_init(&dev->orphan_lock, NULL);
 	pthread_cond_init(&dev->orphan_done, NULL);
+	pthread_mutex_init(&dev->cfg_lock, NULL);
+	pthread_cond_init(&dev->cfg_acked, NULL);
 	dev->queues = calloc(dev->num_queues, sizeof(*dev->queues));
 	if (!dev->queues) {
 		ret = -ENOMEM;
@@ -67,6 +69,8 @@ int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts)
 fail_queues:
 	free(dev->queues);
 fail_disk:
+	pthread_cond_destroy(&dev->cfg_acked);
+	pthread_mutex_destroy(&dev->cfg_lock);
 	pthread_cond_destroy(&dev->orphan_done);
 	pthread_mutex_destroy(&dev->orphan_lock);
 	vb_disk_close(&dev->disk);
@@ -101,9 +105,57 @@ void vb_device_destroy(struct vb_device *dev)
 	pthread_mutex_unlock(&dev->orphan_lock);
 	pthread_cond_destroy(&dev->orphan_done);
 	pthread_mutex_destroy(&dev->orphan_lock);
-	vb_mem_clear(&dev->mem);
-	vb_dirty_log_unmap(&dev->log);
+	vb_device_set_mem(dev, NULL);
+	vb_device_set_log(dev, NULL);
+	pthread_cond_destroy(&dev->cfg_acked);
+	pthread_mutex_destroy(&dev->cfg_lock);
 	vb_disk_close(&dev->disk);
+}
+
+void vb_device_publish(struct vb_device *dev)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&dev->cfg_lock);
+	gen = dev->cfg_gen + 1;
+	__atomic_store_n(&dev->cfg_gen, gen, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&dev->cfg_lock);
+	/* Only the control thread starts and stops workers, so running cannot change meanwhile. */
+	for (unsigned int i = 0; i < dev->num_queues; i++) {
+		if (dev->queues[i].running)
+			vb_queue_wake(&dev->queues[i]);
+	}
+	pthread_mutex_lock(&dev->cfg_lock);
+	for (unsigned int i = 0; i < dev->num_queues; i++) {
+		while (dev->queues[i].running && dev->queues[i].acked_gen < gen)
+			pthread_cond_wait(&dev->cfg_acked, &dev->cfg_lock);
+	}
+	pthread_mutex_unlock(&dev->cfg_lock);
+}
+
+void vb_device_set_mem(struct vb_device *dev, struct vb_mem_table *mem)
+{
+	struct vb_mem_table *old = dev->mem;
+
+	pthread_mutex_lock(&dev->cfg_lock);
+	dev->mem = mem;
+	pthread_mutex_unlock(&dev->cfg_lock);
+	vb_device_publish(dev);
+	vb_mem_put(old);
+}
+
+void vb_device_set_log(struct vb_device *dev, struct vb_dirty_log *log)
+{
+	struct vb_dirty_log *old = dev->log;
+
+	pthread_mutex_lock(&dev->cfg_lock);
+	dev->log = log;
+	pthread_mutex_unlock(&dev->cfg_lock);
+	vb_device_publish(dev);
+	if (old) {
+		vb_dirty_log_unmap(old);
+		free(old);
+	}
 }
 
 static unsigned int ilog2(uint32_t v)

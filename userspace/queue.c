@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -96,7 +97,7 @@ void vb_queue_destroy(struct vb_queue *q)
 	sem_destroy(&q->stopped);
 }
 
-static void wake(struct vb_queue *q)
+void vb_queue_wake(struct vb_queue *q)
 {
 	eventfd_write(q->wake_fd, 1);
 }
@@ -104,7 +105,7 @@ static void wake(struct vb_queue *q)
 void vb_queue_set_enabled(struct vb_queue *q, bool enabled)
 {
 	__atomic_store_n(&q->enabled, enabled, __ATOMIC_RELEASE);
-	wake(q);
+	vb_queue_wake(q);
 }
 
 static void notify_guest(struct vb_queue *q)
@@ -127,9 +128,9 @@ static void log_used_ring(struct vb_queue *q)
 	struct iovec ring = { q->vring.pdesc, vb_vring_desc_size(q->num) };
 
 	if (q->vring.packed)
-		vb_dirty_log_mark_iov(&q->dev->log, &q->dev->mem, &ring, 1);
+		vb_dirty_log_mark_iov(q->view.log, q->view.mem, &ring, 1);
 	else
-		vb_dirty_log_mark(&q->dev->log, q->used_gpa, vb_vring_used_size(q->num, false));
+		vb_dirty_log_mark(q->view.log, q->view.used_gpa, vb_vring_used_size(q->num, false));
 }
 
 /* Publishes every used entry written since the last call and interrupts the guest if it wants. */
@@ -140,22 +141,32 @@ static void flush_used(struct vb_queue *q)
 	q->need_publish = false;
 	q->unpublished = 0;
 	vb_vring_publish_used(&q->vring);
-	if (q->logging && q->log_used)
+	if (q->view.log && q->view.log_used)
 		log_used_ring(q);
 	vb_inflight_published(&q->inflight, q->vring.used_idx);
 	if (vb_vring_need_notify(&q->vring))
 		notify_guest(q);
 }
 
-/* Marks every guest page the request may have written, now that the writes are done. */
+/*
+ * Marks every guest page the request may have written, now that the writes
+ * are done: in the log adopted last, through the map the request started with.
+ */
 static void log_request(struct vb_queue *q, const struct vb_blk_req *req)
 {
 	const struct vb_chain *c = &req->chain;
 	struct iovec status = { req->status_ptr, 1 };
 
-	vb_dirty_log_mark_iov(&q->dev->log, &q->dev->mem, c->iov + c->nout, c->niov - c->nout);
+	vb_dirty_log_mark_iov(q->view.log, req->mem, c->iov + c->nout, c->niov - c->nout);
 	if (req->status_ptr)
-		vb_dirty_log_mark_iov(&q->dev->log, &q->dev->mem, &status, 1);
+		vb_dirty_log_mark_iov(q->view.log, req->mem, &status, 1);
+}
+
+/* The request no longer touches guest memory: its map may go. */
+static void release_map(struct vb_blk_req *req)
+{
+	vb_mem_put(req->mem);
+	req->mem = NULL;
 }
 
 static void finish_request(struct vb_queue *q, struct vb_blk_req *req)
@@ -174,7 +185,7 @@ static void finish_request(struct vb_queue *q, struct vb_blk_req *req)
 		__atomic_store_n(req->status_ptr, req->status, __ATOMIC_RELAXED);
 		len = req->status == VIRTIO_BLK_S_OK ? req->used_len : 1;
 	}
-	if (q->logging)
+	if (q->view.log)
 		log_request(q, req);
 	if (q->inflight.p) {
 		uint16_t idx = q->vring.used_idx;
@@ -189,6 +200,7 @@ static void finish_request(struct vb_queue *q, struct vb_blk_req *req)
 		vb_vring_push_used(&q->vring, req->chain.head, req->ndesc, len);
 		vb_inflight_complete(&q->inflight, req->chain.head);
 	}
+	release_map(req);
 	req->busy = false;
 	q->nbusy--;
 	q->need_publish = true;
@@ -213,10 +225,10 @@ static enum vb_pop_result read_request(struct vb_queue *q, struct vb_blk_req *re
 	uint16_t count, id;
 
 	if (!q->inflight.p)
-		return vb_vring_read_chain(&q->vring, &q->dev->mem, head, &req->chain);
+		return vb_vring_read_chain(&q->vring, req->mem, head, &req->chain);
 	if (vb_inflight_chain_packed(&q->inflight, req->inflight_entry, &descs, &count, &id) < 0)
 		return VB_POP_BAD_CHAIN;
-	return vb_vring_read_packed(descs, count, 0, count, head, &q->dev->mem, &req->chain);
+	return vb_vring_read_packed(descs, count, 0, count, head, req->mem, &req->chain);
 }
 
 /* Fixed when a request is issued: the cache mode the driver chose, and whether reads may be abandoned. */
@@ -281,6 +293,7 @@ static void release_held(struct vb_queue *q)
 /* Reads, decodes and executes the request at head, which the caller claimed. */
 static void start_request(struct vb_queue *q, struct vb_blk_req *req, uint16_t head)
 {
+	req->mem = vb_mem_get(q->view.mem);
 	if (read_request(q, req, head) != VB_POP_OK) {
 		vb_warn("queue %u: malformed descriptor chain at head %u, returned unused",
 			q->index, head);
@@ -305,6 +318,7 @@ static void claim(struct vb_queue *q, struct vb_blk_req *req, uint16_t ndesc)
 /* The request stays inflight in the region; the next back-end resubmits it. */
 static void suspend_request(struct vb_queue *q, struct vb_blk_req *req)
 {
+	release_map(req);
 	req->busy = false;
 	q->nbusy--;
 	q->nsuspended++;
@@ -661,6 +675,62 @@ static int wait_for_room(struct vb_queue *q)
 	return ret == -ETIME ? 0 : ret;
 }
 
+/*
+ * Takes the device's published configuration under cfg_lock. A log counts
+ * only with LOG_ALL negotiated. The caller owns the map reference.
+ */
+static uint64_t read_config(struct vb_queue *q, struct vb_ring_addr *addr)
+{
+	struct vb_device *dev = q->dev;
+	struct vb_dirty_log *log = dev->log;
+
+	q->view.mem = vb_mem_get(dev->mem);
+	q->view.log = (dev->features & (1ull << VHOST_F_LOG_ALL)) && log && log->bitmap ? log :
+										      NULL;
+	q->view.log_used = q->log_used;
+	q->view.used_gpa = q->used_gpa;
+	*addr = q->addr;
+	return dev->cfg_gen;
+}
+
+/*
+ * A safe point: no chain is being read. Adopts a newly published map (the
+ * ring areas translated again from the front-end's addresses) and log, and
+ * acknowledges. Requests in flight keep the map they started with. If the
+ * new map no longer holds the ring, the ring breaks and keeps its old map.
+ */
+static void adopt_config(struct vb_queue *q)
+{
+	struct vb_device *dev = q->dev;
+	struct vb_mem_table *old = q->view.mem;
+	struct vb_ring_areas areas;
+	struct vb_ring_addr addr;
+	const char *err;
+	uint64_t gen;
+
+	if (__atomic_load_n(&dev->cfg_gen, __ATOMIC_ACQUIRE) == q->acked_gen)
+		return;
+	pthread_mutex_lock(&dev->cfg_lock);
+	gen = read_config(q, &addr);
+	pthread_mutex_unlock(&dev->cfg_lock);
+	err = vb_vring_translate(q->view.mem, &addr, q->num, q->vring.packed, &areas);
+	if (err) {
+		char why[160];
+
+		snprintf(why, sizeof(why), "after a memory map change: %s", err);
+		mark_broken(q, why);
+		vb_mem_put(q->view.mem);
+		q->view.mem = old;
+	} else {
+		vb_vring_relocate(&q->vring, &areas);
+		vb_mem_put(old);
+	}
+	pthread_mutex_lock(&dev->cfg_lock);
+	q->acked_gen = gen;
+	pthread_cond_broadcast(&dev->cfg_acked);
+	pthread_mutex_unlock(&dev->cfg_lock);
+}
+
 static void *queue_thread(void *arg)
 {
 	struct vb_queue *q = arg;
@@ -681,6 +751,7 @@ static void *queue_thread(void *arg)
 		bool fetch = false;
 		int ret, stopping;
 
+		adopt_config(q);
 		/* First: the module may refuse requests, which then need publishing like any other. */
 		if (q->kabort)
 			vb_kabort_submit(q->kabort, kabort_finish, q);
@@ -724,7 +795,7 @@ static void *queue_thread(void *arg)
 	return orphans ? orphan_thread(orphans) : NULL;
 }
 
-int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
+int vb_queue_start(struct vb_queue *q)
 {
 	bool event_idx = q->dev->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
 	bool packed = q->dev->features & (1ull << VIRTIO_F_RING_PACKED);
@@ -733,17 +804,32 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 		.flags = q->dev->sqpoll_idle_ms ? IORING_SETUP_SQPOLL : 0,
 		.sq_thread_idle = q->dev->sqpoll_idle_ms,
 	};
+	struct vb_ring_areas areas;
+	struct vb_ring_addr addr;
+	const char *err;
 	int ret;
 
+	/* The worker is not running: nothing else adopts, but cfg_lock keeps the reads tidy. */
+	pthread_mutex_lock(&q->dev->cfg_lock);
+	q->acked_gen = read_config(q, &addr);
+	pthread_mutex_unlock(&q->dev->cfg_lock);
+	err = vb_vring_translate(q->view.mem, &addr, q->num, packed, &areas);
+	if (err) {
+		vb_err("queue %u: %s", q->index, err);
+		ret = -EFAULT;
+		goto fail_map;
+	}
 	q->reqs = calloc(q->num, sizeof(*q->reqs));
-	if (!q->reqs)
-		return -ENOMEM;
+	if (!q->reqs) {
+		ret = -ENOMEM;
+		goto fail_map;
+	}
 	/* One SQE per request slot, plus our polls, their re-arms and a cancellation. */
 	ret = io_uring_queue_init_params(q->num + 8, &q->ring, &params);
 	if (ret < 0) {
 		free(q->reqs);
 		q->reqs = NULL;
-		return ret;
+		goto fail_map;
 	}
 	q->fixed_file = io_uring_register_files(&q->ring, &q->dev->disk.fd, 1) == 0;
 	if (q->dev->engine.kind == VB_ENGINE_KABORT && !q->kabort) {
@@ -756,7 +842,8 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 			goto fail_ring;
 		}
 	}
-	if (!vb_vring_start(&q->vring, q->num, event_idx, packed, desc, avail, used, q->base)) {
+	if (!vb_vring_start(&q->vring, q->num, event_idx, packed, areas.desc, areas.avail,
+			    areas.used, q->base)) {
 		vb_err("queue %u: vring base 0x%x does not fit a %u-entry ring", q->index, q->base,
 		       q->num);
 		ret = -EINVAL;
@@ -782,7 +869,6 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 	q->norphans = 0;
 	q->suspending = false;
 	q->orphaned = false;
-	q->logging = (q->dev->features & (1ull << VHOST_F_LOG_ALL)) && q->dev->log.bitmap;
 	q->broken = false;
 	q->need_publish = false;
 	q->unpublished = 0;
@@ -802,6 +888,9 @@ fail_ring:
 	io_uring_queue_exit(&q->ring);
 	free(q->reqs);
 	q->reqs = NULL;
+fail_map:
+	vb_mem_put(q->view.mem);
+	q->view.mem = NULL;
 	return ret;
 }
 
@@ -810,7 +899,7 @@ static unsigned int stop_worker(struct vb_queue *q, enum vb_stop_mode mode)
 	if (!q->running)
 		return 0;
 	__atomic_store_n(&q->stop, mode, __ATOMIC_RELEASE);
-	wake(q);
+	vb_queue_wake(q);
 	while (sem_wait(&q->stopped) < 0)
 		;
 	if (q->orphaned)
@@ -829,6 +918,9 @@ static unsigned int stop_worker(struct vb_queue *q, enum vb_stop_mode mode)
 	}
 	vb_bounce_pool_drain(&q->bounce);
 	q->reqs = NULL;
+	vb_mem_put(q->view.mem);
+	q->view.mem = NULL;
+	q->view.log = NULL;
 	vb_debug("queue %u stopped at vring base 0x%x, %u requests suspended, %u reads abandoned",
 		 q->index, q->base, q->nsuspended, q->norphans);
 	return q->nsuspended;

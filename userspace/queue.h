@@ -18,8 +18,10 @@
 
 /*
  * Ownership: fields under "set-up" are written by the control thread only
- * while the worker thread is not running. The notifier fds may be replaced
- * while it runs, under notify_lock. enabled is atomic.
+ * while the worker thread is not running, except addr, log_used and
+ * used_gpa, which it may also write under dev->cfg_lock and then publish
+ * (vb_device_publish). The notifier fds may be replaced while it runs,
+ * under notify_lock. enabled is atomic.
  */
 struct vb_queue {
 	struct vb_device *dev;
@@ -29,6 +31,7 @@ struct vb_queue {
 	uint16_t num;
 	uint32_t base;			/* vring base to resume from (vb_vring_base encoding) */
 	int kick_fd;
+	struct vb_ring_addr addr;	/* where the front-end put the ring */
 	void *inflight_region;		/* queue region (split or packed); NULL: not tracked */
 	size_t inflight_size;		/* bytes of that region */
 	bool log_used;			/* mark the used ring in the dirty log too */
@@ -60,6 +63,20 @@ struct vb_queue {
 	sem_t stopped;
 	bool orphaned;
 
+	/*
+	 * The worker's copy of the device's published configuration, adopted
+	 * at the top of its loop: the map the ring areas are translated
+	 * through (a reference; each request takes its own), and the dirty
+	 * log with what to mark (log NULL: not logging).
+	 */
+	struct {
+		struct vb_mem_table *mem;
+		struct vb_dirty_log *log;
+		bool log_used;
+		uint64_t used_gpa;
+	} view;
+	uint64_t acked_gen;		/* the dev->cfg_gen adopted; under dev->cfg_lock */
+
 	/* worker-owned while running */
 	pthread_t thread;
 	struct vb_vring vring;
@@ -69,7 +86,6 @@ struct vb_queue {
 	struct vb_delay_queue delay;	/* requests the delay engine holds back */
 	struct vb_kabort *kabort;	/* kabort engine: the queue's context, kept across restarts */
 	struct vb_bounce_pool bounce;
-	bool logging;			/* VHOST_F_LOG_ALL with a log mapped */
 	bool fixed_file;		/* the disk is registered with the io_uring */
 	unsigned int nbusy;		/* requests fetched and neither completed nor suspended */
 	bool suspending;
@@ -83,11 +99,14 @@ struct vb_queue {
 int vb_queue_init(struct vb_queue *q, struct vb_device *dev, unsigned int index);
 void vb_queue_destroy(struct vb_queue *q);
 /*
- * Starts the worker on a ring whose areas are mapped at desc/avail/used,
+ * Starts the worker on the ring at q->addr in the device's memory map,
  * fetching from q->base, or, with an inflight region, resubmitting what it
- * records as inflight and then fetching after it. Returns 0 or -errno.
+ * records as inflight and then fetching after it. Returns 0 or -errno
+ * (-EFAULT, logged: the ring is not in guest memory).
  */
-int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used);
+int vb_queue_start(struct vb_queue *q);
+/* Pokes the worker: it looks at enabled, stop and the device's published configuration. */
+void vb_queue_wake(struct vb_queue *q);
 enum vb_stop_mode {
 	VB_STOP_DRAIN = 1,	/* complete every request first */
 	VB_STOP_SUSPEND,	/* leave requests inflight in the region, host I/O quiesced */
