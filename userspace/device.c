@@ -92,6 +92,14 @@ void vb_device_orphan_done(struct vb_device *dev)
 	pthread_mutex_unlock(&dev->orphan_lock);
 }
 
+static void free_log(struct vb_dirty_log *log)
+{
+	if (log) {
+		vb_dirty_log_unmap(log);
+		free(log);
+	}
+}
+
 void vb_device_destroy(struct vb_device *dev)
 {
 	for (unsigned int i = 0; i < dev->num_queues; i++)
@@ -105,8 +113,9 @@ void vb_device_destroy(struct vb_device *dev)
 	pthread_mutex_unlock(&dev->orphan_lock);
 	pthread_cond_destroy(&dev->orphan_done);
 	pthread_mutex_destroy(&dev->orphan_lock);
-	vb_device_set_mem(dev, NULL);
-	vb_device_set_log(dev, NULL);
+	/* No worker is left to acknowledge anything. */
+	vb_mem_put(dev->mem);
+	free_log(dev->log);
 	pthread_cond_destroy(&dev->cfg_acked);
 	pthread_mutex_destroy(&dev->cfg_lock);
 	vb_disk_close(&dev->disk);
@@ -152,10 +161,7 @@ void vb_device_set_log(struct vb_device *dev, struct vb_dirty_log *log)
 	dev->log = log;
 	pthread_mutex_unlock(&dev->cfg_lock);
 	vb_device_publish(dev);
-	if (old) {
-		vb_dirty_log_unmap(old);
-		free(old);
-	}
+	free_log(old);
 }
 
 static unsigned int ilog2(uint32_t v)
