@@ -71,20 +71,6 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static int set_log_base(int fd)
-{
-	struct vhost_user_log log = { .mmap_size = LOG_BYTES, .mmap_offset = 0 };
-	struct vhost_user_msg reply;
-	int r = vu_send_msg(&dev, VHOST_USER_SET_LOG_BASE, 0, &log, sizeof(log), &fd, 1);
-
-	if (r < 0)
-		return r;
-	r = vu_recv_msg(&dev, &reply, NULL, NULL, TMO);
-	if (r < 0)
-		return r;
-	return reply.hdr.size == 8 && reply.payload.u64 == 0 ? 0 : -EREMOTEIO;
-}
-
 static int mem_reg(uint32_t request, const struct vu_region *reg)
 {
 	struct vhost_user_single_mem_region m = {
@@ -118,7 +104,7 @@ static void step(struct vu_vq *vq, const char *what, int log_fd)
 	submit_batch(vq);
 	start = now_ms();
 	if (!strcmp(what, "SET_LOG_BASE"))
-		r = set_log_base(log_fd);
+		r = vu_set_log_base(&dev, log_fd, LOG_BYTES, 0);
 	else if (!strcmp(what, "SET_FEATURES with LOG_ALL"))
 		r = vu_set_features(&dev, dev.features | (1ull << VHOST_F_LOG_ALL));
 	else if (!strcmp(what, "SET_VRING_ADDR with the log flag"))
@@ -213,12 +199,9 @@ int main(void)
 	}
 	if (vu_mem_add_region(&dev, EXTRA_GPA, EXTRA_SIZE) != 1)
 		tap_bail("second region: %s", dev.err);
-	log_fd = memfd_create("dirty-log", MFD_CLOEXEC);
-	if (log_fd < 0 || ftruncate(log_fd, LOG_BYTES) < 0)
-		tap_bail("memfd: %s", strerror(errno));
-	bitmap = mmap(NULL, LOG_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, log_fd, 0);
-	if (bitmap == MAP_FAILED)
-		tap_bail("mmap: %s", strerror(errno));
+	log_fd = vu_log_create(LOG_BYTES, &bitmap);
+	if (log_fd < 0)
+		tap_bail("dirty log: %s", strerror(-log_fd));
 
 	/* In the order migration sends them, then the memory table changes. */
 	step(vq, "SET_LOG_BASE", log_fd);
