@@ -1,6 +1,8 @@
 /* Reconfiguration without a drain: memory table and dirty log messages are answered while requests are held on slow storage, and those requests then complete right. */
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -172,6 +174,38 @@ static bool all_marked(struct vu_vq *vq)
 	return ok;
 }
 
+/*
+ * A memory table without the ring's region, sent while a request is held:
+ * the ring must break (error eventfd) rather than fault, and the held
+ * request, which keeps the old map, still completes.
+ */
+static void ring_dropped(struct vu_vq *vq)
+{
+	struct vhost_user_mem_table t = { .nregions = 1 };
+	const struct vu_region *extra = &dev.regions[1];
+	struct vu_blk_req *held = &reqs[0];
+	struct pollfd p;
+	uint64_t idx = vq->index;
+	int err_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	if (err_fd < 0 || vu_request(&dev, VHOST_USER_SET_VRING_ERR, &idx, sizeof(idx), &err_fd, 1))
+		tap_bail("SET_VRING_ERR: %s", dev.err);
+	t.regions[0] = (struct vhost_user_mem_region){ .guest_addr = extra->gpa, .size = extra->size,
+						       .user_addr = (uint64_t)(uintptr_t)extra->host };
+	vu_blk_prep_read(held, sector_of(0), bufs[0], 4096);
+	if (vu_blk_submit(vq, held) < 0)
+		tap_bail("submit: %s", dev.err);
+	tap_ok(vu_request(&dev, VHOST_USER_SET_MEM_TABLE, &t,
+			  offsetof(struct vhost_user_mem_table, regions[1]), &extra->fd, 1) == 0,
+	       "SET_MEM_TABLE without the ring's region is accepted");
+	p = (struct pollfd){ .fd = err_fd, .events = POLLIN };
+	tap_ok(poll(&p, 1, TMO) == 1, "the ring breaks: its error eventfd is signalled");
+	tap_ok(vu_blk_wait(vq, held, TMO) == 0 && held->status == VIRTIO_BLK_S_OK &&
+	       vu_pattern_check(bufs[0], 4096, SEED, sector_of(0) * 512) == 4096,
+	       "the request held across it completes through its old map, data right");
+	close(err_fd);
+}
+
 int main(void)
 {
 	struct vu_daemon_opts o = { .engine = "delay:2000ms" };
@@ -183,7 +217,7 @@ int main(void)
 	struct vu_vq *vq;
 	int log_fd;
 
-	vu_test_begin(&d, 90, 1 + STEPS + 4 + 4, DISK_SIZE, &o);
+	vu_test_begin(&d, 90, 1 + STEPS + 4 + 3 + 4, DISK_SIZE, &o);
 	if (vu_dev_open(&dev, d.sock, &oo) < 0)
 		tap_bail("set-up failed: %s", dev.err);
 	if (!(dev.protocol_features & (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)))
@@ -218,6 +252,7 @@ int main(void)
 	       "requests completed after the log swap marked their pages and the used ring in the new log");
 	tap_ok(vu_roundtrip_ok(&d, &dev, vq, SEED + 1),
 	       "the ring serves new requests through the new memory table");
+	ring_dropped(vq);
 
 	for (unsigned int i = 0; i < NREQ; i++)
 		vu_blk_req_fini(&reqs[i]);
