@@ -55,6 +55,8 @@ struct vb_blk_req {
 	 * for the next back-end and its late data goes to the bounce buffer only.
 	 */
 	bool abandoned;
+	/* The memory map the chain was read through, referenced until the request ends. */
+	struct vb_mem_table *mem;
 	struct vb_chain chain;
 };
 

@@ -54,6 +54,8 @@ int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts)
 	dev->orphan_timeout_ms = opts->orphan_timeout_ms;
 	pthread_mutex_init(&dev->orphan_lock, NULL);
 	pthread_cond_init(&dev->orphan_done, NULL);
+	pthread_mutex_init(&dev->cfg_lock, NULL);
+	pthread_cond_init(&dev->cfg_acked, NULL);
 	dev->queues = calloc(dev->num_queues, sizeof(*dev->queues));
 	if (!dev->queues) {
 		ret = -ENOMEM;
@@ -71,6 +73,8 @@ int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts)
 fail_queues:
 	free(dev->queues);
 fail_disk:
+	pthread_cond_destroy(&dev->cfg_acked);
+	pthread_mutex_destroy(&dev->cfg_lock);
 	pthread_cond_destroy(&dev->orphan_done);
 	pthread_mutex_destroy(&dev->orphan_lock);
 	vb_disk_close(&dev->disk);
@@ -133,6 +137,14 @@ static unsigned int orphan_reads(const struct vb_device *dev, char *list, size_t
 	return total;
 }
 
+static void free_log(struct vb_dirty_log *log)
+{
+	if (log) {
+		vb_dirty_log_unmap(log);
+		free(log);
+	}
+}
+
 /* Waits for the orphaned rings until deadline; false if some are left. */
 static bool wait_for_orphans(struct vb_device *dev)
 {
@@ -174,8 +186,11 @@ bool vb_device_destroy(struct vb_device *dev)
 		return false;
 	pthread_cond_destroy(&dev->orphan_done);
 	pthread_mutex_destroy(&dev->orphan_lock);
-	vb_mem_clear(&dev->mem);
-	vb_dirty_log_unmap(&dev->log);
+	/* No worker is left to acknowledge anything. */
+	vb_mem_put(dev->mem);
+	free_log(dev->log);
+	pthread_cond_destroy(&dev->cfg_acked);
+	pthread_mutex_destroy(&dev->cfg_lock);
 	vb_disk_close(&dev->disk);
 	return true;
 }
@@ -210,6 +225,49 @@ void vb_device_log_status(struct vb_device *dev, const char *name)
 	vb_info("status %s: %u of %u rings running, %u requests in flight, %u abandoned reads on stopping rings, %u orphaned rings (limit %u) with %u abandoned reads outstanding%s%s",
 		name, running, dev->num_queues, busy, stopping, rings, dev->orphan_limit, reads,
 		rings ? ": " : "", list);
+}
+
+void vb_device_publish(struct vb_device *dev)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&dev->cfg_lock);
+	gen = dev->cfg_gen + 1;
+	__atomic_store_n(&dev->cfg_gen, gen, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&dev->cfg_lock);
+	/* Only the control thread starts and stops workers, so running cannot change meanwhile. */
+	for (unsigned int i = 0; i < dev->num_queues; i++) {
+		if (vb_queue_running(&dev->queues[i]))
+			vb_queue_wake(&dev->queues[i]);
+	}
+	pthread_mutex_lock(&dev->cfg_lock);
+	for (unsigned int i = 0; i < dev->num_queues; i++) {
+		while (vb_queue_running(&dev->queues[i]) && dev->queues[i].acked_gen < gen)
+			pthread_cond_wait(&dev->cfg_acked, &dev->cfg_lock);
+	}
+	pthread_mutex_unlock(&dev->cfg_lock);
+}
+
+void vb_device_set_mem(struct vb_device *dev, struct vb_mem_table *mem)
+{
+	struct vb_mem_table *old = dev->mem;
+
+	pthread_mutex_lock(&dev->cfg_lock);
+	dev->mem = mem;
+	pthread_mutex_unlock(&dev->cfg_lock);
+	vb_device_publish(dev);
+	vb_mem_put(old);
+}
+
+void vb_device_set_log(struct vb_device *dev, struct vb_dirty_log *log)
+{
+	struct vb_dirty_log *old = dev->log;
+
+	pthread_mutex_lock(&dev->cfg_lock);
+	dev->log = log;
+	pthread_mutex_unlock(&dev->cfg_lock);
+	vb_device_publish(dev);
+	free_log(old);
 }
 
 static unsigned int ilog2(uint32_t v)

@@ -50,12 +50,18 @@ struct vb_device {
 	/* Config space writeback flag (CONFIG_WCE); queue threads read it per write. */
 	uint8_t writeback;
 	/*
-	 * Guest memory as the front door maps it. Queue threads read it without
-	 * locks; it changes only while every queue thread is paused.
+	 * What queue workers adopt at a safe point of their loop: the guest
+	 * memory map (NULL: none), the dirty log (NULL: none), LOG_ALL in
+	 * features and each queue's set-up ring addresses. Written by the
+	 * control thread under cfg_lock, then vb_device_publish bumps cfg_gen
+	 * and waits until every running worker has adopted it (acked_gen); no
+	 * worker waits for storage first, so that takes microseconds.
 	 */
-	struct vb_mem_table mem;
-	/* Dirty page log for migration; same rule as mem. */
-	struct vb_dirty_log log;
+	pthread_mutex_t cfg_lock;
+	pthread_cond_t cfg_acked;
+	uint64_t cfg_gen;		/* atomic reads outside cfg_lock */
+	struct vb_mem_table *mem;	/* the device's reference */
+	struct vb_dirty_log *log;
 	struct vb_queue *queues;	/* num_queues of them */
 	struct vb_engine engine;
 	uint64_t poll_ns;		/* adaptive polling window, 0: off */
@@ -107,6 +113,17 @@ void vb_device_orphan_done(struct vb_device *dev, struct vb_orphan *o);
 void vb_device_begin_exit(struct vb_device *dev);
 /* Logs one line: rings running, requests in flight, orphaned rings and their reads. */
 void vb_device_log_status(struct vb_device *dev, const char *name);
+/*
+ * Publishes a new memory map (taking over the caller's reference; NULL:
+ * none) or dirty log (allocated with malloc; NULL: none) and returns once
+ * every running worker uses it. Requests that started with the old map keep
+ * it until they end; the old log is unmapped at once, since workers mark
+ * through the log they adopted, the new one, from then on.
+ */
+void vb_device_set_mem(struct vb_device *dev, struct vb_mem_table *mem);
+void vb_device_set_log(struct vb_device *dev, struct vb_dirty_log *log);
+/* Makes running workers adopt what changed under cfg_lock; returns once each has. */
+void vb_device_publish(struct vb_device *dev);
 /* Device reset: stops every queue (draining its I/O) and forgets ring state and features. */
 void vb_device_reset(struct vb_device *dev);
 

@@ -2,6 +2,7 @@
 #include "guest_mem.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -52,19 +53,27 @@ static int check_new(const struct vb_mem_table *mem, uint64_t gpa, uint64_t size
 	return 0;
 }
 
-static void insert(struct vb_mem_table *mem, uint64_t gpa, uint64_t size, uint64_t uva,
-		   void *base, size_t len, uint64_t hva_offset)
+/* Appends a region over a new mapping; -ENOMEM (mapping unmapped) without memory for its record. */
+static int insert(struct vb_mem_table *mem, uint64_t gpa, uint64_t size, uint64_t uva,
+		  void *base, size_t len, uint64_t hva_offset, bool writable)
 {
 	struct vb_mem_region *r = &mem->regions[mem->nregions];
+	struct vb_mapping *m = malloc(sizeof(*m));
 
+	if (!m) {
+		munmap(base, len);
+		return -ENOMEM;
+	}
+	*m = (struct vb_mapping){ .refs = 1, .base = base, .len = len };
 	r->gpa = gpa;
 	r->size = size;
 	r->uva = uva;
 	r->hva = (uint8_t *)base + hva_offset;
-	r->mmap_base = base;
-	r->mmap_len = len;
+	r->writable = writable;
+	r->mapping = m;
 	/* Queue threads may be looking (see miss): the region is complete before they can see it. */
 	__atomic_store_n(&mem->nregions, mem->nregions + 1, __ATOMIC_RELEASE);
+	return 0;
 }
 
 int vb_mem_add(struct vb_mem_table *mem, const struct vhost_user_mem_region *reg, int fd)
@@ -89,8 +98,8 @@ int vb_mem_add(struct vb_mem_table *mem, const struct vhost_user_mem_region *reg
 	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (base == MAP_FAILED)
 		return -errno;
-	insert(mem, reg->guest_addr, reg->size, reg->user_addr, base, len, reg->mmap_offset);
-	return 0;
+	return insert(mem, reg->guest_addr, reg->size, reg->user_addr, base, len,
+		      reg->mmap_offset, true);
 }
 
 int vb_mem_add_exact(struct vb_mem_table *mem, uint64_t gpa, uint64_t size, int fd,
@@ -108,13 +117,56 @@ int vb_mem_add_exact(struct vb_mem_table *mem, uint64_t gpa, uint64_t size, int 
 	base = mmap(NULL, size, prot, MAP_SHARED | MAP_NORESERVE, fd, (off_t)offset);
 	if (base == MAP_FAILED)
 		return -errno;
-	insert(mem, gpa, size, gpa, base, size, 0);
-	return 0;
+	return insert(mem, gpa, size, gpa, base, size, 0, writable);
 }
 
 static void region_unmap(struct vb_mem_region *r)
 {
-	munmap(r->mmap_base, r->mmap_len);
+	struct vb_mapping *m = r->mapping;
+
+	if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		munmap(m->base, m->len);
+		free(m);
+	}
+}
+
+struct vb_mem_table *vb_mem_new(void)
+{
+	struct vb_mem_table *mem = calloc(1, sizeof(*mem));
+
+	if (mem)
+		mem->refs = 1;
+	return mem;
+}
+
+struct vb_mem_table *vb_mem_copy(const struct vb_mem_table *mem)
+{
+	struct vb_mem_table *copy = vb_mem_new();
+
+	if (!copy || !mem)
+		return copy;
+	copy->nregions = __atomic_load_n(&mem->nregions, __ATOMIC_ACQUIRE);
+	memcpy(copy->regions, mem->regions, copy->nregions * sizeof(copy->regions[0]));
+	for (unsigned int i = 0; i < copy->nregions; i++)
+		__atomic_add_fetch(&copy->regions[i].mapping->refs, 1, __ATOMIC_RELAXED);
+	copy->miss = mem->miss;
+	copy->miss_ctx = mem->miss_ctx;
+	return copy;
+}
+
+struct vb_mem_table *vb_mem_get(struct vb_mem_table *mem)
+{
+	if (mem)
+		__atomic_add_fetch(&mem->refs, 1, __ATOMIC_RELAXED);
+	return mem;
+}
+
+void vb_mem_put(struct vb_mem_table *mem)
+{
+	if (!mem || __atomic_sub_fetch(&mem->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	vb_mem_clear(mem);
+	free(mem);
 }
 
 int vb_mem_remove(struct vb_mem_table *mem, const struct vhost_user_mem_region *reg)
@@ -138,9 +190,14 @@ void vb_mem_clear(struct vb_mem_table *mem)
 	mem->nregions = 0;
 }
 
+static unsigned int regions_of(const struct vb_mem_table *mem)
+{
+	return mem ? __atomic_load_n(&mem->nregions, __ATOMIC_ACQUIRE) : 0;
+}
+
 static const struct vb_mem_region *lookup_gpa(const struct vb_mem_table *mem, uint64_t gpa)
 {
-	unsigned int n = __atomic_load_n(&mem->nregions, __ATOMIC_ACQUIRE);
+	unsigned int n = regions_of(mem);
 
 	for (unsigned int i = 0; i < n; i++) {
 		const struct vb_mem_region *r = &mem->regions[i];
@@ -155,34 +212,40 @@ static const struct vb_mem_region *find_gpa(const struct vb_mem_table *mem, uint
 {
 	const struct vb_mem_region *r = lookup_gpa(mem, gpa);
 
-	if (!r && mem->miss && mem->miss(mem->miss_ctx, gpa))
+	/* The hook appends to this very map, which is why it gets it without const. */
+	if (!r && mem && mem->miss && mem->miss(mem->miss_ctx, (struct vb_mem_table *)mem, gpa))
 		r = lookup_gpa(mem, gpa);
 	return r;
 }
 
-void *vb_mem_gpa_to_hva(const struct vb_mem_table *mem, uint64_t gpa, uint64_t len)
+/*
+ * The host pointer for [addr, addr+len) in region r, where off is addr's
+ * offset in it; NULL if the range leaves the region or write meets a
+ * read-only one (a store there would be SIGSEGV).
+ */
+static void *in_region(const struct vb_mem_region *r, uint64_t off, uint64_t len, bool write)
 {
-	const struct vb_mem_region *r = find_gpa(mem, gpa);
-	uint64_t off;
-
-	if (!r)
-		return NULL;
-	off = gpa - r->gpa;
-	if (len > r->size - off)
+	if (len > r->size - off || (write && !r->writable))
 		return NULL;
 	return r->hva + off;
 }
 
-void *vb_mem_uva_to_hva(const struct vb_mem_table *mem, uint64_t uva, uint64_t len)
+void *vb_mem_gpa_to_hva(const struct vb_mem_table *mem, uint64_t gpa, uint64_t len, bool write)
 {
-	for (unsigned int i = 0; i < mem->nregions; i++) {
-		const struct vb_mem_region *r = &mem->regions[i];
-		uint64_t off;
+	const struct vb_mem_region *r = find_gpa(mem, gpa);
 
-		if (uva < r->uva || uva - r->uva >= r->size)
-			continue;
-		off = uva - r->uva;
-		return len <= r->size - off ? r->hva + off : NULL;
+	return r ? in_region(r, gpa - r->gpa, len, write) : NULL;
+}
+
+void *vb_mem_uva_to_hva(const struct vb_mem_table *mem, uint64_t uva, uint64_t len, bool write)
+{
+	unsigned int n = regions_of(mem);
+
+	for (unsigned int i = 0; i < n; i++) {
+		const struct vb_mem_region *r = &mem->regions[i];
+
+		if (uva >= r->uva && uva - r->uva < r->size)
+			return in_region(r, uva - r->uva, len, write);
 	}
 	return NULL;
 }
@@ -190,8 +253,9 @@ void *vb_mem_uva_to_hva(const struct vb_mem_table *mem, uint64_t uva, uint64_t l
 bool vb_mem_hva_to_gpa(const struct vb_mem_table *mem, const void *hva, uint64_t *gpa)
 {
 	const uint8_t *p = hva;
+	unsigned int n = regions_of(mem);
 
-	for (unsigned int i = 0; i < mem->nregions; i++) {
+	for (unsigned int i = 0; i < n; i++) {
 		const struct vb_mem_region *r = &mem->regions[i];
 
 		if (p >= r->hva && (uint64_t)(p - r->hva) < r->size) {
@@ -202,7 +266,7 @@ bool vb_mem_hva_to_gpa(const struct vb_mem_table *mem, const void *hva, uint64_t
 	return false;
 }
 
-int vb_mem_gpa_to_iov(const struct vb_mem_table *mem, uint64_t gpa, uint32_t len,
+int vb_mem_gpa_to_iov(const struct vb_mem_table *mem, uint64_t gpa, uint32_t len, bool write,
 		      struct iovec *iov, unsigned int *niov, unsigned int max)
 {
 	if (gpa + len < gpa)
@@ -213,6 +277,8 @@ int vb_mem_gpa_to_iov(const struct vb_mem_table *mem, uint64_t gpa, uint32_t len
 
 		if (!r)
 			return -EFAULT;
+		if (write && !r->writable)
+			return -EACCES;
 		if (*niov == max)
 			return -E2BIG;
 		off = gpa - r->gpa;

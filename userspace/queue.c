@@ -20,12 +20,16 @@
  * - Every request fetched is, at any time, with the engine (busy), published,
  *   or suspended inflight in the region for the next back-end; STOPPED
  *   means none is busy.
- * - Set-up fields change only while STOPPED, from the control thread.
+ * - Set-up fields change only while STOPPED, from the control thread, except
+ *   used-ring logging (vb_queue_set_used_log), which, like the memory map
+ *   and the dirty log, reaches a running worker by publication: the worker
+ *   adopts it at the top of its loop (adopt_config) and acknowledges.
  */
 
 #include <assert.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -141,7 +145,7 @@ void vb_queue_destroy(struct vb_queue *q)
 	sem_destroy(&q->stopped);
 }
 
-static void wake(struct vb_queue *q)
+void vb_queue_wake(struct vb_queue *q)
 {
 	eventfd_write(q->wake_fd, 1);
 }
@@ -149,7 +153,7 @@ static void wake(struct vb_queue *q)
 void vb_queue_set_enabled(struct vb_queue *q, bool enabled)
 {
 	__atomic_store_n(&q->enabled, enabled, __ATOMIC_RELEASE);
-	wake(q);
+	vb_queue_wake(q);
 }
 
 static void notify_guest(struct vb_queue *q)
@@ -172,9 +176,9 @@ static void log_used_ring(struct vb_queue *q)
 	struct iovec ring = { q->vring.pdesc, vb_vring_desc_size(q->num) };
 
 	if (q->vring.packed)
-		vb_dirty_log_mark_iov(&q->dev->log, &q->dev->mem, &ring, 1);
+		vb_dirty_log_mark_iov(q->view.log, q->view.mem, &ring, 1);
 	else
-		vb_dirty_log_mark(&q->dev->log, q->config.used_gpa, vb_vring_used_size(q->num, false));
+		vb_dirty_log_mark(q->view.log, q->view.used_gpa, vb_vring_used_size(q->num, false));
 }
 
 /* Publishes every used entry written since the last call and interrupts the guest if it wants. */
@@ -185,22 +189,32 @@ static void flush_used(struct vb_queue *q)
 	q->need_publish = false;
 	q->unpublished = 0;
 	vb_vring_publish_used(&q->vring);
-	if (q->logging && q->config.log_used)
+	if (q->view.log && q->view.log_used)
 		log_used_ring(q);
 	vb_inflight_published(&q->inflight, q->vring.used_idx);
 	if (vb_vring_need_notify(&q->vring))
 		notify_guest(q);
 }
 
-/* Marks every guest page the request may have written, now that the writes are done. */
+/*
+ * Marks every guest page the request may have written, now that the writes
+ * are done: in the log adopted last, through the map the request started with.
+ */
 static void log_request(struct vb_queue *q, const struct vb_blk_req *req)
 {
 	const struct vb_chain *c = &req->chain;
 	struct iovec status = { req->status_ptr, 1 };
 
-	vb_dirty_log_mark_iov(&q->dev->log, &q->dev->mem, c->iov + c->nout, c->niov - c->nout);
+	vb_dirty_log_mark_iov(q->view.log, req->mem, c->iov + c->nout, c->niov - c->nout);
 	if (req->status_ptr)
-		vb_dirty_log_mark_iov(&q->dev->log, &q->dev->mem, &status, 1);
+		vb_dirty_log_mark_iov(q->view.log, req->mem, &status, 1);
+}
+
+/* The request no longer touches guest memory: its map may go. */
+static void release_map(struct vb_blk_req *req)
+{
+	vb_mem_put(req->mem);
+	req->mem = NULL;
 }
 
 static void mark_broken(struct vb_queue *q, const char *why);
@@ -221,7 +235,7 @@ static void finish_request(struct vb_queue *q, struct vb_blk_req *req)
 		__atomic_store_n(req->status_ptr, req->status, __ATOMIC_RELAXED);
 		len = req->status == VIRTIO_BLK_S_OK ? req->used_len : 1;
 	}
-	if (q->logging)
+	if (q->view.log)
 		log_request(q, req);
 	if (q->inflight.p) {
 		uint16_t idx = q->vring.used_idx;
@@ -240,6 +254,7 @@ static void finish_request(struct vb_queue *q, struct vb_blk_req *req)
 		vb_vring_push_used(&q->vring, req->chain.head, req->ndesc, len);
 		vb_inflight_complete(&q->inflight, req->chain.head);
 	}
+	release_map(req);
 	req->busy = false;
 	q->nbusy--;
 	q->need_publish = true;
@@ -290,10 +305,10 @@ static enum vb_pop_result read_request(struct vb_queue *q, struct vb_blk_req *re
 	uint16_t count, id;
 
 	if (!q->inflight.p)
-		return vb_vring_read_chain(&q->vring, &q->dev->mem, head, &req->chain);
+		return vb_vring_read_chain(&q->vring, req->mem, head, &req->chain);
 	if (vb_inflight_chain_packed(&q->inflight, req->inflight_entry, &descs, &count, &id) < 0)
 		return VB_POP_BAD_CHAIN;
-	return vb_vring_read_packed(descs, count, 0, count, head, &q->dev->mem, &req->chain);
+	return vb_vring_read_packed(descs, count, 0, count, head, req->mem, &req->chain);
 }
 
 /* Hands a parsed request to the engine; what parsing already settled is finished here. */
@@ -308,6 +323,7 @@ static void execute(struct vb_queue *q, struct vb_blk_req *req)
 /* Reads, decodes and executes the request at head, which the caller claimed. */
 static void start_request(struct vb_queue *q, struct vb_blk_req *req, uint16_t head)
 {
+	req->mem = vb_mem_get(q->view.mem);
 	if (read_request(q, req, head) != VB_POP_OK) {
 		vb_warn("queue %u: malformed descriptor chain at head %u, returned unused",
 			q->index, head);
@@ -331,6 +347,7 @@ static void claim(struct vb_queue *q, struct vb_blk_req *req, uint16_t ndesc)
 /* The request stays inflight in the region; the next back-end resubmits it. */
 static void suspend_request(struct vb_queue *q, struct vb_blk_req *req)
 {
+	release_map(req);
 	req->busy = false;
 	q->nbusy--;
 	q->nsuspended++;
@@ -666,6 +683,62 @@ static void leave_ring(struct vb_queue *q)
 	enter(q, VB_RING_STOPPED);
 }
 
+/*
+ * Takes the device's published configuration under cfg_lock. A log counts
+ * only with LOG_ALL negotiated. The caller owns the map reference.
+ */
+static uint64_t read_config(struct vb_queue *q, struct vb_ring_addr *addr)
+{
+	struct vb_device *dev = q->dev;
+	struct vb_dirty_log *log = dev->log;
+
+	q->view.mem = vb_mem_get(dev->mem);
+	q->view.log = (dev->features & (1ull << VHOST_F_LOG_ALL)) && log && log->bitmap ? log :
+										      NULL;
+	q->view.log_used = q->config.log_used;
+	q->view.used_gpa = q->config.used_gpa;
+	*addr = q->config.addr;
+	return dev->cfg_gen;
+}
+
+/*
+ * A safe point: no chain is being read. Adopts a newly published map (the
+ * ring areas translated again from the front-end's addresses) and log, and
+ * acknowledges. Requests in flight keep the map they started with. If the
+ * new map no longer holds the ring, the ring breaks and keeps its old map.
+ */
+static void adopt_config(struct vb_queue *q)
+{
+	struct vb_device *dev = q->dev;
+	struct vb_mem_table *old = q->view.mem;
+	struct vb_ring_areas areas;
+	struct vb_ring_addr addr;
+	const char *err;
+	uint64_t gen;
+
+	if (__atomic_load_n(&dev->cfg_gen, __ATOMIC_ACQUIRE) == q->acked_gen)
+		return;
+	pthread_mutex_lock(&dev->cfg_lock);
+	gen = read_config(q, &addr);
+	pthread_mutex_unlock(&dev->cfg_lock);
+	err = vb_vring_translate(q->view.mem, &addr, q->num, q->vring.packed, &areas);
+	if (err) {
+		char why[160];
+
+		snprintf(why, sizeof(why), "after a memory map change: %s", err);
+		mark_broken(q, why);
+		vb_mem_put(q->view.mem);
+		q->view.mem = old;
+	} else {
+		vb_vring_relocate(&q->vring, &areas);
+		vb_mem_put(old);
+	}
+	pthread_mutex_lock(&dev->cfg_lock);
+	q->acked_gen = gen;
+	pthread_cond_broadcast(&dev->cfg_acked);
+	pthread_mutex_unlock(&dev->cfg_lock);
+}
+
 static void *queue_thread(void *arg)
 {
 	struct vb_queue *q = arg;
@@ -685,6 +758,7 @@ static void *queue_thread(void *arg)
 		bool fetch = false;
 		int ret, stop;
 
+		adopt_config(q);
 		/* First: the engine may refuse requests, which then need publishing like any other. */
 		if (q->ops->flush)
 			q->ops->flush(q->engine);
@@ -725,7 +799,7 @@ static void *queue_thread(void *arg)
 	return orphans ? orphan_thread(orphans) : NULL;
 }
 
-int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
+int vb_queue_start(struct vb_queue *q)
 {
 	bool event_idx = q->dev->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
 	bool packed = q->dev->features & (1ull << VIRTIO_F_RING_PACKED);
@@ -735,17 +809,32 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 		.sq_thread_idle = q->dev->sqpoll_idle_ms,
 	};
 	void *region = q->config.inflight_region;
+	struct vb_ring_areas areas;
+	struct vb_ring_addr addr;
+	const char *err;
 	int ret;
 
+	/* The worker is not running: nothing else adopts, but cfg_lock keeps the reads tidy. */
+	pthread_mutex_lock(&q->dev->cfg_lock);
+	q->acked_gen = read_config(q, &addr);
+	pthread_mutex_unlock(&q->dev->cfg_lock);
+	err = vb_vring_translate(q->view.mem, &addr, q->num, packed, &areas);
+	if (err) {
+		vb_err("queue %u: %s", q->index, err);
+		ret = -EFAULT;
+		goto fail_map;
+	}
 	q->reqs = calloc(q->num, vb_blk_req_slot_size(q->ops->req_size));
-	if (!q->reqs)
-		return -ENOMEM;
+	if (!q->reqs) {
+		ret = -ENOMEM;
+		goto fail_map;
+	}
 	/* One SQE per request slot, plus our polls, their re-arms and a cancellation. */
 	ret = io_uring_queue_init_params(q->num + 8, q->ring, &params);
 	if (ret < 0) {
 		free(q->reqs);
 		q->reqs = NULL;
-		return ret;
+		goto fail_map;
 	}
 	q->io = (struct vb_engine_io){
 		.ring = q->ring, .bounce = &q->bounce, .disk = &q->dev->disk,
@@ -759,7 +848,8 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 	ret = q->ops->start(q->engine, &q->io);
 	if (ret < 0)
 		goto fail_ring;
-	if (!vb_vring_start(&q->vring, q->num, event_idx, packed, desc, avail, used, q->base)) {
+	if (!vb_vring_start(&q->vring, q->num, event_idx, packed, areas.desc, areas.avail,
+			    areas.used, q->base)) {
 		vb_err("queue %u: vring base 0x%x does not fit a %u-entry ring", q->index, q->base,
 		       q->num);
 		ret = -EINVAL;
@@ -783,7 +873,6 @@ int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used)
 	q->nbusy = 0;
 	q->nsuspended = 0;
 	q->orphaned = false;
-	q->logging = (q->dev->features & (1ull << VHOST_F_LOG_ALL)) && q->dev->log.bitmap;
 	q->need_publish = false;
 	q->unpublished = 0;
 	__atomic_store_n(&q->stop, 0, __ATOMIC_RELAXED);
@@ -805,6 +894,9 @@ fail_ring:
 	io_uring_queue_exit(q->ring);
 	free(q->reqs);
 	q->reqs = NULL;
+fail_map:
+	vb_mem_put(q->view.mem);
+	q->view.mem = NULL;
 	return ret;
 }
 
@@ -813,7 +905,7 @@ static unsigned int stop_worker(struct vb_queue *q, enum vb_stop_mode mode)
 	if (!vb_queue_running(q))
 		return 0;
 	__atomic_store_n(&q->stop, mode, __ATOMIC_RELEASE);
-	wake(q);
+	vb_queue_wake(q);
 	while (sem_wait(&q->stopped) < 0)
 		;
 	__atomic_store_n(&q->has_worker, 0, __ATOMIC_RELAXED);
@@ -828,6 +920,9 @@ static unsigned int stop_worker(struct vb_queue *q, enum vb_stop_mode mode)
 	}
 	vb_bounce_pool_drain(&q->bounce);
 	q->reqs = NULL;
+	vb_mem_put(q->view.mem);
+	q->view.mem = NULL;
+	q->view.log = NULL;
 	vb_debug("queue %u stopped at vring base 0x%x, %u requests suspended, %u reads abandoned",
 		 q->index, q->base, q->nsuspended, q->io.norphans);
 	return q->nsuspended;
@@ -892,6 +987,15 @@ int vb_queue_configure(struct vb_queue *q, const struct vb_ring_config *c)
 	return 0;
 }
 
+void vb_queue_set_used_log(struct vb_queue *q, bool log_used, uint64_t used_gpa)
+{
+	pthread_mutex_lock(&q->dev->cfg_lock);
+	q->config.log_used = log_used;
+	q->config.used_gpa = used_gpa;
+	pthread_mutex_unlock(&q->dev->cfg_lock);
+	vb_device_publish(q->dev);
+}
+
 const char *vb_queue_cannot_suspend(const struct vb_queue *q)
 {
 	if (!(q->config.inflight_region && q->config.bounce_reads))
@@ -900,14 +1004,6 @@ const char *vb_queue_cannot_suspend(const struct vb_queue *q)
 	if (q->vring.packed)
 		return "it is packed (suspension is for split rings)";
 	return NULL;
-}
-
-uint16_t vb_queue_avail_index(const struct vb_queue *q)
-{
-	/* A running worker moves it: a racy but atomic snapshot is all there is. */
-	if (vb_queue_running(q))
-		return __atomic_load_n(&q->vring.last_avail_idx, __ATOMIC_RELAXED);
-	return q->base;
 }
 
 void vb_queue_reset(struct vb_queue *q)

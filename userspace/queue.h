@@ -18,6 +18,7 @@ struct vb_blk_req;
 
 /* How a front door attaches a stopped ring; see vb_queue_configure. */
 struct vb_ring_config {
+	struct vb_ring_addr addr;	/* where the front-end put the ring */
 	void *inflight_region;		/* queue region (split or packed); NULL: not tracked */
 	size_t inflight_size;		/* bytes of that region */
 	bool log_used;			/* mark the used ring in the dirty log too */
@@ -31,8 +32,10 @@ struct vb_ring_config {
 /*
  * Private to queue.c: front doors use the functions below. Ownership:
  * fields under "set-up" are written by the control thread only while the
- * ring is STOPPED. The notifier fds may be replaced while it runs, under
- * notify_lock. enabled and state are atomic.
+ * ring is STOPPED, except config.log_used and config.used_gpa, which
+ * vb_queue_set_used_log also changes on a running ring, under dev->cfg_lock,
+ * and then publishes (vb_device_publish). The notifier fds may be replaced
+ * while it runs, under notify_lock. enabled and state are atomic.
  */
 struct vb_queue {
 	struct vb_device *dev;
@@ -69,6 +72,20 @@ struct vb_queue {
 	 */
 	int has_worker;
 
+	/*
+	 * The worker's copy of the device's published configuration, adopted
+	 * at the top of its loop: the map the ring areas are translated
+	 * through (a reference; each request takes its own), and the dirty
+	 * log with what to mark (log NULL: not logging).
+	 */
+	struct {
+		struct vb_mem_table *mem;
+		struct vb_dirty_log *log;
+		bool log_used;
+		uint64_t used_gpa;
+	} view;
+	uint64_t acked_gen;		/* the dev->cfg_gen adopted; under dev->cfg_lock */
+
 	/* worker-owned while running */
 	pthread_t thread;
 	struct vb_vring vring;
@@ -77,7 +94,6 @@ struct vb_queue {
 	struct vb_inflight_tracker inflight;
 	struct vb_bounce_pool bounce;
 	struct vb_engine_io io;		/* what the engine gets of the ring; norphans lives there */
-	bool logging;			/* VHOST_F_LOG_ALL with a log mapped */
 	unsigned int nbusy;		/* requests fetched and neither completed nor suspended */
 	unsigned int nsuspended;	/* left inflight for the next back-end by this stop */
 	bool need_publish;
@@ -109,11 +125,14 @@ struct vb_queue_stats {
 void vb_queue_stats(const struct vb_queue *q, struct vb_queue_stats *st);
 void vb_queue_destroy(struct vb_queue *q);
 /*
- * Starts the worker on a ring whose areas are mapped at desc/avail/used,
+ * Starts the worker on the ring at q->addr in the device's memory map,
  * fetching from q->base, or, with an inflight region, resubmitting what it
- * records as inflight and then fetching after it. Returns 0 or -errno.
+ * records as inflight and then fetching after it. Returns 0 or -errno
+ * (-EFAULT, logged: the ring is not in guest memory).
  */
-int vb_queue_start(struct vb_queue *q, void *desc, void *avail, void *used);
+int vb_queue_start(struct vb_queue *q);
+/* Pokes the worker: it looks at enabled, stop and the device's published configuration. */
+void vb_queue_wake(struct vb_queue *q);
 enum vb_stop_mode {
 	VB_STOP_DRAIN = 1,	/* complete every request first */
 	VB_STOP_SUSPEND,	/* leave requests inflight in the region, host I/O quiesced */
@@ -148,10 +167,14 @@ uint32_t vb_queue_base(const struct vb_queue *q);
 int vb_queue_set_kick(struct vb_queue *q, int fd);
 bool vb_queue_has_kick(const struct vb_queue *q);
 int vb_queue_configure(struct vb_queue *q, const struct vb_ring_config *c);
+/*
+ * Switches used-ring logging (VHOST_VRING_F_LOG and its guest address),
+ * stopped or running: a running worker adopts it, without a drain, before
+ * this returns.
+ */
+void vb_queue_set_used_log(struct vb_queue *q, bool log_used, uint64_t used_gpa);
 /* Why the running ring cannot be suspended (and must drain), or NULL if it can. */
 const char *vb_queue_cannot_suspend(const struct vb_queue *q);
-/* The next avail index to fetch; while running, a snapshot the worker may already have passed. */
-uint16_t vb_queue_avail_index(const struct vb_queue *q);
 /* Device reset: stops the ring and forgets its set-up, notifiers and owed interrupt. */
 void vb_queue_reset(struct vb_queue *q);
 /* Replaces a notifier fd, closing the old one; fd -1 means none. */

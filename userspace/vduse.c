@@ -120,11 +120,13 @@ static bool destroy_device(const char *name)
 }
 
 /*
- * Maps the first IOTLB entry overlapping [start, last] into the device's
- * memory table, IOVA as guest address, and says where it ends in *end.
- * Returns 0, -ENOENT if there is none, or -errno. Callers hold iotlb_lock.
+ * Maps the first IOTLB entry overlapping [start, last] into mem, IOVA as
+ * guest address, read-only unless the entry lets the device write, and says
+ * where it ends in *end. Returns 0, -ENOENT if there is none, or -errno.
+ * Callers hold iotlb_lock.
  */
-static int map_entry(struct vb_vduse *v, uint64_t start, uint64_t last, uint64_t *end)
+static int map_entry(struct vb_vduse *v, struct vb_mem_table *mem, uint64_t start, uint64_t last,
+		     uint64_t *end)
 {
 	struct vduse_iotlb_entry e = { .start = start, .last = last };
 	int fd = ioctl(v->fd, VDUSE_IOTLB_GET_FD, &e);
@@ -133,7 +135,7 @@ static int map_entry(struct vb_vduse *v, uint64_t start, uint64_t last, uint64_t
 	if (fd < 0)
 		return errno == EINVAL ? -ENOENT : -errno;
 	*end = e.last;
-	ret = vb_mem_add_exact(&v->dev->mem, e.start, e.last - e.start + 1, fd, e.offset,
+	ret = vb_mem_add_exact(mem, e.start, e.last - e.start + 1, fd, e.offset,
 			       e.perm & VDUSE_ACCESS_WO);
 	close(fd);
 	/* Another queue thread's miss got there first. */
@@ -149,22 +151,37 @@ static int map_entry(struct vb_vduse *v, uint64_t start, uint64_t last, uint64_t
 	return 0;
 }
 
-/* Maps every IOTLB entry there is now: the kernel's ring allocations, or a VM's memory. */
+static bool iotlb_miss(void *ctx, struct vb_mem_table *mem, uint64_t iova);
+
+/*
+ * Publishes a new map of every IOTLB entry there is now (the kernel's ring
+ * allocations, or a VM's memory). Running rings move to it without a
+ * drain; their requests in flight keep the old one.
+ */
 static int map_iotlb(struct vb_vduse *v)
 {
+	struct vb_mem_table *mem = vb_mem_new();
 	uint64_t start = 0, end;
 	int ret = 0;
 
+	if (!mem)
+		return -ENOMEM;
+	mem->miss = iotlb_miss;
+	mem->miss_ctx = v;
 	pthread_mutex_lock(&v->iotlb_lock);
-	vb_mem_clear(&v->dev->mem);
 	for (;;) {
-		ret = map_entry(v, start, UINT64_MAX, &end);
+		ret = map_entry(v, mem, start, UINT64_MAX, &end);
 		if (ret < 0 || end == UINT64_MAX)
 			break;
 		start = end + 1;
 	}
 	pthread_mutex_unlock(&v->iotlb_lock);
-	return ret == -ENOENT ? 0 : ret;
+	if (ret < 0 && ret != -ENOENT) {
+		vb_mem_put(mem);
+		return ret;
+	}
+	vb_device_set_mem(v->dev, mem);
+	return 0;
 }
 
 /*
@@ -172,14 +189,14 @@ static int map_iotlb(struct vb_vduse *v)
  * creates its bounce area on the first I/O and sends no UPDATE_IOTLB for it,
  * so it is looked up when first used, as libvduse does.
  */
-static bool iotlb_miss(void *ctx, uint64_t iova)
+static bool iotlb_miss(void *ctx, struct vb_mem_table *mem, uint64_t iova)
 {
 	struct vb_vduse *v = ctx;
 	uint64_t end;
 	int ret;
 
 	pthread_mutex_lock(&v->iotlb_lock);
-	ret = map_entry(v, iova, iova, &end);
+	ret = map_entry(v, mem, iova, iova, &end);
 	pthread_mutex_unlock(&v->iotlb_lock);
 	return ret == 0;
 }
@@ -197,12 +214,9 @@ static void inject_irq(void *ctx, unsigned int index)
 static int ring_start(struct vb_vduse *v, struct vb_queue *q)
 {
 	const struct vduse_vq_info *info = &v->vqs[q->index];
-	const struct vb_mem_table *mem = &v->dev->mem;
-	uint16_t num = vb_queue_num(q);
-	void *desc = vb_mem_gpa_to_hva(mem, info->desc_addr, vb_vring_desc_size(num));
-	void *avail = vb_mem_gpa_to_hva(mem, info->driver_addr, vb_vring_avail_size(num, false));
-	void *used = vb_mem_gpa_to_hva(mem, info->device_addr, vb_vring_used_size(num, false));
 	const struct vb_ring_config config = {
+		.addr = { .desc = info->desc_addr, .avail = info->driver_addr,
+			  .used = info->device_addr },
 		.inflight_region = vb_inflight_queue(&v->inflight, q->index),
 		.inflight_size = v->inflight.stride,
 		.notify = inject_irq,
@@ -210,13 +224,9 @@ static int ring_start(struct vb_vduse *v, struct vb_queue *q)
 	};
 	int ret;
 
-	if (!desc || !avail || !used) {
-		vb_err("queue %u: ring areas outside the VDUSE IOTLB", q->index);
-		return -EFAULT;
-	}
 	ret = vb_queue_configure(q, &config);
 	if (ret == 0)
-		ret = vb_queue_start(q, desc, avail, used);
+		ret = vb_queue_start(q);
 	if (ret < 0)
 		vb_err("queue %u: cannot start: %s", q->index, strerror(-ret));
 	return ret;
@@ -271,7 +281,7 @@ static int start_rings(struct vb_vduse *v, bool reconnect)
 static void stop_rings(struct vb_vduse *v)
 {
 	vb_device_reset(v->dev);
-	vb_mem_clear(&v->dev->mem);
+	vb_device_set_mem(v->dev, NULL);
 }
 
 static int set_status(struct vb_vduse *v, uint8_t status)
@@ -299,25 +309,17 @@ static int set_status(struct vb_vduse *v, uint8_t status)
 	return 0;
 }
 
-/* The IOTLB changed under [start, last]: remap with every ring paused, then resume them. */
-static int update_iotlb(struct vb_vduse *v)
+/*
+ * A running ring's state as the kernel asks for it (vhost-vdpa's
+ * VHOST_GET_VRING_BASE): only a stopped ring has one, so the ring is stopped
+ * first, its requests completing, and stays stopped until the driver sets
+ * DRIVER_OK again. The answer is the next avail index to fetch, with every
+ * request before it used.
+ */
+static uint16_t vq_state(struct vb_queue *q)
 {
-	struct vb_device *dev = v->dev;
-	uint64_t paused = 0;
-	int ret;
-
-	for (unsigned int i = 0; i < dev->num_queues; i++) {
-		if (vb_queue_running(&dev->queues[i])) {
-			vb_queue_stop(&dev->queues[i]);
-			paused |= BIT(i);
-		}
-	}
-	ret = map_iotlb(v);
-	for (unsigned int i = 0; i < dev->num_queues && ret == 0; i++) {
-		if (paused & BIT(i))
-			ret = ring_start(v, &dev->queues[i]);
-	}
-	return ret;
+	vb_queue_stop(q);
+	return (uint16_t)vb_queue_base(q);
 }
 
 static void handle(struct vb_vduse *v, const struct vduse_dev_request *req,
@@ -334,7 +336,7 @@ static void handle(struct vb_vduse *v, const struct vduse_dev_request *req,
 			break;
 		}
 		resp->vq_state.index = req->vq_state.index;
-		resp->vq_state.split.avail_index = vb_queue_avail_index(&v->dev->queues[req->vq_state.index]);
+		resp->vq_state.split.avail_index = vq_state(&v->dev->queues[req->vq_state.index]);
 		break;
 	case VDUSE_SET_STATUS:
 		ret = set_status(v, req->s.status);
@@ -342,7 +344,7 @@ static void handle(struct vb_vduse *v, const struct vduse_dev_request *req,
 	case VDUSE_UPDATE_IOTLB:
 		vb_debug("VDUSE IOTLB update 0x%llx-0x%llx", (unsigned long long)req->iova.start,
 			 (unsigned long long)req->iova.last);
-		ret = update_iotlb(v);
+		ret = map_iotlb(v);
 		break;
 	default:
 		vb_warn("VDUSE device %s: unknown request type %u", v->name, req->type);
@@ -512,8 +514,6 @@ int vb_vduse_init(struct vb_vduse *v, struct vb_device *dev, const struct vb_vdu
 	v->dev = dev;
 	v->fd = v->log_fd = v->quit_fd = -1;
 	pthread_mutex_init(&v->iotlb_lock, NULL);
-	dev->mem.miss = iotlb_miss;
-	dev->mem.miss_ctx = v;
 	if (strlen(o->name) >= sizeof(v->name) || strchr(o->name, '/')) {
 		vb_err("VDUSE device name '%s': at most %d bytes and no '/'", o->name,
 		       VDUSE_NAME_MAX - 1);
@@ -582,7 +582,6 @@ void vb_vduse_destroy(struct vb_vduse *v)
 	vb_inflight_unmap(&v->inflight);
 	if (v->log_fd >= 0)
 		close(v->log_fd);
-	v->dev->mem.miss = NULL;
 	pthread_mutex_destroy(&v->iotlb_lock);
 	if (v->fd >= 0)
 		close(v->fd);

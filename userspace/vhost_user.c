@@ -71,60 +71,12 @@ static bool ring_packed(const struct vb_vu_server *srv)
 	return srv->dev->features & BIT(VIRTIO_F_RING_PACKED);
 }
 
-static bool areas_overlap(const void *a, size_t alen, const void *b, size_t blen)
-{
-	uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
-
-	return x < y + blen && y < x + alen;
-}
-
-/* Maps the ring areas of queue q through the memory table; false if any lies outside it. */
-static bool ring_translate(struct vb_vu_server *srv, struct vb_queue *q, void **desc,
-			   void **avail, void **used)
-{
-	const struct vhost_user_vring_addr *a = &srv->rings[q->index].addr;
-	const struct vb_mem_table *mem = &srv->dev->mem;
-	bool packed = ring_packed(srv);
-	uint64_t avail_align = packed ? 3 : 1;
-	uint16_t num = vb_queue_num(q);
-
-	if ((a->desc_user_addr & 15) || (a->avail_user_addr & avail_align) ||
-	    (a->used_user_addr & 3)) {
-		vb_err("vring %u: ring addresses are misaligned", q->index);
-		return false;
-	}
-	*desc = vb_mem_uva_to_hva(mem, a->desc_user_addr, vb_vring_desc_size(num));
-	*avail = vb_mem_uva_to_hva(mem, a->avail_user_addr, vb_vring_avail_size(num, packed));
-	*used = vb_mem_uva_to_hva(mem, a->used_user_addr, vb_vring_used_size(num, packed));
-	if (!*desc || !*avail || !*used) {
-		vb_err("vring %u: ring addresses are outside guest memory", q->index);
-		return false;
-	}
-	/* A region mapped at an odd offset can misalign what the front-end aligned. */
-	if (((uintptr_t)*desc & 15) || ((uintptr_t)*avail & avail_align) ||
-	    ((uintptr_t)*used & 3)) {
-		vb_err("vring %u: ring areas are misaligned in guest memory", q->index);
-		return false;
-	}
-	/* Our used entries would rewrite what the guest publishes, and we would read them back. */
-	if (areas_overlap(*used, vb_vring_used_size(num, packed), *desc,
-			  vb_vring_desc_size(num)) ||
-	    areas_overlap(*used, vb_vring_used_size(num, packed), *avail,
-			  vb_vring_avail_size(num, packed))) {
-		vb_err("vring %u: the used ring overlaps the descriptor table or the available ring",
-		       q->index);
-		return false;
-	}
-	return true;
-}
-
 static int ring_start(struct vb_vu_server *srv, struct vb_queue *q)
 {
-	void *desc, *avail, *used;
-	int ret;
-
 	const struct vhost_user_vring_addr *a = &srv->rings[q->index].addr;
 	const struct vb_ring_config config = {
+		.addr = { .desc = a->desc_user_addr, .avail = a->avail_user_addr,
+			  .used = a->used_user_addr, .uva = true },
 		.inflight_region = vb_inflight_queue(&srv->inflight, q->index),
 		.inflight_size = srv->inflight.stride,
 		.log_used = a->flags & BIT(VHOST_VRING_F_LOG),
@@ -132,22 +84,26 @@ static int ring_start(struct vb_vu_server *srv, struct vb_queue *q)
 		.bounce_reads = srv->protocol_features &
 				BIT(VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT),
 	};
+	int ret;
 
 	if (vb_queue_num(q) == 0 || !srv->rings[q->index].addr_set || !vb_queue_has_kick(q)) {
 		vb_err("vring %u kicked before its size and addresses were set", q->index);
 		return -EINVAL;
 	}
-	if (!ring_translate(srv, q, &desc, &avail, &used))
-		return -EFAULT;
 	ret = vb_queue_configure(q, &config);
 	if (ret == 0)
-		ret = vb_queue_start(q, desc, avail, used);
+		ret = vb_queue_start(q);
 	if (ret < 0)
 		vb_err("vring %u: cannot start: %s", q->index, strerror(-ret));
 	return ret;
 }
 
-/* Stops every running ring (their I/O completes) so shared state can change; returns which ran. */
+/*
+ * Stops every running ring (their I/O completes) so shared state can change;
+ * returns which ran. Only for what the workers cannot adopt on the fly
+ * (vb_device_publish), which spec-following front-ends change on stopped
+ * rings anyway: then this waits for nothing.
+ */
 static uint64_t pause_rings(struct vb_vu_server *srv)
 {
 	uint64_t mask = 0;
@@ -198,10 +154,19 @@ static enum vu_result vu_set_features(struct vu_request *r)
 		vb_err("SET_FEATURES: bits 0x%llx were not offered", (unsigned long long)unknown);
 		return VU_FAIL;
 	}
-	/* Ring threads read the features (EVENT_IDX, LOG_ALL) when they start. */
+	f &= ~BIT(VHOST_USER_F_PROTOCOL_FEATURES);
+	r->srv->protocol_features_acked = r->msg->payload.u64 & BIT(VHOST_USER_F_PROTOCOL_FEATURES);
+	/* Migration switches LOG_ALL on running rings: the workers adopt it, no drain. */
+	if (((f ^ dev->features) & ~BIT(VHOST_F_LOG_ALL)) == 0) {
+		pthread_mutex_lock(&dev->cfg_lock);
+		dev->features = f;
+		pthread_mutex_unlock(&dev->cfg_lock);
+		vb_device_publish(dev);
+		return VU_OK;
+	}
+	/* Ring threads read the other features (EVENT_IDX, PACKED) when they start. */
 	mask = pause_rings(r->srv);
-	dev->features = f & ~BIT(VHOST_USER_F_PROTOCOL_FEATURES);
-	r->srv->protocol_features_acked = f & BIT(VHOST_USER_F_PROTOCOL_FEATURES);
+	dev->features = f;
 	return resume_rings(r->srv, mask) ? VU_OK : VU_FAIL;
 }
 
@@ -248,8 +213,7 @@ static enum vu_result vu_set_protocol_features(struct vu_request *r)
 static enum vu_result vu_set_mem_table(struct vu_request *r)
 {
 	const struct vhost_user_mem_table *m = &r->msg->payload.mem;
-	struct vb_mem_table *mem = &r->srv->dev->mem;
-	uint64_t mask;
+	struct vb_mem_table *mem;
 	int ret = 0;
 
 	if (m->nregions == 0 || m->nregions > VHOST_USER_MEM_REGIONS_MAX) {
@@ -267,8 +231,9 @@ static enum vu_result vu_set_mem_table(struct vu_request *r)
 		       r->nfds);
 		return VU_FAIL;
 	}
-	mask = pause_rings(r->srv);
-	vb_mem_clear(mem);
+	mem = vb_mem_new();
+	if (!mem)
+		return VU_FAIL;
 	for (unsigned int i = 0; i < m->nregions && ret == 0; i++) {
 		ret = vb_mem_add(mem, &m->regions[i], r->fds[i]);
 		if (ret < 0)
@@ -277,10 +242,23 @@ static enum vu_result vu_set_mem_table(struct vu_request *r)
 			       (unsigned long long)m->regions[i].size, strerror(-ret));
 	}
 	if (ret < 0) {
-		vb_mem_clear(mem);
+		vb_mem_put(mem);
 		return VU_FAIL;
 	}
-	return resume_rings(r->srv, mask) ? VU_OK : VU_FAIL;
+	/* Running rings move to the new map without waiting for their requests. */
+	vb_device_set_mem(r->srv->dev, mem);
+	return VU_OK;
+}
+
+/* Publishes mem, a changed copy of the map, if the change (ret) worked. */
+static enum vu_result replace_map(struct vu_request *r, struct vb_mem_table *mem, int ret)
+{
+	if (ret < 0) {
+		vb_mem_put(mem);
+		return VU_FAIL;
+	}
+	vb_device_set_mem(r->srv->dev, mem);
+	return VU_OK;
 }
 
 static enum vu_result vu_get_max_mem_slots(struct vu_request *r)
@@ -291,20 +269,20 @@ static enum vu_result vu_get_max_mem_slots(struct vu_request *r)
 static enum vu_result vu_add_mem_reg(struct vu_request *r)
 {
 	const struct vhost_user_mem_region *reg = &r->msg->payload.mem_reg.region;
-	uint64_t mask;
+	struct vb_mem_table *mem;
 	int ret;
 
 	if (r->nfds != 1) {
 		vb_err("ADD_MEM_REG needs exactly one file descriptor, got %zu", r->nfds);
 		return VU_FAIL;
 	}
-	mask = pause_rings(r->srv);
-	ret = vb_mem_add(&r->srv->dev->mem, reg, r->fds[0]);
+	mem = vb_mem_copy(r->srv->dev->mem);
+	ret = mem ? vb_mem_add(mem, reg, r->fds[0]) : -ENOMEM;
 	if (ret < 0)
 		vb_err("ADD_MEM_REG (guest 0x%llx, %llu bytes): %s",
 		       (unsigned long long)reg->guest_addr, (unsigned long long)reg->size,
 		       strerror(-ret));
-	return resume_rings(r->srv, mask) && ret == 0 ? VU_OK : VU_FAIL;
+	return replace_map(r, mem, ret);
 }
 
 /* Whether a running ring has an area inside the region that matches reg. */
@@ -327,7 +305,7 @@ static bool region_holds_a_ring(struct vb_vu_server *srv, const struct vhost_use
 static enum vu_result vu_rem_mem_reg(struct vu_request *r)
 {
 	const struct vhost_user_mem_region *reg = &r->msg->payload.mem_reg.region;
-	uint64_t mask;
+	struct vb_mem_table *mem;
 	int ret;
 
 	if (region_holds_a_ring(r->srv, reg)) {
@@ -335,13 +313,13 @@ static enum vu_result vu_rem_mem_reg(struct vu_request *r)
 		       (unsigned long long)reg->guest_addr);
 		return VU_FAIL;
 	}
-	/* Requests in flight may point into the region: let them finish first. */
-	mask = pause_rings(r->srv);
-	ret = vb_mem_remove(&r->srv->dev->mem, reg);
-	if (ret < 0)
+	/* Requests in flight that point into the region keep it mapped through their map. */
+	mem = vb_mem_copy(r->srv->dev->mem);
+	ret = mem ? vb_mem_remove(mem, reg) : -ENOMEM;
+	if (ret == -ENOENT)
 		vb_err("REM_MEM_REG: no region at guest 0x%llx with %llu bytes",
 		       (unsigned long long)reg->guest_addr, (unsigned long long)reg->size);
-	return resume_rings(r->srv, mask) && ret == 0 ? VU_OK : VU_FAIL;
+	return replace_map(r, mem, ret);
 }
 
 static enum vu_result vu_set_vring_num(struct vu_request *r)
@@ -364,6 +342,18 @@ static enum vu_result vu_set_vring_num(struct vu_request *r)
 	return VU_OK;
 }
 
+/* Whether a on running ring q only switches used-ring logging, which its worker can adopt. */
+static bool only_log_changes(const struct vb_vu_server *srv, const struct vb_queue *q,
+			     const struct vhost_user_vring_addr *a)
+{
+	const struct vhost_user_vring_addr *cur = &srv->rings[q->index].addr;
+
+	return vb_queue_running(q) && a->desc_user_addr == cur->desc_user_addr &&
+	       a->avail_user_addr == cur->avail_user_addr &&
+	       a->used_user_addr == cur->used_user_addr &&
+	       ((a->flags ^ cur->flags) & ~BIT(VHOST_VRING_F_LOG)) == 0;
+}
+
 static enum vu_result vu_set_vring_addr(struct vu_request *r)
 {
 	const struct vhost_user_vring_addr *a = &r->msg->payload.addr;
@@ -373,6 +363,11 @@ static enum vu_result vu_set_vring_addr(struct vu_request *r)
 	if (!q)
 		return VU_FAIL;
 	/* Front-ends re-send addresses on running rings to switch used-ring logging. */
+	if (only_log_changes(r->srv, q, a)) {
+		r->srv->rings[a->index].addr = *a;
+		vb_queue_set_used_log(q, a->flags & BIT(VHOST_VRING_F_LOG), a->log_guest_addr);
+		return VU_OK;
+	}
 	running = vb_queue_running(q);
 	vb_queue_stop(q);
 	r->srv->rings[a->index].addr = *a;
@@ -626,7 +621,14 @@ static enum vu_result vu_set_inflight_fd(struct vu_request *r)
 		       r->srv->dev->num_queues);
 		return VU_FAIL;
 	}
-	/* Rings pick up their queue region when they start. */
+	/*
+	 * Rings pick up their queue region when they start, and a running
+	 * ring's tracker points into the region being replaced. The spec has
+	 * the front-end send this before it starts the rings (QEMU does, in
+	 * vhost_dev_start), so the pause stops nothing in practice; it is kept
+	 * for front-ends that send it to running rings, where the old region
+	 * must not go while their requests are tracked in it.
+	 */
 	mask = pause_rings(r->srv);
 	ret = vb_inflight_map(&r->srv->inflight, r->fds[0], in->mmap_size, in->mmap_offset,
 			      in->num_queues, in->queue_size, ring_packed(r->srv));
@@ -636,18 +638,20 @@ static enum vu_result vu_set_inflight_fd(struct vu_request *r)
 static enum vu_result vu_set_log_base(struct vu_request *r)
 {
 	const struct vhost_user_log *l = &r->msg->payload.log;
-	uint64_t mask;
+	struct vb_dirty_log *log = NULL;
 	int ret = -EINVAL;
 
 	if (r->nfds != 1)
 		vb_err("SET_LOG_BASE needs one file descriptor, got %zu", r->nfds);
-	if (r->nfds == 1) {
-		/* Ring threads mark pages through the log: swap it under them only while paused. */
-		mask = pause_rings(r->srv);
-		ret = vb_dirty_log_map(&r->srv->dev->log, r->fds[0], l->mmap_size, l->mmap_offset);
-		if (!resume_rings(r->srv, mask))
-			ret = -EIO;
-	}
+	else if (!(log = calloc(1, sizeof(*log))))
+		ret = -ENOMEM;
+	else
+		ret = vb_dirty_log_map(log, r->fds[0], l->mmap_size, l->mmap_offset);
+	/* Workers adopt the new log; requests completing from then on mark it. */
+	if (ret == 0)
+		vb_device_set_log(r->srv->dev, log);
+	else
+		free(log);
 	/* With LOG_SHMFD this message always has a reply: 0 once the log is in place. */
 	return reply_u64(r, ret != 0);
 }
@@ -782,9 +786,9 @@ static bool dispatch(struct vb_vu_server *srv, struct vhost_user_msg *msg, int *
 static void close_connection(struct vb_vu_server *srv)
 {
 	reset_connection_state(srv);
-	vb_mem_clear(&srv->dev->mem);
+	vb_device_set_mem(srv->dev, NULL);
 	vb_inflight_unmap(&srv->inflight);
-	vb_dirty_log_unmap(&srv->dev->log);
+	vb_device_set_log(srv->dev, NULL);
 	srv->protocol_features = 0;
 	srv->protocol_features_acked = false;
 	close(srv->conn_fd);

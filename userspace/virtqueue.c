@@ -45,6 +45,61 @@ static uint16_t *used_avail_event(struct vb_vring *vr)
 
 #define PACKED_WRAP (1u << 15)
 
+static void *translate(const struct vb_mem_table *mem, bool uva, uint64_t addr, size_t len,
+		       bool write)
+{
+	return uva ? vb_mem_uva_to_hva(mem, addr, len, write) :
+		     vb_mem_gpa_to_hva(mem, addr, len, write);
+}
+
+static bool areas_overlap(const void *a, size_t alen, const void *b, size_t blen)
+{
+	uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+
+	return x < y + blen && y < x + alen;
+}
+
+const char *vb_vring_translate(const struct vb_mem_table *mem, const struct vb_ring_addr *a,
+			       uint16_t num, bool packed, struct vb_ring_areas *out)
+{
+	uintptr_t avail_align = packed ? 3 : 1;
+	size_t used_size = vb_vring_used_size(num, packed);
+
+	if ((a->desc & 15) || (a->avail & avail_align) || (a->used & 3))
+		return "ring addresses are misaligned";
+	out->desc = translate(mem, a->uva, a->desc, vb_vring_desc_size(num), false);
+	out->avail = translate(mem, a->uva, a->avail, vb_vring_avail_size(num, packed), false);
+	out->used = translate(mem, a->uva, a->used, used_size, false);
+	if (!out->desc || !out->avail || !out->used)
+		return "ring addresses are outside guest memory";
+	/* We store used entries (and a packed ring's descriptors) there. */
+	if (!translate(mem, a->uva, a->used, used_size, true) ||
+	    (packed && !translate(mem, a->uva, a->desc, vb_vring_desc_size(num), true)))
+		return "the device's ring area is in read-only memory";
+	/* A region mapped at an odd offset can misalign what the front-end aligned. */
+	if (((uintptr_t)out->desc & 15) || ((uintptr_t)out->avail & avail_align) ||
+	    ((uintptr_t)out->used & 3))
+		return "ring areas are misaligned in guest memory";
+	/* Our used entries would rewrite what the guest publishes, and we would read them back. */
+	if (areas_overlap(out->used, used_size, out->desc, vb_vring_desc_size(num)) ||
+	    areas_overlap(out->used, used_size, out->avail, vb_vring_avail_size(num, packed)))
+		return "the used ring overlaps the descriptor table or the available ring";
+	return NULL;
+}
+
+void vb_vring_relocate(struct vb_vring *vr, const struct vb_ring_areas *areas)
+{
+	if (vr->packed) {
+		vr->pdesc = areas->desc;
+		vr->driver_event = areas->avail;
+		vr->device_event = areas->used;
+	} else {
+		vr->desc = areas->desc;
+		vr->avail = areas->avail;
+		vr->used = areas->used;
+	}
+}
+
 bool vb_vring_start(struct vb_vring *vr, uint16_t num, bool event_idx, bool packed, void *desc,
 		    void *avail, void *used, uint32_t base)
 {
@@ -52,10 +107,8 @@ bool vb_vring_start(struct vb_vring *vr, uint16_t num, bool event_idx, bool pack
 	vr->num = num;
 	vr->event_idx = event_idx;
 	vr->packed = packed;
+	vb_vring_relocate(vr, &(struct vb_ring_areas){ desc, avail, used });
 	if (packed) {
-		vr->pdesc = desc;
-		vr->driver_event = avail;
-		vr->device_event = used;
 		vr->last_avail_idx = base & (PACKED_WRAP - 1);
 		vr->avail_wrap = base & PACKED_WRAP;
 		vr->used_idx = (base >> 16) & (PACKED_WRAP - 1);
@@ -64,9 +117,6 @@ bool vb_vring_start(struct vb_vring *vr, uint16_t num, bool event_idx, bool pack
 	}
 	if (base > UINT16_MAX)
 		return false;
-	vr->desc = desc;
-	vr->avail = avail;
-	vr->used = used;
 	vr->last_avail_idx = base;
 	vr->used_idx = LOAD_ONCE(vr->used->idx);
 	return true;
@@ -90,7 +140,9 @@ static enum vb_pop_result add_buffer(struct vb_chain *c, const struct vb_mem_tab
 		return VB_POP_BAD_CHAIN;
 	if (len > 0) {
 		unsigned int before = c->niov;
-		int ret = vb_mem_gpa_to_iov(mem, addr, len, c->iov, &c->niov, VB_CHAIN_IOV_MAX);
+		/* The device stores into writable buffers: a read-only region makes them bad. */
+		int ret = vb_mem_gpa_to_iov(mem, addr, len, writable, c->iov, &c->niov,
+					    VB_CHAIN_IOV_MAX);
 
 		if (ret == -E2BIG)
 			return VB_POP_BAD_CHAIN;
@@ -141,7 +193,7 @@ static enum vb_pop_result read_chain_split(const struct vb_vring *vr, const stru
 			    d.len % sizeof(struct vring_desc) ||
 			    d.len / sizeof(struct vring_desc) > VB_QUEUE_SIZE_MAX)
 				return VB_POP_BAD_CHAIN;
-			table = vb_mem_gpa_to_hva(mem, d.addr, d.len);
+			table = vb_mem_gpa_to_hva(mem, d.addr, d.len, false);
 			if (!table)
 				return VB_POP_BAD_CHAIN;
 			table_num = d.len / sizeof(struct vring_desc);
@@ -220,7 +272,7 @@ static enum vb_pop_result read_indirect_packed(const struct vb_mem_table *mem, u
 
 	if (len == 0 || len % sizeof(*table) || n > VB_QUEUE_SIZE_MAX)
 		return VB_POP_BAD_CHAIN;
-	table = vb_mem_gpa_to_hva(mem, addr, len);
+	table = vb_mem_gpa_to_hva(mem, addr, len, false);
 	if (!table)
 		return VB_POP_BAD_CHAIN;
 	for (uint32_t i = 0; i < n; i++) {

@@ -76,6 +76,29 @@ size_t vb_vring_avail_size(uint16_t num, bool packed);
 size_t vb_vring_used_size(uint16_t num, bool packed);
 
 /*
+ * Where the front-end put a ring's three areas: front-end virtual addresses
+ * (vhost-user) or guest physical / IO virtual addresses (VDUSE).
+ */
+struct vb_ring_addr {
+	uint64_t desc, avail, used;
+	bool uva;
+};
+
+/* The three areas as mapped here. */
+struct vb_ring_areas {
+	void *desc, *avail, *used;
+};
+
+/*
+ * Maps the areas at a through mem: each must lie in one region, aligned,
+ * the device's areas in writable memory, the used ring apart from the
+ * others. Returns NULL, or why not.
+ */
+const char *vb_vring_translate(const struct vb_mem_table *mem, const struct vb_ring_addr *a,
+			       uint16_t num, bool packed, struct vb_ring_areas *out);
+/* Points a started ring at a new mapping of its areas (a new memory map), keeping its indexes. */
+void vb_vring_relocate(struct vb_vring *vr, const struct vb_ring_areas *areas);
+/*
  * Prepares a ring whose areas are mapped, from a vring base as vhost-user
  * gives it: a split ring's next avail index (its used index is read from
  * used->idx), or a packed ring's avail index and wrap counter in bits 0-15

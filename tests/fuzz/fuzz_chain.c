@@ -46,7 +46,8 @@ static void add_region(uint8_t **buf, uint64_t gpa, uint64_t size)
 	if (!*buf)
 		abort();
 	/* Built by hand rather than with vb_mem_add so that the buffers are ASan-checked heap. */
-	*r = (struct vb_mem_region){ .gpa = gpa, .size = size, .uva = UVA_BASE + gpa, .hva = *buf };
+	*r = (struct vb_mem_region){ .gpa = gpa, .size = size, .uva = UVA_BASE + gpa, .hva = *buf,
+				     .writable = true };
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -107,7 +108,7 @@ static void check_chain(enum vb_pop_result res, const struct vb_chain *c, uint16
 /* Address translation of an arbitrary range: a result must lie inside the region it names. */
 static void check_translation(uint64_t gpa, uint64_t len)
 {
-	uint8_t *h = vb_mem_gpa_to_hva(&mem, gpa, len);
+	uint8_t *h = vb_mem_gpa_to_hva(&mem, gpa, len, false);
 	uint64_t back;
 
 	if (h) {
@@ -119,14 +120,14 @@ static void check_translation(uint64_t gpa, uint64_t len)
 			   "hva of gpa 0x%llx maps back to 0x%llx", (unsigned long long)gpa,
 			   (unsigned long long)back);
 	}
-	h = vb_mem_uva_to_hva(&mem, UVA_BASE + gpa, len);
+	h = vb_mem_uva_to_hva(&mem, UVA_BASE + gpa, len, false);
 	if (h)
 		FUZZ_CHECK(region_of(h, len), "uva range outside guest memory");
 	if (len <= UINT32_MAX) {
 		struct iovec iov[4];
 		unsigned int n = 0;
 
-		if (vb_mem_gpa_to_iov(&mem, gpa, len, iov, &n, 4) == 0) {
+		if (vb_mem_gpa_to_iov(&mem, gpa, len, false, iov, &n, 4) == 0) {
 			uint64_t sum = 0;
 
 			for (unsigned int i = 0; i < n; i++) {

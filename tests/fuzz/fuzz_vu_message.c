@@ -547,8 +547,8 @@ static void check_disconnected(void)
 	FUZZ_CHECK(srv.protocol_features == 0 && !srv.protocol_features_acked && srv.status == 0,
 		   "protocol state survived the connection");
 	FUZZ_CHECK(dev.features == 0 && dev.writeback == 1, "device state survived the connection");
-	FUZZ_CHECK(dev.mem.nregions == 0, "%u memory regions survived the connection", dev.mem.nregions);
-	FUZZ_CHECK(!srv.inflight.base && !dev.log.bitmap, "inflight region or dirty log still mapped");
+	FUZZ_CHECK(!dev.mem, "%u memory regions survived the connection", dev.mem->nregions);
+	FUZZ_CHECK(!srv.inflight.base && !dev.log, "inflight region or dirty log still mapped");
 	for (unsigned int i = 0; i < dev.num_queues; i++) {
 		const struct vb_queue *q = &dev.queues[i];
 

@@ -49,6 +49,17 @@ guest_build_initramfs() {
 	GUEST_INITRD=$out
 }
 
+# guest_build_or_fail OUT SCRIPT [tools/mkguest initramfs options...]
+# guest_build_initramfs, or reports its failure with mkguest's errors (tests/lib/tap.sh) and
+# ends the test script.
+guest_build_or_fail() {
+	guest_build_initramfs "$@" >"$1.err" 2>&1 && return
+	report 1 "guest initramfs built"
+	diag "$1.err"
+	tap_done
+	exit 1
+}
+
 # guest_run LOG TIMEOUT_SECONDS [-- QEMU_ARGS...]
 # Boots the guest with the console written to LOG and returns the exit status of its
 # /test.sh; 124 if it did not finish within TIMEOUT_SECONDS, 125 if it ended without a status.

@@ -44,7 +44,7 @@ int main(void)
 	ok(count_bits(&log) == 7, "an address far beyond the bitmap is ignored");
 
 	vb_mem_add(&mem, &r, mfd);
-	iov[0].iov_base = vb_mem_gpa_to_hva(&mem, 0x102000, 16);
+	iov[0].iov_base = vb_mem_gpa_to_hva(&mem, 0x102000, 16, false);
 	iov[0].iov_len = 16;
 	iov[1].iov_base = &r;		/* not guest memory */
 	iov[1].iov_len = 16;

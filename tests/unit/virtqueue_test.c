@@ -17,7 +17,7 @@ static struct vb_mem_table mem;
 static struct vb_vring vr;
 static void *g2h(uint64_t gpa)
 {
-	return vb_mem_gpa_to_hva(&mem, gpa, 1);
+	return vb_mem_gpa_to_hva(&mem, gpa, 1, false);
 }
 
 static void setup(bool event_idx)

@@ -32,22 +32,6 @@ static unsigned int count_marked(void)
 	return n;
 }
 
-static int set_log_base(int fd)
-{
-	struct vhost_user_log log = { .mmap_size = LOG_BYTES, .mmap_offset = 0 };
-	struct vhost_user_msg reply;
-	int r = vu_send_msg(&dev, VHOST_USER_SET_LOG_BASE, 0, &log, sizeof(log), &fd, 1);
-
-	if (r < 0)
-		return r;
-	r = vu_recv_msg(&dev, &reply, NULL, NULL, TMO);
-	if (r < 0)
-		return r;
-	if (reply.hdr.request != VHOST_USER_SET_LOG_BASE || reply.hdr.size != 8)
-		return -EPROTO;
-	return reply.payload.u64 == 0 ? 0 : -EREMOTEIO;
-}
-
 /* Re-sends the ring's addresses with or without used-ring logging, as QEMU does for migration. */
 static int set_used_logging(struct vu_vq *vq, bool on)
 {
@@ -87,13 +71,10 @@ int main(void)
 		tap_bail("set-up failed: %s", dev.err);
 	vq = dev.vqs[0];
 
-	log_fd = memfd_create("dirty-log", MFD_CLOEXEC);
-	if (log_fd < 0 || ftruncate(log_fd, LOG_BYTES) < 0)
-		tap_bail("memfd: %s", strerror(errno));
-	bitmap = mmap(NULL, LOG_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, log_fd, 0);
-	if (bitmap == MAP_FAILED)
-		tap_bail("mmap: %s", strerror(errno));
-	tap_ok(set_log_base(log_fd) == 0, "SET_LOG_BASE is answered with 0");
+	log_fd = vu_log_create(LOG_BYTES, &bitmap);
+	if (log_fd < 0)
+		tap_bail("dirty log: %s", strerror(-log_fd));
+	tap_ok(vu_set_log_base(&dev, log_fd, LOG_BYTES, 0) == 0, "SET_LOG_BASE is answered with 0");
 	tap_ok(vu_set_features(&dev, dev.features | (1ull << VHOST_F_LOG_ALL)) == 0,
 	       "SET_FEATURES with VHOST_F_LOG_ALL");
 	tap_ok(set_used_logging(vq, true) == 0, "SET_VRING_ADDR with VHOST_VRING_F_LOG on the running ring");

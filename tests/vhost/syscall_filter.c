@@ -136,19 +136,6 @@ static bool step(bool ok, const char *what, struct vu_dev *v)
 	return ok;
 }
 
-static int set_log_base(struct vu_dev *v, int fd, uint64_t size)
-{
-	struct vhost_user_log log = { .mmap_size = size, .mmap_offset = 0 };
-	struct vhost_user_msg reply;
-	int r = vu_send_msg(v, VHOST_USER_SET_LOG_BASE, 0, &log, sizeof(log), &fd, 1);
-
-	if (r == 0)
-		r = vu_recv_msg(v, &reply, NULL, NULL, TMO);
-	if (r == 0 && (reply.hdr.request != VHOST_USER_SET_LOG_BASE || reply.payload.u64 != 0))
-		r = -EPROTO;
-	return r;
-}
-
 /* Every request type on both queues. */
 static bool all_requests(struct vu_dev *v)
 {
@@ -201,7 +188,7 @@ static bool workload(void)
 		ok = step(vq && vu_vq_start(vq) == 0, "queue start", &v);
 	}
 	ok = ok && all_requests(&v) &&
-	     step(set_log_base(&v, log_fd, log_size) == 0 &&
+	     step(vu_set_log_base(&v, log_fd, log_size, 0) == 0 &&
 			  vu_set_features(&v, v.features | (1ull << VHOST_F_LOG_ALL)) == 0,
 		  "dirty log", &v) &&
 	     vu_roundtrip_ok(&d, &v, v.vqs[0], 70) &&

@@ -1,6 +1,8 @@
 /* Front-end control messages: feature and protocol negotiation, owner, queue count, config, status, vring messages. */
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "vu_internal.h"
 
@@ -169,6 +171,42 @@ int vu_set_vring_base(struct vu_dev *dev, unsigned index, unsigned num)
 int vu_set_vring_enable(struct vu_dev *dev, unsigned index, bool enable)
 {
 	return vring_state(dev, VHOST_USER_SET_VRING_ENABLE, index, enable ? 1 : 0);
+}
+
+int vu_log_create(uint64_t size, uint8_t **bitmap)
+{
+	int fd = memfd_create("dirty-log", MFD_CLOEXEC), err;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, size) == 0) {
+		*bitmap = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (*bitmap != MAP_FAILED)
+			return fd;
+	}
+	err = -errno;
+	close(fd);
+	return err;
+}
+
+int vu_set_log_base(struct vu_dev *dev, int fd, uint64_t size, uint64_t offset)
+{
+	struct vhost_user_log log = { .mmap_size = size, .mmap_offset = offset };
+	struct vhost_user_msg reply;
+	int r = vu_send_msg(dev, VHOST_USER_SET_LOG_BASE, 0, &log, sizeof(log), &fd, 1);
+
+	if (r == 0)
+		r = vu_recv_msg(dev, &reply, NULL, NULL, dev->timeout_ms);
+	if (r < 0)
+		return r;
+	if (reply.hdr.request != VHOST_USER_SET_LOG_BASE || reply.hdr.size != sizeof(uint64_t))
+		return vu_fail(dev, EPROTO, "SET_LOG_BASE: reply %u of %u bytes", reply.hdr.request,
+			       reply.hdr.size);
+	dev->last_ack = reply.payload.u64;
+	if (reply.payload.u64)
+		return vu_fail(dev, EREMOTEIO, "SET_LOG_BASE answered %llu",
+			       (unsigned long long)reply.payload.u64);
+	return 0;
 }
 
 int vu_set_vring_addr(struct vu_dev *dev, const struct vhost_user_vring_addr *a)

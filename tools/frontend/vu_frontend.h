@@ -208,6 +208,11 @@ int vu_get_queue_num(struct vu_dev *dev, uint64_t *num);
 int vu_get_max_mem_slots(struct vu_dev *dev, uint64_t *num);
 int vu_reset_device(struct vu_dev *dev);
 int vu_set_status(struct vu_dev *dev, uint8_t status);
+/* A zeroed dirty log of size bytes: returns its memfd (or -errno), mapped at *bitmap. */
+int vu_log_create(uint64_t size, uint8_t **bitmap);
+/* SET_LOG_BASE (LOG_SHMFD) with size bytes of bitmap at offset of fd; its
+ * reply is always awaited: 0, or -EREMOTEIO for a non-zero one. */
+int vu_set_log_base(struct vu_dev *dev, int fd, uint64_t size, uint64_t offset);
 int vu_get_status(struct vu_dev *dev, uint8_t *status);
 /* GET_CONFIG of size bytes at offset (size <= 256) into buf. */
 int vu_get_config(struct vu_dev *dev, uint32_t offset, void *buf, uint32_t size);
