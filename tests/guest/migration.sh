@@ -13,7 +13,10 @@
 #
 # Settings (environment): VBRIDGE_SEED (guest workload seed; random by default, printed),
 # VBRIDGE_WORK_SECONDS (workload duration, default 30), VBRIDGE_KEEP=1 (keep the temp folder;
-# processes are always stopped).
+# processes are always stopped), GUEST_QEMU (the QEMU of both sides, tests/lib/guest.sh),
+# VBRIDGE_INFLIGHT_MIGRATION=1 (QEMU 11's inflight-migration=on: the source suspends its rings
+# and the destination resubmits), VBRIDGE_DAEMON_ARGS (more options for both daemons, e.g.
+# --engine delay:1000ms), VBRIDGE_MIGRATION_RESULT (a file that gets "DOWNTIME_MS TOTAL_MS").
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -32,6 +35,13 @@ BOOT_TIMEOUT=60	# from QEMU start to the workload's start on the source
 SRC_TIMEOUT=$((BOOT_TIMEOUT + MIGRATE_TIMEOUT + 30))	# guest_run limits: the last resort
 DST_TIMEOUT=$((SRC_TIMEOUT + WORK_SECONDS + 60))
 SEED=${VBRIDGE_SEED:-$(((RANDOM << 15 | RANDOM) + 1))}
+INFLIGHT_MIGRATION=${VBRIDGE_INFLIGHT_MIGRATION:-0}
+DEVICE_OPTS=
+[ "$INFLIGHT_MIGRATION" != 1 ] || DEVICE_OPTS=,inflight-migration=on
+# The bandwidth limit stretches the RAM copy (about 70 MiB that are not zero) over 1-3 s of
+# the guest's I/O, so that pages the daemon writes meanwhile must come from its dirty log; the
+# downtime limit is lenient for TCG.
+MIGRATION_PARAMS=${VBRIDGE_MIGRATION_PARAMS:-'{"max-bandwidth": 67108864, "downtime-limit": 1000}'}
 # Less RAM than guest_run's default: less to copy; the guest needs little.
 export GUEST_MEM=256M GUEST_SMP=2
 
@@ -99,7 +109,9 @@ wait_job() {
 # start_vbridge NAME: daemon NAME on $tmp/NAME.sock, log in $tmp/vbridge-NAME.log, pid in NAME_pid.
 start_vbridge() {
 	local sock=$tmp/$1.sock log=$tmp/vbridge-$1.log pid
-	"$VBRIDGE" serve --socket "$sock" --disk "$img" --queues 2 --log-level debug >"$log" 2>&1 &
+	# shellcheck disable=SC2086 # word splitting of the extra options is intended
+	"$VBRIDGE" serve --socket "$sock" --disk "$img" --queues 2 --log-level debug \
+		${VBRIDGE_DAEMON_ARGS:-} >"$log" 2>&1 &
 	pid=$!
 	printf -v "$1_pid" %s "$pid"
 	for _ in $(seq 100); do
@@ -136,7 +148,7 @@ launch_qemu() {
 		rc=0
 		guest_run "$tmp/$name.log" "$secs" -- \
 			-chardev socket,id=vu0,path="$sock" \
-			-device vhost-user-blk-pci,chardev=vu0,num-queues=2 \
+			-device vhost-user-blk-pci,chardev=vu0,num-queues=2$DEVICE_OPTS \
 			-qmp unix:"$tmp/qmp-$name.sock",server=on,wait=off \
 			"$@" 2>"$tmp/$name.err" || rc=$?
 		echo "$rc" >"$tmp/$name.rc"
@@ -187,10 +199,7 @@ sleep "$SETTLE_SECONDS"
 kill -0 "$src_job" 2>/dev/null || bail "the source guest is still running before the migration"
 
 t_mig=$(now_ms)
-# The bandwidth limit stretches the RAM copy (about 70 MiB that are not zero) over 1-3 s of
-# the guest's I/O, so that pages the daemon writes meanwhile must come from its dirty log; the
-# downtime limit is lenient for TCG.
-if qmp src migrate-set-parameters '{"max-bandwidth": 67108864, "downtime-limit": 1000}' \
+if qmp src migrate-set-parameters "$MIGRATION_PARAMS" \
 	migrate "{\"uri\": \"unix:$tmp/mig.sock\"}" >/dev/null; then
 	mig_status=
 	deadline=$(($(now_ms) + MIGRATE_TIMEOUT * 1000))
@@ -221,6 +230,10 @@ print("total %s ms, downtime %s ms, %d MiB sent, %s dirty syncs, %s normal pages
     r.get("normal"), r.get("duplicate")))
 ' "$tmp/migrate.last" 2>/dev/null)
 echo "# migration: ${mig_info:-no query-migrate answer}"
+if [ -n "${VBRIDGE_MIGRATION_RESULT:-}" ]; then
+	python3 -c 'import json, sys; m = json.load(open(sys.argv[1])); print(m.get("downtime", ""), m.get("total-time", ""))' \
+		"$tmp/migrate.last" >"$VBRIDGE_MIGRATION_RESULT" 2>/dev/null
+fi
 mig_error=$(json_field error-desc 2>/dev/null <"$tmp/migrate.last")
 [ -z "$mig_error" ] || echo "# migration error: $mig_error"
 check "migration completed (status ${mig_status:-unknown} after $(((t_mig_end - t_mig) / 1000)) s)" \
@@ -300,20 +313,35 @@ check "vbridge A reported no dirty log error" \
 	bash -c "! grep -qE 'cannot map the dirty log|dirty log of .* is invalid|SET_LOG_BASE needs' '$alog'"
 blog=$tmp/vbridge-b.log
 check "vbridge B: the destination QEMU connected" grep -q "front-end connected" "$blog"
-# Each ring must go on where the source stopped it: A's last stop, B's first start.
+# Each ring must go on where the source stopped it: A's last stop, B's first start. Draining, A
+# reports the next avail index and B starts there. Suspending, A reports it less the requests it
+# left inflight, and B starts past the ones it resubmits from the region QEMU carried over.
 handover=()
 handover_ok=0
+suspended_total=0 resubmitted_total=0
 for q in 0 1; do
 	# A split ring's vring base is its next avail index, logged in hex.
 	a_stop=$(sed -n "s/.*queue $q stopped at vring base 0x\([0-9a-f]*\).*/\1/p" "$alog" | tail -n 1)
 	[ -z "$a_stop" ] || a_stop=$((16#$a_stop))
 	b_start=$(sed -n "s/.*queue $q started: .* from avail index \([0-9]*\).*/\1/p" "$blog" | head -n 1)
-	handover+=("queue $q: ${a_stop:-none} -> ${b_start:-none}")
-	[ -n "$a_stop" ] && [ "$a_stop" = "$b_start" ] || handover_ok=1
+	resub=$(sed -n "s/.*queue $q: resubmitted \([0-9]*\) requests.*/\1/p" "$blog" | head -n 1)
+	susp=$(sed -n "s/.*vring $q suspended with \([0-9]*\) requests.*/\1/p" "$alog" | tail -n 1)
+	resubmitted_total=$((resubmitted_total + ${resub:-0}))
+	suspended_total=$((suspended_total + ${susp:-0}))
+	handover+=("queue $q: ${a_stop:-none} + ${resub:-0} resubmitted -> ${b_start:-none}")
+	[ -n "$a_stop" ] && [ -n "$b_start" ] && [ $(((a_stop + ${resub:-0}) % 65536)) = "$b_start" ] ||
+		handover_ok=1
 done
 handover_txt=$(IFS=,; echo "${handover[*]}")
-check "vbridge B resumed each ring at the avail index where A stopped it (${handover_txt//,/, })" \
+check "vbridge B resumed each ring where A stopped it (${handover_txt//,/, })" \
 	test "$handover_ok" -eq 0
+if [ "$INFLIGHT_MIGRATION" = 1 ]; then
+	check "vbridge A suspended its rings and B resubmitted exactly those requests ($suspended_total left inflight, $resubmitted_total resubmitted)" \
+		test "$suspended_total" -gt 0 -a "$suspended_total" -eq "$resubmitted_total"
+else
+	check "draining, nothing was left inflight ($suspended_total suspended, $resubmitted_total resubmitted)" \
+		test "$suspended_total" -eq 0 -a "$resubmitted_total" -eq 0
+fi
 started=$(grep -c "queue [0-9]* started" "$blog")
 check "vbridge B served the guest after the migration ($started queue threads started)" test "$started" -ge 2
 check "no sanitizer, assertion or crash report in either daemon log" \
