@@ -16,7 +16,8 @@
 # processes are always stopped), GUEST_QEMU (the QEMU of both sides, tests/lib/guest.sh),
 # VBRIDGE_INFLIGHT_MIGRATION=1 (QEMU 11's inflight-migration=on: the source suspends its rings
 # and the destination resubmits), VBRIDGE_DAEMON_ARGS (more options for both daemons, e.g.
-# --engine delay:1000ms), VBRIDGE_MIGRATION_RESULT (a file that gets "DOWNTIME_MS TOTAL_MS").
+# --engine delay:1000ms) and VBRIDGE_A_ARGS / VBRIDGE_B_ARGS (for the source or the destination
+# alone), VBRIDGE_STALL_SECONDS (default 15), VBRIDGE_MIGRATION_RESULT (a file that gets "DOWNTIME_MS TOTAL_MS").
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -28,7 +29,7 @@ BUILD=${BUILD:-build}
 QMP=$PWD/tests/lib/qmp.py
 THREADS=8	# guest writer threads, one write in flight each
 WORK_SECONDS=${VBRIDGE_WORK_SECONDS:-30}
-STALL_SECONDS=15	# a guest I/O pending this long fails the run (a lost request never completes)
+STALL_SECONDS=${VBRIDGE_STALL_SECONDS:-15}	# a guest I/O pending this long fails the run (a lost request never completes)
 SETTLE_SECONDS=3	# migrate this long after the workload started, so that I/O is in flight
 MIGRATE_TIMEOUT=60	# from "migrate" to "completed"
 BOOT_TIMEOUT=60	# from QEMU start to the workload's start on the source
@@ -109,9 +110,10 @@ wait_job() {
 # start_vbridge NAME: daemon NAME on $tmp/NAME.sock, log in $tmp/vbridge-NAME.log, pid in NAME_pid.
 start_vbridge() {
 	local sock=$tmp/$1.sock log=$tmp/vbridge-$1.log pid
+	local side_args=VBRIDGE_${1^^}_ARGS
 	# shellcheck disable=SC2086 # word splitting of the extra options is intended
 	"$VBRIDGE" serve --socket "$sock" --disk "$img" --queues 2 --log-level debug \
-		${VBRIDGE_DAEMON_ARGS:-} >"$log" 2>&1 &
+		${VBRIDGE_DAEMON_ARGS:-} ${!side_args:-} >"$log" 2>&1 &
 	pid=$!
 	printf -v "$1_pid" %s "$pid"
 	for _ in $(seq 100); do

@@ -2,11 +2,11 @@
 # Live migration on QEMU 11 with storage that takes 2 s per request: draining (the control) and
 # with inflight-migration=on, where the source suspends its rings, QEMU carries the inflight
 # region to the destination and vbridge there resubmits. Each run is tests/guest/migration.sh
-# (tagwrite load, block-by-block manifest check); then the downtimes are compared: the one
-# with inflight migration must be at most half the drained one, measured in the same test.
+# (tagwrite load, block-by-block manifest check); then the downtimes are compared: the one with
+# inflight migration must be at most half the drained one, measured in the same test.
 #
-# Settings (environment): VBRIDGE_MIGRATION_DELAY
-# (the delay engine's per-request time, default 2000ms), and those of migration.sh.
+# Settings (environment): VBRIDGE_MIGRATION_DELAY (the delay engine's per-request time,
+# default 2000ms), and those of migration.sh.
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -28,18 +28,19 @@ export VBRIDGE_DAEMON_ARGS="--engine delay:${VBRIDGE_MIGRATION_DELAY:-2000ms}"
 # downtime is then the devices' stop and start, which is what the two modes change.
 export VBRIDGE_MIGRATION_PARAMS='{"downtime-limit": 300}'
 
-
 declare -A downtime
-for mode in drain inflight; do
-	inflight=0
-	[ "$mode" = drain ] || inflight=1
-	rc=0
-	VBRIDGE_INFLIGHT_MIGRATION=$inflight VBRIDGE_MIGRATION_RESULT=$tmp/$mode.result \
+# run MODE INFLIGHT(0/1) [VAR=VALUE...]: one migration.sh run, its checks prefixed with MODE.
+run() {
+	local mode=$1 inflight=$2 rc=0
+	shift 2
+	env "$@" VBRIDGE_INFLIGHT_MIGRATION="$inflight" VBRIDGE_MIGRATION_RESULT="$tmp/$mode.result" \
 		tests/guest/migration.sh >"$tmp/$mode.tap" 2>"$tmp/$mode.err" || rc=$?
 	tap_include "$mode: " "$tmp/$mode.tap" "$rc"
 	[ ! -s "$tmp/$mode.err" ] || tail -n 20 "$tmp/$mode.err" | diag
-	read -r downtime[$mode] _ <"$tmp/$mode.result" 2>/dev/null || downtime[$mode]=
-done
+	read -r "downtime[$mode]" _ <"$tmp/$mode.result" 2>/dev/null || downtime[$mode]=
+}
+run drain 0
+run inflight 1
 
 d=${downtime[drain]:-} i=${downtime[inflight]:-}
 echo "# downtime: draining ${d:-?} ms, inflight migration ${i:-?} ms"
