@@ -107,13 +107,27 @@ wait_job() {
 	return 0
 }
 
-# start_vbridge NAME: daemon NAME on $tmp/NAME.sock, log in $tmp/vbridge-NAME.log, pid in NAME_pid.
+# peer NAME: the back-end of side NAME (a: source, b: destination), vbridge or, with
+# VBRIDGE_A_PEER / VBRIDGE_B_PEER=qsd, qemu-storage-daemon's vhost-user-blk export.
+peer() {
+	local v=VBRIDGE_${1^^}_PEER
+	echo "${!v:-vbridge}"
+}
+
+# start_vbridge NAME: back-end NAME on $tmp/NAME.sock, log in $tmp/vbridge-NAME.log, pid in NAME_pid.
 start_vbridge() {
 	local sock=$tmp/$1.sock log=$tmp/vbridge-$1.log pid
 	local side_args=VBRIDGE_${1^^}_ARGS
-	# shellcheck disable=SC2086 # word splitting of the extra options is intended
-	"$VBRIDGE" serve --socket "$sock" --disk "$img" --queues 2 --log-level debug \
-		${VBRIDGE_DAEMON_ARGS:-} ${!side_args:-} >"$log" 2>&1 &
+	if [ "$(peer "$1")" = qsd ]; then
+		qemu-storage-daemon \
+			--blockdev driver=file,node-name=disk,filename="$img",cache.direct=on,aio=io_uring \
+			--export type=vhost-user-blk,id=exp,node-name=disk,addr.type=unix,addr.path="$sock",writable=on,num-queues=2 \
+			>"$log" 2>&1 &
+	else
+		# shellcheck disable=SC2086 # word splitting of the extra options is intended
+		"$VBRIDGE" serve --socket "$sock" --disk "$img" --queues 2 --log-level debug \
+			${VBRIDGE_DAEMON_ARGS:-} ${!side_args:-} >"$log" 2>&1 &
+	fi
 	pid=$!
 	printf -v "$1_pid" %s "$pid"
 	for _ in $(seq 100); do
@@ -121,7 +135,7 @@ start_vbridge() {
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
-	echo "# vbridge $1 did not start:"
+	echo "# back-end $1 ($(peer "$1")) did not start:"
 	diag "$log"
 	return 1
 }
@@ -138,7 +152,11 @@ stop_vbridge() {
 		rc=timeout
 	fi
 	printf -v "$var" %s ""
-	check "vbridge $1 exits 0 on SIGTERM (status $rc) and removes its socket" test "$rc" = 0 -a ! -e "$tmp/$1.sock"
+	if [ "$(peer "$1")" = qsd ]; then
+		check "qemu-storage-daemon $1 exits 0 on SIGTERM (status $rc)" test "$rc" = 0
+	else
+		check "vbridge $1 exits 0 on SIGTERM (status $rc) and removes its socket" test "$rc" = 0 -a ! -e "$tmp/$1.sock"
+	fi
 }
 
 # launch_qemu NAME SOCKET TIMEOUT [QEMU options]: guest_run in the background, console $tmp/NAME.log,
@@ -174,8 +192,8 @@ export GUEST_KERNEL
 echo "# seed $SEED, workload ${WORK_SECONDS} s, migration ${SETTLE_SECONDS} s after it starts"
 t_start=$(now_ms)
 truncate -s $((DISK_MIB * MiB)) "$img"
-start_vbridge a || bail "vbridge A (source) starts"
-start_vbridge b || bail "vbridge B (destination) starts"
+start_vbridge a || bail "back-end A (source, $(peer a)) starts"
+start_vbridge b || bail "back-end B (destination, $(peer b)) starts"
 
 launch_qemu src "$tmp/a.sock" "$SRC_TIMEOUT"
 src_job=$!
@@ -183,8 +201,10 @@ launch_qemu dst "$tmp/b.sock" "$DST_TIMEOUT" -incoming unix:"$tmp/mig.sock"
 dst_job=$!
 
 # --- the destination waits for the migration stream, connected to B
-wait_for "$tmp/vbridge-b.log" "front-end connected" 30 "$dst_job" ||
-	bail "destination QEMU connected to vbridge B"
+if [ "$(peer b)" = vbridge ]; then
+	wait_for "$tmp/vbridge-b.log" "front-end connected" 30 "$dst_job" ||
+		bail "destination QEMU connected to vbridge B"
+fi
 for _ in $(seq 100); do
 	[ -S "$tmp/qmp-dst.sock" ] && break
 	sleep 0.1
@@ -304,48 +324,54 @@ check "the workload spanned the migration (started on the source, ended on the d
 check "guest finished on the destination (status ${status:-none}, exit $dst_rc)" test "$dst_rc" = 0 -a "$status" = ok
 tagwrite_checks "includes the migration downtime"
 
-# Dirty logging was used: SET_LOG_BASE, then SET_FEATURES (with VHOST_F_LOG_ALL) after it.
 alog=$tmp/vbridge-a.log
-check "vbridge A got the dirty log (SET_LOG_BASE)" grep -q "SET_LOG_BASE" "$alog"
-feat_after=$(awk '/SET_LOG_BASE/ { seen = 1 } seen && /SET_FEATURES/ { n++ } END { print n + 0 }' "$alog")
-addr_after=$(awk '/SET_LOG_BASE/ { seen = 1 } seen && /SET_VRING_ADDR/ { n++ } END { print n + 0 }' "$alog")
-check "vbridge A saw LOG_ALL: $feat_after SET_FEATURES after SET_LOG_BASE ($addr_after SET_VRING_ADDR)" \
-	test "$feat_after" -gt 0
-check "vbridge A reported no dirty log error" \
-	bash -c "! grep -qE 'cannot map the dirty log|dirty log of .* is invalid|SET_LOG_BASE needs' '$alog'"
 blog=$tmp/vbridge-b.log
-check "vbridge B: the destination QEMU connected" grep -q "front-end connected" "$blog"
-# Each ring must go on where the source stopped it: A's last stop, B's first start. Draining, A
-# reports the next avail index and B starts there. Suspending, A reports it less the requests it
-# left inflight, and B starts past the ones it resubmits from the region QEMU carried over.
-handover=()
-handover_ok=0
-suspended_total=0 resubmitted_total=0
-for q in 0 1; do
-	# A split ring's vring base is its next avail index, logged in hex.
-	a_stop=$(sed -n "s/.*queue $q stopped at vring base 0x\([0-9a-f]*\).*/\1/p" "$alog" | tail -n 1)
-	[ -z "$a_stop" ] || a_stop=$((16#$a_stop))
-	b_start=$(sed -n "s/.*queue $q started: .* from avail index \([0-9]*\).*/\1/p" "$blog" | head -n 1)
-	resub=$(sed -n "s/.*queue $q: resubmitted \([0-9]*\) requests.*/\1/p" "$blog" | head -n 1)
-	susp=$(sed -n "s/.*vring $q suspended with \([0-9]*\) requests.*/\1/p" "$alog" | tail -n 1)
-	resubmitted_total=$((resubmitted_total + ${resub:-0}))
-	suspended_total=$((suspended_total + ${susp:-0}))
-	handover+=("queue $q: ${a_stop:-none} + ${resub:-0} resubmitted -> ${b_start:-none}")
-	[ -n "$a_stop" ] && [ -n "$b_start" ] && [ $(((a_stop + ${resub:-0}) % 65536)) = "$b_start" ] ||
-		handover_ok=1
-done
-handover_txt=$(IFS=,; echo "${handover[*]}")
-check "vbridge B resumed each ring where A stopped it (${handover_txt//,/, })" \
-	test "$handover_ok" -eq 0
-if [ "$INFLIGHT_MIGRATION" = 1 ]; then
-	check "vbridge A suspended its rings and B resubmitted exactly those requests ($suspended_total left inflight, $resubmitted_total resubmitted)" \
-		test "$suspended_total" -gt 0 -a "$suspended_total" -eq "$resubmitted_total"
-else
-	check "draining, nothing was left inflight ($suspended_total suspended, $resubmitted_total resubmitted)" \
-		test "$suspended_total" -eq 0 -a "$resubmitted_total" -eq 0
+if [ "$(peer a)" = vbridge ]; then
+	# Dirty logging was used: SET_LOG_BASE, then SET_FEATURES (with VHOST_F_LOG_ALL) after it.
+	check "vbridge A got the dirty log (SET_LOG_BASE)" grep -q "SET_LOG_BASE" "$alog"
+	feat_after=$(awk '/SET_LOG_BASE/ { seen = 1 } seen && /SET_FEATURES/ { n++ } END { print n + 0 }' "$alog")
+	addr_after=$(awk '/SET_LOG_BASE/ { seen = 1 } seen && /SET_VRING_ADDR/ { n++ } END { print n + 0 }' "$alog")
+	check "vbridge A saw LOG_ALL: $feat_after SET_FEATURES after SET_LOG_BASE ($addr_after SET_VRING_ADDR)" \
+		test "$feat_after" -gt 0
+	check "vbridge A reported no dirty log error" \
+		bash -c "! grep -qE 'cannot map the dirty log|dirty log of .* is invalid|SET_LOG_BASE needs' '$alog'"
 fi
-started=$(grep -c "queue [0-9]* started" "$blog")
-check "vbridge B served the guest after the migration ($started queue threads started)" test "$started" -ge 2
+if [ "$(peer b)" = vbridge ]; then
+	check "vbridge B: the destination QEMU connected" grep -q "front-end connected" "$blog"
+	started=$(grep -c "queue [0-9]* started" "$blog")
+	check "vbridge B served the guest after the migration ($started queue threads started)" test "$started" -ge 2
+fi
+if [ "$(peer a)" = vbridge ] && [ "$(peer b)" = vbridge ]; then
+	# Each ring must go on where the source stopped it: A's last stop, B's first start. Draining, A
+	# reports the next avail index and B starts there. Suspending, A reports it less the requests it
+	# left inflight, and B starts past the ones it resubmits from the region QEMU carried over.
+	handover=()
+	handover_ok=0
+	suspended_total=0 resubmitted_total=0
+	for q in 0 1; do
+		# A split ring's vring base is its next avail index, logged in hex.
+		a_stop=$(sed -n "s/.*queue $q stopped at vring base 0x\([0-9a-f]*\).*/\1/p" "$alog" | tail -n 1)
+		[ -z "$a_stop" ] || a_stop=$((16#$a_stop))
+		b_start=$(sed -n "s/.*queue $q started: .* from avail index \([0-9]*\).*/\1/p" "$blog" | head -n 1)
+		resub=$(sed -n "s/.*queue $q: resubmitted \([0-9]*\) requests.*/\1/p" "$blog" | head -n 1)
+		susp=$(sed -n "s/.*vring $q suspended with \([0-9]*\) requests.*/\1/p" "$alog" | tail -n 1)
+		resubmitted_total=$((resubmitted_total + ${resub:-0}))
+		suspended_total=$((suspended_total + ${susp:-0}))
+		handover+=("queue $q: ${a_stop:-none} + ${resub:-0} resubmitted -> ${b_start:-none}")
+		[ -n "$a_stop" ] && [ -n "$b_start" ] && [ $(((a_stop + ${resub:-0}) % 65536)) = "$b_start" ] ||
+			handover_ok=1
+	done
+	handover_txt=$(IFS=,; echo "${handover[*]}")
+	check "vbridge B resumed each ring where A stopped it (${handover_txt//,/, })" \
+		test "$handover_ok" -eq 0
+	if [ "$INFLIGHT_MIGRATION" = 1 ]; then
+		check "vbridge A suspended its rings and B resubmitted exactly those requests ($suspended_total left inflight, $resubmitted_total resubmitted)" \
+			test "$suspended_total" -gt 0 -a "$suspended_total" -eq "$resubmitted_total"
+	else
+		check "draining, nothing was left inflight ($suspended_total suspended, $resubmitted_total resubmitted)" \
+			test "$suspended_total" -eq 0 -a "$resubmitted_total" -eq 0
+	fi
+fi
 check "no sanitizer, assertion or crash report in either daemon log" \
 	bash -c "! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|Assertion|Segmentation' '$alog' '$blog'"
 
