@@ -55,7 +55,7 @@ all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(BUILD)/tests/vhost/variants \
 	$(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
 	$(BUILD)/vbridge-suspend-bench $(BUILD)/vbridge-bench $(BUILD)/tests/vhost/bench_smoke \
 	$(BUILD)/tests/unit/inflight_tool_test $(BUILD)/tests/unit/checkpatch_test \
-	$(BUILD)/tests/unit/docs_test $(FUZZ_REPLAY_BINS)
+	$(BUILD)/tests/unit/docs_test $(BUILD)/tests/unit/migration_doc_test $(FUZZ_REPLAY_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -87,6 +87,10 @@ $(BUILD)/tests/vhost/bench_smoke: tests/vhost/bench_smoke.sh $(BUILD)/vbridge-be
 
 # The data-path programs again, with --poll-us and the delay engine (VU_DAEMON_ARGS).
 $(BUILD)/tests/vhost/variants: tests/vhost/variants.sh
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+
+$(BUILD)/tests/unit/migration_doc_test: tests/unit/migration_doc_test.sh
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 
