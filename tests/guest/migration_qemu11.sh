@@ -1,13 +1,13 @@
 #!/bin/bash
-# Live migration on QEMU 11 with storage that takes 2 s per request: draining (the control) and
+# Live migration on QEMU 11 with storage that takes 3 s per request: draining (the control) and
 # with inflight-migration=on, where the source suspends its rings, QEMU carries the inflight
-# region to the destination and vbridge there resubmits; and from and to qemu-storage-daemon.
+# region to the destination and vbridge there resubmits; and to qemu-storage-daemon.
 # Each run is tests/guest/migration.sh
 # (tagwrite load, block-by-block manifest check); then the downtimes are compared: the one with
 # inflight migration must be at most half the drained one, measured in the same test.
 #
 # Settings (environment): VBRIDGE_MIGRATION_DELAY (the delay engine's per-request time,
-# default 2000ms), and those of migration.sh.
+# default 3000ms), and those of migration.sh.
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -24,7 +24,7 @@ if ! tools/qemu11 --version >"$tmp/version" 2>&1; then
 fi
 echo "# $(head -n 1 "$tmp/version")"
 export GUEST_QEMU=$PWD/tools/qemu11
-export VBRIDGE_DAEMON_ARGS="--engine delay:${VBRIDGE_MIGRATION_DELAY:-2000ms}"
+export VBRIDGE_DAEMON_ARGS="--engine delay:${VBRIDGE_MIGRATION_DELAY:-3000ms}"
 # QEMU's own bandwidth and, at switch-over, the RAM still dirty are left out of the way: the
 # downtime is then the devices' stop and start, which is what the two modes change.
 export VBRIDGE_MIGRATION_PARAMS='{"downtime-limit": 300}'
@@ -44,11 +44,9 @@ run() {
 }
 run drain 0
 run inflight 1
-# Another back-end on one side (qemu-storage-daemon: no INFLIGHT_SHMFD, no bit 20). From it,
-# with inflight-migration=on, QEMU falls back: the source drains, and vbridge starts on a region
-# of its own. To it, draining; with inflight-migration=on QEMU 11.1 would hand qsd a base that
-# skips what vbridge suspended (Documentation/migration.rst), so that is not run.
-run from-qsd 1 VBRIDGE_A_PEER=qsd VBRIDGE_DAEMON_ARGS= VBRIDGE_B_ARGS="$VBRIDGE_DAEMON_ARGS"
+# Another back-end on the destination (qemu-storage-daemon: no INFLIGHT_SHMFD, no bit 20),
+# draining. The other way round is not run: qemu-storage-daemon does not wait for its requests at
+# GET_VRING_BASE, so one in flight at the switch-over is lost (Documentation/migration.rst).
 run to-qsd 0 VBRIDGE_B_PEER=qsd
 
 d=${downtime[drain]:-} i=${downtime[inflight]:-}
