@@ -125,6 +125,10 @@ $(BUILD)/tests/vhost/%: $(BUILD)/tests/vhost/%.o $(FRONT_OBJS)
 
 $(BUILD)/tests/vhost/%.o $(BUILD)/tools/frontend/%.o $(BUILD)/tools/bench/%.o: CFLAGS += -Itools/frontend
 
+# Tests of daemon pieces on the slow disk link those pieces too.
+$(BUILD)/tests/vhost/fence_kill: $(BUILD)/userspace/fence.o $(BUILD)/userspace/log.o
+$(BUILD)/tests/vhost/submit_block: $(BUILD)/userspace/submit_watch.o $(BUILD)/userspace/log.o
+
 GUEST_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread
 
 $(BUILD)/tests/vhost/syscall_filter.o: CFLAGS += -DVBRIDGE_SRC='"$(CURDIR)"'
