@@ -29,7 +29,8 @@ FRONT_SRCS := $(wildcard tools/frontend/*.c)
 FRONT_OBJS := $(FRONT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
-SCRIPT_UNIT_TESTS := $(addprefix $(BUILD)/tests/unit/,docs_test checkpatch_test build_test run_test)
+SCRIPT_UNIT_TESTS := $(addprefix $(BUILD)/tests/unit/,docs_test checkpatch_test build_test run_test \
+	migration_doc_test)
 VHOST_SRCS := $(wildcard tests/vhost/*.c)
 VHOST_BINS := $(VHOST_SRCS:tests/vhost/%.c=$(BUILD)/tests/vhost/%)
 # The load generator vbridge-bench (tools/bench also holds the other benchmarks).
@@ -123,6 +124,10 @@ $(BUILD)/tests/vhost/%: $(BUILD)/tests/vhost/%.o $(FRONT_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/vhost/%.o $(BUILD)/tools/frontend/%.o $(BUILD)/tools/bench/%.o: CFLAGS += -Itools/frontend
+
+# Tests of daemon pieces on the slow disk link those pieces too.
+$(BUILD)/tests/vhost/fence_kill: $(BUILD)/userspace/fence.o $(BUILD)/userspace/log.o
+$(BUILD)/tests/vhost/submit_block: $(BUILD)/userspace/submit_watch.o $(BUILD)/userspace/log.o
 
 GUEST_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread
 

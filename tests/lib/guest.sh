@@ -15,6 +15,7 @@
 #   GUEST_SMP     vCPUs (default: 2)
 #   GUEST_ACCEL   -accel argument (default: tcg; tcg,thread=single for more vCPUs than host cores)
 #   GUEST_APPEND  extra kernel command line
+#   GUEST_QEMU    the QEMU to run (default: qemu-system-x86_64, QEMU 10; tools/qemu11 for QEMU 11)
 
 GUEST_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
@@ -81,7 +82,7 @@ guest_run() {
 	# killed outright; timeout bounds it otherwise. q35 boots no slower than pc
 	# under TCG; vhost-user needs the guest RAM in a shared memfd.
 	setpriv --pdeathsig TERM -- timeout --foreground --kill-after=5 "$secs" \
-		setpriv --pdeathsig KILL -- qemu-system-x86_64 \
+		setpriv --pdeathsig KILL -- "${GUEST_QEMU:-qemu-system-x86_64}" \
 		-accel "${GUEST_ACCEL:-tcg}" -machine q35 -cpu max -smp "${GUEST_SMP:-2}" -m "$mem" \
 		-object memory-backend-memfd,id=mem,size="$mem",share=on -numa node,memdev=mem \
 		-nodefaults -no-user-config -display none -no-reboot \

@@ -34,3 +34,21 @@ tap_done() {
 	echo "1..$tap_count"
 	[ "$tap_failed" -eq 0 ]
 }
+
+# tap_include PREFIX FILE STATUS: the results of another TAP program's output FILE, which
+# exited with STATUS, as checks of this one (their descriptions prefixed), its plan dropped.
+# A program that failed without a failing check, or whose plan does not match, is one failure.
+tap_include() {
+	local prefix=$1 file=$2 status=$3 line plan='' n=0 bad=0
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*) n=$((n + 1)); report 0 "$prefix${line#ok * - }" ;;
+		"not ok "*) n=$((n + 1)) bad=1; report 1 "$prefix${line#not ok * - }" ;;
+		1..*) plan=${line#1..}; plan=${plan%% *} ;;
+		*) echo "$line" ;;
+		esac
+	done <"$file"
+	if [ "$bad" -eq 0 ] && { [ "$status" -ne 0 ] || [ "${plan:-x}" != "$n" ]; }; then
+		report 1 "${prefix}ended with status $status and plan ${plan:-missing} after $n results"
+	fi
+}
