@@ -53,9 +53,9 @@ static size_t iov_push(const struct iovec *iov, unsigned int n, const void *src,
 	return done;
 }
 
-static bool sectors_in_range(const struct vb_device *dev, uint64_t sector, uint64_t bytes)
+static bool sectors_in_range(const struct vb_blk_target *t, uint64_t sector, uint64_t bytes)
 {
-	uint64_t capacity = dev->disk.size >> VB_SECTOR_SHIFT;
+	uint64_t capacity = t->size >> VB_SECTOR_SHIFT;
 	uint64_t count = bytes >> VB_SECTOR_SHIFT;
 
 	return sector <= capacity && count <= capacity - sector;
@@ -67,16 +67,16 @@ static void finish_now(struct vb_blk_req *req, uint8_t status)
 	req->status = status;
 }
 
-static void parse_rw(const struct vb_device *dev, struct vb_blk_req *req, bool write,
+static void parse_rw(const struct vb_blk_target *t, struct vb_blk_req *req, bool write,
 		     uint64_t sector, struct iovec *data, unsigned int ndata)
 {
 	uint64_t len = iov_total(data, ndata);
 
-	if (write && dev->disk.readonly)
+	if (write && t->readonly)
 		return finish_now(req, VIRTIO_BLK_S_IOERR);
 	/* No data in the request's direction: its buffers, if any, face the wrong way. */
 	if (len == 0 || len % VB_SECTOR_SIZE || len > VB_REQ_MAX_BYTES ||
-	    !sectors_in_range(dev, sector, len)) {
+	    !sectors_in_range(t, sector, len)) {
 		vb_debug("%s of %llu bytes at sector %llu refused", write ? "write" : "read",
 			 (unsigned long long)len, (unsigned long long)sector);
 		return finish_now(req, VIRTIO_BLK_S_IOERR);
@@ -90,13 +90,13 @@ static void parse_rw(const struct vb_device *dev, struct vb_blk_req *req, bool w
 		req->used_len = len + 1;
 }
 
-static void parse_discard_zeroes(const struct vb_device *dev, struct vb_blk_req *req,
+static void parse_discard_zeroes(const struct vb_blk_target *t, struct vb_blk_req *req,
 				 bool zeroes, struct iovec *data, unsigned int ndata)
 {
 	struct virtio_blk_discard_write_zeroes seg;
 	uint32_t allowed_flags = zeroes ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0;
 
-	if (dev->disk.readonly)
+	if (t->readonly)
 		return finish_now(req, VIRTIO_BLK_S_IOERR);
 	/* We advertise one segment per request. */
 	if (iov_total(data, ndata) != sizeof(seg) || !iov_pull(&data, &ndata, &seg, sizeof(seg)))
@@ -104,7 +104,7 @@ static void parse_discard_zeroes(const struct vb_device *dev, struct vb_blk_req 
 	if (seg.flags & ~allowed_flags)
 		return finish_now(req, VIRTIO_BLK_S_UNSUPP);
 	if (seg.num_sectors > VB_DISCARD_MAX_SECTORS ||
-	    !sectors_in_range(dev, seg.sector, (uint64_t)seg.num_sectors << VB_SECTOR_SHIFT))
+	    !sectors_in_range(t, seg.sector, (uint64_t)seg.num_sectors << VB_SECTOR_SHIFT))
 		return finish_now(req, VIRTIO_BLK_S_IOERR);
 	if (seg.num_sectors == 0)
 		return finish_now(req, VIRTIO_BLK_S_OK);
@@ -114,7 +114,7 @@ static void parse_discard_zeroes(const struct vb_device *dev, struct vb_blk_req 
 	req->len = (uint64_t)seg.num_sectors << VB_SECTOR_SHIFT;
 }
 
-void vb_blk_parse(const struct vb_device *dev, struct vb_blk_req *req)
+void vb_blk_parse(const struct vb_blk_target *t, struct vb_blk_req *req)
 {
 	struct vb_chain *c = &req->chain;
 	struct virtio_blk_outhdr hdr;
@@ -138,19 +138,19 @@ void vb_blk_parse(const struct vb_device *dev, struct vb_blk_req *req)
 
 	switch (hdr.type) {
 	case VIRTIO_BLK_T_IN:
-		return parse_rw(dev, req, false, hdr.sector, in, nin);
+		return parse_rw(t, req, false, hdr.sector, in, nin);
 	case VIRTIO_BLK_T_OUT:
-		return parse_rw(dev, req, true, hdr.sector, out, nout);
+		return parse_rw(t, req, true, hdr.sector, out, nout);
 	case VIRTIO_BLK_T_FLUSH:
 		req->op = VB_IO_FLUSH;
 		return;
 	case VIRTIO_BLK_T_GET_ID:
-		req->used_len = iov_push(in, nin, dev->serial, sizeof(dev->serial)) + 1;
+		req->used_len = iov_push(in, nin, t->serial, sizeof(t->serial)) + 1;
 		return finish_now(req, VIRTIO_BLK_S_OK);
 	case VIRTIO_BLK_T_DISCARD:
-		return parse_discard_zeroes(dev, req, false, out, nout);
+		return parse_discard_zeroes(t, req, false, out, nout);
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		return parse_discard_zeroes(dev, req, true, out, nout);
+		return parse_discard_zeroes(t, req, true, out, nout);
 	default:
 		return finish_now(req, VIRTIO_BLK_S_UNSUPP);
 	}

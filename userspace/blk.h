@@ -2,11 +2,11 @@
 #ifndef VBRIDGE_BLK_H
 #define VBRIDGE_BLK_H
 
+#include <linux/virtio_blk.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "device.h"
 #include "virtqueue.h"
 
 /* virtio-blk addresses the disk in 512-byte sectors whatever its block size. */
@@ -75,12 +75,19 @@ static inline size_t vb_blk_req_slot_size(size_t req_size)
 	return (sizeof(struct vb_blk_req) + req_size + 7) & ~(size_t)7;
 }
 
+/* What decoding needs to know of the disk a device serves; the device fills it once. */
+struct vb_blk_target {
+	uint64_t size;				/* bytes */
+	bool readonly;
+	char serial[VIRTIO_BLK_ID_BYTES];	/* GET_ID's answer; not NUL-terminated when full */
+};
+
 /*
  * Decodes req->chain into an operation. Anything the device must refuse
  * (bad address, out of range, read-only, unknown type) comes back as
  * VB_IO_NONE with the status set; GET_ID is also completed here.
  */
-void vb_blk_parse(const struct vb_device *dev, struct vb_blk_req *req);
+void vb_blk_parse(const struct vb_blk_target *t, struct vb_blk_req *req);
 /* Status to report for a finished disk operation with result res (bytes or -errno). */
 uint8_t vb_blk_status_from_errno(int res);
 

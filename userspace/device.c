@@ -43,8 +43,10 @@ int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts)
 		return ret;
 	dev->num_queues = opts->num_queues;
 	dev->max_queue_size = opts->max_queue_size;
+	dev->blk.size = dev->disk.size;
+	dev->blk.readonly = dev->disk.readonly;
 	if (opts->serial)
-		memcpy(dev->serial, opts->serial, strnlen(opts->serial, sizeof(dev->serial)));
+		memcpy(dev->blk.serial, opts->serial, strnlen(opts->serial, sizeof(dev->blk.serial)));
 	dev->offered_features = offered_features(dev);
 	dev->writeback = 1;
 	dev->engine = opts->engine.ops ? opts->engine : vb_engine_default();

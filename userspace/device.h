@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "blk.h"
 #include "dirty_log.h"
 #include "disk.h"
 #include "engine.h"
@@ -44,7 +45,7 @@ struct vb_device {
 	struct vb_disk disk;
 	unsigned int num_queues;
 	unsigned int max_queue_size;
-	char serial[VIRTIO_BLK_ID_BYTES];
+	struct vb_blk_target blk;	/* the disk as request decoding sees it; set at init */
 	uint64_t offered_features;	/* device and ring bits we offer */
 	uint64_t features;		/* what the driver acknowledged */
 	/* Config space writeback flag (CONFIG_WCE); queue threads read it per write. */

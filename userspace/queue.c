@@ -332,7 +332,7 @@ static void start_request(struct vb_queue *q, struct vb_blk_req *req, uint16_t h
 		finish_request(q, req);
 		return;
 	}
-	vb_blk_parse(q->dev, req);
+	vb_blk_parse(&q->dev->blk, req);
 	execute(q, req);
 }
 

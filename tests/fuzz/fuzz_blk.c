@@ -23,7 +23,7 @@
 
 #define SERIAL "vbridge-fuzz-serial0"
 
-static struct vb_device dev;
+static struct vb_blk_target dev;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -75,7 +75,7 @@ static bool gather(const struct iovec *iov, unsigned int n, void *dst, size_t le
 
 static bool in_range(uint64_t sector, uint64_t bytes)
 {
-	uint64_t cap = dev.disk.size >> VB_SECTOR_SHIFT;
+	uint64_t cap = dev.size >> VB_SECTOR_SHIFT;
 
 	return sector <= cap && bytes / VB_SECTOR_SIZE <= cap - sector;
 }
@@ -116,8 +116,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&req, 0, sizeof(req));
 	nout = niov ? nout % (niov + 1) : 0;
-	dev.disk.readonly = flags & 1;
-	dev.disk.size = flags & 8 ? UINT64_MAX & ~(uint64_t)(VB_SECTOR_SIZE - 1)
+	dev.readonly = flags & 1;
+	dev.size = flags & 8 ? UINT64_MAX & ~(uint64_t)(VB_SECTOR_SIZE - 1)
 				  : sectors << VB_SECTOR_SHIFT;
 	c->head = 0;
 	c->niov = niov;
@@ -174,12 +174,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	case VIRTIO_BLK_T_OUT: {
 		uint64_t len = out_total - sizeof(hdr);
-		bool good = !dev.disk.readonly && len > 0 && len % VB_SECTOR_SIZE == 0 &&
+		bool good = !dev.readonly && len > 0 && len % VB_SECTOR_SIZE == 0 &&
 			    len <= VB_REQ_MAX_BYTES && in_range(hdr.sector, len);
 
 		FUZZ_CHECK(good ? req.op == VB_IO_WRITE : (req.op == VB_IO_NONE && req.status == VIRTIO_BLK_S_IOERR),
 			   "write of %llu bytes at sector %llu (read-only %d): op %d",
-			   (unsigned long long)len, (unsigned long long)hdr.sector, dev.disk.readonly,
+			   (unsigned long long)len, (unsigned long long)hdr.sector, dev.readonly,
 			   req.op);
 		if (good) {
 			FUZZ_CHECK(req.offset == hdr.sector << VB_SECTOR_SHIFT && req.len == len &&
@@ -208,11 +208,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct virtio_blk_discard_write_zeroes seg;
 		bool whole = out_total - sizeof(hdr) == sizeof(seg);
 
-		if (dev.disk.readonly || !whole) {
+		if (dev.readonly || !whole) {
 			FUZZ_CHECK(req.op == VB_IO_NONE &&
-				   req.status == (dev.disk.readonly ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_UNSUPP),
+				   req.status == (dev.readonly ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_UNSUPP),
 				   "discard/write-zeroes: read-only %d, segment bytes %llu: op %d status %u",
-				   dev.disk.readonly, (unsigned long long)(out_total - sizeof(hdr)),
+				   dev.readonly, (unsigned long long)(out_total - sizeof(hdr)),
 				   req.op, req.status);
 			break;
 		}
@@ -234,7 +234,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				   req.len == (uint64_t)seg.num_sectors << VB_SECTOR_SHIFT &&
 				   req.unmap == (zeroes && (seg.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)),
 				   "segment decoded wrongly");
-			FUZZ_CHECK(req.offset + req.len <= dev.disk.size, "past the end of the disk");
+			FUZZ_CHECK(req.offset + req.len <= dev.size, "past the end of the disk");
 		}
 		break;
 	}

@@ -6,7 +6,7 @@
 
 #define DISK_SECTORS 2048
 
-static struct vb_device dev;
+static struct vb_blk_target dev;
 static struct vb_blk_req req;
 static uint8_t hdrbuf[16], data[8192], status;
 
@@ -56,7 +56,7 @@ int main(void)
 {
 	struct virtio_blk_discard_write_zeroes seg = { 0 };
 
-	dev.disk.size = DISK_SECTORS * 512;
+	dev.size = DISK_SECTORS * 512;
 	memcpy(dev.serial, "serial-1234", 11);
 
 	simple(VIRTIO_BLK_T_IN, 8, data, 4096, true);
@@ -148,7 +148,7 @@ int main(void)
 	simple(VIRTIO_BLK_T_DISCARD, 0, data, 2 * sizeof(seg), false);
 	ok(req.op == VB_IO_NONE && req.status == VIRTIO_BLK_S_UNSUPP, "more segments than advertised are refused");
 
-	dev.disk.readonly = true;
+	dev.readonly = true;
 	simple(VIRTIO_BLK_T_OUT, 0, data, 512, false);
 	ok(req.op == VB_IO_NONE && req.status == VIRTIO_BLK_S_IOERR, "write to a read-only disk fails");
 

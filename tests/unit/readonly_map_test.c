@@ -17,7 +17,7 @@
 
 static struct vb_mem_table mem;
 static struct vb_vring vr;
-static struct vb_device dev;
+static struct vb_blk_target dev;
 static struct vb_blk_req req;
 static uint8_t *guest;		/* the guest's own, writable view of both regions */
 
@@ -40,7 +40,7 @@ static void setup(void)
 		abort();
 	close(fd);
 	vb_vring_start(&vr, QSZ, false, false, gp(DESC), gp(AVAIL), gp(USED), 0);
-	dev.disk.size = 1 << 20;
+	dev.size = 1 << 20;
 }
 
 /* A three-descriptor request: header (device-readable), data, status. */
