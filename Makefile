@@ -6,7 +6,7 @@ BUILD ?= build
 # pkg-config while parsing, before `make demo` or `make check` has installed libnl (make deps).
 LIBNL_CFLAGS ?= -I/usr/include/libnl3
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -Wshadow \
-	-Wstrict-prototypes -Wmissing-prototypes -Iinclude -pthread -MMD -MP $(LIBNL_CFLAGS)
+	-Wstrict-prototypes -Wmissing-prototypes -Iinclude -Iuserspace -pthread -MMD -MP $(LIBNL_CFLAGS)
 # Programs the guest tests copy into their guests are static and never sanitized, whatever the build.
 STATIC_CFLAGS := $(CFLAGS_BASE) -Itools/frontend
 # libnl-genl-3: the VDUSE front door attaches its device to the vDPA bus over generic netlink.
@@ -21,8 +21,9 @@ CFLAGS := $(CFLAGS_BASE) $(EXTRA_CFLAGS)
 
 VERSION := 0.1.0$(shell git describe --always --dirty 2>/dev/null | sed 's/^/+g/')
 
-# The daemon: everything in userspace/ except main.c is the core the tests link too.
-CORE_SRCS := $(filter-out userspace/main.c,$(wildcard userspace/*.c))
+# The daemon: main.c and a folder per layer below it (Documentation/design.rst); the layers
+# are what the tests link too.
+CORE_SRCS := $(wildcard userspace/*/*.c)
 CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/%.o)
 # The vhost-user front-end library used by the test driver and the benchmark.
 FRONT_SRCS := $(wildcard tools/frontend/*.c)
@@ -126,8 +127,8 @@ $(BUILD)/tests/vhost/%: $(BUILD)/tests/vhost/%.o $(FRONT_OBJS)
 $(BUILD)/tests/vhost/%.o $(BUILD)/tools/frontend/%.o $(BUILD)/tools/bench/%.o: CFLAGS += -Itools/frontend
 
 # Tests of daemon pieces on the slow disk link those pieces too.
-$(BUILD)/tests/vhost/fence_kill: $(BUILD)/userspace/fence.o $(BUILD)/userspace/log.o
-$(BUILD)/tests/vhost/submit_block: $(BUILD)/userspace/submit_watch.o $(BUILD)/userspace/log.o
+$(BUILD)/tests/vhost/fence_kill: $(BUILD)/userspace/engine/fence.o $(BUILD)/userspace/util/log.o
+$(BUILD)/tests/vhost/submit_block: $(BUILD)/userspace/engine/submit_watch.o $(BUILD)/userspace/util/log.o
 
 GUEST_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread
 

@@ -12,13 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "device.h"
-#include "log.h"
-#include "signals.h"
-#include "vduse.h"
+#include "core/device.h"
+#include "util/log.h"
+#include "core/signals.h"
+#include "vduse/vduse.h"
 #include "vb_parse.h"
-#include "virtqueue.h"
-#include "vhost_user.h"
+#include "virtio/virtqueue.h"
+#include "vhost-user/vhost_user.h"
 
 #ifndef VBRIDGE_VERSION
 #define VBRIDGE_VERSION "unknown"

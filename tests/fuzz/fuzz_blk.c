@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../userspace/blk.h"
-#include "../../userspace/log.h"
+#include "virtio/blk.h"
+#include "util/log.h"
 #include "fuzz.h"
 
 /*

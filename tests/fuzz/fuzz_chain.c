@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../userspace/log.h"
-#include "../../userspace/virtqueue.h"
+#include "util/log.h"
+#include "virtio/virtqueue.h"
 #include "fuzz.h"
 
 /*

@@ -12,11 +12,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../../userspace/device.h"
-#include "../../userspace/log.h"
-#include "../../userspace/queue.h"
-#include "../../userspace/vhost_user.h"
-#include "../../userspace/vu_socket.h"
+#include "core/device.h"
+#include "util/log.h"
+#include "core/queue.h"
+#include "vhost-user/vhost_user.h"
+#include "vhost-user/vu_socket.h"
 #include "fuzz.h"
 
 /*

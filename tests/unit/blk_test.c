@@ -1,7 +1,7 @@
 /* Unit tests of virtio-blk request decoding: layouts, ranges, read-only, GET_ID, discard segments. */
 #include <string.h>
 
-#include "../../userspace/blk.h"
+#include "virtio/blk.h"
 #include "tap.h"
 
 #define DISK_SECTORS 2048

@@ -3,7 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../../userspace/dirty_log.h"
+#include "virtio/dirty_log.h"
 #include "tap.h"
 
 static bool bit(const struct vb_dirty_log *log, uint64_t page)

@@ -5,8 +5,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../../userspace/inflight.h"
-#include "../../userspace/log.h"
+#include "virtio/inflight.h"
+#include "util/log.h"
 #include "tap.h"
 
 #define QSZ 16

@@ -279,7 +279,7 @@ ok $([ -z "$crashes" ]; echo $?) "plausible headers over random or sparse descri
 
 # --- Packed rings ---------------------------------------------------------------
 #
-# A model of one packed queue region, driven as vbridge's userspace/inflight.c
+# A model of one packed queue region, driven as vbridge's userspace/virtio/inflight.c
 # drives it, so the states generated are the ones a daemon killed at any store
 # leaves behind. It is written out whole by pq_write.
 

@@ -4,7 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../../userspace/blk.h"
+#include "virtio/blk.h"
 #include "tap.h"
 
 #define QSZ 8

@@ -9,7 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../../userspace/vu_socket.h"
+#include "vhost-user/vu_socket.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/vbridge-socket-test.XXXXXX";

@@ -5,7 +5,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "../../userspace/virtqueue.h"
+#include "virtio/virtqueue.h"
 #include "tap.h"
 
 #define QSZ 8

@@ -7,8 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../userspace/log.h"
-#include "../../userspace/vu_socket.h"
+#include "util/log.h"
+#include "vhost-user/vu_socket.h"
 #include "tap.h"
 
 static int sv[2], stop_fd;

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../userspace/submit_watch.h"
+#include "engine/submit_watch.h"
 #include "vu_frontend.h"
 #include "vu_harness.h"
 #include "vu_slowfs.h"

@@ -5,7 +5,7 @@
 #include <string.h>
 
 /*
- * The protocol, as vbridge (userspace/inflight.c) and DPDK run it:
+ * The protocol, as vbridge (userspace/virtio/inflight.c) and DPDK run it:
  *
  * fetch: the chain's descriptors are copied into entries taken from the free
  *   list at old_free_head (== free_head); the head entry gets num 0, counter,

@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "device.h"
-#include "inflight.h"
+#include "core/device.h"
+#include "virtio/inflight.h"
 
 struct vb_vduse_opts {
 	const char *name;	/* VDUSE and vDPA device name */

@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "device.h"
-#include "inflight.h"
+#include "core/device.h"
+#include "virtio/inflight.h"
 #include "vhost_user_proto.h"
 
 struct vb_vu_ring {

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "blk.h"
+#include "virtio/blk.h"
 #include "delay_queue.h"
 #include "engine.h"
 

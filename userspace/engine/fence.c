@@ -5,7 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "util/log.h"
 
 static int check_range(uint64_t disk_size, uint64_t off, uint64_t len)
 {

@@ -1,7 +1,7 @@
 /* The uring engine: every request is a disk operation on the queue's io_uring. */
 #include <errno.h>
 
-#include "blk.h"
+#include "virtio/blk.h"
 #include "engine.h"
 #include "uring_io.h"
 

@@ -7,11 +7,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "blk.h"
-#include "dirty_log.h"
-#include "disk.h"
-#include "engine.h"
-#include "guest_mem.h"
+#include "virtio/blk.h"
+#include "virtio/dirty_log.h"
+#include "engine/disk.h"
+#include "engine/engine.h"
+#include "virtio/guest_mem.h"
 
 #define VB_QUEUES_MAX 64
 

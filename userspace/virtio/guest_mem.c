@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "util/log.h"
 
 static bool range_ok(uint64_t start, uint64_t len)
 {

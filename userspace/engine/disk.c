@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "util/log.h"
 
 static int open_backing(const char *path, bool readonly, bool *direct)
 {

@@ -11,7 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "util/log.h"
 
 static int fill_addr(struct sockaddr_un *sun, const char *path)
 {

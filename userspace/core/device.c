@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "blk.h"
-#include "log.h"
+#include "virtio/blk.h"
+#include "util/log.h"
 #include "queue.h"
 #include "vb_bit.h"
 

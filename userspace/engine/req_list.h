@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "blk.h"
+#include "virtio/blk.h"
 
 struct vb_req_list {
 	struct vb_blk_req *head, *tail;

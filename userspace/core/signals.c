@@ -10,7 +10,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "util/log.h"
 
 static void *signal_thread(void *arg)
 {

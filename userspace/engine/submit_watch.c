@@ -1,8 +1,8 @@
 /* Storage whose io_uring submission blocks: timing submissions, and issuing with IOSQE_ASYNC once one blocked. */
 #include "submit_watch.h"
 
-#include "clock.h"
-#include "log.h"
+#include "util/clock.h"
+#include "util/log.h"
 
 int vb_submit_watched(struct vb_submit_watch *w, struct io_uring *ring)
 {

@@ -4,7 +4,7 @@
 
 #include <liburing.h>
 
-#include "blk.h"
+#include "virtio/blk.h"
 #include "bounce_pool.h"
 #include "disk.h"
 

@@ -8,7 +8,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "util/log.h"
 
 static int open_device(void)
 {

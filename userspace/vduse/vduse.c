@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "queue.h"
+#include "util/log.h"
+#include "core/queue.h"
 #include "vdpa_netlink.h"
 #include "vb_bit.h"
 

@@ -7,11 +7,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "bounce_pool.h"
+#include "engine/bounce_pool.h"
 #include "device.h"
-#include "engine.h"
-#include "inflight.h"
-#include "virtqueue.h"
+#include "engine/engine.h"
+#include "virtio/inflight.h"
+#include "virtio/virtqueue.h"
 
 struct io_uring;
 struct vb_blk_req;

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "blk.h"
+#include "virtio/blk.h"
 #include "engine.h"
 #include "req_list.h"
 #include "uapi/linux/vbabort.h"

@@ -35,11 +35,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "blk.h"
-#include "clock.h"
-#include "engine.h"
-#include "log.h"
-#include "uring_io.h"
+#include "virtio/blk.h"
+#include "util/clock.h"
+#include "engine/engine.h"
+#include "util/log.h"
+#include "engine/uring_io.h"
 
 /* user_data tags that are not request pointers (engine.h reserves up to VB_TAG_MAX). */
 #define TAG_KICK 1

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "log.h"
+#include "util/log.h"
 
 static uint64_t iov_total(const struct iovec *iov, unsigned int n)
 {

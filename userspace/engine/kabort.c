@@ -1,11 +1,11 @@
 /* The kabort engine: requests through the vbabort kernel module, io_uring for what it cannot take. */
 #include <errno.h>
 
-#include "blk.h"
+#include "virtio/blk.h"
 #include "disk.h"
 #include "engine.h"
 #include "kabort_io.h"
-#include "log.h"
+#include "util/log.h"
 
 /* How long a ring's first start waits for a killed predecessor's requests. */
 #define KABORT_ORPHAN_WAIT_MS 30000

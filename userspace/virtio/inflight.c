@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "guest_mem.h"
-#include "log.h"
+#include "util/log.h"
 
 /*
  * The region must be consistent at every instant, since the daemon may be

@@ -1,7 +1,7 @@
 /* The null engine: no I/O at all; reads return zeroes, everything succeeds at once. */
 #include <string.h>
 
-#include "blk.h"
+#include "virtio/blk.h"
 #include "engine.h"
 
 struct null_engine {

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "log.h"
+#include "util/log.h"
 
 int vb_dirty_log_map(struct vb_dirty_log *log, int fd, uint64_t size, uint64_t offset)
 {

@@ -10,8 +10,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "queue.h"
+#include "util/log.h"
+#include "core/queue.h"
 #include "vb_bit.h"
 #include "vu_socket.h"
 

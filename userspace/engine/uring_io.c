@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "util/log.h"
 
 #define FLAG_LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define FLAG_SET(x) __atomic_store_n(&(x), 1, __ATOMIC_RELAXED)

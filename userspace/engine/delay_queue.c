@@ -5,7 +5,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "clock.h"
+#include "util/clock.h"
 
 /* An absolute deadline of 0 would disarm the timer: the queue is empty then, so that is right. */
 static void arm(struct vb_delay_queue *d, uint64_t deadline_ns)

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "blk.h"
+#include "virtio/blk.h"
 #include "req_list.h"
 
 /* What the delay engine keeps behind each request (vb_blk_req_engine_data). */
