@@ -31,7 +31,7 @@ FRONT_OBJS := $(FRONT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 SCRIPT_UNIT_TESTS := $(addprefix $(BUILD)/tests/unit/,docs_test checkpatch_test build_test run_test \
-	migration_doc_test)
+	migration_doc_test layers_test)
 VHOST_SRCS := $(wildcard tests/vhost/*.c)
 VHOST_BINS := $(VHOST_SRCS:tests/vhost/%.c=$(BUILD)/tests/vhost/%)
 # The load generator vbridge-bench (tools/bench also holds the other benchmarks).

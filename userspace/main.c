@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/device.h"
+#include "core/rings.h"
 #include "util/log.h"
 #include "core/signals.h"
 #include "vduse/vduse.h"

@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/device.h"
+#include "core/rings.h"
 #include "util/log.h"
 #include "core/queue.h"
 #include "vhost-user/vhost_user.h"

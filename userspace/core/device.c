@@ -1,4 +1,4 @@
-/* The virtio-blk device shared by every front door: backing disk, config, queues and guest memory. */
+/* The virtio-blk device every front door shares: backing disk, features, config space, memory map and orphaned rings. */
 #include "device.h"
 
 #include <errno.h>
@@ -13,7 +13,6 @@
 
 #include "virtio/blk.h"
 #include "util/log.h"
-#include "queue.h"
 #include "vb_bit.h"
 
 
@@ -33,7 +32,7 @@ static uint64_t offered_features(const struct vb_device *dev)
 	return f;
 }
 
-int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts)
+int vb_device_open(struct vb_device *dev, const struct vb_device_opts *opts)
 {
 	int ret;
 
@@ -58,29 +57,7 @@ int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts)
 	pthread_cond_init(&dev->orphan_done, NULL);
 	pthread_mutex_init(&dev->cfg_lock, NULL);
 	pthread_cond_init(&dev->cfg_acked, NULL);
-	dev->queues = calloc(dev->num_queues, sizeof(*dev->queues));
-	if (!dev->queues) {
-		ret = -ENOMEM;
-		goto fail_disk;
-	}
-	for (unsigned int i = 0; i < dev->num_queues; i++) {
-		ret = vb_queue_init(&dev->queues[i], dev, i);
-		if (ret < 0) {
-			while (i-- > 0)
-				vb_queue_destroy(&dev->queues[i]);
-			goto fail_queues;
-		}
-	}
 	return 0;
-fail_queues:
-	free(dev->queues);
-fail_disk:
-	pthread_cond_destroy(&dev->cfg_acked);
-	pthread_mutex_destroy(&dev->cfg_lock);
-	pthread_cond_destroy(&dev->orphan_done);
-	pthread_mutex_destroy(&dev->orphan_lock);
-	vb_disk_close(&dev->disk);
-	return ret;
 }
 
 bool vb_device_orphan_begin(struct vb_device *dev, struct vb_orphan *o)
@@ -139,12 +116,16 @@ static unsigned int orphan_reads(const struct vb_device *dev, char *list, size_t
 	return total;
 }
 
-static void free_log(struct vb_dirty_log *log)
+unsigned int vb_device_orphan_summary(struct vb_device *dev, unsigned int *rings, char *list,
+				      size_t size)
 {
-	if (log) {
-		vb_dirty_log_unmap(log);
-		free(log);
-	}
+	unsigned int reads;
+
+	pthread_mutex_lock(&dev->orphan_lock);
+	*rings = dev->orphan_rings;
+	reads = orphan_reads(dev, list, size);
+	pthread_mutex_unlock(&dev->orphan_lock);
+	return reads;
 }
 
 /* Waits for the orphaned rings until deadline; false if some are left. */
@@ -178,19 +159,15 @@ static bool wait_for_orphans(struct vb_device *dev)
 	return done;
 }
 
-bool vb_device_destroy(struct vb_device *dev)
+bool vb_device_close(struct vb_device *dev)
 {
-	for (unsigned int i = 0; i < dev->num_queues; i++)
-		vb_queue_destroy(&dev->queues[i]);
-	free(dev->queues);
-	dev->queues = NULL;
 	if (!wait_for_orphans(dev))
 		return false;
 	pthread_cond_destroy(&dev->orphan_done);
 	pthread_mutex_destroy(&dev->orphan_lock);
 	/* No worker is left to acknowledge anything. */
 	vb_mem_put(dev->mem);
-	free_log(dev->log);
+	vb_dirty_log_free(dev->log);
 	pthread_cond_destroy(&dev->cfg_acked);
 	pthread_mutex_destroy(&dev->cfg_lock);
 	vb_disk_close(&dev->disk);
@@ -200,76 +177,6 @@ bool vb_device_destroy(struct vb_device *dev)
 void vb_device_begin_exit(struct vb_device *dev)
 {
 	__atomic_store_n(&dev->exiting, 1, __ATOMIC_RELEASE);
-}
-
-void vb_device_log_status(struct vb_device *dev, const char *name)
-{
-	unsigned int running = 0, busy = 0, stopping = 0, rings, reads;
-	char list[256];
-
-	/*
-	 * A snapshot taken without stopping the queues: counters may be a moment
-	 * old. A stopping ring's abandoned reads are its own until it hands them
-	 * off, or waits for them past the limit.
-	 */
-	for (unsigned int i = 0; i < dev->num_queues; i++) {
-		struct vb_queue_stats st;
-
-		vb_queue_stats(&dev->queues[i], &st);
-		running += st.running;
-		busy += st.busy;
-		stopping += st.abandoned;
-	}
-	pthread_mutex_lock(&dev->orphan_lock);
-	rings = dev->orphan_rings;
-	reads = orphan_reads(dev, list, sizeof(list));
-	pthread_mutex_unlock(&dev->orphan_lock);
-	vb_info("status %s: %u of %u rings running, %u requests in flight, %u abandoned reads on stopping rings, %u orphaned rings (limit %u) with %u abandoned reads outstanding%s%s",
-		name, running, dev->num_queues, busy, stopping, rings, dev->orphan_limit, reads,
-		rings ? ": " : "", list);
-}
-
-void vb_device_publish(struct vb_device *dev)
-{
-	uint64_t gen;
-
-	pthread_mutex_lock(&dev->cfg_lock);
-	gen = dev->cfg_gen + 1;
-	__atomic_store_n(&dev->cfg_gen, gen, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&dev->cfg_lock);
-	/* Only the control thread starts and stops workers, so running cannot change meanwhile. */
-	for (unsigned int i = 0; i < dev->num_queues; i++) {
-		if (vb_queue_running(&dev->queues[i]))
-			vb_queue_wake(&dev->queues[i]);
-	}
-	pthread_mutex_lock(&dev->cfg_lock);
-	for (unsigned int i = 0; i < dev->num_queues; i++) {
-		while (vb_queue_running(&dev->queues[i]) && dev->queues[i].acked_gen < gen)
-			pthread_cond_wait(&dev->cfg_acked, &dev->cfg_lock);
-	}
-	pthread_mutex_unlock(&dev->cfg_lock);
-}
-
-void vb_device_set_mem(struct vb_device *dev, struct vb_mem_table *mem)
-{
-	struct vb_mem_table *old = dev->mem;
-
-	pthread_mutex_lock(&dev->cfg_lock);
-	dev->mem = mem;
-	pthread_mutex_unlock(&dev->cfg_lock);
-	vb_device_publish(dev);
-	vb_mem_put(old);
-}
-
-void vb_device_set_log(struct vb_device *dev, struct vb_dirty_log *log)
-{
-	struct vb_dirty_log *old = dev->log;
-
-	pthread_mutex_lock(&dev->cfg_lock);
-	dev->log = log;
-	pthread_mutex_unlock(&dev->cfg_lock);
-	vb_device_publish(dev);
-	free_log(old);
 }
 
 static unsigned int ilog2(uint32_t v)
@@ -314,12 +221,4 @@ int vb_device_write_config(struct vb_device *dev, uint32_t offset, const uint8_t
 	__atomic_store_n(&dev->writeback, buf[0], __ATOMIC_RELAXED);
 	vb_info("cache mode set to %s", buf[0] ? "writeback" : "writethrough");
 	return 0;
-}
-
-void vb_device_reset(struct vb_device *dev)
-{
-	for (unsigned int i = 0; i < dev->num_queues; i++)
-		vb_queue_reset(&dev->queues[i]);
-	dev->features = 0;
-	dev->writeback = 1;
 }

@@ -1,4 +1,4 @@
-/* The virtio-blk device shared by every front door: backing disk, config, queues and guest memory. */
+/* The virtio-blk device every front door shares: backing disk, features, config space, memory map and orphaned rings. */
 #ifndef VBRIDGE_DEVICE_H
 #define VBRIDGE_DEVICE_H
 
@@ -81,15 +81,19 @@ struct vb_device {
 	int exiting;			/* atomic: the daemon is exiting, the limit no longer holds */
 };
 
-int vb_device_init(struct vb_device *dev, const struct vb_device_opts *opts);
 /*
- * Stops the queues and frees the device once its orphaned rings are done,
+ * Opens the disk and sets up everything but the rings (core/rings.h makes
+ * those): returns 0 or -errno.
+ */
+int vb_device_open(struct vb_device *dev, const struct vb_device_opts *opts);
+/*
+ * Frees what vb_device_open set up once the orphaned rings are done,
  * waiting orphan_timeout_ms for them at most. Returns false, having logged
  * which rings and how many reads it abandons, if some were still with the
  * host: their threads still use the device, so it must stay in memory
  * (not freed, not reused) until the process exits.
  */
-bool vb_device_destroy(struct vb_device *dev);
+bool vb_device_close(struct vb_device *dev);
 /* Fills the config space as the driver reads it. */
 void vb_device_config(const struct vb_device *dev, struct virtio_blk_config *cfg);
 /*
@@ -112,20 +116,11 @@ void vb_device_orphan_done(struct vb_device *dev, struct vb_orphan *o);
  * orphan_timeout_ms. Callable from any thread.
  */
 void vb_device_begin_exit(struct vb_device *dev);
-/* Logs one line: rings running, requests in flight, orphaned rings and their reads. */
-void vb_device_log_status(struct vb_device *dev, const char *name);
 /*
- * Publishes a new memory map (taking over the caller's reference; NULL:
- * none) or dirty log (allocated with malloc; NULL: none) and returns once
- * every running worker uses it. Requests that started with the old map keep
- * it until they end; the old log is unmapped at once, since workers mark
- * through the log they adopted, the new one, from then on.
+ * For the status line: the orphaned rings (in *rings), "queue Q (N reads), ..." in list,
+ * and the abandoned reads they still have with the host (returned).
  */
-void vb_device_set_mem(struct vb_device *dev, struct vb_mem_table *mem);
-void vb_device_set_log(struct vb_device *dev, struct vb_dirty_log *log);
-/* Makes running workers adopt what changed under cfg_lock; returns once each has. */
-void vb_device_publish(struct vb_device *dev);
-/* Device reset: stops every queue (draining its I/O) and forgets ring state and features. */
-void vb_device_reset(struct vb_device *dev);
+unsigned int vb_device_orphan_summary(struct vb_device *dev, unsigned int *rings, char *list,
+				      size_t size);
 
 #endif

@@ -993,7 +993,6 @@ void vb_queue_set_used_log(struct vb_queue *q, bool log_used, uint64_t used_gpa)
 	q->config.log_used = log_used;
 	q->config.used_gpa = used_gpa;
 	pthread_mutex_unlock(&q->dev->cfg_lock);
-	vb_device_publish(q->dev);
 }
 
 const char *vb_queue_cannot_suspend(const struct vb_queue *q)

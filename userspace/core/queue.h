@@ -34,7 +34,7 @@ struct vb_ring_config {
  * fields under "set-up" are written by the control thread only while the
  * ring is STOPPED, except config.log_used and config.used_gpa, which
  * vb_queue_set_used_log also changes on a running ring, under dev->cfg_lock,
- * and then publishes (vb_device_publish). The notifier fds may be replaced
+ * and the caller then publishes (vb_device_publish). The notifier fds may be replaced
  * while it runs, under notify_lock. enabled and state are atomic.
  */
 struct vb_queue {
@@ -169,8 +169,8 @@ bool vb_queue_has_kick(const struct vb_queue *q);
 int vb_queue_configure(struct vb_queue *q, const struct vb_ring_config *c);
 /*
  * Switches used-ring logging (VHOST_VRING_F_LOG and its guest address),
- * stopped or running: a running worker adopts it, without a drain, before
- * this returns.
+ * stopped or running: a running worker adopts it, without a drain, at the
+ * next vb_device_publish (core/rings.h), which the caller makes.
  */
 void vb_queue_set_used_log(struct vb_queue *q, bool log_used, uint64_t used_gpa);
 /* Why the running ring cannot be suspended (and must drain), or NULL if it can. */

@@ -10,6 +10,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "rings.h"
 #include "util/log.h"
 
 static void *signal_thread(void *arg)

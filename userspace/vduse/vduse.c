@@ -15,6 +15,7 @@
 
 #include "util/log.h"
 #include "core/queue.h"
+#include "core/rings.h"
 #include "vdpa_netlink.h"
 #include "vb_bit.h"
 

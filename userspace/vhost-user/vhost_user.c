@@ -12,6 +12,7 @@
 
 #include "util/log.h"
 #include "core/queue.h"
+#include "core/rings.h"
 #include "vb_bit.h"
 #include "vu_socket.h"
 
@@ -366,6 +367,7 @@ static enum vu_result vu_set_vring_addr(struct vu_request *r)
 	if (only_log_changes(r->srv, q, a)) {
 		r->srv->rings[a->index].addr = *a;
 		vb_queue_set_used_log(q, a->flags & BIT(VHOST_VRING_F_LOG), a->log_guest_addr);
+		vb_device_publish(r->srv->dev);
 		return VU_OK;
 	}
 	running = vb_queue_running(q);

@@ -2,6 +2,7 @@
 #include "dirty_log.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -61,5 +62,13 @@ void vb_dirty_log_mark_iov(struct vb_dirty_log *log, const struct vb_mem_table *
 		/* Our iovecs never straddle regions: each maps back to one guest range. */
 		if (vb_mem_hva_to_gpa(mem, iov[i].iov_base, &gpa))
 			vb_dirty_log_mark(log, gpa, iov[i].iov_len);
+	}
+}
+
+void vb_dirty_log_free(struct vb_dirty_log *log)
+{
+	if (log) {
+		vb_dirty_log_unmap(log);
+		free(log);
 	}
 }

@@ -25,6 +25,8 @@ struct vb_dirty_log {
 /* Maps the log given by SET_LOG_BASE, replacing any previous one. Returns 0 or -errno (logged). */
 int vb_dirty_log_map(struct vb_dirty_log *log, int fd, uint64_t size, uint64_t offset);
 void vb_dirty_log_unmap(struct vb_dirty_log *log);
+/* Unmaps and frees a log allocated with malloc; NULL is fine. */
+void vb_dirty_log_free(struct vb_dirty_log *log);
 /* Marks the pages of [gpa, gpa+len). Pages past the end of the bitmap are ignored. */
 void vb_dirty_log_mark(struct vb_dirty_log *log, uint64_t gpa, uint64_t len);
 /* Marks the guest pages behind host buffers that lie in guest memory. */
