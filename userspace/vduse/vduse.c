@@ -57,14 +57,14 @@ static int open_control(void)
 /* VDUSE_CREATE_DEV with the shared device's config; -EEXIST if the name is taken. */
 static int create_device(struct vb_vduse *v, int ctl)
 {
-	struct {
+	/* The config space follows the header as its flexible array member. */
+	union {
 		struct vduse_dev_config c;
-		struct virtio_blk_config blk;
+		uint8_t bytes[sizeof(struct vduse_dev_config) + sizeof(struct virtio_blk_config)];
 	} cfg;
+	struct virtio_blk_config blk;
 	int ret;
 
-	_Static_assert(offsetof(struct vduse_dev_config, config) == sizeof(struct vduse_dev_config),
-		       "config space follows the VDUSE header");
 	memset(&cfg, 0, sizeof(cfg));
 	memcpy(cfg.c.name, v->name, sizeof(cfg.c.name));
 	cfg.c.device_id = VIRTIO_ID_BLOCK;
@@ -72,8 +72,9 @@ static int create_device(struct vb_vduse *v, int ctl)
 			 BIT(VIRTIO_F_ACCESS_PLATFORM);
 	cfg.c.vq_num = v->dev->num_queues;
 	cfg.c.vq_align = sysconf(_SC_PAGESIZE);
-	cfg.c.config_size = sizeof(cfg.blk);
-	vb_device_config(v->dev, &cfg.blk);
+	cfg.c.config_size = sizeof(blk);
+	vb_device_config(v->dev, &blk);
+	memcpy(cfg.c.config, &blk, sizeof(blk));
 	if (ioctl(ctl, VDUSE_CREATE_DEV, &cfg) < 0) {
 		ret = -errno;
 		if (errno != EEXIST)
