@@ -127,6 +127,7 @@ $(BUILD)/tests/vhost/%.o $(BUILD)/tools/frontend/%.o $(BUILD)/tools/bench/%.o: C
 
 # Tests of daemon pieces on the slow disk link those pieces too.
 $(BUILD)/tests/vhost/fence_kill: $(BUILD)/userspace/fence.o $(BUILD)/userspace/log.o
+$(BUILD)/tests/vhost/fence_suspend: $(BUILD)/userspace/fence.o $(BUILD)/userspace/log.o
 $(BUILD)/tests/vhost/submit_block: $(BUILD)/userspace/submit_watch.o $(BUILD)/userspace/log.o
 
 GUEST_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread

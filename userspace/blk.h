@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 
 #include "device.h"
+#include "fence.h"
 #include "virtqueue.h"
 
 /* virtio-blk addresses the disk in 512-byte sectors whatever its block size. */
@@ -55,6 +56,12 @@ struct vb_blk_req {
 	 * for the next back-end and its late data goes to the bounce buffer only.
 	 */
 	bool abandoned;
+	/* Fetched again from the inflight region: a write of the last back-end may still be on its range. */
+	bool resubmitted;
+	bool parked;		/* held by the uring engine until its range is clear */
+	/* Suspended while its write was with the host: fence holds the range on this set until it lands. */
+	struct vb_fence_set *fenced_on;
+	struct vb_fence fence;
 	struct vb_chain chain;
 };
 
