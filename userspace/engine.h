@@ -136,5 +136,7 @@ void vb_uring_engine_complete(struct vb_engine_io *io, struct vb_blk_req *req, i
  * CANCELLED, what it misses COMPLETED.
  */
 void vb_uring_engine_suspend(struct vb_engine_io *io);
+/* Settles requests an engine held (linked by held_next), which never reached the host, CANCELLED. */
+void vb_engine_cancel_held(struct vb_engine_io *io, struct vb_blk_req *held);
 
 #endif

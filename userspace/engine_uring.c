@@ -188,8 +188,7 @@ static bool must_wait(struct uring_engine *u, struct vb_blk_req *req)
 /* Issues req, or parks it: the queue goes on, and flush looks again. */
 static void admit(struct uring_engine *u, struct vb_blk_req *req)
 {
-	req->parked = must_wait(u, req);
-	if (req->parked)
+	if (must_wait(u, req))
 		vb_req_list_push(&u->parked, req);
 	else
 		vb_uring_engine_submit(u->io, req);
@@ -225,16 +224,20 @@ static void uring_complete(void *state, struct vb_blk_req *req, int res)
 	vb_uring_engine_complete(((struct uring_engine *)state)->io, req, res);
 }
 
+void vb_engine_cancel_held(struct vb_engine_io *io, struct vb_blk_req *held)
+{
+	for (struct vb_blk_req *req = held, *next; req; req = next) {
+		next = req->held_next;
+		io->settle(io->ctx, req, VB_FATE_CANCELLED);
+	}
+}
+
 /* Parked requests never reached the host. */
 static int uring_suspend(void *state)
 {
 	struct uring_engine *u = state;
 
-	for (struct vb_blk_req *req = vb_req_list_take(&u->parked), *next; req; req = next) {
-		next = req->held_next;
-		req->parked = false;
-		u->io->settle(u->io->ctx, req, VB_FATE_CANCELLED);
-	}
+	vb_engine_cancel_held(u->io, vb_req_list_take(&u->parked));
 	vb_uring_engine_suspend(u->io);
 	return 0;
 }

@@ -189,17 +189,6 @@ static bool fences_gone(struct rig *r, unsigned ms)
 	return fenced_writes(r) == 0;
 }
 
-static bool log_shows(const struct vu_daemon *d, const char *needle)
-{
-	static char buf[1 << 16];
-	FILE *f = fopen(d->log, "r");
-	size_t len = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-
-	if (f)
-		fclose(f);
-	buf[len] = '\0';
-	return strstr(buf, needle) != NULL;
-}
 
 static void rig_down(struct rig *r)
 {
@@ -238,7 +227,7 @@ static void test_stop(void)
 	       "stop: no call signal after the reply");
 	tap_ok(fences_gone(&r, 1000) && disk_holds(&r, write_sector(NW - 1), SEED_A),
 	       "stop: each fence dropped once its write landed");
-	tap_ok(log_shows(&r.a, "vring 0 suspended with 48 requests left inflight"),
+	tap_ok(vu_daemon_log_has(&r.a, "vring 0 suspended with 48 requests left inflight"),
 	       "stop: the daemon logs the 48 requests left inflight");
 
 	vu_slowfs_delay(&r.fs, 0, 0);
@@ -378,8 +367,8 @@ static void test_sigterm(void)
 	rc = vu_daemon_stop(&r.a);
 	tap_ok(rc == 0 && fenced_writes(&r) == 0,
 	       "sigterm: the daemon exits 0, and only once no fence is left");
-	tap_ok(log_shows(&r.a, "waiting for 16 fenced writes to land before exiting") &&
-		       log_shows(&r.a, "every fenced write landed and its fence is dropped"),
+	tap_ok(vu_daemon_log_has(&r.a, "waiting for 16 fenced writes to land before exiting") &&
+		       vu_daemon_log_has(&r.a, "every fenced write landed and its fence is dropped"),
 	       "sigterm: it says it waits for the fenced writes, and when they landed");
 	rig_down(&r);
 }
