@@ -58,6 +58,7 @@ struct vb_blk_req {
 	bool abandoned;
 	/* Fetched again from the inflight region: a write of the last back-end may still be on its range. */
 	bool resubmitted;
+	bool on_uring;		/* issued to io_uring and not yet released (uring_io.h) */
 	/* Suspended while its write was with the host: fence holds the range on this set until it lands. */
 	struct vb_fence_set *fenced_on;
 	struct vb_fence fence;

@@ -33,7 +33,8 @@ static unsigned int io_flags(const struct vb_engine_io *io)
 
 void vb_uring_engine_submit(struct vb_engine_io *io, struct vb_blk_req *req)
 {
-	if (!vb_uring_issue(io->ring, io->bounce, io->disk, io_flags(io), req))
+	req->on_uring = vb_uring_issue(io->ring, io->bounce, io->disk, io_flags(io), req);
+	if (!req->on_uring)
 		io->settle(io->ctx, req, VB_FATE_COMPLETED);
 }
 
@@ -98,7 +99,7 @@ void vb_uring_engine_suspend(struct vb_engine_io *io)
 			continue;
 		issued = true;
 		if ((req->op == VB_IO_READ && req->bounce) ||
-		    (writes_disk(req) && req->len && fence_write(io, req))) {
+		    (req->on_uring && writes_disk(req) && req->len && fence_write(io, req))) {
 			req->abandoned = true;
 			io->norphans++;
 			io->settle(io->ctx, req,

@@ -164,6 +164,7 @@ void vb_uring_release(struct vb_bounce_pool *pool, struct vb_blk_req *req)
 {
 	vb_bounce_put(pool, req->bounce, req->bounce_cap);
 	req->bounce = NULL;
+	req->on_uring = false;
 	if (req->fenced_on) {
 		vb_fence_drop(req->fenced_on, &req->fence);
 		req->fenced_on = NULL;
