@@ -171,7 +171,7 @@ static bool must_wait(struct uring_engine *u, struct vb_blk_req *req)
 {
 	const struct vb_disk *disk = u->io->disk;
 
-	if (!has_range(req) || !(req->resubmitted || u->watching))
+	if (!has_range(req) || !(req->resubmitted || u->watching || u->parked.head))
 		return false;
 	for (const struct vb_blk_req *p = u->parked.head; p; p = p->held_next) {
 		if (overlap(p, req))
@@ -179,6 +179,7 @@ static bool must_wait(struct uring_engine *u, struct vb_blk_req *req)
 	}
 	if (!req->resubmitted && behind_resubmitted(u, req))
 		return true;
+	/* Parked ones ahead were checked above; without busy resubmitted ones nothing is fenced. */
 	if (!req->resubmitted && !u->watching)
 		return false;
 	return disk->probe_fd >= 0 &&
