@@ -127,8 +127,9 @@ $(BUILD)/tests/vhost/%: $(BUILD)/tests/vhost/%.o $(FRONT_OBJS)
 $(BUILD)/tests/vhost/%.o $(BUILD)/tools/frontend/%.o $(BUILD)/tools/bench/%.o: CFLAGS += -Itools/frontend
 
 # Tests of daemon pieces on the slow disk link those pieces too.
-$(BUILD)/tests/vhost/fence_kill: $(BUILD)/userspace/engine/fence.o $(BUILD)/userspace/util/log.o
+$(BUILD)/tests/vhost/fence_kill: $(BUILD)/userspace/util/fence.o $(BUILD)/userspace/util/log.o
 $(BUILD)/tests/vhost/submit_block: $(BUILD)/userspace/engine/submit_watch.o $(BUILD)/userspace/util/log.o
+$(BUILD)/tests/vhost/fence_suspend: $(BUILD)/userspace/util/fence.o $(BUILD)/userspace/util/log.o
 
 GUEST_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "engine/fence.h"
+#include "util/fence.h"
 #include "tap.h"
 
 #define KB 1024u

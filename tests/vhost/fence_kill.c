@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "engine/fence.h"
+#include "util/fence.h"
 #include "vu_frontend.h"
 #include "vu_harness.h"
 #include "vu_slowfs.h"

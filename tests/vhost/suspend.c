@@ -336,17 +336,6 @@ static int64_t set_protocol_acked(struct vu_dev *dev, uint64_t features)
 	return (int64_t)msg.payload.u64;
 }
 
-static bool log_has(const struct vu_daemon *d, const char *needle)
-{
-	char buf[65536];
-	FILE *fp = fopen(d->log, "r");
-	size_t len = fp ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
-
-	if (fp)
-		fclose(fp);
-	buf[len] = '\0';
-	return strstr(buf, needle) != NULL;
-}
 
 /* Bit 20 needs bit 12, --no-suspend withdraws it, and a refused bit 20 leaves GET_VRING_BASE draining. */
 static void test_negotiation(void)
@@ -370,7 +359,7 @@ static void test_negotiation(void)
 	ack = set_protocol_acked(&dev, F_ACK | F_SUSPEND);
 	tap_ok(ack > 0, "bit 20 without INFLIGHT_SHMFD is refused with a REPLY_ACK failure (%lld)",
 	       (long long)ack);
-	tap_ok(log_has(&d, "needs INFLIGHT_SHMFD"), "and the refusal is logged with its reason");
+	tap_ok(vu_daemon_log_has(&d, "needs INFLIGHT_SHMFD"), "and the refusal is logged with its reason");
 	/* The connection lives on without bit 20: GET_VRING_BASE must drain. */
 	if (vu_set_features(&dev, VU_BLK_FEATURES & dev.offered_features) < 0 ||
 	    vu_mem_add_region(&dev, 0, 1u << 20) < 0 || vu_mem_set_table(&dev) < 0 ||

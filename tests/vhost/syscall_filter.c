@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "vhost_inflight.h"
 #include "vu_frontend.h"
 #include "vu_harness.h"
 
@@ -158,9 +159,44 @@ static bool all_requests(struct vu_dev *v)
 }
 
 /*
+ * A request the last back-end left inflight on stopped ring 1, as after a
+ * crash: ring 1 restarts, resubmits it, and probes it for a write fence.
+ */
+static bool resubmit_one(struct vu_dev *v, int fd, const struct vhost_user_inflight *inf)
+{
+	struct vu_vq *vq = v->vqs[1];
+	uint8_t *base = mmap(NULL, inf->mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	uint8_t *buf = vu_mem_alloc(v, 4096, 4096);
+	struct vb_inflight_split *q;
+	struct vu_blk_req r;
+	uint64_t last = 0;
+	bool ok;
+
+	if (base == MAP_FAILED)
+		return false;
+	q = (void *)(base + inf->mmap_size / inf->num_queues);
+	for (unsigned i = 0; i < q->desc_num; i++)
+		last = q->desc[i].counter > last ? q->desc[i].counter : last;
+	ok = buf && vu_blk_req_init(v, &r) == 0;
+	if (ok) {
+		vu_blk_prep_read(&r, 0, buf, 4096);
+		ok = vu_blk_enqueue(vq, &r) == 0;
+	}
+	if (ok) {
+		q->desc[r.head].counter = last + 1;
+		q->desc[r.head].inflight = 1;
+		ok = vu_vq_start(vq) == 0 && vu_blk_wait(vq, &r, TMO) == 0 &&
+		     r.status == VIRTIO_BLK_S_OK;
+	}
+	munmap(base, inf->mmap_size);
+	return step(ok, "a resubmitted request", v);
+}
+
+/*
  * What a VMM does over a guest's life: negotiation, memory, an inflight
  * region, two queues, every request type, dirty logging for a migration, a
- * ring stopped, a hang-up; then a malformed message and a fresh connection.
+ * ring stopped and restarted with a request left inflight, a hang-up; then a
+ * malformed message and a fresh connection.
  */
 static bool workload(void)
 {
@@ -192,7 +228,8 @@ static bool workload(void)
 			  vu_set_features(&v, v.features | (1ull << VHOST_F_LOG_ALL)) == 0,
 		  "dirty log", &v) &&
 	     vu_roundtrip_ok(&d, &v, v.vqs[0], 70) &&
-	     step(vu_vq_stop(v.vqs[1], NULL) == 0, "GET_VRING_BASE", &v);
+	     step(vu_vq_stop(v.vqs[1], NULL) == 0, "GET_VRING_BASE", &v) &&
+	     resubmit_one(&v, inflight_fd, &inf);
 	vu_dev_close(&v);
 	if (inflight_fd >= 0)
 		close(inflight_fd);

@@ -475,6 +475,18 @@ int vu_daemon_stop(struct vu_daemon *d)
 	return -1;
 }
 
+bool vu_daemon_log_has(const struct vu_daemon *d, const char *needle)
+{
+	static char buf[1 << 16];
+	FILE *fp = fopen(d->log, "r");
+	size_t len = fp ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
+
+	if (fp)
+		fclose(fp);
+	buf[len] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
 void vu_daemon_dump_log(struct vu_daemon *d, unsigned max_lines)
 {
 	char *lines[64] = { 0 };

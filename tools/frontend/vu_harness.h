@@ -86,6 +86,8 @@ bool vu_daemon_alive(struct vu_daemon *d);
 /* SIGTERM, then waits up to 5 s (SIGKILL after that). Returns the exit code
  * (0..255), or -1 when it died from a signal or had to be killed. */
 int vu_daemon_stop(struct vu_daemon *d);
+/* Whether the daemon log (its first 64 KiB) holds needle. */
+bool vu_daemon_log_has(const struct vu_daemon *d, const char *needle);
 /* Prints the last max_lines lines of the daemon log as TAP diagnostics. */
 void vu_daemon_dump_log(struct vu_daemon *d, unsigned max_lines);
 /* Kills the daemon if still running and removes the temp dir; prints the

@@ -159,8 +159,37 @@ static bool wait_for_orphans(struct vb_device *dev)
 	return done;
 }
 
+/*
+ * A fence outlives the daemon while its write is in flight, but a daemon
+ * that exited with fences held would look done to whoever waits for it:
+ * the orphaned rings drop them as their writes land, however long that
+ * takes.
+ */
+static void wait_for_fences(struct vb_device *dev)
+{
+	struct vb_fence_set *s = &dev->disk.fences;
+	unsigned int left;
+
+	if (dev->disk.fd < 0)
+		return;
+	pthread_mutex_lock(&s->lock);
+	left = s->count;
+	pthread_mutex_unlock(&s->lock);
+	if (!left)
+		return;
+	vb_info("waiting for %u fenced writes to land before exiting", left);
+	do {
+		usleep(10000);
+		pthread_mutex_lock(&s->lock);
+		left = s->count;
+		pthread_mutex_unlock(&s->lock);
+	} while (left);
+	vb_info("every fenced write landed and its fence is dropped");
+}
+
 bool vb_device_close(struct vb_device *dev)
 {
+	wait_for_fences(dev);
 	if (!wait_for_orphans(dev))
 		return false;
 	pthread_cond_destroy(&dev->orphan_done);

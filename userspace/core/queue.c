@@ -341,6 +341,7 @@ static void claim(struct vb_queue *q, struct vb_blk_req *req, uint16_t ndesc)
 	req->busy = true;
 	req->ndesc = ndesc;
 	req->abandoned = false;
+	req->resubmitted = false;
 	q->nbusy++;
 }
 
@@ -364,9 +365,10 @@ static void settle(void *ctx, struct vb_blk_req *req, enum vb_fate fate)
 		break;
 	case VB_FATE_CANCELLED:
 	case VB_FATE_ABANDONED:
+	case VB_FATE_FENCED:
 		suspend_request(q, req);
 		break;
-	case VB_FATE_FENCED:
+	case VB_FATE_WAITED:
 		break;	/* still busy: the stop waits for its completion */
 	}
 }
@@ -452,6 +454,7 @@ static void resubmit_inflight(struct vb_queue *q)
 		}
 		req = slot(q, head);
 		claim(q, req, ndesc);
+		req->resubmitted = true;
 		start_request(q, req, head);
 	}
 	if (q->inflight.nresubmit)

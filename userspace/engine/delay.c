@@ -116,10 +116,7 @@ static int delay_suspend(void *state)
 {
 	struct delay_engine *d = state;
 
-	for (struct vb_blk_req *req = vb_delay_take_all(&d->held), *next; req; req = next) {
-		next = req->held_next;
-		d->io->settle(d->io->ctx, req, VB_FATE_CANCELLED);
-	}
+	vb_engine_cancel_held(d->io, vb_delay_take_all(&d->held));
 	vb_uring_engine_suspend(d->io);
 	return 0;
 }

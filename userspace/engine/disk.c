@@ -79,6 +79,7 @@ int vb_disk_open(struct vb_disk *disk, const char *path, bool readonly, uint64_t
 
 	memset(disk, 0, sizeof(*disk));
 	disk->fd = -1;
+	disk->probe_fd = -1;
 	if (create_size && access(path, F_OK) < 0 && errno == ENOENT) {
 		err = create_sparse(path, create_size);
 		if (err < 0) {
@@ -126,6 +127,14 @@ int vb_disk_open(struct vb_disk *disk, const char *path, bool readonly, uint64_t
 	vb_info("disk %s: %llu bytes, %s%s, block %u/%u", path, (unsigned long long)disk->size,
 		disk->blockdev ? "block device" : "file", disk->direct ? ", O_DIRECT" : "",
 		disk->logical_block, disk->physical_block);
+	if (!disk->direct)
+		vb_info("disk %s is buffered (O_DIRECT refused): rings that may be suspended write with RWF_DSYNC, so that a fenced write is on the disk when its fence drops",
+			path);
+	vb_fence_set_init(&disk->fences, disk->fd, disk->size);
+	disk->probe_fd = vb_fence_probe_open(path);
+	if (disk->probe_fd < 0)
+		vb_warn("disk %s: cannot open it for probing write fences (%s): requests left inflight by a suspension are resubmitted without waiting for the last back-end's writes",
+			path, strerror(-disk->probe_fd));
 	return 0;
 fail:
 	close(disk->fd);
@@ -135,8 +144,13 @@ fail:
 
 void vb_disk_close(struct vb_disk *disk)
 {
-	if (disk->fd >= 0)
+	if (disk->fd >= 0) {
+		vb_fence_set_destroy(&disk->fences);
 		close(disk->fd);
+	}
+	if (disk->probe_fd >= 0)
+		close(disk->probe_fd);
+	disk->probe_fd = -1;
 	disk->fd = -1;
 	free(disk->path);
 	disk->path = NULL;

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util/fence.h"
+
 struct vb_disk {
 	int fd;
 	char *path;
@@ -20,6 +22,9 @@ struct vb_disk {
 	/* Fallocate modes found unsupported at run time; written by any queue thread. */
 	int no_zero_range;
 	int no_punch_hole;
+	/* Fences of writes a suspension left with the host, on fd (every queue's description). */
+	struct vb_fence_set fences;
+	int probe_fd;			/* a description of its own for probing fences; -1: none */
 };
 
 /*

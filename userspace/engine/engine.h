@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "submit_watch.h"
+
 struct io_uring;
 struct vb_blk_req;
 struct vb_bounce_pool;
@@ -29,14 +31,21 @@ struct vb_engine {
 /*
  * How a request leaves its engine. Every request the queue submits comes
  * back exactly once, through vb_engine_io.settle, with one of these; a
- * FENCED request comes back a second time, COMPLETED, when it finishes.
+ * WAITED request comes back a second time, COMPLETED, when it finishes.
  */
 enum vb_fate {
 	VB_FATE_COMPLETED,	/* done, req->status set: the queue publishes it */
 	/* Suspension only; the request stays inflight for the next back-end: */
 	VB_FATE_CANCELLED,	/* never reached the host */
 	VB_FATE_ABANDONED,	/* a read the host still works on; its data will never reach the guest */
-	VB_FATE_FENCED,		/* a write the host cannot give back: the stop waits for it */
+	/*
+	 * A write, write-zeroes or discard the host still works on: its byte
+	 * range is fenced (fence.h) until it lands, and then it touches nothing
+	 * of the ring.
+	 */
+	VB_FATE_FENCED,
+	/* A write the host cannot give back and no fence covers (kabort): the stop waits for it. */
+	VB_FATE_WAITED,
 };
 
 /*
@@ -54,7 +63,9 @@ struct vb_engine_io {
 	unsigned int nreqs;
 	size_t slot_size;		/* bytes from one slot to the next (vb_blk_req_slot_size) */
 	bool suspending;		/* set by vb_uring_engine_suspend */
-	unsigned int norphans;		/* abandoned io_uring reads the host still works on */
+	/* Abandoned io_uring reads and fenced writes the host still works on. */
+	unsigned int norphans;
+	struct vb_submit_watch watch;	/* whether this ring's submissions block */
 	void (*settle)(void *ctx, struct vb_blk_req *req, enum vb_fate fate);
 	void *ctx;
 };
@@ -119,9 +130,13 @@ void vb_uring_engine_submit(struct vb_engine_io *io, struct vb_blk_req *req);
 void vb_uring_engine_complete(struct vb_engine_io *io, struct vb_blk_req *req, int res);
 /*
  * Suspension of what is on io_uring (the other engines settle theirs first):
- * reads with a bounce buffer are abandoned, everything else busy gets a
- * cancellation; what it reaches comes back CANCELLED, the rest COMPLETED.
+ * reads with a bounce buffer are abandoned, writes, write-zeroes and
+ * discards fenced (both count in norphans until they land), and everything
+ * busy gets a cancellation; what it reaches of the rest comes back
+ * CANCELLED, what it misses COMPLETED.
  */
 void vb_uring_engine_suspend(struct vb_engine_io *io);
+/* Settles requests an engine held (linked by held_next), which never reached the host, CANCELLED. */
+void vb_engine_cancel_held(struct vb_engine_io *io, struct vb_blk_req *held);
 
 #endif

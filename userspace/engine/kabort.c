@@ -104,10 +104,7 @@ static int kabort_suspend(void *state)
 	struct vb_engine_io *io = ke->io;
 	int ret;
 
-	for (struct vb_blk_req *req = vb_kabort_take_queued(&ke->k), *next; req; req = next) {
-		next = req->held_next;
-		io->settle(io->ctx, req, VB_FATE_CANCELLED);
-	}
+	vb_engine_cancel_held(io, vb_kabort_take_queued(&ke->k));
 	ret = vb_kabort_abort(&ke->k, io->settle, io->ctx);
 	vb_uring_engine_suspend(io);
 	return ret < 0 ? ret : 0;

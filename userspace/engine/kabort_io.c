@@ -260,7 +260,7 @@ int vb_kabort_abort(struct vb_kabort *k,
 			settle(ctx, req, VB_FATE_ABANDONED);
 			break;
 		default:
-			settle(ctx, req, VB_FATE_FENCED);	/* reaped when it completes */
+			settle(ctx, req, VB_FATE_WAITED);	/* reaped when it completes */
 			break;
 		}
 	}

@@ -67,8 +67,8 @@ struct vb_blk_req *vb_kabort_take_queued(struct vb_kabort *k);
  * settle(ctx, req, fate): never issued, CANCELLED; issued reads, ABANDONED
  * (the module frees their pages; guest memory is never written); completed
  * ones, COMPLETED with their status; writes and other write-like operations
- * still running, FENCED: they stay owned and complete through
- * vb_kabort_reap later. Returns how many are FENCED, or -errno.
+ * still running, WAITED: they stay owned and complete through
+ * vb_kabort_reap later. Returns how many are WAITED, or -errno.
  */
 int vb_kabort_abort(struct vb_kabort *k,
 		    void (*settle)(void *ctx, struct vb_blk_req *req, enum vb_fate fate), void *ctx);

@@ -1,23 +1,40 @@
-/* The uring engine: every request is a disk operation on the queue's io_uring. */
+/* The uring engine: every request is a disk operation on the queue's io_uring, issued once no write fence is on its range. */
 #include <errno.h>
+#include <string.h>
 
 #include "virtio/blk.h"
 #include "engine.h"
+#include "util/log.h"
+#include "req_list.h"
 #include "uring_io.h"
 
 struct uring_engine {
 	struct vb_engine_io *io;
+	/* Requests waiting for their range to clear, in arrival order. */
+	struct vb_req_list parked;
+	/* Resubmitted requests may still be busy: new requests are checked against them. */
+	bool watching;
 };
 
-/* Fixed when a request is issued: the cache mode the driver chose, and whether reads may be abandoned. */
+/*
+ * Fixed when a request is issued: the cache mode the driver chose, whether
+ * reads may be abandoned, whether submission blocks. A buffered disk that
+ * may be suspended writes through: a fence then lasts until the data is on
+ * the disk, not only in the page cache.
+ */
 static unsigned int io_flags(const struct vb_engine_io *io)
 {
-	return io->flags | (__atomic_load_n(io->writeback, __ATOMIC_RELAXED) ? VB_URING_WRITEBACK : 0);
+	bool writeback = __atomic_load_n(io->writeback, __ATOMIC_RELAXED) &&
+			 (io->disk->direct || !(io->flags & VB_URING_BOUNCE_READS));
+
+	return io->flags | (writeback ? VB_URING_WRITEBACK : 0) |
+	       (io->watch.async ? VB_URING_ASYNC : 0);
 }
 
 void vb_uring_engine_submit(struct vb_engine_io *io, struct vb_blk_req *req)
 {
-	if (!vb_uring_issue(io->ring, io->bounce, io->disk, io_flags(io), req))
+	req->on_uring = vb_uring_issue(io->ring, io->bounce, io->disk, io_flags(io), req);
+	if (!req->on_uring)
 		io->settle(io->ctx, req, VB_FATE_COMPLETED);
 }
 
@@ -37,21 +54,56 @@ void vb_uring_engine_complete(struct vb_engine_io *io, struct vb_blk_req *req, i
 		io->settle(io->ctx, req, VB_FATE_COMPLETED);
 }
 
+static struct vb_blk_req *slot(const struct vb_engine_io *io, unsigned int i)
+{
+	return (void *)((char *)io->reqs + i * io->slot_size);
+}
+
+static bool writes_disk(const struct vb_blk_req *req)
+{
+	return req->op == VB_IO_WRITE || req->op == VB_IO_WRITE_ZEROES ||
+	       req->op == VB_IO_DISCARD;
+}
+
+/*
+ * Fences the range of a write the host may be working on, on the
+ * description it was issued on. A probe of the same instant by another
+ * back-end makes it fail with EAGAIN: try again a few times, then leave the
+ * write to the cancellation and, failing that, to the stop's wait.
+ */
+static bool fence_write(struct vb_engine_io *io, struct vb_blk_req *req)
+{
+	int ret = -EAGAIN;
+
+	for (int tries = 0; tries < 8 && ret == -EAGAIN; tries++)
+		ret = vb_fence_add(&io->disk->fences, &req->fence, req->offset, req->len);
+	if (ret) {
+		vb_warn("cannot fence bytes %llu+%llu of a write in flight (%s): the stop waits for it",
+			(unsigned long long)req->offset, (unsigned long long)req->len,
+			strerror(-ret));
+		return false;
+	}
+	req->fenced_on = &io->disk->fences;
+	return true;
+}
+
 void vb_uring_engine_suspend(struct vb_engine_io *io)
 {
 	bool issued = false;
 
 	io->suspending = true;
 	for (unsigned int i = 0; i < io->nreqs; i++) {
-		struct vb_blk_req *req = (void *)((char *)io->reqs + i * io->slot_size);
+		struct vb_blk_req *req = slot(io, i);
 
 		if (!req->busy)
 			continue;
 		issued = true;
-		if (req->op == VB_IO_READ && req->bounce) {
+		if ((req->op == VB_IO_READ && req->bounce) ||
+		    (req->on_uring && writes_disk(req) && req->len && fence_write(io, req))) {
 			req->abandoned = true;
 			io->norphans++;
-			io->settle(io->ctx, req, VB_FATE_ABANDONED);
+			io->settle(io->ctx, req,
+				   req->fenced_on ? VB_FATE_FENCED : VB_FATE_ABANDONED);
 		}
 	}
 	if (issued) {
@@ -69,13 +121,104 @@ void vb_uring_engine_suspend(struct vb_engine_io *io)
 
 static int uring_start(void *state, struct vb_engine_io *io)
 {
-	((struct uring_engine *)state)->io = io;
+	struct uring_engine *u = state;
+
+	u->io = io;
+	u->parked = (struct vb_req_list){ NULL, NULL };
+	u->watching = true;
 	return 0;
+}
+
+static bool has_range(const struct vb_blk_req *req)
+{
+	return req->len && (req->op == VB_IO_READ || writes_disk(req));
+}
+
+static bool overlap(const struct vb_blk_req *a, const struct vb_blk_req *b)
+{
+	return a->offset < b->offset + b->len && b->offset < a->offset + a->len;
+}
+
+/*
+ * Whether a new request must wait for an overlapping resubmitted one still
+ * busy: the last back-end's write goes first. Stops watching once no
+ * resubmitted request is busy.
+ */
+static bool behind_resubmitted(struct uring_engine *u, const struct vb_blk_req *req)
+{
+	bool any = false;
+
+	for (unsigned int i = 0; i < u->io->nreqs; i++) {
+		const struct vb_blk_req *r = slot(u->io, i);
+
+		if (r == req || !r->busy || !r->resubmitted)
+			continue;
+		any = true;
+		if (has_range(r) && overlap(r, req))
+			return true;
+	}
+	u->watching = any;
+	return false;
+}
+
+/*
+ * Whether req must wait: a parked request ahead of it overlaps it, or a
+ * resubmitted one still busy does, or another description holds a fence on
+ * its range (a write of the last back-end, or of this daemon before it
+ * suspended the ring, still with the host).
+ */
+static bool must_wait(struct uring_engine *u, struct vb_blk_req *req)
+{
+	const struct vb_disk *disk = u->io->disk;
+
+	if (!has_range(req) || !(req->resubmitted || u->watching || u->parked.head))
+		return false;
+	for (const struct vb_blk_req *p = u->parked.head; p; p = p->held_next) {
+		if (overlap(p, req))
+			return true;
+	}
+	if (!req->resubmitted && behind_resubmitted(u, req))
+		return true;
+	/* Parked ones ahead were checked above; without busy resubmitted ones nothing is fenced. */
+	if (!req->resubmitted && !u->watching)
+		return false;
+	return disk->probe_fd >= 0 &&
+	       vb_fence_probe(disk->probe_fd, disk->size, req->offset, req->len) ==
+		       VB_FENCE_FENCED;
+}
+
+/* Issues req, or parks it: the queue goes on, and flush looks again. */
+static void admit(struct uring_engine *u, struct vb_blk_req *req)
+{
+	if (must_wait(u, req))
+		vb_req_list_push(&u->parked, req);
+	else
+		vb_uring_engine_submit(u->io, req);
 }
 
 static void uring_submit(void *state, struct vb_blk_req *req)
 {
-	vb_uring_engine_submit(((struct uring_engine *)state)->io, req);
+	admit(state, req);
+}
+
+/* Parked requests whose range cleared go out, in order; then the batch, timed. */
+static void uring_flush(void *state)
+{
+	struct uring_engine *u = state;
+
+	for (struct vb_blk_req *req = vb_req_list_take(&u->parked), *next; req; req = next) {
+		next = req->held_next;
+		admit(u, req);
+	}
+	/* An empty submission says nothing about the disk: only batches are timed. */
+	if (io_uring_sq_ready(u->io->ring))
+		vb_submit_watched(&u->io->watch, u->io->ring);
+}
+
+/* Parked requests clear without a word: the worker looks again every millisecond. */
+static bool uring_backlogged(void *state)
+{
+	return ((struct uring_engine *)state)->parked.head != NULL;
 }
 
 static void uring_complete(void *state, struct vb_blk_req *req, int res)
@@ -83,9 +226,21 @@ static void uring_complete(void *state, struct vb_blk_req *req, int res)
 	vb_uring_engine_complete(((struct uring_engine *)state)->io, req, res);
 }
 
+void vb_engine_cancel_held(struct vb_engine_io *io, struct vb_blk_req *held)
+{
+	for (struct vb_blk_req *req = held, *next; req; req = next) {
+		next = req->held_next;
+		io->settle(io->ctx, req, VB_FATE_CANCELLED);
+	}
+}
+
+/* Parked requests never reached the host. */
 static int uring_suspend(void *state)
 {
-	vb_uring_engine_suspend(((struct uring_engine *)state)->io);
+	struct uring_engine *u = state;
+
+	vb_engine_cancel_held(u->io, vb_req_list_take(&u->parked));
+	vb_uring_engine_suspend(u->io);
 	return 0;
 }
 
@@ -94,6 +249,8 @@ const struct vb_engine_ops vb_engine_uring = {
 	.queue_size = sizeof(struct uring_engine),
 	.start = uring_start,
 	.submit = uring_submit,
+	.flush = uring_flush,
+	.backlogged = uring_backlogged,
 	.complete = uring_complete,
 	.suspend = uring_suspend,
 };

@@ -94,6 +94,8 @@ static void target_disk(struct io_uring_sqe *sqe, unsigned int flags)
 		sqe->fd = 0;
 		sqe->flags |= IOSQE_FIXED_FILE;
 	}
+	if (flags & VB_URING_ASYNC)
+		sqe->flags |= IOSQE_ASYNC;
 }
 
 static bool queue_rw(struct io_uring *ring, const struct vb_disk *disk, unsigned int flags,
@@ -162,6 +164,11 @@ void vb_uring_release(struct vb_bounce_pool *pool, struct vb_blk_req *req)
 {
 	vb_bounce_put(pool, req->bounce, req->bounce_cap);
 	req->bounce = NULL;
+	req->on_uring = false;
+	if (req->fenced_on) {
+		vb_fence_drop(req->fenced_on, &req->fence);
+		req->fenced_on = NULL;
+	}
 }
 
 static bool finish(struct vb_bounce_pool *pool, struct vb_blk_req *req, uint8_t status)

@@ -18,6 +18,8 @@
 #define VB_URING_BOUNCE_READS 0x2u
 /* The disk fd is registered as file 0 of the ring (io_uring_register_files). */
 #define VB_URING_FIXED_FILE 0x4u
+/* Submission blocks on this disk (submit_watch.h): issue with IOSQE_ASYNC. */
+#define VB_URING_ASYNC 0x8u
 
 /*
  * Queues the disk operation of req on ring (the caller submits in batches).
@@ -35,8 +37,9 @@ bool vb_uring_complete(struct io_uring *ring, struct vb_bounce_pool *pool, struc
 /* An SQE carrying user_data; if the ring is full, what is queued is submitted first. NULL if none. */
 struct io_uring_sqe *vb_uring_sqe(struct io_uring *ring, uint64_t user_data);
 /*
- * Drops a request that will not complete here (suspended): gives back what
- * issuing it allocated, to pool or (NULL) to the allocator.
+ * Drops a request that will not complete here (suspended), or is done:
+ * gives back what issuing it allocated, to pool or (NULL) to the
+ * allocator, and drops its fence, its write having landed.
  */
 void vb_uring_release(struct vb_bounce_pool *pool, struct vb_blk_req *req);
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "util/fence.h"
 #include "virtqueue.h"
 
 /* virtio-blk addresses the disk in 512-byte sectors whatever its block size. */
@@ -57,6 +58,12 @@ struct vb_blk_req {
 	bool abandoned;
 	/* The memory map the chain was read through, referenced until the request ends. */
 	struct vb_mem_table *mem;
+	/* Fetched again from the inflight region: a write of the last back-end may still be on its range. */
+	bool resubmitted;
+	bool on_uring;		/* issued to io_uring and not yet released (uring_io.h) */
+	/* Suspended while its write was with the host: fence holds the range on this set until it lands. */
+	struct vb_fence_set *fenced_on;
+	struct vb_fence fence;
 	struct vb_chain chain;
 };
 
