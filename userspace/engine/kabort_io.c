@@ -50,13 +50,11 @@ int vb_kabort_probe(void)
 	return ret;
 }
 
-int vb_kabort_open(struct vb_kabort *k, int disk_fd, const uint8_t *writeback,
-		   unsigned int orphan_wait_ms)
+int vb_kabort_open(struct vb_kabort *k, int disk_fd, const uint8_t *writeback)
 {
 	struct vbabort_version v;
 	struct vbabort_bind b = { .abi_version = VBABORT_ABI_VERSION, .fd = disk_fd,
 				  .queue_depth = VBABORT_MAX_REQS };
-	struct vbabort_orphans o = { .timeout_ms = orphan_wait_ms };
 	int ret;
 
 	k->queued = (struct vb_req_list){ NULL, NULL };
@@ -81,14 +79,12 @@ int vb_kabort_open(struct vb_kabort *k, int disk_fd, const uint8_t *writeback,
 		       errno == ENOTBLK ? " (the disk must be a block device)" : "");
 		goto fail;
 	}
+	/*
+	 * A killed predecessor's writes may still be running; the module (ABI 3)
+	 * holds back each of ours that overlaps one until it ends, so nothing
+	 * waits here.
+	 */
 	k->logical_block = b.logical_block_size;
-	/* A killed predecessor's writes may still be running: ours must not overtake them. */
-	if (ioctl(k->fd, VBABORT_IOC_WAIT_ORPHANS, &o) < 0) {
-		ret = -errno;
-		vb_err("--engine kabort: %u requests of an earlier process are still in flight on the disk after %u ms: %s",
-		       o.bios, orphan_wait_ms, strerror(errno));
-		goto fail;
-	}
 	return 0;
 fail:
 	vb_kabort_close(k);

@@ -33,14 +33,12 @@ struct vb_kabort {
 /* Whether the module is there and speaks our ABI; the reason is logged if not. Returns 0 or -errno. */
 int vb_kabort_probe(void);
 /*
- * Opens a context on disk_fd (a block device) and waits up to
- * orphan_wait_ms for requests a previous process left in flight on the
- * device (or on a partition sharing its sectors), so that none of its
- * writes can land after ours. While *writeback is 0, writes carry FUA.
+ * Opens a context on disk_fd (a block device), without waiting for writes a
+ * previous process left in flight there: the module holds back only our
+ * requests that overlap them. While *writeback is 0, writes carry FUA.
  * Returns 0 or -errno, with the reason logged.
  */
-int vb_kabort_open(struct vb_kabort *k, int disk_fd, const uint8_t *writeback,
-		   unsigned int orphan_wait_ms);
+int vb_kabort_open(struct vb_kabort *k, int disk_fd, const uint8_t *writeback);
 void vb_kabort_close(struct vb_kabort *k);
 /* Whether req is an operation the module takes as it is (size, segments, alignment). */
 bool vb_kabort_fits(const struct vb_kabort *k, const struct vb_blk_req *req);

@@ -19,11 +19,13 @@
 #define AREA (NREQ * BLK)	/* reads at [0, AREA), writes at [AREA, 2 AREA) */
 #define SEED_OLD 300u
 #define SEED_NEW 400u
+#define SEED_NEWER 600u
 #define POISON 0xa5
 #define F_INFLIGHT (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)
 #define F_SUSPEND (1ull << VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT)
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 #define PLAN 19
+#define PLAN_KABORT 3		/* test_kill_with_writes */
 #define FAST_REQS 32		/* reads per round on the fast device */
 #define FAST_BLK (128u << 10)
 #define FAST_ROUNDS 12
@@ -160,14 +162,19 @@ static void run_end(struct run *r)
 	vu_daemon_teardown(&r->src);
 }
 
-/* Hands the suspended ring to a second daemon on the device, as a migration would; 0 once all are done. */
+/* Starts a second daemon on the device and moves the ring to it, as a migration would. */
+static int hand_over_start(struct run *r, struct vu_daemon *dst)
+{
+	start_daemon(dst);
+	return vu_dev_handoff(&r->dev, dst->sock, VU_BLK_FEATURES,
+			      VU_PROTOCOL_FEATURES | F_INFLIGHT | F_SUSPEND, &r->inf);
+}
+
+/* hand_over_start; 0 once all requests are done. */
 static int hand_over(struct run *r, struct vu_daemon *dst)
 {
-	int rc;
+	int rc = hand_over_start(r, dst);
 
-	start_daemon(dst);
-	rc = vu_dev_handoff(&r->dev, dst->sock, VU_BLK_FEATURES,
-			    VU_PROTOCOL_FEATURES | F_INFLIGHT | F_SUSPEND, &r->inf);
 	return rc ? rc : vu_blk_wait_all(&r->dev, r->all, NREQ, 10000 + 4 * latency_ms);
 }
 
@@ -390,6 +397,89 @@ static void test_done_at_abort(void)
 	run_end(&r);
 }
 
+/* A counter of the vbabort module (Documentation/vbabort.rst), or -1. */
+static long vbabort_counter(const char *name)
+{
+	char path[128];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/vbabort/parameters/%s", name);
+	f = fopen(path, "r");
+	if (f && fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/*
+ * kabort: the daemon dies of SIGKILL with its writes at the device, which
+ * the module keeps as fences. The next daemon starts the ring without
+ * waiting for them and resubmits the writes from the inflight region: the
+ * module holds those back (parked) while the dead daemon's still run. Once
+ * they complete the guest writes newer data to the same blocks, and every
+ * block ends with it.
+ */
+static void test_kill_with_writes(void)
+{
+	static struct run r;
+	struct vu_daemon dst;
+	long fences, parked = 0, max_parked = 0;
+	uint64_t t0, took;
+	unsigned fresh = 0;
+	bool clean;
+	int rc;
+
+	run_start(&r, true, F_SUSPEND);
+	kill(r.src.pid, SIGKILL);
+	waitpid(r.src.pid, NULL, 0);
+	r.src.pid = 0;
+	fences = vbabort_counter("fences");
+	/* As QEMU after a crash: the ring resumes at used->idx, the region says what to resubmit. */
+	r.vq->started = false;
+	r.vq->base = LOAD(r.vq->used->idx);
+	t0 = now_ms();
+	rc = hand_over_start(&r, &dst);
+	took = now_ms() - t0;
+	/* Until the dead daemon's writes are gone, watch the resubmitted ones wait for them. */
+	while (rc == 0 && vbabort_counter("fences") > 0 && now_ms() - t0 < 10000u + 4 * latency_ms) {
+		parked = vbabort_counter("parked");
+		max_parked = parked > max_parked ? parked : max_parked;
+		usleep(1000);
+	}
+	tap_ok(rc == 0 && fences > 0 && max_parked > 0,
+	       "SIGKILL with %ld writes at the device: the next daemon started the ring in %llu ms and its resubmitted writes waited in the module (up to %ld parked)",
+	       fences, (unsigned long long)took, max_parked);
+	rc = vu_blk_wait_all(&r.dev, r.all, NREQ, 10000 + 4 * latency_ms);
+	clean = write_area(&fresh);
+	tap_ok(rc == 0 && clean && fresh == NREQ, "the resubmitted writes complete: %u of %u blocks new", fresh,
+	       NREQ);
+	for (unsigned i = 0; i < NREQ; i++) {
+		uint64_t off = AREA + (uint64_t)i * BLK;
+
+		vu_pattern_fill(r.buf[i], BLK, SEED_NEWER, off);
+		vu_blk_prep_write(&r.req[i], off / 512, r.buf[i], BLK);
+		r.req[i].flags |= VU_REQ_INDIRECT;
+		if (vu_blk_enqueue(r.vq, &r.req[i]) < 0)
+			tap_bail("enqueue: %s", r.dev.err);
+	}
+	vu_vq_kick(r.vq);
+	rc = vu_blk_wait_all(&r.dev, r.all, NREQ, 10000 + 4 * latency_ms);
+	area_io(false, AREA);
+	fresh = 0;
+	for (unsigned i = 0; i < NREQ; i++)
+		fresh += vu_pattern_check(io_buf + i * BLK, BLK, SEED_NEWER, AREA + (uint64_t)i * BLK) == BLK;
+	tap_ok(rc == 0 && fresh == NREQ, "newer writes to the same blocks: %u of %u blocks hold the newer data",
+	       fresh, NREQ);
+	vu_daemon_stop(&dst);
+	vu_daemon_teardown(&dst);
+	run_end(&r);
+	/* The next test starts from the old data. */
+	vu_pattern_fill(io_buf, AREA, SEED_OLD, AREA);
+	area_io(true, AREA);
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out, "Usage: suspend_slowdev --device DEV --fast-device FAST [--latency-ms MS] [--engine E]\n"
@@ -436,7 +526,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	vu_harness_init(120);
-	tap_plan(PLAN);
+	tap_plan(PLAN + (strcmp(engine, "kabort") == 0 ? PLAN_KABORT : 0));
 	dev_fd = open(device, O_RDWR | O_DIRECT);
 	if (dev_fd < 0 || posix_memalign((void **)&io_buf, BLK, AREA))
 		tap_bail("open %s: %s", device, strerror(errno));
@@ -450,5 +540,7 @@ int main(int argc, char **argv)
 	test_writes_quiesced();
 	test_exit_with_abandoned_reads();
 	test_done_at_abort();
+	if (strcmp(engine, "kabort") == 0)
+		test_kill_with_writes();
 	return tap_done();
 }
