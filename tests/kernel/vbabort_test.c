@@ -527,11 +527,14 @@ static void test_abort_queued(const char *slow, const char *back)
 
 /* --- a process killed with bios in flight ----------------------------------- */
 
-/* A child binds PATH, puts reads and writes in flight and is SIGKILLed: its context is an orphan. */
-static void orphan_by_kill(const char *path)
+/*
+ * Runs SETUP(PATH) in a child process, which then waits to be killed with
+ * its contexts open. Returns the child's pid once SETUP is done, and in
+ * *ok what it returned.
+ */
+static pid_t spawn_holder(bool (*setup)(const char *path), const char *path, bool *ok)
 {
-	enum { NR = 32, LEN = 256 * KiB };
-	int pipefd[2], status;
+	int pipefd[2];
 	char c;
 	pid_t pid;
 
@@ -541,26 +544,45 @@ static void orphan_by_kill(const char *path)
 	if (pid < 0)
 		die("fork");
 	if (pid == 0) {
-		struct vbabort_iovec iov[NR];
-		struct vbabort_req reqs[NR];
-		uint8_t *buf = xalloc(NR * LEN);
-		int ctl = context(path, O_RDWR, 0);
-
-		memset(buf, POISON, NR * LEN);
-		for (int i = 0; i < NR; i++) {
-			iov[i] = (struct vbabort_iovec){ (uintptr_t)buf + i * LEN, LEN };
-			reqs[i] = rw(i % 2 ? VBABORT_OP_WRITE : VBABORT_OP_READ, i,
-				     16384 + (uint64_t)i * (LEN / 512), &iov[i], 1);
-		}
-		c = submit(ctl, reqs, NR) == NR ? 'y' : 'n';
+		c = setup(path) ? 'y' : 'n';
 		if (write(pipefd[1], &c, 1) != 1)
 			_exit(1);
 		pause();
 		_exit(0);
 	}
 	close(pipefd[1]);
-	check(read(pipefd[0], &c, 1) == 1 && c == 'y', "kill: child has %d bios in flight on %s", NR, path);
+	*ok = read(pipefd[0], &c, 1) == 1 && c == 'y';
 	close(pipefd[0]);
+	return pid;
+}
+
+enum { KILL_NR = 32, KILL_LEN = 256 * KiB };
+
+/* Puts KILL_NR reads and writes in flight on PATH. */
+static bool reads_and_writes(const char *path)
+{
+	struct vbabort_iovec iov[KILL_NR];
+	struct vbabort_req reqs[KILL_NR];
+	uint8_t *buf = xalloc(KILL_NR * KILL_LEN);
+	int ctl = context(path, O_RDWR, 0);
+
+	memset(buf, POISON, KILL_NR * KILL_LEN);
+	for (int i = 0; i < KILL_NR; i++) {
+		iov[i] = (struct vbabort_iovec){ (uintptr_t)buf + i * KILL_LEN, KILL_LEN };
+		reqs[i] = rw(i % 2 ? VBABORT_OP_WRITE : VBABORT_OP_READ, i,
+			     16384 + (uint64_t)i * (KILL_LEN / 512), &iov[i], 1);
+	}
+	return submit(ctl, reqs, KILL_NR) == KILL_NR;
+}
+
+/* A child binds PATH, puts reads and writes in flight and is SIGKILLed: its context is an orphan. */
+static void orphan_by_kill(const char *path)
+{
+	int status;
+	bool ok;
+	pid_t pid = spawn_holder(reads_and_writes, path, &ok);
+
+	check(ok, "kill: child has %d bios in flight on %s", KILL_NR, path);
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	check(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "kill: child killed by SIGKILL");
@@ -869,48 +891,51 @@ static int trace_line(dev_t dev, const char *event, uint64_t sector, unsigned in
 	return at;
 }
 
+/* Puts W1 (data seed 7) in flight at FENCE_SECTOR on SLOW; returns the context. */
+static int submit_w1(const char *slow)
+{
+	uint8_t *data = xalloc(FENCE_LEN);
+	struct vbabort_iovec iov = { (uintptr_t)data, FENCE_LEN };
+	struct vbabort_req w1 = rw(VBABORT_OP_WRITE, 1, FENCE_SECTOR, &iov, 1);
+	int ctl = context(slow, O_RDWR, 0), n;
+
+	fill_random(data, FENCE_LEN, 7);
+	n = submit(ctl, &w1, 1);	/* copies the data into the module's pages */
+	free(data);
+	return n == 1 ? ctl : -1;
+}
+
+static bool w1_in_flight(const char *slow)
+{
+	return submit_w1(slow) >= 0;
+}
+
+static bool w1_unfenced(const char *slow)
+{
+	struct vbabort_cqe fate;
+	struct vbabort_abort a;
+	int ctl = submit_w1(slow);
+
+	return ctl >= 0 && abort_ctx(ctl, &fate, 1, 0, &a) == 1 && a.count[VBABORT_FATE_UNFENCED] == 1;
+}
+
 /*
- * A child process writes W1 (data seed 7) at FENCE_SECTOR on SLOW and gives
- * it up with W1 still on the delayed device: by an ABORT that reports it
- * unfenced (the child lives on, its pid returned), or by dying of SIGKILL
- * (0 returned: W1 is an orphan's).
+ * A child process puts W1 in flight on SLOW and gives it up with W1 still
+ * on the delayed device: by an ABORT that reports it unfenced (the child
+ * lives on, its pid returned), or by dying of SIGKILL (0 returned: W1 is an
+ * orphan's).
  */
 static pid_t abandon_write(const char *slow, bool kill_it)
 {
-	int pipefd[2], status;
-	char c;
-	pid_t pid;
+	bool ok;
+	pid_t pid = spawn_holder(kill_it ? w1_in_flight : w1_unfenced, slow, &ok);
 
-	if (pipe(pipefd))
-		die("pipe");
-	pid = fork();
-	if (pid < 0)
-		die("fork");
-	if (pid == 0) {
-		uint8_t *data = xalloc(FENCE_LEN);
-		struct vbabort_iovec iov = { (uintptr_t)data, FENCE_LEN };
-		struct vbabort_req w1 = rw(VBABORT_OP_WRITE, 1, FENCE_SECTOR, &iov, 1);
-		struct vbabort_cqe fate;
-		struct vbabort_abort a;
-		int ctl = context(slow, O_RDWR, 0);
-
-		fill_random(data, FENCE_LEN, 7);
-		c = submit(ctl, &w1, 1) == 1 ? 'y' : 'n';
-		if (c == 'y' && !kill_it)
-			c = abort_ctx(ctl, &fate, 1, 0, &a) == 1 && a.count[VBABORT_FATE_UNFENCED] == 1 ? 'y' : 'n';
-		if (write(pipefd[1], &c, 1) != 1)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	close(pipefd[1]);
-	check(read(pipefd[0], &c, 1) == 1 && c == 'y', "fence: another process has write W1 in flight on %s, %s",
-	      slow, kill_it ? "then dies of SIGKILL" : "then ABORTs it: unfenced");
-	close(pipefd[0]);
+	check(ok, "fence: another process has write W1 in flight on %s, %s", slow,
+	      kill_it ? "then dies of SIGKILL" : "then ABORTs it: unfenced");
 	if (!kill_it)
 		return pid;
 	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
+	waitpid(pid, NULL, 0);
 	return 0;
 }
 
