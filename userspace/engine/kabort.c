@@ -42,6 +42,13 @@ static int kabort_start(void *state, struct vb_engine_io *io)
 	struct kabort_engine *ke = state;
 
 	ke->io = io;
+	/*
+	 * Fenced writes carry tags of request slots the new ring reuses:
+	 * closing the context hands them to the module, which drops their
+	 * completions and keeps them as fences.
+	 */
+	if (ke->k.fd >= 0 && ke->k.nfenced)
+		vb_kabort_close(&ke->k);
 	if (ke->k.fd >= 0)
 		return 0;
 	return vb_kabort_open(&ke->k, io->disk->fd, io->writeback);
