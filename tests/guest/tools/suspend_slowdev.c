@@ -24,7 +24,7 @@
 #define F_INFLIGHT (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)
 #define F_SUSPEND (1ull << VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT)
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
-#define PLAN 22
+#define PLAN 25
 #define PLAN_KABORT 3		/* test_kill_with_writes */
 #define FAST_REQS 32		/* reads per round on the fast device */
 #define FAST_BLK (128u << 10)
@@ -337,6 +337,26 @@ static void test_writes_handed_over_at_once(void)
 	end_handed_over(&r, &dst);
 }
 
+/* The same race with the same daemon taking its ring back at once. */
+static void test_writes_resumed_at_once(void)
+{
+	static struct run r;
+	uint32_t base = ~0u;
+	unsigned fresh;
+	int rc;
+
+	run_start(&r, true, F_SUSPEND);
+	get_base(&r, &base);
+	r.vq->base = (uint16_t)base;
+	rc = vu_vq_start(r.vq);
+	rc = rc ? rc : vu_blk_wait_all(&r.dev, r.all, NREQ, 10000 + 4 * latency_ms);
+	tap_ok(rc == 0, "resumed at once with writes at the device (base %u): the daemon completes them", base);
+	fresh = write_newer(&r);
+	tap_ok(fresh == NREQ, "newer writes to their blocks: %u of %u blocks hold the newer data", fresh, NREQ);
+	tap_ok(vu_daemon_stop(&r.src) == 0, "daemon exits 0");
+	run_end(&r);
+}
+
 /* SIGTERM right after a suspension: the daemon waits for its abandoned reads, then exits 0. */
 static void test_exit_with_abandoned_reads(void)
 {
@@ -565,6 +585,7 @@ int main(int argc, char **argv)
 	test_reads_drained();
 	test_writes_quiesced();
 	test_writes_handed_over_at_once();
+	test_writes_resumed_at_once();
 	test_exit_with_abandoned_reads();
 	test_done_at_abort();
 	if (strcmp(engine, "kabort") == 0)
