@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/read_number.h"
+
 #define KiB 1024u
 #define POISON 0xa5
 /* The dm-delay device the abort tests run on delays every bio this long. */
@@ -683,22 +685,6 @@ static void test_reap_fault(const char *path)
 }
 
 /* --- limits ------------------------------------------------------------------- */
-
-/* The number in file DIR/NAME (sysfs, cgroupfs), or -1. */
-static long read_number(const char *dir, const char *name)
-{
-	char path[256];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "r");
-	if (f && fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	if (f)
-		fclose(f);
-	return v;
-}
 
 static long param(const char *name)
 {

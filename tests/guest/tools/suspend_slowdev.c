@@ -12,6 +12,7 @@
 
 #include "vu_frontend.h"
 #include "vu_harness.h"
+#include "../../lib/read_number.h"
 
 #define QS 128
 #define BLK 4096u
@@ -464,17 +465,7 @@ static void test_done_at_abort(void)
 /* A counter of the vbabort module (Documentation/vbabort.rst), or -1. */
 static long vbabort_counter(const char *name)
 {
-	char path[128];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/module/vbabort/parameters/%s", name);
-	f = fopen(path, "r");
-	if (f && fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	if (f)
-		fclose(f);
-	return v;
+	return read_number("/sys/module/vbabort/parameters", name);
 }
 
 /*
