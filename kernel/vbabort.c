@@ -31,10 +31,11 @@
 #define VBA_MAX_RANGE_SECTORS	(UINT_MAX >> SECTOR_SHIFT)
 
 /*
- * A request lives on exactly one of its context's lists: pending (accepted,
- * not handed to the block layer), issued (bio submitted) or done (completed,
- * waiting for REAP). An abandoned read stays on the issued list until its bio
- * completes, and is then freed by the completion, never reported.
+ * A request lives on exactly one list: its context's pending (accepted, not
+ * handed to the block layer), issued (bio submitted) or done (completed,
+ * waiting for REAP), or its disk's parked (accepted, held back by a fence).
+ * An abandoned read stays on the issued list until its bio completes, and is
+ * then freed by the completion, never reported.
  */
 struct vba_req {
 	struct list_head node;
@@ -44,12 +45,46 @@ struct vba_req {
 	int result;
 	u16 op;
 	bool abandoned;
+	/* On its disk's fences list; both under the disk's and the context's lock. */
+	bool fenced;
+	struct list_head fence_node;
+	/* The sectors it reaches on the whole disk; none for a flush. */
+	sector_t first;
+	sector_t nr_sects;
 	unsigned int len;
 	unsigned int nr_pages;
 	unsigned int pinned;	/* bounce pages counted against the limits */
 	unsigned int nr_segs;
 	struct iovec iov[VBABORT_MAX_SEGS];
 	struct page *pages[VBA_MAX_PAGES];
+};
+
+/*
+ * What every context bound to sectors of one disk shares (a partition and
+ * its disk share one): the write-like requests whose owner no longer waits
+ * for them, and the requests held back until those end. One per gendisk, in
+ * vba_disks.
+ */
+struct vba_disk {
+	struct list_head node;		/* in vba_disks, under vba_disks_mutex */
+	struct gendisk *gendisk;	/* the key; bound contexts keep it alive */
+	unsigned int users;		/* bound contexts, under vba_disks_mutex */
+
+	/*
+	 * Taken from bi_end_io, so irq-safe; when both are needed it is taken
+	 * before a context's lock. Protects the two lists, each request's
+	 * fenced flag and nr_parked.
+	 *
+	 * fences: issued write, discard and write-zeroes requests that ABORT
+	 * reported unfenced or whose context was released, until their bio
+	 * completes. parked: requests, in SUBMIT order, that overlap a fence
+	 * or an earlier parked request; unpark_work hands them to their
+	 * contexts as that clears.
+	 */
+	spinlock_t lock;
+	struct list_head fences;
+	struct list_head parked;
+	struct work_struct unpark_work;
 };
 
 struct vba_ctx {
@@ -82,6 +117,8 @@ struct vba_ctx {
 	struct gendisk *disk;
 	sector_t start;
 	sector_t nr_sects;
+	/* Fences and parked requests on that disk; set at BIND. */
+	struct vba_disk *vdisk;
 	/* The address space SUBMIT recorded user buffers in; REAP copies into it. */
 	struct mm_struct *mm;
 
@@ -116,10 +153,16 @@ struct vba_ctx {
 static struct kmem_cache *vba_req_cache;
 static struct workqueue_struct *vba_wq;
 
+/* Every vba_disk with a bound context; the mutex also guards their users. */
+static LIST_HEAD(vba_disks);
+static DEFINE_MUTEX(vba_disks_mutex);
+
 /* Module-wide totals, read-only parameters so that leaks are visible. */
 static atomic_t vba_nr_reqs = ATOMIC_INIT(0);
 static atomic_t vba_nr_pages = ATOMIC_INIT(0);
 static atomic_t vba_nr_pinned = ATOMIC_INIT(0);
+static atomic_t vba_nr_fences = ATOMIC_INIT(0);
+static atomic_t vba_nr_parked = ATOMIC_INIT(0);
 
 static int vba_counter_get(char *buf, const struct kernel_param *kp)
 {
@@ -136,6 +179,10 @@ module_param_cb(bounce_pages, &vba_counter_ops, &vba_nr_pages, 0444);
 MODULE_PARM_DESC(bounce_pages, "Bounce pages allocated");
 module_param_cb(pinned_pages, &vba_counter_ops, &vba_nr_pinned, 0444);
 MODULE_PARM_DESC(pinned_pages, "Bounce pages held by requests, counted against the limits");
+module_param_cb(fences, &vba_counter_ops, &vba_nr_fences, 0444);
+MODULE_PARM_DESC(fences, "Abandoned write-like bios still in flight, holding back overlapping requests");
+module_param_cb(parked, &vba_counter_ops, &vba_nr_parked, 0444);
+MODULE_PARM_DESC(parked, "Requests held back until the fences they overlap end");
 
 /*
  * Limits on bounce pages held by requests (pooled ones are bounded by
@@ -224,6 +271,143 @@ static void vba_req_free(struct vba_req *req)
 	atomic_dec(&vba_nr_reqs);
 }
 
+static bool vba_overlaps(const struct vba_req *a, const struct vba_req *b)
+{
+	return a->first < b->first + b->nr_sects &&
+	       b->first < a->first + a->nr_sects;
+}
+
+/*
+ * Whether @req must wait: it overlaps a fence, or a request parked before
+ * it (which keeps overlapping requests in SUBMIT order). Under @d->lock.
+ */
+static bool vba_blocked(struct vba_disk *d, const struct vba_req *req)
+{
+	struct vba_req *o;
+
+	if (!req->nr_sects)
+		return false;
+	list_for_each_entry(o, &d->fences, fence_node) {
+		if (vba_overlaps(req, o))
+			return true;
+	}
+	list_for_each_entry(o, &d->parked, node) {
+		if (o == req)
+			break;
+		if (vba_overlaps(req, o))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Makes an issued request that changes the device a fence, until its bio
+ * completes. Under @d->lock and the request's context's lock.
+ */
+static void vba_fence(struct vba_disk *d, struct vba_req *req)
+{
+	if (req->fenced || !vba_op_modifies(req->op))
+		return;
+	req->fenced = true;
+	list_add_tail(&req->fence_node, &d->fences);
+	atomic_inc(&vba_nr_fences);
+}
+
+/* At its bio's completion; under the same locks as vba_fence(). */
+static void vba_unfence(struct vba_disk *d, struct vba_req *req)
+{
+	if (!req->fenced)
+		return;
+	req->fenced = false;
+	list_del(&req->fence_node);
+	atomic_dec(&vba_nr_fences);
+	if (!list_empty(&d->parked))
+		queue_work(vba_wq, &d->unpark_work);
+}
+
+/* Moves @ctx's parked requests to @list. Under @d->lock. */
+static void vba_take_parked(struct vba_disk *d, struct vba_ctx *ctx,
+			    struct list_head *list)
+{
+	struct vba_req *req, *next;
+
+	list_for_each_entry_safe(req, next, &d->parked, node) {
+		if (req->ctx == ctx) {
+			list_move_tail(&req->node, list);
+			atomic_dec(&vba_nr_parked);
+		}
+	}
+	/* Requests parked behind them may be free to go now. */
+	if (!list_empty(&d->parked))
+		queue_work(vba_wq, &d->unpark_work);
+}
+
+/* Hands every parked request that nothing holds back any more to its context. */
+static void vba_unpark_work(struct work_struct *work)
+{
+	struct vba_disk *d = container_of(work, struct vba_disk, unpark_work);
+	struct vba_req *req, *next;
+	struct vba_ctx *ctx;
+
+	spin_lock_irq(&d->lock);
+	list_for_each_entry_safe(req, next, &d->parked, node) {
+		if (vba_blocked(d, req))
+			continue;
+		ctx = req->ctx;
+		spin_lock(&ctx->lock);
+		list_move_tail(&req->node, &ctx->pending);
+		/*
+		 * Release takes a context's parked requests before it cancels
+		 * issue_work, so the context is open and queueing is safe.
+		 */
+		queue_work(vba_wq, &ctx->issue_work);
+		spin_unlock(&ctx->lock);
+		atomic_dec(&vba_nr_parked);
+	}
+	spin_unlock_irq(&d->lock);
+}
+
+static struct vba_disk *vba_disk_get(struct gendisk *gendisk)
+{
+	struct vba_disk *d;
+
+	mutex_lock(&vba_disks_mutex);
+	list_for_each_entry(d, &vba_disks, node) {
+		if (d->gendisk == gendisk)
+			goto found;
+	}
+	d = kzalloc(sizeof(*d), GFP_KERNEL);
+	if (!d)
+		goto out;
+	d->gendisk = gendisk;
+	spin_lock_init(&d->lock);
+	INIT_LIST_HEAD(&d->fences);
+	INIT_LIST_HEAD(&d->parked);
+	INIT_WORK(&d->unpark_work, vba_unpark_work);
+	list_add(&d->node, &vba_disks);
+found:
+	d->users++;
+out:
+	mutex_unlock(&vba_disks_mutex);
+	return d;
+}
+
+static void vba_disk_put(struct vba_disk *d)
+{
+	bool last;
+
+	mutex_lock(&vba_disks_mutex);
+	last = !--d->users;
+	if (last)
+		list_del(&d->node);
+	mutex_unlock(&vba_disks_mutex);
+	if (!last)
+		return;
+	/* Nothing is fenced or parked without a context; a last unpark may run. */
+	cancel_work_sync(&d->unpark_work);
+	kfree(d);
+}
+
 static void vba_ctx_put(struct vba_ctx *ctx)
 {
 	if (refcount_dec_and_test(&ctx->refs))
@@ -239,6 +423,8 @@ static void vba_free_work(struct work_struct *work)
 		__free_page(page);
 		atomic_dec(&vba_nr_pages);
 	}
+	if (ctx->vdisk)
+		vba_disk_put(ctx->vdisk);
 	if (ctx->bdev_file)
 		fput(ctx->bdev_file);
 	if (ctx->evfd)
@@ -258,10 +444,18 @@ static void vba_end_io(struct bio *bio)
 {
 	struct vba_req *req = bio->bi_private;
 	struct vba_ctx *ctx = req->ctx;
+	struct vba_disk *d = ctx->vdisk;
+	bool modifies = vba_op_modifies(req->op);
 	unsigned long flags;
 	bool abandoned;
 
-	spin_lock_irqsave(&ctx->lock, flags);
+	/* Only requests that change the device are ever fences. */
+	if (modifies)
+		spin_lock_irqsave(&d->lock, flags);
+	else
+		local_irq_save(flags);
+	spin_lock(&ctx->lock);
+	vba_unfence(d, req);
 	list_del(&req->node);
 	ctx->nr_issued--;
 	abandoned = req->abandoned;
@@ -274,7 +468,11 @@ static void vba_end_io(struct bio *bio)
 	}
 	if (!ctx->closing && !list_empty(&ctx->pending))
 		queue_work(vba_wq, &ctx->issue_work);
-	spin_unlock_irqrestore(&ctx->lock, flags);
+	spin_unlock(&ctx->lock);
+	if (modifies)
+		spin_unlock_irqrestore(&d->lock, flags);
+	else
+		local_irq_restore(flags);
 
 	if (abandoned)
 		vba_req_free(req);
@@ -353,17 +551,28 @@ static void vba_free_list(struct list_head *list)
 static int vba_release(struct inode *inode, struct file *file)
 {
 	struct vba_ctx *ctx = file->private_data;
+	struct vba_disk *d = ctx->vdisk;
 	struct vba_req *req;
 	LIST_HEAD(dropped);
 
-	spin_lock_irq(&ctx->lock);
+	/* Unbound, it never had a request. */
+	if (!d) {
+		vba_ctx_put(ctx);
+		return 0;
+	}
+	spin_lock_irq(&d->lock);
+	spin_lock(&ctx->lock);
 	ctx->closing = true;
 	list_splice_init(&ctx->pending, &dropped);
 	list_splice_init(&ctx->done, &dropped);
-	/* Nobody is left to receive data or completions. */
-	list_for_each_entry(req, &ctx->issued, node)
+	vba_take_parked(d, ctx, &dropped);
+	/* Nobody is left to receive data or completions, or to wait for writes. */
+	list_for_each_entry(req, &ctx->issued, node) {
 		req->abandoned = true;
-	spin_unlock_irq(&ctx->lock);
+		vba_fence(d, req);
+	}
+	spin_unlock(&ctx->lock);
+	spin_unlock_irq(&d->lock);
 	cancel_work_sync(&ctx->issue_work);
 	vba_free_list(&dropped);
 
@@ -435,9 +644,14 @@ static long vba_bind(struct vba_ctx *ctx, void __user *argp)
 	b.nr_sectors = bdev_nr_sectors(bdev);
 	if (!(f->f_mode & FMODE_WRITE))
 		b.out_flags |= VBABORT_BOUND_READONLY;
+	ctx->vdisk = vba_disk_get(bdev->bd_disk);
+	if (!ctx->vdisk) {
+		ret = -ENOMEM;
+		goto err_put_evfd;
+	}
 	if (copy_to_user(argp, &b, sizeof(b))) {
 		ret = -EFAULT;
-		goto err_put_evfd;
+		goto err_put_disk;
 	}
 	ctx->evfd = evfd;
 	ctx->readonly = !(f->f_mode & FMODE_WRITE);
@@ -451,6 +665,9 @@ static long vba_bind(struct vba_ctx *ctx, void __user *argp)
 	smp_store_release(&ctx->bdev_file, f);
 	return 0;
 
+err_put_disk:
+	vba_disk_put(ctx->vdisk);
+	ctx->vdisk = NULL;
 err_put_evfd:
 	if (evfd)
 		eventfd_ctx_put(evfd);
@@ -614,6 +831,9 @@ static struct vba_req *vba_req_build(struct vba_ctx *ctx,
 	req->tag = r->tag;
 	req->op = r->op;
 	req->len = len;
+	req->first = ctx->start + r->sector;
+	req->nr_sects = vba_op_has_data(r->op) ? len >> SECTOR_SHIFT :
+						 r->nr_sectors;
 	req->nr_segs = r->iov_cnt;
 	opf = vba_opf[r->op];
 	if (r->flags & VBABORT_REQ_FUA)
@@ -650,6 +870,7 @@ err_free:
 
 static long vba_submit(struct vba_ctx *ctx, void __user *argp)
 {
+	struct vba_disk *d = ctx->vdisk;
 	struct vbabort_req __user *ureqs;
 	struct vbabort_submit s;
 	struct vbabort_req r;
@@ -681,12 +902,18 @@ static long vba_submit(struct vba_ctx *ctx, void __user *argp)
 		spin_unlock_irq(&ctx->lock);
 
 		req = vba_req_build(ctx, &r);
-		spin_lock_irq(&ctx->lock);
-		if (IS_ERR(req))
+		spin_lock_irq(&d->lock);
+		spin_lock(&ctx->lock);
+		if (IS_ERR(req)) {
 			ctx->nr_reqs--;
-		else
+		} else if (vba_blocked(d, req)) {
+			list_add_tail(&req->node, &d->parked);
+			atomic_inc(&vba_nr_parked);
+		} else {
 			list_add_tail(&req->node, &ctx->pending);
-		spin_unlock_irq(&ctx->lock);
+		}
+		spin_unlock(&ctx->lock);
+		spin_unlock_irq(&d->lock);
 		if (IS_ERR(req)) {
 			ret = PTR_ERR(req);
 			break;
@@ -785,6 +1012,7 @@ static bool vba_writes_in_flight(struct vba_ctx *ctx)
 
 static long vba_abort(struct vba_ctx *ctx, void __user *argp)
 {
+	struct vba_disk *d = ctx->vdisk;
 	struct vba_req *req, *next;
 	struct vbabort_cqe *fates;
 	struct vbabort_abort a;
@@ -818,8 +1046,10 @@ static long vba_abort(struct vba_ctx *ctx, void __user *argp)
 		return -ENOMEM;
 
 	/* Unissued requests are cancelled; issued reads are left behind. */
-	spin_lock_irq(&ctx->lock);
+	spin_lock_irq(&d->lock);
+	spin_lock(&ctx->lock);
 	list_splice_init(&ctx->pending, &cancelled);
+	vba_take_parked(d, ctx, &cancelled);
 	ctx->nr_reqs -= list_count_nodes(&cancelled);
 	list_for_each_entry(req, &ctx->issued, node) {
 		if (req->op == VBABORT_OP_READ && !req->abandoned) {
@@ -828,7 +1058,8 @@ static long vba_abort(struct vba_ctx *ctx, void __user *argp)
 				 -ECANCELED);
 		}
 	}
-	spin_unlock_irq(&ctx->lock);
+	spin_unlock(&ctx->lock);
+	spin_unlock_irq(&d->lock);
 	list_for_each_entry_safe(req, next, &cancelled, node) {
 		vba_fate(&fates[n++], req, VBABORT_FATE_CANCELLED, -ECANCELED);
 		list_del(&req->node);
@@ -841,16 +1072,21 @@ static long vba_abort(struct vba_ctx *ctx, void __user *argp)
 						 !vba_writes_in_flight(ctx),
 						 msecs_to_jiffies(a.timeout_ms));
 
-	spin_lock_irq(&ctx->lock);
+	/* What still changes the device holds back what overlaps it, from now. */
+	spin_lock_irq(&d->lock);
+	spin_lock(&ctx->lock);
 	list_for_each_entry(req, &ctx->issued, node) {
-		if (!req->abandoned)
+		if (!req->abandoned) {
 			vba_fate(&fates[n++], req, VBABORT_FATE_UNFENCED,
 				 -EINPROGRESS);
+			vba_fence(d, req);
+		}
 	}
 	list_splice_init(&ctx->done, &finished);
 	ctx->nr_reqs -= ctx->nr_done;
 	ctx->nr_done = 0;
-	spin_unlock_irq(&ctx->lock);
+	spin_unlock(&ctx->lock);
+	spin_unlock_irq(&d->lock);
 
 	list_for_each_entry_safe(req, next, &finished, node) {
 		list_del(&req->node);

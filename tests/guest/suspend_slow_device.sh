@@ -4,7 +4,8 @@
 # never reaches guest memory), writes are waited for, and a second daemon finishes the job.
 # A second RAM disk, which completes each request inside the call that submits it, has
 # requests done at the moment of suspension. Once with the io_uring engine, once with
-# --engine kabort (the vbabort module).
+# --engine kabort (the vbabort module); with kabort also a daemon SIGKILLed with writes at the
+# device, whose successor starts at once and whose resubmitted writes the module holds back.
 set -uo pipefail
 
 cd "$(dirname "$0")/../.."

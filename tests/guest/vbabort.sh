@@ -1,7 +1,8 @@
 #!/bin/bash
 # Boots a TCG guest with the vbabort module and runs its checks there: data path on null_blk and brd,
-# FUA seen by the block layer, abort fates on dm-delay, orphans of a SIGKILLed process (also across
-# partitions), the page limits, bad ioctl input, unload without leaks.
+# FUA seen by the block layer, abort fates on dm-delay, fences (a write abandoned in flight holds back
+# another process's overlapping one), orphans of a SIGKILLed process (also across partitions), the
+# page limits, bad ioctl input, unload without leaks.
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -103,6 +104,7 @@ echo "0 $(cat /sys/block/ram0/size) delay /dev/ram0 0 2000" |
 	DM_DISABLE_UDEV=1 dmsetup create --noudevsync slow
 check 'dm-delay device over brd' test -b /dev/dm-0
 group 'abort on dm-delay' abort /dev/dm-0 /dev/ram0
+group 'fences on dm-delay' fence /dev/dm-0 /dev/ram0
 group 'page limits on dm-delay' limits /dev/dm-0
 # Memory cgroup accounting: the test runs inside a cgroup of its own.
 CG=/sys/fs/cgroup

@@ -17,9 +17,13 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../lib/read_number.h"
 
 #define KiB 1024u
 #define POISON 0xa5
@@ -525,11 +529,14 @@ static void test_abort_queued(const char *slow, const char *back)
 
 /* --- a process killed with bios in flight ----------------------------------- */
 
-/* A child binds PATH, puts reads and writes in flight and is SIGKILLed: its context is an orphan. */
-static void orphan_by_kill(const char *path)
+/*
+ * Runs SETUP(PATH) in a child process, which then waits to be killed with
+ * its contexts open. Returns the child's pid once SETUP is done, and in
+ * *ok what it returned.
+ */
+static pid_t spawn_holder(bool (*setup)(const char *path), const char *path, bool *ok)
 {
-	enum { NR = 32, LEN = 256 * KiB };
-	int pipefd[2], status;
+	int pipefd[2];
 	char c;
 	pid_t pid;
 
@@ -539,26 +546,45 @@ static void orphan_by_kill(const char *path)
 	if (pid < 0)
 		die("fork");
 	if (pid == 0) {
-		struct vbabort_iovec iov[NR];
-		struct vbabort_req reqs[NR];
-		uint8_t *buf = xalloc(NR * LEN);
-		int ctl = context(path, O_RDWR, 0);
-
-		memset(buf, POISON, NR * LEN);
-		for (int i = 0; i < NR; i++) {
-			iov[i] = (struct vbabort_iovec){ (uintptr_t)buf + i * LEN, LEN };
-			reqs[i] = rw(i % 2 ? VBABORT_OP_WRITE : VBABORT_OP_READ, i,
-				     16384 + (uint64_t)i * (LEN / 512), &iov[i], 1);
-		}
-		c = submit(ctl, reqs, NR) == NR ? 'y' : 'n';
+		c = setup(path) ? 'y' : 'n';
 		if (write(pipefd[1], &c, 1) != 1)
 			_exit(1);
 		pause();
 		_exit(0);
 	}
 	close(pipefd[1]);
-	check(read(pipefd[0], &c, 1) == 1 && c == 'y', "kill: child has %d bios in flight on %s", NR, path);
+	*ok = read(pipefd[0], &c, 1) == 1 && c == 'y';
 	close(pipefd[0]);
+	return pid;
+}
+
+enum { KILL_NR = 32, KILL_LEN = 256 * KiB };
+
+/* Puts KILL_NR reads and writes in flight on PATH. */
+static bool reads_and_writes(const char *path)
+{
+	struct vbabort_iovec iov[KILL_NR];
+	struct vbabort_req reqs[KILL_NR];
+	uint8_t *buf = xalloc(KILL_NR * KILL_LEN);
+	int ctl = context(path, O_RDWR, 0);
+
+	memset(buf, POISON, KILL_NR * KILL_LEN);
+	for (int i = 0; i < KILL_NR; i++) {
+		iov[i] = (struct vbabort_iovec){ (uintptr_t)buf + i * KILL_LEN, KILL_LEN };
+		reqs[i] = rw(i % 2 ? VBABORT_OP_WRITE : VBABORT_OP_READ, i,
+			     16384 + (uint64_t)i * (KILL_LEN / 512), &iov[i], 1);
+	}
+	return submit(ctl, reqs, KILL_NR) == KILL_NR;
+}
+
+/* A child binds PATH, puts reads and writes in flight and is SIGKILLed: its context is an orphan. */
+static void orphan_by_kill(const char *path)
+{
+	int status;
+	bool ok;
+	pid_t pid = spawn_holder(reads_and_writes, path, &ok);
+
+	check(ok, "kill: child has %d bios in flight on %s", KILL_NR, path);
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	check(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "kill: child killed by SIGKILL");
@@ -659,22 +685,6 @@ static void test_reap_fault(const char *path)
 }
 
 /* --- limits ------------------------------------------------------------------- */
-
-/* The number in file DIR/NAME (sysfs, cgroupfs), or -1. */
-static long read_number(const char *dir, const char *name)
-{
-	char path[256];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "r");
-	if (f && fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	if (f)
-		fclose(f);
-	return v;
-}
 
 static long param(const char *name)
 {
@@ -817,6 +827,187 @@ static void test_parts(const char *disk, const char *part1, const char *part2)
 	orphan_by_kill(disk);
 	check(sees_orphan(part2), "parts: WAIT_ORPHANS through partition 2 sees an orphan on the whole disk");
 	check(wait_orphans(part2, 15000, NULL) == 0, "parts: and waits for it");
+}
+
+/* --- fences: writes left in flight hold back what overlaps them ---------------- */
+
+/* W1, the abandoned write, covers [FENCE_SECTOR, FENCE_SECTOR + FENCE_SECTORS). */
+#define FENCE_SECTOR 20480
+#define FENCE_LEN (64 * KiB)
+#define FENCE_SECTORS (FENCE_LEN / 512)
+#define TRACEFS "/sys/kernel/tracing"
+
+static bool write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	bool ok = f && fputs(text, f) >= 0;
+
+	return f && fclose(f) == 0 && ok;
+}
+
+/* Records bios queued to and completed by the block devices, from an empty trace. */
+static bool trace_bios(bool on)
+{
+	const char *v = on ? "1" : "0";
+
+	return (!on || write_file(TRACEFS "/trace", "")) &&
+	       write_file(TRACEFS "/events/block/block_bio_queue/enable", v) &&
+	       write_file(TRACEFS "/events/block/block_bio_complete/enable", v);
+}
+
+/* The line number in the trace of EVENT (block_bio_queue, block_bio_complete) of the bio at SECTOR + NR on DEV, or -1. */
+static int trace_line(dev_t dev, const char *event, uint64_t sector, unsigned int nr)
+{
+	char line[512], want[96], rwbs[16];
+	unsigned int maj, min, n;
+	unsigned long long s;
+	FILE *f = fopen(TRACEFS "/trace", "r");
+	int at = -1;
+
+	snprintf(want, sizeof(want), " %s: ", event);
+	for (int i = 0; f && at < 0 && fgets(line, sizeof(line), f); i++) {
+		const char *e = strstr(line, want);
+
+		if (e && sscanf(e + strlen(want), "%u,%u %15s %llu + %u", &maj, &min, rwbs, &s, &n) == 5 &&
+		    makedev(maj, min) == dev && s == sector && n == nr)
+			at = i;
+	}
+	if (f)
+		fclose(f);
+	return at;
+}
+
+/* Puts W1 (data seed 7) in flight at FENCE_SECTOR on SLOW; returns the context. */
+static int submit_w1(const char *slow)
+{
+	uint8_t *data = xalloc(FENCE_LEN);
+	struct vbabort_iovec iov = { (uintptr_t)data, FENCE_LEN };
+	struct vbabort_req w1 = rw(VBABORT_OP_WRITE, 1, FENCE_SECTOR, &iov, 1);
+	int ctl = context(slow, O_RDWR, 0), n;
+
+	fill_random(data, FENCE_LEN, 7);
+	n = submit(ctl, &w1, 1);	/* copies the data into the module's pages */
+	free(data);
+	return n == 1 ? ctl : -1;
+}
+
+static bool w1_in_flight(const char *slow)
+{
+	return submit_w1(slow) >= 0;
+}
+
+static bool w1_unfenced(const char *slow)
+{
+	struct vbabort_cqe fate;
+	struct vbabort_abort a;
+	int ctl = submit_w1(slow);
+
+	return ctl >= 0 && abort_ctx(ctl, &fate, 1, 0, &a) == 1 && a.count[VBABORT_FATE_UNFENCED] == 1;
+}
+
+/*
+ * A child process puts W1 in flight on SLOW and gives it up with W1 still
+ * on the delayed device: by an ABORT that reports it unfenced (the child
+ * lives on, its pid returned), or by dying of SIGKILL (0 returned: W1 is an
+ * orphan's).
+ */
+static pid_t abandon_write(const char *slow, bool kill_it)
+{
+	bool ok;
+	pid_t pid = spawn_holder(kill_it ? w1_in_flight : w1_unfenced, slow, &ok);
+
+	check(ok, "fence: another process has write W1 in flight on %s, %s", slow,
+	      kill_it ? "then dies of SIGKILL" : "then ABORTs it: unfenced");
+	if (!kill_it)
+		return pid;
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return 0;
+}
+
+/*
+ * W2 overlaps the abandoned W1 and must reach the device only once W1 has
+ * ended, so that W2's data is what stays; a read and a write elsewhere
+ * meanwhile go at once.
+ */
+static void test_fence(const char *slow, const char *back, bool kill_it)
+{
+	enum { W2 = FENCE_SECTOR + FENCE_SECTORS / 2, R3 = FENCE_SECTOR + 4 * FENCE_SECTORS,
+	       W4 = FENCE_SECTOR + 6 * FENCE_SECTORS };
+	const char *how = kill_it ? "orphan" : "abort";
+	uint8_t *w1 = xalloc(FENCE_LEN), *buf = xalloc(3 * FENCE_LEN);
+	struct vbabort_iovec iov[3];
+	struct vbabort_req reqs[3], r;
+	struct vbabort_cqe cqes[3];
+	struct stat st;
+	uint64_t size;
+	int ctl, backfd = open_dev(back, O_RDONLY), n, ok, rc, q2, q3, q4, c1;
+	pid_t pid;
+	int64_t t;
+
+	if (stat(slow, &st))
+		die(slow);
+	fill_random(w1, FENCE_LEN, 7);
+	fill_random(buf, 3 * FENCE_LEN, 8);
+	for (int i = 0; i < 3; i++)
+		iov[i] = (struct vbabort_iovec){ (uintptr_t)buf + i * FENCE_LEN, FENCE_LEN };
+	reqs[0] = rw(VBABORT_OP_WRITE, 2, W2, &iov[0], 1);
+	reqs[1] = rw(VBABORT_OP_READ, 3, R3, &iov[1], 1);
+	reqs[2] = rw(VBABORT_OP_WRITE, 4, W4, &iov[2], 1);
+
+	check(trace_bios(true), "fence (%s): block_bio_queue and block_bio_complete traced", how);
+	pid = abandon_write(slow, kill_it);
+	check(param("fences") == 1, "fence (%s): the module counts W1 as a fence (%ld)", how, param("fences"));
+
+	/* What the kabort engine does at a queue's start, and then its first requests. */
+	t = now_ms();
+	ctl = context(slow, O_RDWR, 0);
+	check(submit(ctl, &reqs[1], 2) == 2 && param("parked") == 0,
+	      "fence (%s): a new context's read and write beside W1 are not held (parked %ld)", how,
+	      param("parked"));
+	t = now_ms() - t;
+	printf("# fence (%s): open, BIND and SUBMIT beside W1 in flight took %" PRId64 " ms\n", how, t);
+	check(submit(ctl, &reqs[0], 1) == 1 && param("parked") == 1,
+	      "fence (%s): W2, overlapping W1's second half, is accepted and parked", how);
+
+	/* Half of it past the end of the device. */
+	if (ioctl(backfd, BLKGETSIZE64, &size))
+		die("BLKGETSIZE64");
+	r = rw(VBABORT_OP_WRITE, 5, size / 512 - FENCE_SECTORS / 2, &iov[0], 1);
+	check(fails_with(submit(ctl, &r, 1)) == ERANGE && param("parked") == 1,
+	      "fence (%s): a write past the end of the device is ERANGE, not parked", how);
+	rc = system("rmmod vbabort 2>/dev/null");
+	check(rc != 0 && param("parked") == 1, "fence (%s): rmmod with a request parked is refused", how);
+
+	n = reap(ctl, cqes, 3, 3, 20000);
+	ok = n == 3;
+	for (int i = 0; ok && i < n; i++)
+		ok = cqes[i].result == 0;
+	check(ok, "fence (%s): W2, the read and the write all complete (%d)", how, n);
+	check(param("parked") == 0 && param("fences") == 0, "fence (%s): no fence or parked request is left", how);
+	check(trace_bios(false), "fence (%s): tracing stopped", how);
+	c1 = trace_line(st.st_rdev, "block_bio_complete", FENCE_SECTOR, FENCE_SECTORS);
+	q2 = trace_line(st.st_rdev, "block_bio_queue", W2, FENCE_SECTORS);
+	q3 = trace_line(st.st_rdev, "block_bio_queue", R3, FENCE_SECTORS);
+	q4 = trace_line(st.st_rdev, "block_bio_queue", W4, FENCE_SECTORS);
+	printf("# fence (%s): trace lines: W1 completed %d, W2 queued %d, read queued %d, write queued %d\n", how, c1,
+	       q2, q3, q4);
+	check(c1 >= 0 && q2 > c1, "fence (%s): W2 reached the device only after W1 completed", how);
+	check(q3 >= 0 && q3 < c1 && q4 >= 0 && q4 < c1,
+	      "fence (%s): the read and the write beside it reached the device before W1 completed", how);
+	check(dev_equals(backfd, FENCE_SECTOR * 512ull, w1, FENCE_LEN / 2) &&
+		      dev_equals(backfd, W2 * 512ull, buf, FENCE_LEN) &&
+		      dev_equals(backfd, W4 * 512ull, buf + 2 * FENCE_LEN, FENCE_LEN),
+	      "fence (%s): the device holds W2's data where it overlaps W1, W1's elsewhere", how);
+	close(ctl);
+	if (pid) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	check(wait_orphans(slow, 15000, NULL) == 0, "fence (%s): nothing is left in flight", how);
+	close(backfd);
+	free(w1);
+	free(buf);
 }
 
 /* --- bad input --------------------------------------------------------------- */
@@ -992,6 +1183,9 @@ int main(int argc, char **argv)
 		test_abort_queued(argv[2], argv[3]);
 	} else if (argc == 3 && !strcmp(argv[1], "kill")) {
 		test_kill(argv[2]);
+	} else if (argc == 4 && !strcmp(argv[1], "fence")) {
+		test_fence(argv[2], argv[3], false);
+		test_fence(argv[2], argv[3], true);
 	} else if (argc == 5 && !strcmp(argv[1], "parts")) {
 		test_parts(argv[2], argv[3], argv[4]);
 	} else if (argc == 3 && !strcmp(argv[1], "fua")) {
@@ -1005,7 +1199,8 @@ int main(int argc, char **argv)
 		test_reap_fault(argv[2]);
 	} else {
 		fprintf(stderr, "usage: vbabort-test data DEV | fua DEV | abort SLOWDEV BACKDEV | kill SLOWDEV |\n"
-				"       parts SLOWDISK PART1 PART2 | limits SLOWDEV | memcg SLOWDEV CGROUP | bad DEV FILE\n");
+				"       fence SLOWDEV BACKDEV | parts SLOWDISK PART1 PART2 | limits SLOWDEV |\n"
+				"       memcg SLOWDEV CGROUP | bad DEV FILE\n");
 		return 2;
 	}
 	return failures ? 1 : 0;

@@ -40,11 +40,11 @@ enum vb_fate {
 	VB_FATE_ABANDONED,	/* a read the host still works on; its data will never reach the guest */
 	/*
 	 * A write, write-zeroes or discard the host still works on: its byte
-	 * range is fenced (fence.h) until it lands, and then it touches nothing
-	 * of the ring.
+	 * range is fenced (fence.h; with kabort, by the vbabort module) until
+	 * it lands, and then it touches nothing of the ring.
 	 */
 	VB_FATE_FENCED,
-	/* A write the host cannot give back and no fence covers (kabort): the stop waits for it. */
+	/* A flush the host cannot give back (kabort): the stop waits for it. */
 	VB_FATE_WAITED,
 };
 

@@ -7,9 +7,6 @@
 #include "kabort_io.h"
 #include "util/log.h"
 
-/* How long a ring's first start waits for a killed predecessor's requests. */
-#define KABORT_ORPHAN_WAIT_MS 30000
-
 /* The context is opened at the ring's first start and kept across restarts. */
 struct kabort_engine {
 	struct vb_kabort k;
@@ -45,9 +42,16 @@ static int kabort_start(void *state, struct vb_engine_io *io)
 	struct kabort_engine *ke = state;
 
 	ke->io = io;
+	/*
+	 * Fenced writes carry tags of request slots the new ring reuses:
+	 * closing the context hands them to the module, which drops their
+	 * completions and keeps them as fences.
+	 */
+	if (ke->k.fd >= 0 && ke->k.nfenced)
+		vb_kabort_close(&ke->k);
 	if (ke->k.fd >= 0)
 		return 0;
-	return vb_kabort_open(&ke->k, io->disk->fd, io->writeback, KABORT_ORPHAN_WAIT_MS);
+	return vb_kabort_open(&ke->k, io->disk->fd, io->writeback);
 }
 
 /* What the module cannot take as it is (too big, misaligned) goes by io_uring. */

@@ -50,16 +50,15 @@ int vb_kabort_probe(void)
 	return ret;
 }
 
-int vb_kabort_open(struct vb_kabort *k, int disk_fd, const uint8_t *writeback,
-		   unsigned int orphan_wait_ms)
+int vb_kabort_open(struct vb_kabort *k, int disk_fd, const uint8_t *writeback)
 {
 	struct vbabort_version v;
 	struct vbabort_bind b = { .abi_version = VBABORT_ABI_VERSION, .fd = disk_fd,
 				  .queue_depth = VBABORT_MAX_REQS };
-	struct vbabort_orphans o = { .timeout_ms = orphan_wait_ms };
 	int ret;
 
 	k->queued = (struct vb_req_list){ NULL, NULL };
+	k->nfenced = 0;
 	k->writeback = writeback;
 	k->event_fd = -1;
 	k->fd = open_device();
@@ -81,14 +80,12 @@ int vb_kabort_open(struct vb_kabort *k, int disk_fd, const uint8_t *writeback,
 		       errno == ENOTBLK ? " (the disk must be a block device)" : "");
 		goto fail;
 	}
+	/*
+	 * A killed predecessor's writes may still be running; the module (ABI 3)
+	 * holds back each of ours that overlaps one until it ends, so nothing
+	 * waits here.
+	 */
 	k->logical_block = b.logical_block_size;
-	/* A killed predecessor's writes may still be running: ours must not overtake them. */
-	if (ioctl(k->fd, VBABORT_IOC_WAIT_ORPHANS, &o) < 0) {
-		ret = -errno;
-		vb_err("--engine kabort: %u requests of an earlier process are still in flight on the disk after %u ms: %s",
-		       o.bios, orphan_wait_ms, strerror(errno));
-		goto fail;
-	}
 	return 0;
 fail:
 	vb_kabort_close(k);
@@ -221,6 +218,11 @@ unsigned int vb_kabort_reap(struct vb_kabort *k, void (*finish)(void *ctx, struc
 		for (int i = 0; i < n; i++) {
 			struct vb_blk_req *req = (void *)(uintptr_t)k->cqes[i].tag;
 
+			/* A fenced write landing: it was left inflight, the ring knows nothing of it. */
+			if (req->abandoned) {
+				k->nfenced--;
+				continue;
+			}
 			req->status = status_of(req, k->cqes[i].result);
 			finish(ctx, req);
 		}
@@ -260,9 +262,16 @@ int vb_kabort_abort(struct vb_kabort *k,
 			settle(ctx, req, VB_FATE_ABANDONED);
 			break;
 		default:
-			settle(ctx, req, VB_FATE_WAITED);	/* reaped when it completes */
+			/* The module holds back what overlaps a write from now on; a flush is waited for. */
+			if (req->op == VB_IO_FLUSH) {
+				settle(ctx, req, VB_FATE_WAITED);
+				break;
+			}
+			req->abandoned = true;
+			k->nfenced++;
+			settle(ctx, req, VB_FATE_FENCED);
 			break;
 		}
 	}
-	return a.count[VBABORT_FATE_UNFENCED];
+	return 0;
 }

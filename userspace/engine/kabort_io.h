@@ -25,6 +25,8 @@ struct vb_kabort {
 	/* The device's writeback flag (CONFIG_WCE), read as each write is submitted. */
 	const uint8_t *writeback;
 	struct vb_req_list queued;	/* waiting to be submitted */
+	/* Writes settled FENCED at a suspension and still in the module (their slots are not ours). */
+	unsigned int nfenced;
 	struct vbabort_req batch[VBABORT_MAX_BATCH];
 	struct vbabort_iovec iov[VBABORT_MAX_BATCH][VBABORT_MAX_SEGS];
 	struct vbabort_cqe cqes[VBABORT_MAX_REQS];
@@ -33,14 +35,12 @@ struct vb_kabort {
 /* Whether the module is there and speaks our ABI; the reason is logged if not. Returns 0 or -errno. */
 int vb_kabort_probe(void);
 /*
- * Opens a context on disk_fd (a block device) and waits up to
- * orphan_wait_ms for requests a previous process left in flight on the
- * device (or on a partition sharing its sectors), so that none of its
- * writes can land after ours. While *writeback is 0, writes carry FUA.
+ * Opens a context on disk_fd (a block device), without waiting for writes a
+ * previous process left in flight there: the module holds back only our
+ * requests that overlap them. While *writeback is 0, writes carry FUA.
  * Returns 0 or -errno, with the reason logged.
  */
-int vb_kabort_open(struct vb_kabort *k, int disk_fd, const uint8_t *writeback,
-		   unsigned int orphan_wait_ms);
+int vb_kabort_open(struct vb_kabort *k, int disk_fd, const uint8_t *writeback);
 void vb_kabort_close(struct vb_kabort *k);
 /* Whether req is an operation the module takes as it is (size, segments, alignment). */
 bool vb_kabort_fits(const struct vb_kabort *k, const struct vb_blk_req *req);
@@ -66,9 +66,11 @@ struct vb_blk_req *vb_kabort_take_queued(struct vb_kabort *k);
  * ABORTs everything the context owns and passes each request to
  * settle(ctx, req, fate): never issued, CANCELLED; issued reads, ABANDONED
  * (the module frees their pages; guest memory is never written); completed
- * ones, COMPLETED with their status; writes and other write-like operations
- * still running, WAITED: they stay owned and complete through
- * vb_kabort_reap later. Returns how many are WAITED, or -errno.
+ * ones, COMPLETED with their status; writes, discards and write-zeroes
+ * still running, FENCED (the module holds back every later request that
+ * overlaps one until it lands; vb_kabort_reap drops its completion);
+ * flushes still running, WAITED: they complete through vb_kabort_reap.
+ * Returns 0 or -errno.
  */
 int vb_kabort_abort(struct vb_kabort *k,
 		    void (*settle)(void *ctx, struct vb_blk_req *req, enum vb_fate fate), void *ctx);

@@ -12,7 +12,7 @@
  * fields. Reserved fields and unknown flags must be zero (-EINVAL).
  * Documentation/vbabort.rst is the reference.
  */
-#define VBABORT_ABI_VERSION	2	/* 2: VBABORT_REQ_FUA */
+#define VBABORT_ABI_VERSION	3	/* 2: VBABORT_REQ_FUA, 3: fences */
 
 /*
  * Limits; they bound the memory a context can pin. The module parameters
