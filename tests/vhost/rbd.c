@@ -18,6 +18,11 @@
 #define IMAGE_SIZE (1ull << 30)
 #define OBJECT_SIZE (4u << 20)	/* rbd create's default */
 #define IO_LEN (64u << 10)
+/* Where the test writes with its own handle before vbridge takes the image's lock. */
+#define OTHER_OFF (5ull << 20)
+#define ZEROES_OFF (6ull << 20)
+#define DISCARD_OFF (2ull * OBJECT_SIZE)
+#define FENCE_OFF (20ull << 20)
 
 static struct {
 	pid_t pid;
@@ -26,7 +31,7 @@ static struct {
 	char conf[512];
 } cluster = { .pid = -1, .in_fd = -1 };
 
-static struct vu_daemon d;
+static struct vu_daemon d, d2;
 static struct vu_dev dev;
 static rados_t rados;
 static rados_ioctx_t ioctx;
@@ -167,7 +172,7 @@ static void test_data_path(void)
 	struct vu_blk_req req;
 	struct virtio_blk_config cfg;
 	uint8_t *buf, *id;
-	uint64_t off = 3ull << 20, flush_off = 5ull << 20;
+	uint64_t off = 3ull << 20;
 	struct vu_open_opts oo = { .num_queues = 2 };
 
 	if (vu_dev_open(&dev, d.sock, &oo) < 0)
@@ -194,26 +199,23 @@ static void test_data_path(void)
 	       vu_pattern_check(buf, IO_LEN, 1, off) == IO_LEN &&
 	       req.used_len == IO_LEN + 1, "it reads back through vbridge (queue 0)");
 
-	/* Written beside vbridge, read through it. */
-	image_put_pattern(flush_off, IO_LEN, 2);
-	vu_blk_prep_read(&req, flush_off / 512, buf, IO_LEN);
+	vu_blk_prep_read(&req, OTHER_OFF / 512, buf, IO_LEN);
 	tap_ok(run(dev.vqs[0], &req) == VIRTIO_BLK_S_OK &&
-	       vu_pattern_check(buf, IO_LEN, 2, flush_off) == IO_LEN,
+	       vu_pattern_check(buf, IO_LEN, 2, OTHER_OFF) == IO_LEN,
 	       "data another client wrote reads back through vbridge");
 
 	vu_blk_prep_flush(&req);
 	tap_ok(run(dev.vqs[0], &req) == VIRTIO_BLK_S_OK, "flush succeeds");
 
 	/* Whole objects: librbd deallocates them, and reads of a deallocated object are zeroes. */
-	image_put_pattern(2 * OBJECT_SIZE, OBJECT_SIZE, 3);
-	vu_blk_prep_discard(&req, 2 * OBJECT_SIZE / 512, OBJECT_SIZE / 512);
-	tap_ok(run(dev.vqs[0], &req) == VIRTIO_BLK_S_OK && image_is_zero(2 * OBJECT_SIZE, OBJECT_SIZE),
+	vu_blk_prep_discard(&req, DISCARD_OFF / 512, OBJECT_SIZE / 512);
+	tap_ok(run(dev.vqs[0], &req) == VIRTIO_BLK_S_OK && image_is_zero(DISCARD_OFF, OBJECT_SIZE),
 	       "discard of a whole object leaves zeroes");
 
-	image_put_pattern(off, IO_LEN, 4);
-	vu_blk_prep_write_zeroes(&req, off / 512 + 8, 16, false);
-	tap_ok(run(dev.vqs[1], &req) == VIRTIO_BLK_S_OK && image_is_zero(off + 4096, 8192) &&
-	       image_has_pattern(off, 4096, 4) && image_has_pattern(off + 12288, IO_LEN - 12288, 4),
+	vu_blk_prep_write_zeroes(&req, ZEROES_OFF / 512 + 8, 16, false);
+	tap_ok(run(dev.vqs[1], &req) == VIRTIO_BLK_S_OK && image_is_zero(ZEROES_OFF + 4096, 8192) &&
+	       image_has_pattern(ZEROES_OFF, 4096, 4) &&
+	       image_has_pattern(ZEROES_OFF + 12288, IO_LEN - 12288, 4),
 	       "write-zeroes zeroes exactly its 8 KiB");
 
 	vu_blk_prep_read(&req, IMAGE_SIZE / 512 - 8, buf, 8192);
@@ -241,15 +243,74 @@ static void test_readonly(void)
 	tap_ok(dev.offered_features & (1ull << VIRTIO_BLK_F_RO), "--readonly: RO offered");
 	if (vu_blk_req_init(&dev, &req) < 0 || !(buf = vu_mem_alloc(&dev, 4096, 4096)))
 		tap_bail("request: %s", dev.err);
-	vu_blk_prep_read(&req, (3ull << 20) / 512, buf, 4096);
+	vu_blk_prep_read(&req, ZEROES_OFF / 512, buf, 4096);
 	tap_ok(run(dev.vqs[0], &req) == VIRTIO_BLK_S_OK &&
-	       vu_pattern_check(buf, 4096, 4, 3ull << 20) == 4096, "--readonly: reads work");
+	       vu_pattern_check(buf, 4096, 4, ZEROES_OFF) == 4096, "--readonly: reads work");
 	vu_blk_prep_write(&req, (7ull << 20) / 512, buf, 4096);
 	tap_ok(run(dev.vqs[0], &req) == VIRTIO_BLK_S_IOERR && image_is_zero(7ull << 20, 4096),
 	       "--readonly: a write gets IOERR and does not land");
 	vu_blk_req_fini(&req);
 	vu_dev_close(&dev);
 	tap_ok(vu_daemon_stop(&d) == 0, "--readonly: SIGTERM ends it with status 0");
+}
+
+/* One write of pattern seed at FENCE_OFF through daemon x; returns the status or -errno. */
+static int write_through(struct vu_daemon *x, struct vu_dev *xd, uint32_t seed)
+{
+	struct vu_blk_req req;
+	uint8_t *buf;
+	int r;
+
+	if (vu_blk_req_init(xd, &req) < 0 || !(buf = vu_mem_alloc(xd, IO_LEN, 4096)))
+		tap_bail("request: %s", xd->err);
+	vu_pattern_fill(buf, IO_LEN, seed, FENCE_OFF);
+	vu_blk_prep_write(&req, FENCE_OFF / 512, buf, IO_LEN);
+	r = vu_blk_run(xd->vqs[0], &req, TMO);
+	if (r < 0)
+		tap_diag("%s: %s", x->sock, xd->err);
+	vu_blk_req_fini(&req);
+	return r;
+}
+
+/*
+ * A holds the image's exclusive lock; B refuses to start beside it, and
+ * with rbd:break-lock breaks it, which blocklists A: A's next write is
+ * rejected and never lands, B's does.
+ */
+static void test_lock_break(void)
+{
+	struct vu_daemon_opts o = { .engine = "rbd" }, o_break = { .engine = "rbd:break-lock" };
+	struct vu_dev dev2;
+	int r;
+
+	vu_daemon_use_disk(&d, disk_spec("rbd/img", ""));
+	if (vu_daemon_start(&d, &o) < 0 || vu_dev_open(&dev, d.sock, NULL) < 0)
+		tap_bail("A does not start");
+	tap_ok(write_through(&d, &dev, 10) == VIRTIO_BLK_S_OK && image_has_pattern(FENCE_OFF, IO_LEN, 10),
+	       "lock: A writes");
+	if (vu_daemon_setup(&d2, 1 << 20) < 0)
+		tap_bail("cannot create the temp dir");
+	vu_daemon_use_disk(&d2, disk_spec("rbd/img", ""));
+	tap_ok(vu_daemon_start(&d2, &o) == -ECHILD &&
+	       vu_daemon_log_has(&d2, "the image is locked by another client"),
+	       "lock: B without break-lock exits saying the image is locked");
+	unlink(d2.log);
+	if (!tap_ok(vu_daemon_start(&d2, &o_break) == 0 && vu_daemon_log_has(&d2, "breaking the lock"),
+		    "lock: B with rbd:break-lock starts, breaking A's lock"))
+		tap_bail("B does not start");
+	r = write_through(&d, &dev, 11);
+	if (!tap_ok(r == VIRTIO_BLK_S_IOERR, "lock: A's write after the break gets IOERR"))
+		tap_diag("status %d", r);
+	tap_ok(image_has_pattern(FENCE_OFF, IO_LEN, 10), "lock: A's late write did not land");
+	if (vu_dev_open(&dev2, d2.sock, NULL) < 0)
+		tap_bail("B set-up: %s", dev2.err);
+	tap_ok(write_through(&d2, &dev2, 12) == VIRTIO_BLK_S_OK &&
+	       image_has_pattern(FENCE_OFF, IO_LEN, 12), "lock: B writes");
+	vu_dev_close(&dev2);
+	vu_dev_close(&dev);
+	vu_daemon_stop(&d);
+	tap_ok(vu_daemon_stop(&d2) == 0, "lock: SIGTERM ends B with status 0");
+	vu_daemon_teardown(&d2);
 }
 
 /* The daemon must exit at start with a message naming what is wrong. */
@@ -274,7 +335,7 @@ int main(void)
 	char bad_keyring[300];
 
 	vu_harness_init(600);
-	tap_plan_vbridge_only(23, "the rbd engine is vbridge's", "rbd engine");
+	tap_plan_vbridge_only(30, "the rbd engine is vbridge's", "rbd engine");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (!tap_ok(start_cluster(), "a single-node Ceph cluster starts"))
 		tap_bail("no cluster (its log is in %s/log with VU_KEEP=1)", cluster.dir);
@@ -284,6 +345,10 @@ int main(void)
 	tap_ok(sh_ok("rbd --conf %1$s bench --io-type write --io-size 4K --io-total 1M %2$s >/dev/null",
 		     "rbd/img"), "rbd bench writes to the image");
 	open_own_view();
+	/* Beside vbridge, before it holds the lock. */
+	image_put_pattern(OTHER_OFF, IO_LEN, 2);
+	image_put_pattern(ZEROES_OFF, IO_LEN, 4);
+	image_put_pattern(DISCARD_OFF, OBJECT_SIZE, 3);
 
 	if (vu_daemon_setup(&d, 1 << 20) < 0)
 		tap_bail("cannot create the temp dir");
@@ -293,6 +358,7 @@ int main(void)
 	test_data_path();
 	tap_ok(vu_daemon_stop(&d) == 0, "SIGTERM ends it with status 0");
 	test_readonly();
+	test_lock_break();
 
 	test_bad_start(disk_spec("nopool/img", ""), "no such pool", "a missing pool");
 	test_bad_start(disk_spec("rbd/noimage", ""), "no such image", "a missing image");

@@ -39,7 +39,8 @@ int vb_device_open(struct vb_device *dev, const struct vb_device_opts *opts)
 	memset(dev, 0, sizeof(*dev));
 	dev->engine = opts->engine.ops ? opts->engine : vb_engine_default();
 	if (dev->engine.ops->open_disk)
-		ret = dev->engine.ops->open_disk(&dev->disk, opts->disk_path, opts->readonly);
+		ret = dev->engine.ops->open_disk(&dev->disk, &dev->engine, opts->disk_path,
+						 opts->readonly);
 	else
 		ret = vb_disk_open(&dev->disk, opts->disk_path, opts->readonly, opts->create_size);
 	if (ret < 0)

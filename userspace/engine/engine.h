@@ -87,7 +87,8 @@ struct vb_engine_ops {
 	 * own handle in disk->remote; logs why it failed and returns -errno.
 	 * NULL: --disk is a file or block device (vb_disk_open).
 	 */
-	int (*open_disk)(struct vb_disk *disk, const char *spec, bool readonly);
+	int (*open_disk)(struct vb_disk *disk, const struct vb_engine *e, const char *spec,
+			 bool readonly);
 	void (*close_disk)(struct vb_disk *disk);
 	/* Whether the engine can serve disk (called once, at start-up). NULL: any. */
 	int (*check)(const struct vb_engine *e, const struct vb_disk *disk);

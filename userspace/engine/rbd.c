@@ -1,5 +1,6 @@
 /* The rbd engine: requests to a Ceph RBD image through librbd aio, completions on an eventfd in the queue's loop. */
 #include <errno.h>
+#include <pthread.h>
 #include <rados/librados.h>
 #include <rbd/librbd.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "virtio/blk.h"
 #include "disk.h"
 #include "engine.h"
+#include "req_list.h"
 #include "util/log.h"
 
 #define RBD_PREFIX "rbd:"
@@ -19,26 +21,35 @@
 #define RBD_MOUNT_TIMEOUT "20"
 #define RBD_POLL_BATCH 32
 
-/* The device's connection to the cluster, shared by its queues (librados handles are thread-safe). */
+/* e->param of --engine rbd:break-lock. */
+#define RBD_BREAK_LOCK 1
+
+/*
+ * The device's image, one handle for every queue: the exclusive lock is a
+ * handle's, so queues with handles of their own would pass it to and fro.
+ * librbd signals event_fd for every completion of the handle, and every
+ * queue polls it; lock orders the reaping (rbd_poll_io_events) and guards
+ * the queues' forwarded lists.
+ */
 struct rbd_disk {
 	rados_t cluster;
 	rados_ioctx_t ioctx;
-	char *image;
-};
-
-/*
- * Each queue opens the image on its own handle: librbd queues a handle's
- * completions for rbd_poll_io_events and signals one eventfd per handle, so
- * a handle per queue keeps every completion on the thread that issued it.
- */
-struct rbd_engine {
 	rbd_image_t image;
 	int event_fd;
+	pthread_mutex_t lock;
+};
+
+struct rbd_engine {
+	struct rbd_disk *rd;
 	struct vb_engine_io *io;
+	/* Completions another queue reaped for this one, with their results; under rd->lock. */
+	struct vb_req_list forwarded;
 };
 
 struct rbd_req {
-	rbd_completion_t c;	/* NULL: not with the cluster */
+	rbd_completion_t c;		/* NULL: not with the cluster */
+	struct rbd_engine *owner;	/* the queue that issued it */
+	int res;			/* while forwarded */
 };
 
 /* rbd:POOL/IMAGE[:KEY=VALUE]..., split in place (no escapes). */
@@ -154,19 +165,59 @@ static int open_image(rados_ioctx_t ioctx, const char *name, bool readonly, rbd_
 			  rbd_open(ioctx, name, image, NULL);
 }
 
-/* The image's size, learnt from a handle of the device's own that is closed again. */
-static int probe_image(struct rbd_disk *rd, const struct rbd_spec *sp, struct vb_disk *disk)
+/*
+ * Breaks the lock of whoever holds it: the cluster blocklists the owner, so
+ * no write it still sends can land once this returns.
+ */
+static int break_lock(struct rbd_disk *rd, const struct rbd_spec *sp)
 {
-	rbd_image_t image;
-	int ret = open_image(rd->ioctx, sp->image, disk->readonly, &image);
+	rbd_lock_mode_t mode;
+	char *owners[4];
+	size_t n = 4;
+	int ret = rbd_lock_get_owners(rd->image, &mode, owners, &n);
+
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		vb_info("rbd:%s/%s: breaking the lock of %s (it is blocklisted)", sp->pool,
+			sp->image, owners[i]);
+		ret = rbd_lock_break(rd->image, RBD_LOCK_MODE_EXCLUSIVE, owners[i]);
+	}
+	rbd_lock_get_owners_cleanup(owners, n);
+	return ret;
+}
+
+/* The exclusive lock, held as long as the image is open: no other client writes meanwhile. */
+static int take_lock(struct rbd_disk *rd, const struct rbd_spec *sp, bool may_break)
+{
+	int ret = rbd_lock_acquire(rd->image, RBD_LOCK_MODE_EXCLUSIVE);
+
+	if ((ret == -EBUSY || ret == -EROFS) && may_break) {
+		ret = break_lock(rd, sp);
+		if (ret == 0)
+			ret = rbd_lock_acquire(rd->image, RBD_LOCK_MODE_EXCLUSIVE);
+	}
+	if (ret == -EBUSY || ret == -EROFS)
+		vb_err("rbd:%s/%s: the image is locked by another client (--engine rbd:break-lock takes it over)",
+		       sp->pool, sp->image);
+	else if (ret < 0)
+		vb_err("rbd:%s/%s: cannot take the exclusive lock: %s", sp->pool, sp->image,
+		       strerror(-ret));
+	return ret;
+}
+
+static int open_device_image(struct rbd_disk *rd, const struct rbd_spec *sp, struct vb_disk *disk,
+			     bool may_break)
+{
+	int ret = open_image(rd->ioctx, sp->image, disk->readonly, &rd->image);
 
 	if (ret < 0) {
+		rd->image = NULL;
 		vb_err("rbd:%s/%s: image %s: %s", sp->pool, sp->image, sp->image,
 		       ret == -ENOENT ? "no such image" : strerror(-ret));
 		return ret;
 	}
-	ret = rbd_get_size(image, &disk->size);
-	rbd_close(image);
+	ret = rbd_get_size(rd->image, &disk->size);
 	if (ret < 0)
 		return ret;
 	if (disk->size < VB_SECTOR_SIZE || disk->size % VB_SECTOR_SIZE) {
@@ -174,7 +225,15 @@ static int probe_image(struct rbd_disk *rd, const struct rbd_spec *sp, struct vb
 		       sp->image, (unsigned long long)disk->size);
 		return -EINVAL;
 	}
-	return 0;
+	if (!disk->readonly) {
+		ret = take_lock(rd, sp, may_break);
+		if (ret < 0)
+			return ret;
+	}
+	rd->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (rd->event_fd < 0)
+		return -errno;
+	return rbd_set_image_notification(rd->image, rd->event_fd, EVENT_TYPE_EVENTFD);
 }
 
 static void close_rbd_disk(struct vb_disk *disk)
@@ -182,11 +241,16 @@ static void close_rbd_disk(struct vb_disk *disk)
 	struct rbd_disk *rd = disk->remote;
 
 	if (rd) {
+		/* Releases the lock too, and waits for what is still with the cluster. */
+		if (rd->image)
+			rbd_close(rd->image);
+		if (rd->event_fd >= 0)
+			close(rd->event_fd);
+		pthread_mutex_destroy(&rd->lock);
 		if (rd->ioctx)
 			rados_ioctx_destroy(rd->ioctx);
 		if (rd->cluster)
 			rados_shutdown(rd->cluster);
-		free(rd->image);
 		free(rd);
 	}
 	disk->remote = NULL;
@@ -194,7 +258,8 @@ static void close_rbd_disk(struct vb_disk *disk)
 	disk->path = NULL;
 }
 
-static int open_rbd_disk(struct vb_disk *disk, const char *spec, bool readonly)
+static int open_rbd_disk(struct vb_disk *disk, const struct vb_engine *e, const char *spec,
+			 bool readonly)
 {
 	char *copy = strdup(spec);
 	struct rbd_disk *rd = calloc(1, sizeof(*rd));
@@ -202,6 +267,10 @@ static int open_rbd_disk(struct vb_disk *disk, const char *spec, bool readonly)
 	int ret = -ENOMEM;
 
 	memset(disk, 0, sizeof(*disk));
+	if (rd) {
+		rd->event_fd = -1;
+		pthread_mutex_init(&rd->lock, NULL);
+	}
 	disk->fd = -1;
 	disk->probe_fd = -1;
 	disk->readonly = readonly;
@@ -215,14 +284,11 @@ static int open_rbd_disk(struct vb_disk *disk, const char *spec, bool readonly)
 	if (ret == 0)
 		ret = connect_pool(rd, &sp);
 	if (ret == 0)
-		ret = probe_image(rd, &sp, disk);
-	if (ret == 0) {
-		rd->image = strdup(sp.image);
-		ret = rd->image ? 0 : -ENOMEM;
-	}
+		ret = open_device_image(rd, &sp, disk, e->param == RBD_BREAK_LOCK);
 	if (ret == 0)
-		vb_info("disk rbd:%s/%s: %llu bytes%s", sp.pool, sp.image,
-			(unsigned long long)disk->size, readonly ? ", read-only" : "");
+		vb_info("disk rbd:%s/%s: %llu bytes, %s", sp.pool, sp.image,
+			(unsigned long long)disk->size,
+			readonly ? "read-only" : "exclusive lock held");
 out:
 	free(copy);
 	if (ret < 0)
@@ -230,47 +296,28 @@ out:
 	return ret;
 }
 
-static int rbd_init(void *state, const struct vb_engine *e)
+static int rbd_parse(const char *arg, struct vb_engine *e, char *err, size_t errlen)
 {
-	(void)e;
-	((struct rbd_engine *)state)->event_fd = -1;
-	return 0;
+	if (!arg || strcmp(arg, "break-lock") == 0) {
+		e->param = arg ? RBD_BREAK_LOCK : 0;
+		return 0;
+	}
+	snprintf(err, errlen, "'rbd:%s': expected rbd or rbd:break-lock", arg);
+	return -1;
 }
 
-static void rbd_destroy(void *state)
+static void rbd_describe(const struct vb_engine *e, char *buf, size_t len)
 {
-	struct rbd_engine *re = state;
-
-	/* rbd_close waits for what is still with the cluster. */
-	if (re->image)
-		rbd_close(re->image);
-	if (re->event_fd >= 0)
-		close(re->event_fd);
+	snprintf(buf, len, "%s", e->param == RBD_BREAK_LOCK ? "rbd:break-lock" : "rbd");
 }
 
-/* The handle is opened at the ring's first start and kept across restarts. */
 static int rbd_start(void *state, struct vb_engine_io *io)
 {
 	struct rbd_engine *re = state;
-	struct rbd_disk *rd = io->disk->remote;
-	int ret;
 
 	re->io = io;
-	if (re->image)
-		return 0;
-	re->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (re->event_fd < 0)
-		return -errno;
-	ret = open_image(rd->ioctx, rd->image, io->disk->readonly, &re->image);
-	if (ret == 0)
-		ret = rbd_set_image_notification(re->image, re->event_fd, EVENT_TYPE_EVENTFD);
-	if (ret < 0) {
-		vb_err("%s: cannot open the image for a queue: %s", io->disk->path, strerror(-ret));
-		rbd_destroy(state);
-		re->image = NULL;
-		re->event_fd = -1;
-	}
-	return ret;
+	re->rd = io->disk->remote;
+	return 0;
 }
 
 static void finish(struct rbd_engine *re, struct vb_blk_req *req, int res)
@@ -309,7 +356,8 @@ static void rbd_submit(void *state, struct vb_blk_req *req)
 		finish(re, req, ret);
 		return;
 	}
-	ret = issue(re->image, req, r->c);
+	r->owner = re;
+	ret = issue(re->rd->image, req, r->c);
 	if (ret < 0) {
 		rbd_aio_release(r->c);
 		finish(re, req, ret);
@@ -318,27 +366,54 @@ static void rbd_submit(void *state, struct vb_blk_req *req)
 
 static int rbd_poll_fd(void *state)
 {
-	return ((struct rbd_engine *)state)->event_fd;
+	return ((struct rbd_engine *)state)->rd->event_fd;
 }
 
+/*
+ * Every queue wakes for every completion of the image. The one that reaps
+ * it keeps its own and forwards the others' to their lists, then signals
+ * the eventfd again so that their owners wake and take them.
+ */
 static void rbd_reap(void *state)
 {
 	struct rbd_engine *re = state;
+	struct rbd_disk *rd = re->rd;
 	rbd_completion_t done[RBD_POLL_BATCH];
+	struct vb_blk_req *mine;
+	bool forwarded = false;
 	uint64_t events;
 	int n;
 
-	/* Read first: a completion queued after the poll below signals again. */
-	if (read(re->event_fd, &events, sizeof(events)) < 0 && errno != EAGAIN)
-		return;
-	while ((n = rbd_poll_io_events(re->image, done, RBD_POLL_BATCH)) > 0) {
+	/*
+	 * The eventfd is never read: a multishot poll reports every write to
+	 * it to every queue, whereas a queue that read it could hide a write
+	 * from the others, since io_uring checks readiness as it delivers a poll.
+	 */
+	pthread_mutex_lock(&rd->lock);
+	while ((n = rbd_poll_io_events(rd->image, done, RBD_POLL_BATCH)) > 0) {
 		for (int i = 0; i < n; i++) {
 			struct vb_blk_req *req = rbd_aio_get_arg(done[i]);
-			int res = (int)rbd_aio_get_return_value(done[i]);
+			struct rbd_req *r = vb_blk_req_engine_data(req);
 
+			r->res = (int)rbd_aio_get_return_value(done[i]);
 			rbd_aio_release(done[i]);
-			finish(re, req, res);
+			vb_req_list_push(&r->owner->forwarded, req);
+			forwarded |= r->owner != re;
 		}
+	}
+	mine = vb_req_list_take(&re->forwarded);
+	pthread_mutex_unlock(&rd->lock);
+	if (forwarded) {
+		events = 1;
+		if (write(rd->event_fd, &events, sizeof(events)) < 0)
+			vb_warn("%s: waking the other queues: %s", re->io->disk->path,
+				strerror(errno));
+	}
+	while (mine) {
+		struct vb_blk_req *req = mine;
+
+		mine = req->held_next;
+		finish(re, req, ((struct rbd_req *)vb_blk_req_engine_data(req))->res);
 	}
 }
 
@@ -363,12 +438,12 @@ static int rbd_suspend(void *state)
 
 const struct vb_engine_ops vb_engine_rbd = {
 	.name = "rbd",
+	.parse = rbd_parse,
+	.describe = rbd_describe,
 	.open_disk = open_rbd_disk,
 	.close_disk = close_rbd_disk,
 	.queue_size = sizeof(struct rbd_engine),
 	.req_size = sizeof(struct rbd_req),
-	.init = rbd_init,
-	.destroy = rbd_destroy,
 	.start = rbd_start,
 	.submit = rbd_submit,
 	.poll_fd = rbd_poll_fd,
