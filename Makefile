@@ -10,7 +10,11 @@ CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -Wshadow \
 # Programs the guest tests copy into their guests are static and never sanitized, whatever the build.
 STATIC_CFLAGS := $(CFLAGS_BASE) -Itools/frontend
 # libnl-genl-3: the VDUSE front door attaches its device to the vDPA bus over generic netlink.
-LDLIBS := -luring -lnl-genl-3 -lnl-3 -pthread
+# librbd and librados (the rbd engine) have no pkg-config file in Debian, and no static library:
+# the static daemon the guest tests copy into their guests is built without the rbd engine.
+RBD_LIBS := -lrbd -lrados
+STATIC_LDLIBS := -luring -lnl-genl-3 -lnl-3 -pthread
+LDLIBS := $(STATIC_LDLIBS) $(RBD_LIBS)
 
 ifeq ($(SANITIZE),1)
 BUILD := build-san
@@ -45,7 +49,7 @@ GUEST_TOOL_SRCS := $(wildcard tests/guest/tools/*.c)
 GUEST_FRONT_TOOLS := suspend_slowdev writethrough
 GUEST_TOOL_BINS := $(GUEST_TOOL_SRCS:tests/guest/tools/%.c=$(BUILD)/tests/guest/%) \
 	$(BUILD)/tests/guest/vbridge $(BUILD)/tests/kernel/vbabort-test
-STATIC_CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/static/%.o)
+STATIC_CORE_OBJS := $(filter-out %/engine/rbd.o,$(CORE_SRCS:%.c=$(BUILD)/static/%.o))
 STATIC_FRONT_OBJS := $(FRONT_SRCS:%.c=$(BUILD)/static/%.o)
 # Fuzz targets (tests/fuzz/fuzz_<name>.c); their corpora are replayed by fuzz_replay_<name> in every build.
 FUZZ_NAMES := vu_message chain blk inflight
@@ -134,6 +138,7 @@ $(BUILD)/tests/vhost/fence_suspend: $(BUILD)/userspace/util/fence.o $(BUILD)/use
 GUEST_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread
 
 $(BUILD)/tests/vhost/syscall_filter.o: CFLAGS += -DVBRIDGE_SRC='"$(CURDIR)"'
+$(BUILD)/tests/vhost/rbd.o: CFLAGS += -DVBRIDGE_SRC='"$(CURDIR)"'
 $(BUILD)/tools/frontend/vu_slowfs.o: CFLAGS += -DVBRIDGE_SRC='"$(CURDIR)"'
 
 $(BUILD)/tests/guest/%: tests/guest/tools/%.c
@@ -150,15 +155,16 @@ $(BUILD)/static/%.o: %.c
 	$(CC) $(STATIC_CFLAGS) -c -o $@ $<
 
 $(BUILD)/static/userspace/main.o: STATIC_CFLAGS += -DVBRIDGE_VERSION='"$(VERSION)"'
+$(BUILD)/static/userspace/engine/engine.o: STATIC_CFLAGS += -DVB_NO_RBD
 
 $(BUILD)/tests/guest/vbridge: $(BUILD)/static/userspace/main.o $(STATIC_CORE_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) -static -o $@ $^ $(LDLIBS)
+	$(CC) -static -o $@ $^ $(STATIC_LDLIBS)
 
 $(GUEST_FRONT_TOOLS:%=$(BUILD)/tests/guest/%): $(BUILD)/tests/guest/%: \
 		$(BUILD)/static/tests/guest/tools/%.o $(STATIC_FRONT_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) -static -o $@ $^ $(LDLIBS)
+	$(CC) -static -o $@ $^ $(STATIC_LDLIBS)
 
 deps:
 	tools/install-deps

@@ -37,7 +37,12 @@ int vb_device_open(struct vb_device *dev, const struct vb_device_opts *opts)
 	int ret;
 
 	memset(dev, 0, sizeof(*dev));
-	ret = vb_disk_open(&dev->disk, opts->disk_path, opts->readonly, opts->create_size);
+	dev->engine = opts->engine.ops ? opts->engine : vb_engine_default();
+	if (dev->engine.ops->open_disk)
+		ret = dev->engine.ops->open_disk(&dev->disk, &dev->engine, opts->disk_path,
+						 opts->readonly);
+	else
+		ret = vb_disk_open(&dev->disk, opts->disk_path, opts->readonly, opts->create_size);
 	if (ret < 0)
 		return ret;
 	dev->num_queues = opts->num_queues;
@@ -48,7 +53,6 @@ int vb_device_open(struct vb_device *dev, const struct vb_device_opts *opts)
 		memcpy(dev->blk.serial, opts->serial, strnlen(opts->serial, sizeof(dev->blk.serial)));
 	dev->offered_features = offered_features(dev);
 	dev->writeback = 1;
-	dev->engine = opts->engine.ops ? opts->engine : vb_engine_default();
 	dev->poll_ns = (uint64_t)opts->poll_us * 1000;
 	dev->sqpoll_idle_ms = opts->sqpoll_idle_ms;
 	dev->orphan_limit = opts->orphan_limit;
@@ -199,7 +203,10 @@ bool vb_device_close(struct vb_device *dev)
 	vb_dirty_log_free(dev->log);
 	pthread_cond_destroy(&dev->cfg_acked);
 	pthread_mutex_destroy(&dev->cfg_lock);
-	vb_disk_close(&dev->disk);
+	if (dev->engine.ops->close_disk)
+		dev->engine.ops->close_disk(&dev->disk);
+	else
+		vb_disk_close(&dev->disk);
 	return true;
 }
 

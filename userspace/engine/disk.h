@@ -25,6 +25,7 @@ struct vb_disk {
 	/* Fences of writes a suspension left with the host, on fd (every queue's description). */
 	struct vb_fence_set fences;
 	int probe_fd;			/* a description of its own for probing fences; -1: none */
+	void *remote;			/* storage an engine opened itself (open_disk); fd is -1 */
 };
 
 /*

@@ -10,6 +10,9 @@ static const struct vb_engine_ops *const engines[] = {
 	&vb_engine_null,
 	&vb_engine_delay,
 	&vb_engine_kabort,
+#ifndef VB_NO_RBD	/* the static build: Debian has no static librbd */
+	&vb_engine_rbd,
+#endif
 };
 #define NENGINES (sizeof(engines) / sizeof(engines[0]))
 

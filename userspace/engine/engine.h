@@ -81,6 +81,15 @@ struct vb_engine_ops {
 	int (*parse)(const char *arg, struct vb_engine *e, char *err, size_t errlen);
 	/* Writes NAME[:ARG] for logs. NULL: the name alone. */
 	void (*describe)(const struct vb_engine *e, char *buf, size_t len);
+	/*
+	 * Opens storage that is not a local file (rbd:POOL/IMAGE): fills disk's
+	 * size, block sizes and readonly, leaves disk->fd at -1 and keeps its
+	 * own handle in disk->remote; logs why it failed and returns -errno.
+	 * NULL: --disk is a file or block device (vb_disk_open).
+	 */
+	int (*open_disk)(struct vb_disk *disk, const struct vb_engine *e, const char *spec,
+			 bool readonly);
+	void (*close_disk)(struct vb_disk *disk);
 	/* Whether the engine can serve disk (called once, at start-up). NULL: any. */
 	int (*check)(const struct vb_engine *e, const struct vb_disk *disk);
 	size_t queue_size;
@@ -120,7 +129,7 @@ struct vb_engine vb_engine_default(void);
 
 /* The engines, one file each; register a new one in engine.c's table. */
 extern const struct vb_engine_ops vb_engine_uring, vb_engine_null, vb_engine_delay,
-	vb_engine_kabort;
+	vb_engine_kabort, vb_engine_rbd;
 
 /*
  * The io_uring engine's data path, which the delay and kabort engines build

@@ -1,4 +1,4 @@
-/* A FIFO of requests linked through their held_next field: the delay engine's and the kabort engine's queues. */
+/* A FIFO of requests linked through their held_next field: the delay and kabort engines' queues, the rbd engine's forwarded completions. */
 #ifndef VBRIDGE_REQ_LIST_H
 #define VBRIDGE_REQ_LIST_H
 

@@ -50,7 +50,7 @@ struct vb_blk_req {
 	size_t bounce_cap;	/* its size class in the queue's bounce pool (0: none) */
 	uint64_t bounce_from;	/* request byte the bounce buffer starts at */
 	int fallocate_mode;
-	struct vb_blk_req *held_next;	/* the delay and kabort engines' FIFOs (req_list.h) */
+	struct vb_blk_req *held_next;	/* the engines' FIFOs (req_list.h) */
 	/*
 	 * Suspended while its read was with the host: the request stays inflight
 	 * for the next back-end and its late data goes to the bounce buffer only.

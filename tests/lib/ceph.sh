@@ -1,0 +1,162 @@
+#!/bin/bash
+# A throw-away single-node Ceph cluster on loopback for the rbd tests: start, wait, stop and clean up.
+#
+# One mon, one mgr and one OSD (bluestore on a sparse file) under DIR, with
+# ports of their own so that clusters run side by side; a pool "rbd" and a
+# 1 GiB image "img" with exclusive-lock. The daemons run in the foreground
+# (-f) as children of the caller, so a test stops them by pid.
+#
+# Sourced by a shell test:
+#   . tests/lib/ceph.sh
+#   ceph_start DIR      # sets CEPH_CONF, CEPH_KEYRING, CEPH_POOL, CEPH_IMAGE
+#   ceph_stop           # also run it from a trap: it never fails
+# Or run, for programs in other languages (tests/vhost/rbd.c):
+#   tests/lib/ceph.sh serve DIR
+# prints "conf PATH", "keyring PATH", "pool rbd", "image img", "ready", then
+# keeps the cluster up until its standard input closes or it gets SIGTERM,
+# and stops it. Needs ceph-mon, ceph-mgr, ceph-osd and ceph-common
+# (tools/install-deps).
+
+ceph_pids=()
+CEPH_POOL=rbd
+CEPH_IMAGE=img
+
+# A block of 16 ports nobody listens on: the mon's and the daemons' range.
+ceph_free_ports() {
+	local base
+	for _ in $(seq 50); do
+		base=$((20000 + (RANDOM % 2500) * 16))
+		if ! ss -Htan | awk -v lo="$base" -v hi="$((base + 15))" \
+			'{ n = split($4, a, ":"); p = a[n] + 0; if (p >= lo && p <= hi) f = 1 } END { exit !f }'; then
+			echo "$base"
+			return 0
+		fi
+	done
+	return 1
+}
+
+ceph_write_conf() { # DIR PORT FSID
+	local d=$1 port=$2
+	cat >"$d/ceph.conf" <<EOF
+[global]
+fsid = $3
+mon host = v2:127.0.0.1:$port
+mon initial members = a
+public addr = 127.0.0.1
+ms bind ipv6 = false
+ms bind msgr1 = false
+ms bind port min = $((port + 1))
+ms bind port max = $((port + 15))
+keyring = $d/keyring
+run dir = $d/run
+admin socket = $d/run/\$name.asok
+pid file = $d/run/\$name.pid
+log file = $d/log/\$name.log
+auth allow insecure global id reclaim = false
+client mount timeout = 30
+osd pool default size = 1
+osd pool default min size = 1
+osd crush chooseleaf type = 0
+mon allow pool size one = true
+mon allow pool delete = true
+mon warn on pool no redundancy = false
+mon data avail warn = 1
+mon data avail crit = 0
+mgr initial modules =
+[mon]
+mon data = $d/mon.\$id
+[mgr]
+mgr data = $d/mgr.\$id
+[osd]
+osd data = $d/osd.\$id
+osd objectstore = bluestore
+bluestore block path = $d/osd.\$id/block.file
+bluestore block create = true
+bluestore block size = 10G
+bluestore fsck on mkfs = false
+osd memory target = 268435456
+EOF
+}
+
+ceph_cmd() { ceph --conf "$CEPH_CONF" --connect-timeout 20 "$@"; }
+
+# Starts the cluster; returns non-zero (everything stopped) if it did not come up.
+ceph_start() { # DIR
+	local d=$1 port fsid uuid
+	mkdir -p "$d/run" "$d/log" "$d/mgr.x" "$d/osd.0" || return 1
+	CEPH_CONF=$d/ceph.conf
+	CEPH_KEYRING=$d/keyring
+	port=$(ceph_free_ports) || { echo "ceph.sh: no free ports" >&2; return 1; }
+	fsid=$(cat /proc/sys/kernel/random/uuid)
+	ceph_write_conf "$d" "$port" "$fsid"
+	{
+		ceph-authtool --create-keyring "$d/keyring" --gen-key -n mon. --cap mon 'allow *' &&
+		ceph-authtool "$d/keyring" --gen-key -n client.admin --cap mon 'allow *' \
+			--cap osd 'allow *' --cap mgr 'allow *' --cap mds 'allow *' &&
+		ceph-authtool "$d/keyring" --gen-key -n mgr.x --cap mon 'allow profile mgr' \
+			--cap osd 'allow *' --cap mds 'allow *' &&
+		ceph-authtool "$d/keyring" --gen-key -n osd.0 --cap mon 'allow profile osd' \
+			--cap osd 'allow *' --cap mgr 'allow profile osd' &&
+		monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$port]" "$d/monmap" &&
+		ceph-mon --conf "$CEPH_CONF" -i a --mkfs --monmap "$d/monmap" --keyring "$d/keyring"
+	} >"$d/log/setup.log" 2>&1 || { ceph_fail "$d" "mon mkfs"; return 1; }
+	ceph-mon --conf "$CEPH_CONF" -i a -f >>"$d/log/daemons.log" 2>&1 &
+	ceph_pids+=($!)
+	ceph-mgr --conf "$CEPH_CONF" -i x -f >>"$d/log/daemons.log" 2>&1 &
+	ceph_pids+=($!)
+	uuid=$(cat /proc/sys/kernel/random/uuid)
+	{
+		ceph_cmd osd new "$uuid" 0 &&
+		ceph-osd --conf "$CEPH_CONF" -i 0 --mkfs --osd-uuid "$uuid"
+	} >>"$d/log/setup.log" 2>&1 || { ceph_fail "$d" "osd mkfs"; return 1; }
+	ceph-osd --conf "$CEPH_CONF" -i 0 -f >>"$d/log/daemons.log" 2>&1 &
+	ceph_pids+=($!)
+	{
+		ceph_cmd osd pool create "$CEPH_POOL" 8 8 &&
+		rbd --conf "$CEPH_CONF" pool init "$CEPH_POOL" &&
+		rbd --conf "$CEPH_CONF" create --size 1G \
+			--image-feature layering,exclusive-lock "$CEPH_POOL/$CEPH_IMAGE"
+	} >>"$d/log/setup.log" 2>&1 || { ceph_fail "$d" "pool and image"; return 1; }
+	return 0
+}
+
+ceph_fail() { # DIR STEP
+	echo "ceph.sh: $2 failed; the last lines of its logs:" >&2
+	tail -n 15 "$1/log/setup.log" "$1/log/daemons.log" >&2 2>/dev/null
+	ceph_stop
+}
+
+# SIGKILL: nothing of a throw-away cluster needs to be kept, and an OSD takes 7 s to stop on SIGTERM.
+ceph_stop() {
+	local p
+	for p in "${ceph_pids[@]}"; do
+		kill -9 "$p" 2>/dev/null
+	done
+	for p in "${ceph_pids[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	ceph_pids=()
+	return 0
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	set -u
+	case "${1:-}" in
+	serve)
+		[ $# -eq 2 ] || { echo "usage: $0 serve DIR" >&2; exit 2; }
+		trap 'ceph_stop; exit 0' TERM INT
+		ceph_start "$2" || exit 1
+		printf 'conf %s\nkeyring %s\npool %s\nimage %s\nready\n' \
+			"$CEPH_CONF" "$CEPH_KEYRING" "$CEPH_POOL" "$CEPH_IMAGE"
+		# A read in the background, so that SIGTERM is handled at once; without
+		# job control a background job's input would be /dev/null.
+		cat <&0 >/dev/null &
+		wait $! 2>/dev/null
+		ceph_stop
+		;;
+	*)
+		echo "usage: $0 serve DIR" >&2
+		exit 2
+		;;
+	esac
+fi

@@ -1,0 +1,452 @@
+/* The rbd engine: requests to a Ceph RBD image through librbd aio, completions on an eventfd in the queue's loop. */
+#include <errno.h>
+#include <pthread.h>
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "virtio/blk.h"
+#include "disk.h"
+#include "engine.h"
+#include "req_list.h"
+#include "util/log.h"
+
+#define RBD_PREFIX "rbd:"
+#define RBD_MAX_OPTIONS 16
+/* Seconds rados_connect may take: a cluster that is not there must fail the start, not hang it. */
+#define RBD_MOUNT_TIMEOUT "20"
+#define RBD_POLL_BATCH 32
+
+/* e->param of --engine rbd:break-lock. */
+#define RBD_BREAK_LOCK 1
+
+/*
+ * The device's image, one handle for every queue: the exclusive lock is a
+ * handle's, so queues with handles of their own would pass it to and fro.
+ * librbd signals event_fd for every completion of the handle, and every
+ * queue polls it; lock orders the reaping (rbd_poll_io_events) and guards
+ * the queues' forwarded lists.
+ */
+struct rbd_disk {
+	rados_t cluster;
+	rados_ioctx_t ioctx;
+	rbd_image_t image;
+	int event_fd;
+	pthread_mutex_t lock;
+};
+
+struct rbd_engine {
+	struct rbd_disk *rd;
+	struct vb_engine_io *io;
+	/* Completions another queue reaped for this one, with their results; under rd->lock. */
+	struct vb_req_list forwarded;
+};
+
+struct rbd_req {
+	rbd_completion_t c;		/* NULL: not with the cluster */
+	struct rbd_engine *owner;	/* the queue that issued it */
+	int res;			/* while forwarded */
+};
+
+/* rbd:POOL/IMAGE[:KEY=VALUE]..., split in place (no escapes). */
+struct rbd_spec {
+	char *pool, *image, *conf, *id;
+	char *keys[RBD_MAX_OPTIONS], *values[RBD_MAX_OPTIONS];
+	unsigned int noptions;
+};
+
+static int parse_spec(char *s, struct rbd_spec *sp)
+{
+	char *field, *save = NULL;
+
+	memset(sp, 0, sizeof(*sp));
+	if (strncmp(s, RBD_PREFIX, strlen(RBD_PREFIX)) != 0) {
+		vb_err("--engine rbd needs --disk rbd:POOL/IMAGE[:conf=PATH][:id=NAME][:KEY=VALUE]..., not '%s'",
+		       s);
+		return -EINVAL;
+	}
+	sp->pool = strtok_r(s + strlen(RBD_PREFIX), ":", &save);
+	sp->image = sp->pool ? strchr(sp->pool, '/') : NULL;
+	if (!sp->image || sp->image == sp->pool || !sp->image[1] || strchr(sp->image + 1, '/') ||
+	    strchr(sp->image, '@')) {
+		vb_err("rbd: expected POOL/IMAGE (no namespace, no snapshot) after rbd:");
+		return -EINVAL;
+	}
+	*sp->image++ = '\0';
+	while ((field = strtok_r(NULL, ":", &save))) {
+		char *eq = strchr(field, '=');
+
+		if (!eq || eq == field) {
+			vb_err("rbd:%s/%s: option '%s' is not KEY=VALUE", sp->pool, sp->image, field);
+			return -EINVAL;
+		}
+		*eq = '\0';
+		if (strcmp(field, "conf") == 0) {
+			sp->conf = eq + 1;
+		} else if (strcmp(field, "id") == 0) {
+			sp->id = eq + 1;
+		} else if (sp->noptions == RBD_MAX_OPTIONS) {
+			vb_err("rbd:%s/%s: more than %d options", sp->pool, sp->image, RBD_MAX_OPTIONS);
+			return -EINVAL;
+		} else {
+			sp->keys[sp->noptions] = field;
+			sp->values[sp->noptions++] = eq + 1;
+		}
+	}
+	return 0;
+}
+
+static int set_option(struct rbd_disk *rd, const struct rbd_spec *sp, const char *key,
+		      const char *value)
+{
+	int ret = rados_conf_set(rd->cluster, key, value);
+
+	if (ret < 0)
+		vb_err("rbd:%s/%s: option %s=%s: %s", sp->pool, sp->image, key, value,
+		       strerror(-ret));
+	return ret;
+}
+
+/*
+ * Reads the configuration like qemu's rbd: driver (the default files when
+ * conf= is not given), then the options. The cache stays off whatever they
+ * say: a write librbd acknowledged from its cache would be lost if the
+ * client were fenced, and write-through would not hold.
+ */
+static int configure(struct rbd_disk *rd, const struct rbd_spec *sp)
+{
+	int ret = rados_conf_read_file(rd->cluster, sp->conf);
+
+	if (ret < 0 && sp->conf) {
+		vb_err("rbd:%s/%s: cannot read %s: %s", sp->pool, sp->image, sp->conf,
+		       strerror(-ret));
+		return ret;
+	}
+	ret = set_option(rd, sp, "client_mount_timeout", RBD_MOUNT_TIMEOUT);
+	for (unsigned int i = 0; ret == 0 && i < sp->noptions; i++)
+		ret = set_option(rd, sp, sp->keys[i], sp->values[i]);
+	if (ret == 0)
+		ret = set_option(rd, sp, "rbd_cache", "false");
+	return ret;
+}
+
+static int connect_pool(struct rbd_disk *rd, const struct rbd_spec *sp)
+{
+	int ret = rados_create(&rd->cluster, sp->id);
+
+	if (ret < 0) {
+		vb_err("rbd:%s/%s: rados_create: %s", sp->pool, sp->image, strerror(-ret));
+		return ret;
+	}
+	ret = configure(rd, sp);
+	if (ret < 0)
+		return ret;
+	ret = rados_connect(rd->cluster);
+	if (ret < 0) {
+		vb_err("rbd:%s/%s: cannot connect to the cluster as client.%s (conf %s): %s",
+		       sp->pool, sp->image, sp->id ? sp->id : "admin",
+		       sp->conf ? sp->conf : "default", strerror(-ret));
+		return ret;
+	}
+	ret = rados_ioctx_create(rd->cluster, sp->pool, &rd->ioctx);
+	if (ret < 0)
+		vb_err("rbd:%s/%s: pool %s: %s", sp->pool, sp->image, sp->pool,
+		       ret == -ENOENT ? "no such pool" : strerror(-ret));
+	return ret;
+}
+
+static int open_image(rados_ioctx_t ioctx, const char *name, bool readonly, rbd_image_t *image)
+{
+	return readonly ? rbd_open_read_only(ioctx, name, image, NULL) :
+			  rbd_open(ioctx, name, image, NULL);
+}
+
+/*
+ * Breaks the lock of whoever holds it: the cluster blocklists the owner, so
+ * no write it still sends can land once this returns.
+ */
+static int break_lock(struct rbd_disk *rd, const struct rbd_spec *sp)
+{
+	rbd_lock_mode_t mode;
+	char *owners[4];
+	size_t n = 4;
+	int ret = rbd_lock_get_owners(rd->image, &mode, owners, &n);
+
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		vb_info("rbd:%s/%s: breaking the lock of %s (it is blocklisted)", sp->pool,
+			sp->image, owners[i]);
+		ret = rbd_lock_break(rd->image, RBD_LOCK_MODE_EXCLUSIVE, owners[i]);
+	}
+	rbd_lock_get_owners_cleanup(owners, n);
+	return ret;
+}
+
+/* The exclusive lock, held as long as the image is open: no other client writes meanwhile. */
+static int take_lock(struct rbd_disk *rd, const struct rbd_spec *sp, bool may_break)
+{
+	int ret = rbd_lock_acquire(rd->image, RBD_LOCK_MODE_EXCLUSIVE);
+
+	if ((ret == -EBUSY || ret == -EROFS) && may_break) {
+		ret = break_lock(rd, sp);
+		if (ret == 0)
+			ret = rbd_lock_acquire(rd->image, RBD_LOCK_MODE_EXCLUSIVE);
+	}
+	if (ret == -EBUSY || ret == -EROFS)
+		vb_err("rbd:%s/%s: the image is locked by another client (--engine rbd:break-lock takes it over)",
+		       sp->pool, sp->image);
+	else if (ret < 0)
+		vb_err("rbd:%s/%s: cannot take the exclusive lock: %s", sp->pool, sp->image,
+		       strerror(-ret));
+	return ret;
+}
+
+static int open_device_image(struct rbd_disk *rd, const struct rbd_spec *sp, struct vb_disk *disk,
+			     bool may_break)
+{
+	int ret = open_image(rd->ioctx, sp->image, disk->readonly, &rd->image);
+
+	if (ret < 0) {
+		rd->image = NULL;
+		vb_err("rbd:%s/%s: image %s: %s", sp->pool, sp->image, sp->image,
+		       ret == -ENOENT ? "no such image" : strerror(-ret));
+		return ret;
+	}
+	ret = rbd_get_size(rd->image, &disk->size);
+	if (ret < 0)
+		return ret;
+	if (disk->size < VB_SECTOR_SIZE || disk->size % VB_SECTOR_SIZE) {
+		vb_err("rbd:%s/%s: size %llu is not a positive multiple of 512", sp->pool,
+		       sp->image, (unsigned long long)disk->size);
+		return -EINVAL;
+	}
+	if (!disk->readonly) {
+		ret = take_lock(rd, sp, may_break);
+		if (ret < 0)
+			return ret;
+	}
+	rd->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (rd->event_fd < 0)
+		return -errno;
+	return rbd_set_image_notification(rd->image, rd->event_fd, EVENT_TYPE_EVENTFD);
+}
+
+static void close_rbd_disk(struct vb_disk *disk)
+{
+	struct rbd_disk *rd = disk->remote;
+
+	if (rd) {
+		/* Releases the lock too, and waits for what is still with the cluster. */
+		if (rd->image)
+			rbd_close(rd->image);
+		if (rd->event_fd >= 0)
+			close(rd->event_fd);
+		pthread_mutex_destroy(&rd->lock);
+		if (rd->ioctx)
+			rados_ioctx_destroy(rd->ioctx);
+		if (rd->cluster)
+			rados_shutdown(rd->cluster);
+		free(rd);
+	}
+	disk->remote = NULL;
+	free(disk->path);
+	disk->path = NULL;
+}
+
+static int open_rbd_disk(struct vb_disk *disk, const struct vb_engine *e, const char *spec,
+			 bool readonly)
+{
+	char *copy = strdup(spec);
+	struct rbd_disk *rd = calloc(1, sizeof(*rd));
+	struct rbd_spec sp;
+	int ret = -ENOMEM;
+
+	memset(disk, 0, sizeof(*disk));
+	if (rd) {
+		rd->event_fd = -1;
+		pthread_mutex_init(&rd->lock, NULL);
+	}
+	disk->fd = -1;
+	disk->probe_fd = -1;
+	disk->readonly = readonly;
+	disk->logical_block = disk->physical_block = VB_SECTOR_SIZE;
+	disk->dio_mem_align = disk->dio_offset_align = 1;
+	disk->remote = rd;
+	disk->path = strdup(spec);
+	if (!copy || !rd || !disk->path)
+		goto out;
+	ret = parse_spec(copy, &sp);
+	if (ret == 0)
+		ret = connect_pool(rd, &sp);
+	if (ret == 0)
+		ret = open_device_image(rd, &sp, disk, e->param == RBD_BREAK_LOCK);
+	if (ret == 0)
+		vb_info("disk rbd:%s/%s: %llu bytes, %s", sp.pool, sp.image,
+			(unsigned long long)disk->size,
+			readonly ? "read-only" : "exclusive lock held");
+out:
+	free(copy);
+	if (ret < 0)
+		close_rbd_disk(disk);
+	return ret;
+}
+
+static int rbd_parse(const char *arg, struct vb_engine *e, char *err, size_t errlen)
+{
+	if (!arg || strcmp(arg, "break-lock") == 0) {
+		e->param = arg ? RBD_BREAK_LOCK : 0;
+		return 0;
+	}
+	snprintf(err, errlen, "'rbd:%s': expected rbd or rbd:break-lock", arg);
+	return -1;
+}
+
+static void rbd_describe(const struct vb_engine *e, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", e->param == RBD_BREAK_LOCK ? "rbd:break-lock" : "rbd");
+}
+
+static int rbd_start(void *state, struct vb_engine_io *io)
+{
+	struct rbd_engine *re = state;
+
+	re->io = io;
+	re->rd = io->disk->remote;
+	return 0;
+}
+
+static void finish(struct rbd_engine *re, struct vb_blk_req *req, int res)
+{
+	((struct rbd_req *)vb_blk_req_engine_data(req))->c = NULL;
+	req->status = res < 0 ? vb_blk_status_from_errno(res) : VIRTIO_BLK_S_OK;
+	re->io->settle(re->io->ctx, req, VB_FATE_COMPLETED);
+}
+
+static int issue(rbd_image_t image, struct vb_blk_req *req, rbd_completion_t c)
+{
+	switch (req->op) {
+	case VB_IO_READ:
+		return rbd_aio_readv(image, req->iov, (int)req->niov, req->offset, c);
+	case VB_IO_WRITE:
+		return rbd_aio_writev(image, req->iov, (int)req->niov, req->offset, c);
+	case VB_IO_FLUSH:
+		return rbd_aio_flush(image, c);
+	case VB_IO_DISCARD:
+		return rbd_aio_discard(image, req->offset, req->len, c);
+	case VB_IO_WRITE_ZEROES:
+		return rbd_aio_write_zeroes(image, req->offset, req->len, c, 0, 0);
+	case VB_IO_NONE:
+		break;
+	}
+	return -EINVAL;
+}
+
+static void rbd_submit(void *state, struct vb_blk_req *req)
+{
+	struct rbd_engine *re = state;
+	struct rbd_req *r = vb_blk_req_engine_data(req);
+	int ret = rbd_aio_create_completion(req, NULL, &r->c);
+
+	if (ret < 0) {
+		finish(re, req, ret);
+		return;
+	}
+	r->owner = re;
+	ret = issue(re->rd->image, req, r->c);
+	if (ret < 0) {
+		rbd_aio_release(r->c);
+		finish(re, req, ret);
+	}
+}
+
+static int rbd_poll_fd(void *state)
+{
+	return ((struct rbd_engine *)state)->rd->event_fd;
+}
+
+/*
+ * Every queue wakes for every completion of the image. The one that reaps
+ * it keeps its own and forwards the others' to their lists, then signals
+ * the eventfd again so that their owners wake and take them.
+ */
+static void rbd_reap(void *state)
+{
+	struct rbd_engine *re = state;
+	struct rbd_disk *rd = re->rd;
+	rbd_completion_t done[RBD_POLL_BATCH];
+	struct vb_blk_req *mine;
+	bool forwarded = false;
+	uint64_t events;
+	int n;
+
+	/*
+	 * The eventfd is never read: a multishot poll reports every write to
+	 * it to every queue, whereas a queue that read it could hide a write
+	 * from the others, since io_uring checks readiness as it delivers a poll.
+	 */
+	pthread_mutex_lock(&rd->lock);
+	while ((n = rbd_poll_io_events(rd->image, done, RBD_POLL_BATCH)) > 0) {
+		for (int i = 0; i < n; i++) {
+			struct vb_blk_req *req = rbd_aio_get_arg(done[i]);
+			struct rbd_req *r = vb_blk_req_engine_data(req);
+
+			r->res = (int)rbd_aio_get_return_value(done[i]);
+			rbd_aio_release(done[i]);
+			vb_req_list_push(&r->owner->forwarded, req);
+			forwarded |= r->owner != re;
+		}
+	}
+	mine = vb_req_list_take(&re->forwarded);
+	pthread_mutex_unlock(&rd->lock);
+	if (forwarded) {
+		events = 1;
+		if (write(rd->event_fd, &events, sizeof(events)) < 0)
+			vb_warn("%s: waking the other queues: %s", re->io->disk->path,
+				strerror(errno));
+	}
+	while (mine) {
+		struct vb_blk_req *req = mine;
+
+		mine = req->held_next;
+		finish(re, req, ((struct rbd_req *)vb_blk_req_engine_data(req))->res);
+	}
+}
+
+/*
+ * librbd cannot take a request back, and reading every request through a
+ * bounce buffer only so that it could be abandoned would cost a copy each:
+ * every request with the cluster is waited for.
+ */
+static int rbd_suspend(void *state)
+{
+	struct rbd_engine *re = state;
+	struct vb_engine_io *io = re->io;
+
+	for (unsigned int i = 0; i < io->nreqs; i++) {
+		struct vb_blk_req *req = (void *)((char *)io->reqs + (size_t)i * io->slot_size);
+
+		if (((struct rbd_req *)vb_blk_req_engine_data(req))->c)
+			io->settle(io->ctx, req, VB_FATE_WAITED);
+	}
+	return 0;
+}
+
+const struct vb_engine_ops vb_engine_rbd = {
+	.name = "rbd",
+	.parse = rbd_parse,
+	.describe = rbd_describe,
+	.open_disk = open_rbd_disk,
+	.close_disk = close_rbd_disk,
+	.queue_size = sizeof(struct rbd_engine),
+	.req_size = sizeof(struct rbd_req),
+	.start = rbd_start,
+	.submit = rbd_submit,
+	.poll_fd = rbd_poll_fd,
+	.reap = rbd_reap,
+	.suspend = rbd_suspend,
+};
