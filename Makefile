@@ -131,6 +131,7 @@ $(BUILD)/tests/vhost/fence_kill: $(BUILD)/userspace/util/fence.o $(BUILD)/usersp
 $(BUILD)/tests/vhost/submit_block: $(BUILD)/userspace/engine/submit_watch.o $(BUILD)/userspace/util/log.o
 $(BUILD)/tests/vhost/fence_suspend: $(BUILD)/userspace/util/fence.o $(BUILD)/userspace/util/log.o
 
+$(BUILD)/tests/vhost/buffered_suspend: $(BUILD)/userspace/util/fence.o $(BUILD)/userspace/util/log.o
 GUEST_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread
 
 $(BUILD)/tests/vhost/syscall_filter.o: CFLAGS += -DVBRIDGE_SRC='"$(CURDIR)"'

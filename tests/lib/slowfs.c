@@ -40,6 +40,7 @@ struct slowfs {
 	int backing_fd;			/* -1: the disk lives in mem */
 	char *mem;
 	bool async_dio;
+	bool page_cache;		/* O_DIRECT refused, writes cached by the kernel (writeback) */
 	pthread_mutex_t lock;
 	pthread_cond_t changed;		/* a request arrived, a delay changed, or quit */
 	/*
@@ -80,6 +81,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ASYNC_DIO;
 	else
 		conn->want &= ~FUSE_CAP_ASYNC_DIO;
+	/* Writes then complete into the page cache and come here only when written back. */
+	if (fs.page_cache && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	/* Past max_background the kernel queues requests itself; tests want them all here. */
 	conn->max_background = 1024;
 	conn->congestion_threshold = 1024;
@@ -143,7 +147,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_attr(req, &st, 3600);
 }
 
-/* Only the truncation of `echo ... > control` arrives here; sizes never change. */
+/*
+ * The truncation of `echo ... > control`, and with the page cache the times
+ * the kernel writes back at fsync; sizes never change.
+ */
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
@@ -158,10 +165,30 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
+	if (fs.page_cache && ino == INO_DISK) {
+		/* As tmpfs: O_DIRECT refused, everything else through the page cache. */
+		if (fi->flags & O_DIRECT) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		fi->direct_io = 0;
+		fi->keep_cache = 1;
+		fuse_reply_open(req, fi);
+		return;
+	}
 	/* No page cache: every read and write, O_DIRECT or not, comes here and waits. */
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	fuse_reply_open(req, fi);
+}
+
+/* The kernel has written the dirty pages back (as WRITEs, delayed) before it asks. */
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, 0);
 }
 
 static void enqueue(enum kind k, fuse_req_t req, off_t off, size_t len, char *data)
@@ -362,6 +389,7 @@ static const struct fuse_lowlevel_ops ops = {
 	.open = op_open,
 	.read = op_read,
 	.write = op_write,
+	.fsync = op_fsync,
 };
 
 static void usage(FILE *out)
@@ -378,12 +406,15 @@ static void usage(FILE *out)
 "  --read-delay-ms MS   delay of reads\n"
 "  --write-delay-ms MS  delay of writes\n"
 "  --no-async-dio       do not negotiate FUSE_ASYNC_DIO: the kernel then serves\n"
-"                       O_DIRECT requests one after the other\n");
+"                       O_DIRECT requests one after the other\n"
+"  --page-cache         refuse O_DIRECT on the disk (as tmpfs does) and let the\n"
+"                       kernel cache writes (FUSE writeback cache): a write\n"
+"                       reaches slowfs, and waits, only when written back\n");
 }
 
 static int parse_args(int argc, char **argv, const char **mnt, const char **backing)
 {
-	enum { O_SIZE = 256, O_BACKING, O_DELAY, O_RDELAY, O_WDELAY, O_NOASYNC };
+	enum { O_SIZE = 256, O_BACKING, O_DELAY, O_RDELAY, O_WDELAY, O_NOASYNC, O_PAGE_CACHE };
 	static const struct option opts[] = {
 		{ "size", required_argument, NULL, O_SIZE },
 		{ "backing", required_argument, NULL, O_BACKING },
@@ -391,6 +422,7 @@ static int parse_args(int argc, char **argv, const char **mnt, const char **back
 		{ "read-delay-ms", required_argument, NULL, O_RDELAY },
 		{ "write-delay-ms", required_argument, NULL, O_WDELAY },
 		{ "no-async-dio", no_argument, NULL, O_NOASYNC },
+		{ "page-cache", no_argument, NULL, O_PAGE_CACHE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -418,6 +450,9 @@ static int parse_args(int argc, char **argv, const char **mnt, const char **back
 			break;
 		case O_NOASYNC:
 			fs.async_dio = false;
+			break;
+		case O_PAGE_CACHE:
+			fs.page_cache = true;
 			break;
 		case 'h':
 			usage(stdout);
