@@ -20,7 +20,9 @@
 /*
  * Inodes: the root directory, the disk, and the control file through which a
  * test changes the delays while requests wait ("READ_MS WRITE_MS", or one
- * number for both; reading it gives the current values).
+ * number for both; reading it gives the current values), or holds the
+ * writes waiting now until released ("hold", "release"): they then land
+ * after writes that came later, as on storage that reorders.
  */
 enum { INO_ROOT = 1, INO_DISK, INO_CONTROL };
 enum kind { K_READ, K_WRITE, K_KINDS };
@@ -48,6 +50,7 @@ struct slowfs {
 	 * each list is in deadline order, whatever the delay becomes.
 	 */
 	struct pending *head[K_KINDS], **tail[K_KINDS];
+	struct pending *held;		/* writes held by "hold", answered at "release" */
 	uint64_t delay_ns[K_KINDS];
 	bool quit;
 };
@@ -225,6 +228,31 @@ static void control_read(fuse_req_t req, off_t off, size_t size)
 	fuse_reply_buf(req, text + off, (size_t)(n - off) < size ? (size_t)(n - off) : size);
 }
 
+static void answer(enum kind k, struct pending *p);
+
+/* "hold": the writes waiting now wait until "release", which answers them at once. */
+static void hold_or_release(bool hold)
+{
+	struct pending *p;
+
+	pthread_mutex_lock(&fs.lock);
+	if (hold) {
+		*fs.tail[K_WRITE] = fs.held;
+		fs.held = fs.head[K_WRITE];
+		fs.head[K_WRITE] = NULL;
+		fs.tail[K_WRITE] = &fs.head[K_WRITE];
+		pthread_mutex_unlock(&fs.lock);
+		return;
+	}
+	p = fs.held;
+	fs.held = NULL;
+	pthread_mutex_unlock(&fs.lock);
+	for (struct pending *next; p; p = next) {
+		next = p->next;
+		answer(K_WRITE, p);
+	}
+}
+
 static void control_write(fuse_req_t req, const char *buf, size_t size)
 {
 	char text[64];
@@ -237,6 +265,11 @@ static void control_write(fuse_req_t req, const char *buf, size_t size)
 	}
 	memcpy(text, buf, size);
 	text[size] = '\0';
+	if (strncmp(text, "hold", 4) == 0 || strncmp(text, "release", 7) == 0) {
+		hold_or_release(text[0] == 'h');
+		fuse_reply_write(req, size);
+		return;
+	}
 	n = sscanf(text, "%llu %llu", &r, &w);
 	if (n < 1) {
 		fuse_reply_err(req, EINVAL);
@@ -368,6 +401,8 @@ static void *answer_thread(void *arg)
 		}
 	}
 	/* The session ends: what still waits fails, so that no request stays unanswered. */
+	*fs.tail[K_WRITE] = fs.held;
+	fs.held = NULL;
 	for (int k = 0; k < K_KINDS; k++) {
 		for (struct pending *p = fs.head[k], *next; p; p = next) {
 			next = p->next;
@@ -399,7 +434,8 @@ static void usage(FILE *out)
 "Serves MOUNTPOINT/disk, SIZE bytes, whose reads and writes the kernel waits for,\n"
 "and MOUNTPOINT/control: write \"READ_MS WRITE_MS\" (or one number for both) to\n"
 "change the delays at once, also for requests already waiting; read it for the\n"
-"current ones. Runs in the foreground until SIGTERM or unmount.\n"
+"current ones; write \"hold\" to hold the writes waiting now until \"release\".\n"
+"Runs in the foreground until SIGTERM or unmount.\n"
 "  --size SIZE          bytes, with an optional K, M, G or T suffix\n"
 "  --backing FILE       keep the data in FILE (at least SIZE bytes) instead of memory\n"
 "  --delay-ms MS        delay of reads and writes (default 0)\n"
