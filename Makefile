@@ -74,7 +74,8 @@ $(BUILD)/userspace/main.o: CFLAGS += -DVBRIDGE_VERSION='"$(VERSION)"'
 $(BUILD)/vbridge: $(BUILD)/userspace/main.o $(CORE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/vbridge-suspend-bench: $(BUILD)/tools/bench/suspend_bench.o $(FRONT_OBJS)
+$(BUILD)/vbridge-suspend-bench: $(BUILD)/tools/bench/suspend_bench.o $(FRONT_OBJS) \
+		$(BUILD)/userspace/util/fence.o $(BUILD)/userspace/util/log.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The tests' slow disk (tests/lib/slowfs.c), a FUSE file system; its flags are asked for when it
@@ -134,6 +135,7 @@ $(BUILD)/tests/vhost/%.o $(BUILD)/tools/frontend/%.o $(BUILD)/tools/bench/%.o: C
 $(BUILD)/tests/vhost/fence_kill: $(BUILD)/userspace/util/fence.o $(BUILD)/userspace/util/log.o
 $(BUILD)/tests/vhost/submit_block: $(BUILD)/userspace/engine/submit_watch.o $(BUILD)/userspace/util/log.o
 $(BUILD)/tests/vhost/fence_suspend: $(BUILD)/userspace/util/fence.o $(BUILD)/userspace/util/log.o
+$(BUILD)/tests/vhost/buffered_suspend: $(BUILD)/userspace/util/fence.o $(BUILD)/userspace/util/log.o
 
 GUEST_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pthread
 
@@ -219,7 +221,7 @@ bench-qsd: deps $(BUILD)/vbridge $(BUILD)/vbridge-bench
 	BUILD=$(BUILD) tools/bench/run-bench
 
 # Documentation/suspend.rst includes the table of the last run.
-bench-suspend: deps $(BUILD)/vbridge $(BUILD)/vbridge-suspend-bench
+bench-suspend: deps $(BUILD)/vbridge $(BUILD)/vbridge-suspend-bench $(BUILD)/slowfs
 	BUILD=$(BUILD) $(BUILD)/vbridge-suspend-bench | tee $(BUILD)/suspend-bench.txt
 	cp $(BUILD)/suspend-bench.txt Documentation/suspend-bench.txt
 

@@ -20,7 +20,9 @@
 /*
  * Inodes: the root directory, the disk, and the control file through which a
  * test changes the delays while requests wait ("READ_MS WRITE_MS", or one
- * number for both; reading it gives the current values).
+ * number for both; reading it gives the current values), or holds the
+ * writes waiting now until released ("hold", "release"): they then land
+ * after writes that came later, as on storage that reorders.
  */
 enum { INO_ROOT = 1, INO_DISK, INO_CONTROL };
 enum kind { K_READ, K_WRITE, K_KINDS };
@@ -40,6 +42,7 @@ struct slowfs {
 	int backing_fd;			/* -1: the disk lives in mem */
 	char *mem;
 	bool async_dio;
+	bool page_cache;		/* O_DIRECT refused, writes cached by the kernel (writeback) */
 	pthread_mutex_t lock;
 	pthread_cond_t changed;		/* a request arrived, a delay changed, or quit */
 	/*
@@ -47,6 +50,7 @@ struct slowfs {
 	 * each list is in deadline order, whatever the delay becomes.
 	 */
 	struct pending *head[K_KINDS], **tail[K_KINDS];
+	struct pending *held;		/* writes held by "hold", answered at "release" */
 	uint64_t delay_ns[K_KINDS];
 	bool quit;
 };
@@ -80,6 +84,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ASYNC_DIO;
 	else
 		conn->want &= ~FUSE_CAP_ASYNC_DIO;
+	/* Writes then complete into the page cache and come here only when written back. */
+	if (fs.page_cache && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	/* Past max_background the kernel queues requests itself; tests want them all here. */
 	conn->max_background = 1024;
 	conn->congestion_threshold = 1024;
@@ -143,7 +150,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_attr(req, &st, 3600);
 }
 
-/* Only the truncation of `echo ... > control` arrives here; sizes never change. */
+/*
+ * The truncation of `echo ... > control`, and with the page cache the times
+ * the kernel writes back at fsync; sizes never change.
+ */
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
@@ -158,10 +168,30 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
+	if (fs.page_cache && ino == INO_DISK) {
+		/* As tmpfs: O_DIRECT refused, everything else through the page cache. */
+		if (fi->flags & O_DIRECT) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		fi->direct_io = 0;
+		fi->keep_cache = 1;
+		fuse_reply_open(req, fi);
+		return;
+	}
 	/* No page cache: every read and write, O_DIRECT or not, comes here and waits. */
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	fuse_reply_open(req, fi);
+}
+
+/* The kernel has written the dirty pages back (as WRITEs, delayed) before it asks. */
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, 0);
 }
 
 static void enqueue(enum kind k, fuse_req_t req, off_t off, size_t len, char *data)
@@ -198,6 +228,31 @@ static void control_read(fuse_req_t req, off_t off, size_t size)
 	fuse_reply_buf(req, text + off, (size_t)(n - off) < size ? (size_t)(n - off) : size);
 }
 
+static void answer(enum kind k, struct pending *p);
+
+/* "hold": the writes waiting now wait until "release", which answers them at once. */
+static void hold_or_release(bool hold)
+{
+	struct pending *p;
+
+	pthread_mutex_lock(&fs.lock);
+	if (hold) {
+		*fs.tail[K_WRITE] = fs.held;
+		fs.held = fs.head[K_WRITE];
+		fs.head[K_WRITE] = NULL;
+		fs.tail[K_WRITE] = &fs.head[K_WRITE];
+		pthread_mutex_unlock(&fs.lock);
+		return;
+	}
+	p = fs.held;
+	fs.held = NULL;
+	pthread_mutex_unlock(&fs.lock);
+	for (struct pending *next; p; p = next) {
+		next = p->next;
+		answer(K_WRITE, p);
+	}
+}
+
 static void control_write(fuse_req_t req, const char *buf, size_t size)
 {
 	char text[64];
@@ -210,6 +265,11 @@ static void control_write(fuse_req_t req, const char *buf, size_t size)
 	}
 	memcpy(text, buf, size);
 	text[size] = '\0';
+	if (strncmp(text, "hold", 4) == 0 || strncmp(text, "release", 7) == 0) {
+		hold_or_release(text[0] == 'h');
+		fuse_reply_write(req, size);
+		return;
+	}
 	n = sscanf(text, "%llu %llu", &r, &w);
 	if (n < 1) {
 		fuse_reply_err(req, EINVAL);
@@ -341,6 +401,8 @@ static void *answer_thread(void *arg)
 		}
 	}
 	/* The session ends: what still waits fails, so that no request stays unanswered. */
+	*fs.tail[K_WRITE] = fs.held;
+	fs.held = NULL;
 	for (int k = 0; k < K_KINDS; k++) {
 		for (struct pending *p = fs.head[k], *next; p; p = next) {
 			next = p->next;
@@ -362,6 +424,7 @@ static const struct fuse_lowlevel_ops ops = {
 	.open = op_open,
 	.read = op_read,
 	.write = op_write,
+	.fsync = op_fsync,
 };
 
 static void usage(FILE *out)
@@ -371,19 +434,23 @@ static void usage(FILE *out)
 "Serves MOUNTPOINT/disk, SIZE bytes, whose reads and writes the kernel waits for,\n"
 "and MOUNTPOINT/control: write \"READ_MS WRITE_MS\" (or one number for both) to\n"
 "change the delays at once, also for requests already waiting; read it for the\n"
-"current ones. Runs in the foreground until SIGTERM or unmount.\n"
+"current ones; write \"hold\" to hold the writes waiting now until \"release\".\n"
+"Runs in the foreground until SIGTERM or unmount.\n"
 "  --size SIZE          bytes, with an optional K, M, G or T suffix\n"
 "  --backing FILE       keep the data in FILE (at least SIZE bytes) instead of memory\n"
 "  --delay-ms MS        delay of reads and writes (default 0)\n"
 "  --read-delay-ms MS   delay of reads\n"
 "  --write-delay-ms MS  delay of writes\n"
 "  --no-async-dio       do not negotiate FUSE_ASYNC_DIO: the kernel then serves\n"
-"                       O_DIRECT requests one after the other\n");
+"                       O_DIRECT requests one after the other\n"
+"  --page-cache         refuse O_DIRECT on the disk (as tmpfs does) and let the\n"
+"                       kernel cache writes (FUSE writeback cache): a write\n"
+"                       reaches slowfs, and waits, only when written back\n");
 }
 
 static int parse_args(int argc, char **argv, const char **mnt, const char **backing)
 {
-	enum { O_SIZE = 256, O_BACKING, O_DELAY, O_RDELAY, O_WDELAY, O_NOASYNC };
+	enum { O_SIZE = 256, O_BACKING, O_DELAY, O_RDELAY, O_WDELAY, O_NOASYNC, O_PAGE_CACHE };
 	static const struct option opts[] = {
 		{ "size", required_argument, NULL, O_SIZE },
 		{ "backing", required_argument, NULL, O_BACKING },
@@ -391,6 +458,7 @@ static int parse_args(int argc, char **argv, const char **mnt, const char **back
 		{ "read-delay-ms", required_argument, NULL, O_RDELAY },
 		{ "write-delay-ms", required_argument, NULL, O_WDELAY },
 		{ "no-async-dio", no_argument, NULL, O_NOASYNC },
+		{ "page-cache", no_argument, NULL, O_PAGE_CACHE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -418,6 +486,9 @@ static int parse_args(int argc, char **argv, const char **mnt, const char **back
 			break;
 		case O_NOASYNC:
 			fs.async_dio = false;
+			break;
+		case O_PAGE_CACHE:
+			fs.page_cache = true;
 			break;
 		case 'h':
 			usage(stdout);

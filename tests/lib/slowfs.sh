@@ -32,12 +32,13 @@ slowfs_delay() { # DIR READ_MS [WRITE_MS]
 	echo "${*:2}" >"$1/control"
 }
 
-# Waiting requests are released first, so nobody stays blocked on the disk;
+# Waiting and held requests are released first, so nobody stays blocked on the disk;
 # the lazy unmount detaches it even while files are open.
 slowfs_umount() { # DIR [PID], by default the one slowfs_mount started
 	local dir=$1 pid=${2:-${slowfs_pid:-}}
 
-	[ -e "$dir/control" ] && echo 0 >"$dir/control" 2>/dev/null
+	[ -e "$dir/control" ] && echo 0 >"$dir/control" 2>/dev/null &&
+		echo release >"$dir/control" 2>/dev/null
 	fusermount3 -u "$dir" 2>/dev/null || umount -l "$dir" 2>/dev/null
 	if [ -n "$pid" ]; then
 		kill "$pid" 2>/dev/null

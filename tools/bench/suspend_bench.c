@@ -4,24 +4,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "util/fence.h"
 #include "vb_parse.h"
 #include "vu_frontend.h"
 #include "vu_harness.h"
+#include "vu_slowfs.h"
 
 #define QS 256
 #define BLK 4096u
 #define DISK_SIZE (256ull << 20)
+#define SLOW_DISK_SIZE (64ull << 20)
 #define F_INFLIGHT (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)
 #define F_SUSPEND (1ull << VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT)
 #define MAX_RUNS 1000
 #define MAX_DEPTHS 8
+#define MAX_SLOW 4
+
+/* One storage latency of the slow disk and how many samples to take on it. */
+struct slow {
+	unsigned ms, runs;
+};
 
 struct options {
-	unsigned delay_ms;
-	unsigned runs;
+	struct slow slow[MAX_SLOW];
+	unsigned nslow;
 	unsigned depths[MAX_DEPTHS];
 	unsigned ndepths;
 	unsigned read_seconds;
@@ -34,22 +44,40 @@ static void usage(FILE *out)
 	fprintf(out,
 "Usage: vbridge-suspend-bench [options]\n"
 "\n"
-"Starts vbridge (from $BUILD, default build/) on a temporary image and\n"
-"measures, as a vhost-user front-end:\n"
-"  1. GET_VRING_BASE latency with N requests in flight on storage with a\n"
-"     fixed latency (--engine delay:D), draining (no protocol feature 20)\n"
-"     versus suspending (feature 20 negotiated): median and p99;\n"
+"Starts vbridge (from $BUILD, default build/) and measures, as a vhost-user\n"
+"front-end:\n"
+"  1. GET_VRING_BASE latency with N requests in flight (half 4 KiB reads,\n"
+"     half 4 KiB writes, io_uring engine) on the tests' slow FUSE disk\n"
+"     (build/slowfs, async direct I/O), whose every read and write the kernel\n"
+"     waits for MS ms: draining (no protocol feature 20) versus suspending\n"
+"     (feature 20: reads abandoned, writes fenced), median and p99, and how\n"
+"     many of the writes were fenced at the reply;\n"
 "  2. 4 KiB random-read IOPS on the io_uring engine with and without\n"
 "     feature 20, which makes every read go through a bounce buffer.\n"
 "\n"
 "Options:\n"
-"  --delay-ms MS      storage latency for part 1 (default 100)\n"
-"  --runs N           GET_VRING_BASE samples per depth and mode (default 50)\n"
+"  --slow MS:RUNS     storage latency and samples per depth and mode; repeat\n"
+"                     for up to %d latencies (default --slow 100:50 --slow 1000:10)\n"
 "  --depths LIST      requests in flight, comma separated, up to %d (default 1,16,256)\n"
 "  --read-seconds S   duration of each part-2 run; 0 skips part 2 (default 3)\n"
 "  --read-depth N     requests in flight in part 2, up to %d (default 32)\n"
 "  --json             one JSON object instead of tables\n"
-"  -h, --help         this text\n", QS, QS / 2);
+"  -h, --help         this text\n", MAX_SLOW, QS, QS / 2);
+}
+
+static int parse_slow(char *s, struct options *o)
+{
+	char *colon = strchr(s, ':');
+	struct slow *sl = &o->slow[o->nslow];
+
+	if (o->nslow == MAX_SLOW || !colon)
+		return -1;
+	*colon = '\0';
+	if (vb_parse_uint(s, 1, 60000, &sl->ms) < 0 ||
+	    vb_parse_uint(colon + 1, 1, MAX_RUNS, &sl->runs) < 0)
+		return -1;
+	o->nslow++;
+	return 0;
 }
 
 static int parse_depths(char *s, struct options *o)
@@ -65,10 +93,9 @@ static int parse_depths(char *s, struct options *o)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_DELAY = 256, OPT_RUNS, OPT_DEPTHS, OPT_READ_SECONDS, OPT_READ_DEPTH, OPT_JSON };
+	enum { OPT_SLOW = 256, OPT_DEPTHS, OPT_READ_SECONDS, OPT_READ_DEPTH, OPT_JSON };
 	static const struct option opts[] = {
-		{ "delay-ms", required_argument, NULL, OPT_DELAY },
-		{ "runs", required_argument, NULL, OPT_RUNS },
+		{ "slow", required_argument, NULL, OPT_SLOW },
 		{ "depths", required_argument, NULL, OPT_DEPTHS },
 		{ "read-seconds", required_argument, NULL, OPT_READ_SECONDS },
 		{ "read-depth", required_argument, NULL, OPT_READ_DEPTH },
@@ -78,19 +105,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 	};
 	int c;
 
-	*o = (struct options){ .delay_ms = 100, .runs = 50, .depths = { 1, 16, 256 },
-			       .ndepths = 3, .read_seconds = 3, .read_depth = 32 };
+	*o = (struct options){ .depths = { 1, 16, 256 }, .ndepths = 3, .read_seconds = 3,
+			       .read_depth = 32 };
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case OPT_DELAY:
-			if (vb_parse_uint(optarg, 1, 60000, &o->delay_ms) < 0) {
-				fprintf(stderr, "--delay-ms %s: expected 1 to 60000\n", optarg);
-				return -1;
-			}
-			break;
-		case OPT_RUNS:
-			if (vb_parse_uint(optarg, 1, MAX_RUNS, &o->runs) < 0) {
-				fprintf(stderr, "--runs %s: expected 1 to %d\n", optarg, MAX_RUNS);
+		case OPT_SLOW:
+			if (parse_slow(optarg, o) < 0) {
+				fprintf(stderr, "--slow %s: expected MS:RUNS, MS 1 to 60000, RUNS 1 to %d, "
+					"at most %d times\n", optarg, MAX_RUNS, MAX_SLOW);
 				return -1;
 			}
 			break;
@@ -127,6 +149,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
+	if (!o->nslow) {
+		o->slow[0] = (struct slow){ 100, 50 };
+		o->slow[1] = (struct slow){ 1000, 10 };
+		o->nslow = 2;
+	}
 	return 0;
 }
 
@@ -138,9 +165,28 @@ static double now_us(void)
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
+static const char *daemon_log;	/* of the daemon being measured, shown when the bench fails */
+
+/* The end of the daemon's log on stderr: the harness removes the file at exit. */
+static void show_daemon_log(void)
+{
+	static char buf[65536];
+	FILE *f = daemon_log ? fopen(daemon_log, "r") : NULL;
+	size_t n;
+
+	if (!f)
+		return;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	fprintf(stderr, "vbridge-suspend-bench: the end of the daemon's log:\n%s",
+		buf + (n > 2048 ? n - 2048 : 0));
+}
+
 static void die(const struct vu_dev *dev, const char *what)
 {
 	fprintf(stderr, "vbridge-suspend-bench: %s: %s\n", what, dev ? dev->err : strerror(errno));
+	show_daemon_log();
 	exit(1);
 }
 
@@ -154,12 +200,18 @@ struct bench {
 	struct vu_blk_req *all[QS];
 };
 
-static void bench_open(struct bench *b, const char *engine, uint64_t proto)
+/* disk: the image to serve, or NULL for a sparse one of the daemon's own. */
+static void bench_open(struct bench *b, const char *engine, uint64_t proto, const char *disk)
 {
 	struct vu_daemon_opts o = { .engine = engine };
 
-	if (vu_daemon_setup(&b->d, DISK_SIZE) < 0 || vu_daemon_start(&b->d, &o) < 0)
+	if (vu_daemon_setup(&b->d, DISK_SIZE) < 0)
+		die(NULL, "cannot create a temp dir");
+	if (disk)
+		vu_daemon_use_disk(&b->d, disk);
+	if (vu_daemon_start(&b->d, &o) < 0)
 		die(NULL, "cannot start vbridge (is it built? set BUILD)");
+	daemon_log = b->d.log;
 	vu_dev_init(&b->dev);
 	if (vu_connect(&b->dev, b->d.sock, 5000) < 0 ||
 	    vu_negotiate(&b->dev, VU_BLK_FEATURES, VU_PROTOCOL_FEATURES | proto) < 0 ||
@@ -174,8 +226,8 @@ static void bench_open(struct bench *b, const char *engine, uint64_t proto)
 
 		if (vu_blk_req_init(&b->dev, &b->req[i]) < 0 || !buf)
 			die(&b->dev, "guest memory");
-		/* Half reads, half writes, spread over the disk. */
-		if (i % 2)
+		/* Half writes, half reads (N = 1 is a write: the case that used to wait), spread out. */
+		if (i % 2 == 0)
 			vu_blk_prep_write(&b->req[i], (uint64_t)i * 64, buf, BLK);
 		else
 			vu_blk_prep_read(&b->req[i], (uint64_t)i * 64, buf, BLK);
@@ -192,13 +244,33 @@ static void bench_close(struct bench *b)
 	vu_inflight_close(&b->inf);
 	vu_daemon_stop(&b->d);
 	vu_daemon_teardown(&b->d);
+	daemon_log = NULL;
 }
 
-/* Submits n requests, waits until the daemon has fetched them all, and times GET_VRING_BASE. */
-static double sample(struct bench *b, unsigned n, bool suspend, unsigned delay_ms)
+/* How many of the first n requests' writes are fenced now, seen from probe_fd. */
+static unsigned fenced_writes(struct bench *b, unsigned n, int probe_fd)
 {
-	/* Everything before is used: a drain adds n used entries, a suspension none. */
-	uint16_t expect = (uint16_t)(b->vq->used->idx + (suspend ? 0 : n));
+	unsigned fenced = 0;
+
+	for (unsigned i = 0; i < n; i += 2)
+		fenced += vb_fence_probe(probe_fd, SLOW_DISK_SIZE, b->req[i].sector * 512, BLK) ==
+			  VB_FENCE_FENCED;
+	return fenced;
+}
+
+/*
+ * Submits n requests, waits until the daemon has fetched them and handed
+ * them to the storage, and times GET_VRING_BASE; *fenced gets how many
+ * writes were fenced at the reply. Then restarts the ring in the same daemon
+ * and waits for every request: the resubmitted writes wait for the old ones'
+ * fences, so when this returns every old write has landed and the next
+ * sample starts on idle storage.
+ */
+static double sample(struct bench *b, unsigned n, bool suspend, unsigned delay_ms, int probe_fd,
+		     unsigned *fenced)
+{
+	/* Everything before is used: a drain adds n used entries. */
+	uint16_t drained = (uint16_t)(b->vq->used->idx + n);
 	uint32_t base;
 	double t0, t;
 
@@ -209,20 +281,31 @@ static double sample(struct bench *b, unsigned n, bool suspend, unsigned delay_m
 	}
 	vu_vq_kick(b->vq);
 	for (t0 = now_us(); vu_inflight_count(&b->inf, 0) != n;) {
-		if (now_us() - t0 > delay_ms * 500.0)
-			die(&b->dev, "the daemon did not fetch the requests in time");
+		if (now_us() - t0 > 10e6) {
+			fprintf(stderr, "vbridge-suspend-bench: %u of %u requests inflight, %s\n",
+				vu_inflight_count(&b->inf, 0), n, suspend ? "suspending" : "draining");
+			die(&b->dev, "the daemon did not fetch the requests in 10 s");
+		}
 		usleep(100);
 	}
+	/* Fetched is not yet issued: a quarter of the latency to issue them, which they outlast. */
+	usleep(delay_ms * 250);
 	vu_set_vring_enable(&b->dev, 0, false);
 	t0 = now_us();
 	if (vu_get_vring_base(&b->dev, 0, &base) < 0)
 		die(&b->dev, "GET_VRING_BASE");
 	t = now_us() - t0;
-	if (base != expect)
-		die(&b->dev, "GET_VRING_BASE replied an unexpected base");
+	/* A suspension publishes what it finds done (storage that answered just then) first. */
+	if (base != (suspend ? __atomic_load_n(&b->vq->used->idx, __ATOMIC_ACQUIRE) : drained)) {
+		fprintf(stderr, "vbridge-suspend-bench: GET_VRING_BASE replied base %u, used->idx %u, %s %u requests\n",
+			base, b->vq->used->idx, suspend ? "suspending" : "draining", n);
+		show_daemon_log();
+		exit(1);
+	}
+	*fenced = suspend ? fenced_writes(b, n, probe_fd) : 0;
 	/* Same daemon, same region: a suspended ring's requests are resubmitted and finish now. */
 	b->vq->base = (uint16_t)base;
-	if (vu_vq_start(b->vq) < 0 || vu_blk_wait_all(&b->dev, b->all, n, 10000 + delay_ms * 4) < 0)
+	if (vu_vq_start(b->vq) < 0 || vu_blk_wait_all(&b->dev, b->all, n, 20000 + delay_ms * 8) < 0)
 		die(&b->dev, "restarting the ring");
 	return t;
 }
@@ -243,31 +326,52 @@ static double pct(const double *v, unsigned n, double p)
 }
 
 struct latency {
+	unsigned delay_ms, runs, in_flight;
 	double p50[2], p99[2];	/* [0] drain, [1] suspend, in µs */
+	unsigned fenced_min;	/* fewest writes fenced at a suspension's reply */
 };
 
-static void measure_latency(const struct options *o, struct latency *res)
+/* Fills res[k] for every depth k, on the slow disk with latency sl. */
+static void measure_latency(const struct options *o, const struct slow *sl, struct latency *res)
 {
-	char engine[32];
 	static double v[MAX_RUNS];
+	struct vu_slowfs fs;
+	char fsopts[32];
+	int probe_fd;
 
-	snprintf(engine, sizeof(engine), "delay:%ums", o->delay_ms);
+	snprintf(fsopts, sizeof(fsopts), "--delay-ms %u", sl->ms);
+	if (vu_slowfs_mount(&fs, "64M", fsopts) < 0)
+		die(NULL, "cannot mount the slow disk (is build/slowfs built? /dev/fuse?)");
+	probe_fd = vb_fence_probe_open(fs.disk);
+	if (probe_fd < 0)
+		die(NULL, "cannot open the slow disk for probing fences");
 	for (int mode = 0; mode < 2; mode++) {
 		struct bench *b = calloc(1, sizeof(*b));
 
 		if (!b)
 			die(NULL, "memory");
-		bench_open(b, engine, F_INFLIGHT | (mode ? F_SUSPEND : 0));
+		bench_open(b, "uring", F_INFLIGHT | (mode ? F_SUSPEND : 0), fs.disk);
 		for (unsigned k = 0; k < o->ndepths; k++) {
-			for (unsigned r = 0; r < o->runs; r++)
-				v[r] = sample(b, o->depths[k], mode, o->delay_ms);
-			qsort(v, o->runs, sizeof(v[0]), cmp_double);
-			res[k].p50[mode] = pct(v, o->runs, 50);
-			res[k].p99[mode] = pct(v, o->runs, 99);
+			unsigned fenced, fenced_min = QS;
+
+			for (unsigned r = 0; r < sl->runs; r++) {
+				v[r] = sample(b, o->depths[k], mode, sl->ms, probe_fd, &fenced);
+				fenced_min = fenced < fenced_min ? fenced : fenced_min;
+			}
+			qsort(v, sl->runs, sizeof(v[0]), cmp_double);
+			res[k].delay_ms = sl->ms;
+			res[k].runs = sl->runs;
+			res[k].in_flight = o->depths[k];
+			res[k].p50[mode] = pct(v, sl->runs, 50);
+			res[k].p99[mode] = pct(v, sl->runs, 99);
+			if (mode)
+				res[k].fenced_min = fenced_min;
 		}
 		bench_close(b);
 		free(b);
 	}
+	close(probe_fd);
+	vu_slowfs_umount(&fs);
 }
 
 /* Closed loop of 4 KiB random reads at depth for seconds; returns IOPS. */
@@ -280,10 +384,10 @@ static double read_iops(bool suspend, unsigned depth, unsigned seconds)
 
 	if (!b)
 		die(NULL, "memory");
-	bench_open(b, "uring", F_INFLIGHT | (suspend ? F_SUSPEND : 0));
+	bench_open(b, "uring", F_INFLIGHT | (suspend ? F_SUSPEND : 0), NULL);
 	for (unsigned i = 0; i < depth; i++) {
-		b->req[i * 2].sector = (rand_r(&seed) % (DISK_SIZE / BLK)) * (BLK / 512);
-		vu_blk_enqueue(b->vq, &b->req[i * 2]);
+		b->req[i * 2 + 1].sector = (rand_r(&seed) % (DISK_SIZE / BLK)) * (BLK / 512);
+		vu_blk_enqueue(b->vq, &b->req[i * 2 + 1]);
 	}
 	vu_vq_notify(b->vq);
 	t0 = now_us();
@@ -293,7 +397,7 @@ static double read_iops(bool suspend, unsigned depth, unsigned seconds)
 			die(&b->dev, "waiting for reads");
 		vu_blk_reap(b->vq);
 		for (unsigned i = 0; i < depth; i++) {
-			struct vu_blk_req *r = &b->req[i * 2];
+			struct vu_blk_req *r = &b->req[i * 2 + 1];
 
 			if (!r->done)
 				continue;
@@ -312,45 +416,92 @@ static double read_iops(bool suspend, unsigned depth, unsigned seconds)
 	return rate;
 }
 
+/* The load average now, for the record: the samples are wall-clock times on a shared machine. */
+static void loadavg(char *buf, size_t size)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+	float l1 = 0, l5 = 0;
+
+	if (!f || fscanf(f, "%f %f", &l1, &l5) != 2)
+		snprintf(buf, size, "unknown");
+	else
+		snprintf(buf, size, "%.2f (1 min), %.2f (5 min)", l1, l5);
+	if (f)
+		fclose(f);
+}
+
+static void print_json(const struct options *o, const struct latency *lat, unsigned nlat,
+		       const double *iops)
+{
+	printf("{\"get_vring_base_us\": [");
+	for (unsigned k = 0; k < nlat; k++)
+		printf("%s{\"storage_ms\": %u, \"runs\": %u, \"in_flight\": %u, "
+		       "\"drain_p50\": %.1f, \"drain_p99\": %.1f, \"suspend_p50\": %.1f, "
+		       "\"suspend_p99\": %.1f, \"writes\": %u, \"fenced_min\": %u}", k ? ", " : "",
+		       lat[k].delay_ms, lat[k].runs, lat[k].in_flight, lat[k].p50[0], lat[k].p99[0],
+		       lat[k].p50[1], lat[k].p99[1], (lat[k].in_flight + 1) / 2, lat[k].fenced_min);
+	printf("], \"randread_4k_depth\": %u, \"iops_direct\": %.0f, \"iops_bounce\": %.0f}\n",
+	       o->read_depth, iops[0], iops[1]);
+}
+
+/* reStructuredText, so that the documentation includes the output as it is. */
+static void print_rst(const struct options *o, const struct latency *lat, unsigned nlat,
+		      const double *iops, const char *load0, const char *load1)
+{
+	static const char rule[] = "=======  =========  ====  =========  =========  ===========  "
+				   "===========  =========  ==========";
+
+	printf("``GET_VRING_BASE`` latency on the slow FUSE disk (``build/slowfs``, async\n"
+	       "direct I/O, every read and write held in the kernel for the storage latency),\n"
+	       "``--engine uring``, N requests fetched and with the storage (half 4 KiB writes,\n"
+	       "half 4 KiB reads): draining (no feature 20) versus suspending (feature 20).\n"
+	       "*Fenced* is the fewest writes found fenced at a suspension's reply, of the\n"
+	       "N/2 in flight. Load average %s at the start, %s at the end; the bench\n"
+	       "and the daemons it started ran at nice %d.\n\n", load0, load1,
+	       getpriority(PRIO_PROCESS, 0));
+	printf("%s\n%-7s  %-9s  %-4s  %-9s  %-9s  %-11s  %-11s  %-9s  %s\n%s\n", rule, "storage",
+	       "in flight", "runs", "drain p50", "drain p99", "suspend p50", "suspend p99",
+	       "p99 ratio", "fenced", rule);
+	for (unsigned k = 0; k < nlat; k++) {
+		char storage[16];
+
+		/* On every row: a simple table takes a row with an empty first cell as a continuation. */
+		snprintf(storage, sizeof(storage), "%u ms", lat[k].delay_ms);
+		printf("%-7s  %-9u  %-4u  %6.0f ms  %6.0f ms  %8.3f ms  %8.3f ms  %8.0fx  %u of %u\n",
+		       storage, lat[k].in_flight, lat[k].runs, lat[k].p50[0] / 1e3,
+		       lat[k].p99[0] / 1e3, lat[k].p50[1] / 1e3, lat[k].p99[1] / 1e3,
+		       lat[k].p99[0] / lat[k].p99[1], lat[k].fenced_min, (lat[k].in_flight + 1) / 2);
+	}
+	printf("%s\n", rule);
+	if (o->read_seconds)
+		printf("\n4 KiB random reads, depth %u, io_uring engine, %u s each: %.0f IOPS into\n"
+		       "guest memory (no feature 20), %.0f IOPS through bounce buffers (feature 20),\n"
+		       "%.2fx.\n", o->read_depth, o->read_seconds, iops[0], iops[1], iops[1] / iops[0]);
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
-	struct latency lat[MAX_DEPTHS];
+	static struct latency lat[MAX_SLOW * MAX_DEPTHS];
 	double iops[2] = { 0, 0 };
+	char load0[64], load1[64];
 
 	if (parse_args(argc, argv, &o) < 0) {
 		fprintf(stderr, "See vbridge-suspend-bench --help.\n");
 		return 2;
 	}
 	vu_harness_init(3600);
-	measure_latency(&o, lat);
+	loadavg(load0, sizeof(load0));
+	for (unsigned i = 0; i < o.nslow; i++)
+		measure_latency(&o, &o.slow[i], &lat[i * o.ndepths]);
 	if (o.read_seconds) {
 		iops[0] = read_iops(false, o.read_depth, o.read_seconds);
 		iops[1] = read_iops(true, o.read_depth, o.read_seconds);
 	}
-	if (o.json) {
-		printf("{\"delay_ms\": %u, \"runs\": %u, \"get_vring_base_us\": [", o.delay_ms, o.runs);
-		for (unsigned k = 0; k < o.ndepths; k++)
-			printf("%s{\"in_flight\": %u, \"drain_p50\": %.1f, \"drain_p99\": %.1f, "
-			       "\"suspend_p50\": %.1f, \"suspend_p99\": %.1f}", k ? ", " : "",
-			       o.depths[k], lat[k].p50[0], lat[k].p99[0], lat[k].p50[1],
-			       lat[k].p99[1]);
-		printf("], \"randread_4k_depth\": %u, \"iops_direct\": %.0f, \"iops_bounce\": %.0f}\n",
-		       o.read_depth, iops[0], iops[1]);
-		return 0;
-	}
-	printf("GET_VRING_BASE latency, storage latency %u ms (--engine delay:%ums), %u runs each\n\n",
-	       o.delay_ms, o.delay_ms, o.runs);
-	printf("%-10s %12s %12s %13s %13s %10s\n", "in flight", "drain p50", "drain p99",
-	       "suspend p50", "suspend p99", "p99 ratio");
-	for (unsigned k = 0; k < o.ndepths; k++)
-		printf("%-10u %9.2f ms %9.2f ms %10.3f ms %10.3f ms %9.0fx\n", o.depths[k],
-		       lat[k].p50[0] / 1e3, lat[k].p99[0] / 1e3, lat[k].p50[1] / 1e3,
-		       lat[k].p99[1] / 1e3, lat[k].p99[0] / lat[k].p99[1]);
-	if (o.read_seconds)
-		printf("\n4 KiB random reads, depth %u, io_uring engine, %u s each:\n"
-		       "  reads into guest memory (no feature 20): %10.0f IOPS\n"
-		       "  reads through bounce buffers (feature 20): %8.0f IOPS  (%.2fx)\n",
-		       o.read_depth, o.read_seconds, iops[0], iops[1], iops[1] / iops[0]);
+	loadavg(load1, sizeof(load1));
+	if (o.json)
+		print_json(&o, lat, o.nslow * o.ndepths, iops);
+	else
+		print_rst(&o, lat, o.nslow * o.ndepths, iops, load0, load1);
 	return 0;
 }

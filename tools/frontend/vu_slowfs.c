@@ -60,7 +60,7 @@ int vu_slowfs_mount(struct vu_slowfs *s, const char *size, const char *options)
 	return 0;
 }
 
-int vu_slowfs_delay(struct vu_slowfs *s, unsigned read_ms, unsigned write_ms)
+static int control(struct vu_slowfs *s, const char *text)
 {
 	char path[PATH_MAX];
 	FILE *f;
@@ -70,8 +70,21 @@ int vu_slowfs_delay(struct vu_slowfs *s, unsigned read_ms, unsigned write_ms)
 	f = fopen(path, "w");
 	if (!f)
 		return -1;
-	ret = fprintf(f, "%u %u\n", read_ms, write_ms) > 0 ? 0 : -1;
+	ret = fputs(text, f) >= 0 ? 0 : -1;
 	return fclose(f) == 0 ? ret : -1;
+}
+
+int vu_slowfs_delay(struct vu_slowfs *s, unsigned read_ms, unsigned write_ms)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "%u %u\n", read_ms, write_ms);
+	return control(s, text);
+}
+
+int vu_slowfs_hold(struct vu_slowfs *s, bool hold)
+{
+	return control(s, hold ? "hold\n" : "release\n");
 }
 
 void vu_slowfs_umount(struct vu_slowfs *s)
