@@ -118,10 +118,6 @@ const char *vb_engine_describe(const struct vb_engine *e, char *buf, size_t len)
 /* The engine --engine defaults to. */
 struct vb_engine vb_engine_default(void);
 
-/* The engines, one file each; register a new one in engine.c's table. */
-extern const struct vb_engine_ops vb_engine_uring, vb_engine_null, vb_engine_delay,
-	vb_engine_kabort;
-
 /*
  * The io_uring engine's data path, which the delay and kabort engines build
  * on for what they pass to io_uring.
@@ -136,7 +132,7 @@ void vb_uring_engine_complete(struct vb_engine_io *io, struct vb_blk_req *req, i
  * CANCELLED, what it misses COMPLETED.
  */
 void vb_uring_engine_suspend(struct vb_engine_io *io);
-/* Settles requests an engine held (linked by held_next), which never reached the host, CANCELLED. */
+/* Settles requests an engine held (a list from req_list.h), which never reached the host, CANCELLED. */
 void vb_engine_cancel_held(struct vb_engine_io *io, struct vb_blk_req *held);
 
 #endif

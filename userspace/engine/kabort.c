@@ -5,6 +5,7 @@
 #include "disk.h"
 #include "engine.h"
 #include "kabort_io.h"
+#include "uring_req.h"
 #include "util/log.h"
 
 /* How long a ring's first start waits for a killed predecessor's requests. */
@@ -114,6 +115,8 @@ const struct vb_engine_ops vb_engine_kabort = {
 	.name = "kabort",
 	.check = kabort_check,
 	.queue_size = sizeof(struct kabort_engine),
+	/* What the module cannot take goes by io_uring; the FIFO link is there too. */
+	.req_size = sizeof(struct vb_uring_req),
 	.init = kabort_init,
 	.destroy = kabort_destroy,
 	.start = kabort_start,

@@ -186,7 +186,7 @@ void vb_kabort_submit(struct vb_kabort *k, void (*finish)(void *ctx, struct vb_b
 		struct vb_blk_req *req = k->queued.head;
 		int n;
 
-		for (; req && s.nr < VBABORT_MAX_BATCH; req = req->held_next)
+		for (; req && s.nr < VBABORT_MAX_BATCH; req = vb_req_next(req))
 			describe(k, s.nr++, req);
 		n = ioctl(k->fd, VBABORT_IOC_SUBMIT, &s);
 		if (n < 0 && errno == EAGAIN)

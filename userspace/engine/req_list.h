@@ -1,20 +1,27 @@
-/* A FIFO of requests linked through their held_next field: the delay engine's and the kabort engine's queues. */
+/* A FIFO of requests linked through held_next in their io_uring data: the uring engine's parked requests, the delay and kabort engines' queues. */
 #ifndef VBRIDGE_REQ_LIST_H
 #define VBRIDGE_REQ_LIST_H
 
 #include <stddef.h>
 
 #include "virtio/blk.h"
+#include "uring_req.h"
 
 struct vb_req_list {
 	struct vb_blk_req *head, *tail;
 };
 
+/* The request after req in its list (or in a list vb_req_list_take returned); NULL at the end. */
+static inline struct vb_blk_req *vb_req_next(struct vb_blk_req *req)
+{
+	return vb_uring_req(req)->held_next;
+}
+
 static inline void vb_req_list_push(struct vb_req_list *l, struct vb_blk_req *req)
 {
-	req->held_next = NULL;
+	vb_uring_req(req)->held_next = NULL;
 	if (l->tail)
-		l->tail->held_next = req;
+		vb_uring_req(l->tail)->held_next = req;
 	else
 		l->head = req;
 	l->tail = req;
@@ -25,7 +32,7 @@ static inline struct vb_blk_req *vb_req_list_pop(struct vb_req_list *l)
 {
 	struct vb_blk_req *req = l->head;
 
-	l->head = req->held_next;
+	l->head = vb_req_next(req);
 	if (!l->head)
 		l->tail = NULL;
 	return req;

@@ -33,15 +33,16 @@ static unsigned int io_flags(const struct vb_engine_io *io)
 
 void vb_uring_engine_submit(struct vb_engine_io *io, struct vb_blk_req *req)
 {
-	req->on_uring = vb_uring_issue(io->ring, io->bounce, io->disk, io_flags(io), req);
-	if (!req->on_uring)
+	struct vb_uring_req *ur = vb_uring_req(req);
+
+	ur->on_uring = vb_uring_issue(io->ring, io->bounce, io->disk, io_flags(io), req);
+	if (!ur->on_uring)
 		io->settle(io->ctx, req, VB_FATE_COMPLETED);
 }
 
 void vb_uring_engine_complete(struct vb_engine_io *io, struct vb_blk_req *req, int res)
 {
-	if (req->abandoned) {
-		vb_uring_release(io->bounce, req);
+	if (vb_uring_drop_abandoned(io->bounce, req)) {
 		io->norphans--;
 		return;
 	}
@@ -73,17 +74,18 @@ static bool writes_disk(const struct vb_blk_req *req)
  */
 static bool fence_write(struct vb_engine_io *io, struct vb_blk_req *req)
 {
+	struct vb_uring_req *ur = vb_uring_req(req);
 	int ret = -EAGAIN;
 
 	for (int tries = 0; tries < 8 && ret == -EAGAIN; tries++)
-		ret = vb_fence_add(&io->disk->fences, &req->fence, req->offset, req->len);
+		ret = vb_fence_add(&io->disk->fences, &ur->fence, req->offset, req->len);
 	if (ret) {
 		vb_warn("cannot fence bytes %llu+%llu of a write in flight (%s): the stop waits for it",
 			(unsigned long long)req->offset, (unsigned long long)req->len,
 			strerror(-ret));
 		return false;
 	}
-	req->fenced_on = &io->disk->fences;
+	ur->fenced_on = &io->disk->fences;
 	return true;
 }
 
@@ -94,16 +96,17 @@ void vb_uring_engine_suspend(struct vb_engine_io *io)
 	io->suspending = true;
 	for (unsigned int i = 0; i < io->nreqs; i++) {
 		struct vb_blk_req *req = slot(io, i);
+		struct vb_uring_req *ur = vb_uring_req(req);
 
 		if (!req->busy)
 			continue;
 		issued = true;
-		if ((req->op == VB_IO_READ && req->bounce) ||
-		    (req->on_uring && writes_disk(req) && req->len && fence_write(io, req))) {
-			req->abandoned = true;
+		if ((req->op == VB_IO_READ && ur->bounce) ||
+		    (ur->on_uring && writes_disk(req) && req->len && fence_write(io, req))) {
+			ur->abandoned = true;
 			io->norphans++;
 			io->settle(io->ctx, req,
-				   req->fenced_on ? VB_FATE_FENCED : VB_FATE_ABANDONED);
+				   ur->fenced_on ? VB_FATE_FENCED : VB_FATE_ABANDONED);
 		}
 	}
 	if (issued) {
@@ -173,7 +176,7 @@ static bool must_wait(struct uring_engine *u, struct vb_blk_req *req)
 
 	if (!has_range(req) || !(req->resubmitted || u->watching || u->parked.head))
 		return false;
-	for (const struct vb_blk_req *p = u->parked.head; p; p = p->held_next) {
+	for (struct vb_blk_req *p = u->parked.head; p; p = vb_req_next(p)) {
 		if (overlap(p, req))
 			return true;
 	}
@@ -207,7 +210,7 @@ static void uring_flush(void *state)
 	struct uring_engine *u = state;
 
 	for (struct vb_blk_req *req = vb_req_list_take(&u->parked), *next; req; req = next) {
-		next = req->held_next;
+		next = vb_req_next(req);
 		admit(u, req);
 	}
 	/* An empty submission says nothing about the disk: only batches are timed. */
@@ -229,7 +232,7 @@ static void uring_complete(void *state, struct vb_blk_req *req, int res)
 void vb_engine_cancel_held(struct vb_engine_io *io, struct vb_blk_req *held)
 {
 	for (struct vb_blk_req *req = held, *next; req; req = next) {
-		next = req->held_next;
+		next = vb_req_next(req);
 		io->settle(io->ctx, req, VB_FATE_CANCELLED);
 	}
 }
@@ -247,6 +250,7 @@ static int uring_suspend(void *state)
 const struct vb_engine_ops vb_engine_uring = {
 	.name = "uring",
 	.queue_size = sizeof(struct uring_engine),
+	.req_size = sizeof(struct vb_uring_req),
 	.start = uring_start,
 	.submit = uring_submit,
 	.flush = uring_flush,
