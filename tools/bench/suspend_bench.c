@@ -10,6 +10,7 @@
 #include "vb_parse.h"
 #include "vu_frontend.h"
 #include "vu_harness.h"
+#include "vu_slowfs.h"
 
 #define QS 256
 #define BLK 4096u
@@ -27,6 +28,9 @@ struct options {
 	unsigned read_seconds;
 	unsigned read_depth;
 	bool json;
+	bool slow_disk;			/* part 1 on the slow FUSE disk instead of the delay engine */
+	bool mixed;			/* part 1 reads of 4 KiB to 1 MiB instead of 4 KiB reads and writes */
+	const char *daemon_args;	/* e.g. "--bounce-max 64K"; NULL: none */
 };
 
 static void usage(FILE *out)
@@ -48,6 +52,12 @@ static void usage(FILE *out)
 "  --depths LIST      requests in flight, comma separated, up to %d (default 1,16,256)\n"
 "  --read-seconds S   duration of each part-2 run; 0 skips part 2 (default 3)\n"
 "  --read-depth N     requests in flight in part 2, up to %d (default 32)\n"
+"  --slow-disk        part 1 on the tests' slow FUSE disk (tests/lib/slowfs.sh)\n"
+"                     with --delay-ms reads, engine uring, instead of the delay\n"
+"                     engine: requests wait on io_uring, as on real storage\n"
+"  --mixed            part 1 with reads only, of 4 KiB, 64 KiB, 256 KiB and\n"
+"                     1 MiB in turn, instead of half 4 KiB reads, half writes\n"
+"  --bounce-max SIZE  pass --bounce-max SIZE to vbridge\n"
 "  --json             one JSON object instead of tables\n"
 "  -h, --help         this text\n", QS, QS / 2);
 }
@@ -65,7 +75,9 @@ static int parse_depths(char *s, struct options *o)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_DELAY = 256, OPT_RUNS, OPT_DEPTHS, OPT_READ_SECONDS, OPT_READ_DEPTH, OPT_JSON };
+	enum { OPT_DELAY = 256, OPT_RUNS, OPT_DEPTHS, OPT_READ_SECONDS, OPT_READ_DEPTH, OPT_JSON,
+	       OPT_SLOW_DISK, OPT_MIXED, OPT_BOUNCE_MAX };
+	static char bounce_arg[64];
 	static const struct option opts[] = {
 		{ "delay-ms", required_argument, NULL, OPT_DELAY },
 		{ "runs", required_argument, NULL, OPT_RUNS },
@@ -73,6 +85,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "read-seconds", required_argument, NULL, OPT_READ_SECONDS },
 		{ "read-depth", required_argument, NULL, OPT_READ_DEPTH },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "slow-disk", no_argument, NULL, OPT_SLOW_DISK },
+		{ "mixed", no_argument, NULL, OPT_MIXED },
+		{ "bounce-max", required_argument, NULL, OPT_BOUNCE_MAX },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -116,6 +131,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_JSON:
 			o->json = true;
 			break;
+		case OPT_SLOW_DISK:
+			o->slow_disk = true;
+			break;
+		case OPT_MIXED:
+			o->mixed = true;
+			break;
+		case OPT_BOUNCE_MAX:
+			snprintf(bounce_arg, sizeof(bounce_arg), "--bounce-max %s", optarg);
+			o->daemon_args = bounce_arg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -154,11 +179,22 @@ struct bench {
 	struct vu_blk_req *all[QS];
 };
 
-static void bench_open(struct bench *b, const char *engine, uint64_t proto)
-{
-	struct vu_daemon_opts o = { .engine = engine };
+/* Reads of these sizes in turn with --mixed, all into one guest buffer: only the time counts. */
+static const uint32_t mixed_sizes[] = { 4096, 64 << 10, 256 << 10, 1 << 20 };
+#define NMIXED (sizeof(mixed_sizes) / sizeof(mixed_sizes[0]))
 
-	if (vu_daemon_setup(&b->d, DISK_SIZE) < 0 || vu_daemon_start(&b->d, &o) < 0)
+/* A daemon on disk (NULL: its own image) with engine and o's options; mixed: --mixed requests. */
+static void bench_open(struct bench *b, const char *engine, uint64_t proto, const char *disk,
+		       const struct options *opts, bool mixed)
+{
+	struct vu_daemon_opts o = { .engine = engine, .args = opts->daemon_args };
+	void *shared = NULL;
+
+	if (vu_daemon_setup(&b->d, DISK_SIZE) < 0)
+		die(NULL, "cannot create a temp dir");
+	if (disk)
+		vu_daemon_use_disk(&b->d, disk);
+	if (vu_daemon_start(&b->d, &o) < 0)
 		die(NULL, "cannot start vbridge (is it built? set BUILD)");
 	vu_dev_init(&b->dev);
 	if (vu_connect(&b->dev, b->d.sock, 5000) < 0 ||
@@ -169,13 +205,17 @@ static void bench_open(struct bench *b, const char *engine, uint64_t proto)
 		die(&b->dev, "front-end set-up");
 	if ((proto & F_SUSPEND) && !(b->dev.protocol_features & F_SUSPEND))
 		die(&b->dev, "the daemon does not offer GET_VRING_BASE_INFLIGHT");
+	if (mixed && !(shared = vu_mem_alloc(&b->dev, mixed_sizes[NMIXED - 1], BLK)))
+		die(&b->dev, "guest memory");
 	for (unsigned i = 0; i < QS; i++) {
-		void *buf = vu_mem_alloc(&b->dev, BLK, BLK);
+		void *buf = mixed ? shared : vu_mem_alloc(&b->dev, BLK, BLK);
 
 		if (vu_blk_req_init(&b->dev, &b->req[i]) < 0 || !buf)
 			die(&b->dev, "guest memory");
-		/* Half reads, half writes, spread over the disk. */
-		if (i % 2)
+		/* Half reads, half writes, spread over the disk; or reads of every size. */
+		if (mixed)
+			vu_blk_prep_read(&b->req[i], (uint64_t)i * 64, buf, mixed_sizes[i % NMIXED]);
+		else if (i % 2)
 			vu_blk_prep_write(&b->req[i], (uint64_t)i * 64, buf, BLK);
 		else
 			vu_blk_prep_read(&b->req[i], (uint64_t)i * 64, buf, BLK);
@@ -248,16 +288,21 @@ struct latency {
 
 static void measure_latency(const struct options *o, struct latency *res)
 {
-	char engine[32];
+	char engine[32], delay[32];
 	static double v[MAX_RUNS];
+	struct vu_slowfs fs = { 0 };
 
 	snprintf(engine, sizeof(engine), "delay:%ums", o->delay_ms);
+	snprintf(delay, sizeof(delay), "--delay-ms %u", o->delay_ms);
+	if (o->slow_disk && vu_slowfs_mount(&fs, "256M", delay) < 0)
+		die(NULL, "cannot mount the slow disk (tests/lib/slowfs.sh, from the repository root)");
 	for (int mode = 0; mode < 2; mode++) {
 		struct bench *b = calloc(1, sizeof(*b));
 
 		if (!b)
 			die(NULL, "memory");
-		bench_open(b, engine, F_INFLIGHT | (mode ? F_SUSPEND : 0));
+		bench_open(b, o->slow_disk ? "uring" : engine, F_INFLIGHT | (mode ? F_SUSPEND : 0),
+			   o->slow_disk ? fs.disk : NULL, o, o->mixed);
 		for (unsigned k = 0; k < o->ndepths; k++) {
 			for (unsigned r = 0; r < o->runs; r++)
 				v[r] = sample(b, o->depths[k], mode, o->delay_ms);
@@ -268,10 +313,12 @@ static void measure_latency(const struct options *o, struct latency *res)
 		bench_close(b);
 		free(b);
 	}
+	if (o->slow_disk)
+		vu_slowfs_umount(&fs);
 }
 
 /* Closed loop of 4 KiB random reads at depth for seconds; returns IOPS. */
-static double read_iops(bool suspend, unsigned depth, unsigned seconds)
+static double read_iops(const struct options *o, bool suspend, unsigned depth, unsigned seconds)
 {
 	struct bench *b = calloc(1, sizeof(*b));
 	unsigned long done = 0;
@@ -280,7 +327,7 @@ static double read_iops(bool suspend, unsigned depth, unsigned seconds)
 
 	if (!b)
 		die(NULL, "memory");
-	bench_open(b, "uring", F_INFLIGHT | (suspend ? F_SUSPEND : 0));
+	bench_open(b, "uring", F_INFLIGHT | (suspend ? F_SUSPEND : 0), NULL, o, false);
 	for (unsigned i = 0; i < depth; i++) {
 		b->req[i * 2].sector = (rand_r(&seed) % (DISK_SIZE / BLK)) * (BLK / 512);
 		vu_blk_enqueue(b->vq, &b->req[i * 2]);
@@ -325,8 +372,8 @@ int main(int argc, char **argv)
 	vu_harness_init(3600);
 	measure_latency(&o, lat);
 	if (o.read_seconds) {
-		iops[0] = read_iops(false, o.read_depth, o.read_seconds);
-		iops[1] = read_iops(true, o.read_depth, o.read_seconds);
+		iops[0] = read_iops(&o, false, o.read_depth, o.read_seconds);
+		iops[1] = read_iops(&o, true, o.read_depth, o.read_seconds);
 	}
 	if (o.json) {
 		printf("{\"delay_ms\": %u, \"runs\": %u, \"get_vring_base_us\": [", o.delay_ms, o.runs);
@@ -339,8 +386,9 @@ int main(int argc, char **argv)
 		       o.read_depth, iops[0], iops[1]);
 		return 0;
 	}
-	printf("GET_VRING_BASE latency, storage latency %u ms (--engine delay:%ums), %u runs each\n\n",
-	       o.delay_ms, o.delay_ms, o.runs);
+	printf("GET_VRING_BASE latency, storage latency %u ms (%s), %s, %u runs each\n\n",
+	       o.delay_ms, o.slow_disk ? "slow FUSE disk" : "--engine delay",
+	       o.mixed ? "reads of 4 KiB to 1 MiB" : "4 KiB reads and writes", o.runs);
 	printf("%-10s %12s %12s %13s %13s %10s\n", "in flight", "drain p50", "drain p99",
 	       "suspend p50", "suspend p99", "p99 ratio");
 	for (unsigned k = 0; k < o.ndepths; k++)

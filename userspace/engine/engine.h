@@ -44,7 +44,12 @@ enum vb_fate {
 	 * of the ring.
 	 */
 	VB_FATE_FENCED,
-	/* A write the host cannot give back and no fence covers (kabort): the stop waits for it. */
+	/*
+	 * A write the host cannot give back and no fence covers (kabort), or a
+	 * read going straight to guest memory (longer than --bounce-max): the
+	 * stop waits for it. A waited io_uring request comes back CANCELLED
+	 * instead if the cancellation reached it.
+	 */
 	VB_FATE_WAITED,
 };
 
@@ -58,6 +63,12 @@ struct vb_engine_io {
 	struct vb_bounce_pool *bounce;
 	struct vb_disk *disk;
 	unsigned int flags;		/* VB_URING_* fixed for the run (bounce reads, fixed file) */
+	/*
+	 * With VB_URING_BOUNCE_READS, reads longer than this go straight to
+	 * guest memory all the same: faster, but a suspension cannot abandon
+	 * them, only cancel them or wait for them.
+	 */
+	uint64_t bounce_max;
 	const uint8_t *writeback;	/* the device's write cache flag, read per request */
 	struct vb_blk_req *reqs;	/* the queue's request slots, nreqs of them */
 	unsigned int nreqs;
@@ -127,9 +138,9 @@ void vb_uring_engine_complete(struct vb_engine_io *io, struct vb_blk_req *req, i
 /*
  * Suspension of what is on io_uring (the other engines settle theirs first):
  * reads with a bounce buffer are abandoned, writes, write-zeroes and
- * discards fenced (both count in norphans until they land), and everything
- * busy gets a cancellation; what it reaches of the rest comes back
- * CANCELLED, what it misses COMPLETED.
+ * discards fenced (both count in norphans until they land), reads into
+ * guest memory WAITED, and everything busy gets a cancellation; what it
+ * reaches of the rest comes back CANCELLED, what it misses COMPLETED.
  */
 void vb_uring_engine_suspend(struct vb_engine_io *io);
 /* Settles requests an engine held (a list from req_list.h), which never reached the host, CANCELLED. */

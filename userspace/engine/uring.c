@@ -18,16 +18,20 @@ struct uring_engine {
 
 /*
  * Fixed when a request is issued: the cache mode the driver chose, whether
- * reads may be abandoned, whether submission blocks. A buffered disk that
- * may be suspended writes through: a fence then lasts until the data is on
- * the disk, not only in the page cache.
+ * the read may be abandoned (it bounces: the ring may be suspended and it
+ * is no longer than bounce_max), whether submission blocks. A buffered disk
+ * that may be suspended writes through: a fence then lasts until the data
+ * is on the disk, not only in the page cache.
  */
-static unsigned int io_flags(const struct vb_engine_io *io)
+static unsigned int io_flags(const struct vb_engine_io *io, const struct vb_blk_req *req)
 {
 	bool writeback = __atomic_load_n(io->writeback, __ATOMIC_RELAXED) &&
 			 (io->disk->direct || !(io->flags & VB_URING_BOUNCE_READS));
+	unsigned int flags = io->flags;
 
-	return io->flags | (writeback ? VB_URING_WRITEBACK : 0) |
+	if (req->len > io->bounce_max)
+		flags &= ~VB_URING_BOUNCE_READS;
+	return flags | (writeback ? VB_URING_WRITEBACK : 0) |
 	       (io->watch.async ? VB_URING_ASYNC : 0);
 }
 
@@ -35,7 +39,7 @@ void vb_uring_engine_submit(struct vb_engine_io *io, struct vb_blk_req *req)
 {
 	struct vb_uring_req *ur = vb_uring_req(req);
 
-	ur->on_uring = vb_uring_issue(io->ring, io->bounce, io->disk, io_flags(io), req);
+	ur->on_uring = vb_uring_issue(io->ring, io->bounce, io->disk, io_flags(io, req), req);
 	if (!ur->on_uring)
 		io->settle(io->ctx, req, VB_FATE_COMPLETED);
 }
@@ -51,7 +55,7 @@ void vb_uring_engine_complete(struct vb_engine_io *io, struct vb_blk_req *req, i
 		io->settle(io->ctx, req, VB_FATE_CANCELLED);
 		return;
 	}
-	if (vb_uring_complete(io->ring, io->bounce, io->disk, io_flags(io), req, res))
+	if (vb_uring_complete(io->ring, io->bounce, io->disk, io_flags(io, req), req, res))
 		io->settle(io->ctx, req, VB_FATE_COMPLETED);
 }
 
@@ -91,6 +95,7 @@ static bool fence_write(struct vb_engine_io *io, struct vb_blk_req *req)
 
 void vb_uring_engine_suspend(struct vb_engine_io *io)
 {
+	unsigned int direct_reads = 0;
 	bool issued = false;
 
 	io->suspending = true;
@@ -107,8 +112,15 @@ void vb_uring_engine_suspend(struct vb_engine_io *io)
 			io->norphans++;
 			io->settle(io->ctx, req,
 				   ur->fenced_on ? VB_FATE_FENCED : VB_FATE_ABANDONED);
+		} else if (req->op == VB_IO_READ && ur->on_uring) {
+			/* Its data goes to guest memory, which is the next back-end's once we reply. */
+			direct_reads++;
+			io->settle(io->ctx, req, VB_FATE_WAITED);
 		}
 	}
+	if (direct_reads)
+		vb_info("suspension: direct reads in flight (longer than --bounce-max): %u, cancelled or waited for where the storage has them",
+			direct_reads);
 	if (issued) {
 		struct io_uring_sqe *sqe = vb_uring_sqe(io->ring, VB_TAG_CANCEL);
 
