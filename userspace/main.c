@@ -27,6 +27,11 @@
 #define DEFAULT_IMAGE "default.img"
 #define DEFAULT_SIZE (1ull << 30)
 #define DEFAULT_ORPHAN_LIMIT 4
+/*
+ * Reads up to this many bytes bounce while the ring may be suspended
+ * (--bounce-max): the copy costs little below it (Documentation/suspend.rst).
+ */
+#define DEFAULT_BOUNCE_MAX (64u << 10)
 #define DEFAULT_ORPHAN_TIMEOUT_S 3
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -93,6 +98,12 @@ static void usage(FILE *out)
 "      --no-suspend      do not offer GET_VRING_BASE_INFLIGHT (protocol feature\n"
 "                        20): every GET_VRING_BASE waits for in-flight I/O, and\n"
 "                        reads need no bounce buffers\n"
+"      --bounce-max SIZE reads up to SIZE bytes (K, M suffix) go through a bounce\n"
+"                        buffer while the ring may be suspended, so a suspension\n"
+"                        abandons them at once; larger ones go straight to guest\n"
+"                        memory and a suspension cancels them, or waits for them\n"
+"                        if the storage has them (default 64K; 0: every read\n"
+"                        direct; max: every read bounces)\n"
 "      --orphan-limit N  suspended rings whose abandoned reads are still with the\n"
 "                        storage (each keeps a thread and an io_uring) per device,\n"
 "                        at most (0-1024, default %d); past it a suspension waits\n"
@@ -200,13 +211,15 @@ struct serve_args {
 	unsigned int sqpoll_idle_ms;
 	unsigned int orphan_limit;
 	unsigned int orphan_timeout_s;
+	uint64_t bounce_max;
 };
 
 static int parse_serve(int argc, char **argv, struct serve_args *a)
 {
 	enum { OPT_SIZE = 256, OPT_STATE_DIR, OPT_QUEUE_SIZE, OPT_SERIAL, OPT_LOG_LEVEL,
 	       OPT_SOCKET_MODE, OPT_SOCKET_GROUP, OPT_ENGINE, OPT_NO_SUSPEND,
-	       OPT_POLL_US, OPT_SQPOLL, OPT_VDUSE, OPT_ORPHAN_LIMIT, OPT_ORPHAN_TIMEOUT };
+	       OPT_POLL_US, OPT_SQPOLL, OPT_VDUSE, OPT_ORPHAN_LIMIT, OPT_ORPHAN_TIMEOUT,
+	       OPT_BOUNCE_MAX };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "vduse", required_argument, NULL, OPT_VDUSE },
@@ -226,6 +239,7 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 		{ "sqpoll", optional_argument, NULL, OPT_SQPOLL },
 		{ "orphan-limit", required_argument, NULL, OPT_ORPHAN_LIMIT },
 		{ "orphan-timeout", required_argument, NULL, OPT_ORPHAN_TIMEOUT },
+		{ "bounce-max", required_argument, NULL, OPT_BOUNCE_MAX },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -236,7 +250,8 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 				  .socket_mode = 0600, .socket_group = (gid_t)-1,
 				  .queue_size = VB_QUEUE_SIZE_MAX, .serial = "vbridge",
 				  .orphan_limit = DEFAULT_ORPHAN_LIMIT,
-				  .orphan_timeout_s = DEFAULT_ORPHAN_TIMEOUT_S };
+				  .orphan_timeout_s = DEFAULT_ORPHAN_TIMEOUT_S,
+				  .bounce_max = DEFAULT_BOUNCE_MAX };
 	while ((c = getopt_long(argc, argv, "s:d:rq:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -325,6 +340,15 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 		case OPT_POLL_US:
 			if (vb_parse_uint(optarg, 0, 1000000, &a->poll_us) < 0) {
 				fprintf(stderr, "vbridge: --poll-us %s: expected 0 to 1000000 microseconds\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case OPT_BOUNCE_MAX:
+			if (strcmp(optarg, "max") == 0) {
+				a->bounce_max = UINT64_MAX;
+			} else if (vb_parse_size(optarg, &a->bounce_max) < 0) {
+				fprintf(stderr, "vbridge: --bounce-max %s: expected a size such as 64K, 0 or max\n",
 					optarg);
 				return -1;
 			}
@@ -419,6 +443,7 @@ static int open_device(struct vb_device *dev, const struct serve_args *a, const 
 		.create_size = a->readonly ? 0 : a->size, .engine = a->engine,
 		.poll_us = a->poll_us, .sqpoll_idle_ms = a->sqpoll_idle_ms,
 		.orphan_limit = a->orphan_limit, .orphan_timeout_ms = a->orphan_timeout_s * 1000,
+		.bounce_max = a->bounce_max,
 	};
 
 	if (vb_device_init(dev, &opts) < 0)

@@ -105,6 +105,15 @@ check "its JSON says so" json_check "$DIR/seq.json" '
 j["mode"] == "poll" and j["indirect"] and j["requests"] == 300 and j["reads"] > 0
 and j["verify"]["checked"] == j["reads"] and j["verify"]["mismatches"] == 0'
 
+# Fast suspend negotiated: reads above --bounce-max (64K) go direct, those up to it bounce.
+for bs in 1M 16k; do
+	"$BENCH" --socket "$SOCK" --suspendable --verify --rw rw --bs "$bs" --depth 4 --requests 64 \
+		--span 8M --json >"$DIR/susp-$bs.json" 2>"$DIR/err"
+	rc=$?
+	report "$rc" "--suspendable, sequential $bs, 64 requests: every read verified"
+	[ "$rc" -eq 0 ] || diag "$DIR/err"
+done
+
 # A time-limited run with the text report.
 "$BENCH" --socket "$SOCK" --rw randread --depth 4 --time 0.3 >"$DIR/text" 2>"$DIR/err"
 rc=$?

@@ -24,6 +24,7 @@ struct bench_cfg {
 	uint64_t requests;    /* in total, over all queues */
 	bool poll, verify, json;
 	bool indirect;
+	bool suspendable;     /* negotiate GET_VRING_BASE_INFLIGHT (bit 20) with an inflight region */
 	uint64_t span;        /* bytes of the device used, from offset 0 */
 	uint16_t queue_size;
 	uint64_t mem_size;

@@ -37,6 +37,8 @@ struct options {
 	unsigned read_seconds;
 	unsigned read_depth;
 	bool json;
+	bool mixed;			/* part 1 reads of 4 KiB to 1 MiB instead of 4 KiB reads and writes */
+	const char *daemon_args;	/* e.g. "--bounce-max 64K"; NULL: none */
 };
 
 static void usage(FILE *out)
@@ -61,6 +63,9 @@ static void usage(FILE *out)
 "  --depths LIST      requests in flight, comma separated, up to %d (default 1,16,256)\n"
 "  --read-seconds S   duration of each part-2 run; 0 skips part 2 (default 3)\n"
 "  --read-depth N     requests in flight in part 2, up to %d (default 32)\n"
+"  --mixed            part 1 with reads only, of 4 KiB, 64 KiB, 256 KiB and\n"
+"                     1 MiB in turn, instead of half 4 KiB reads, half writes\n"
+"  --bounce-max SIZE  pass --bounce-max SIZE to vbridge\n"
 "  --json             one JSON object instead of tables\n"
 "  -h, --help         this text\n", MAX_SLOW, QS, QS / 2);
 }
@@ -93,13 +98,17 @@ static int parse_depths(char *s, struct options *o)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_SLOW = 256, OPT_DEPTHS, OPT_READ_SECONDS, OPT_READ_DEPTH, OPT_JSON };
+	enum { OPT_SLOW = 256, OPT_DEPTHS, OPT_READ_SECONDS, OPT_READ_DEPTH, OPT_JSON, OPT_MIXED,
+	       OPT_BOUNCE_MAX };
+	static char bounce_arg[64];
 	static const struct option opts[] = {
 		{ "slow", required_argument, NULL, OPT_SLOW },
 		{ "depths", required_argument, NULL, OPT_DEPTHS },
 		{ "read-seconds", required_argument, NULL, OPT_READ_SECONDS },
 		{ "read-depth", required_argument, NULL, OPT_READ_DEPTH },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "mixed", no_argument, NULL, OPT_MIXED },
+		{ "bounce-max", required_argument, NULL, OPT_BOUNCE_MAX },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -137,6 +146,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_JSON:
 			o->json = true;
+			break;
+		case OPT_MIXED:
+			o->mixed = true;
+			break;
+		case OPT_BOUNCE_MAX:
+			snprintf(bounce_arg, sizeof(bounce_arg), "--bounce-max %s", optarg);
+			o->daemon_args = bounce_arg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -201,9 +217,16 @@ struct bench {
 };
 
 /* disk: the image to serve, or NULL for a sparse one of the daemon's own. */
-static void bench_open(struct bench *b, const char *engine, uint64_t proto, const char *disk)
+/* Reads of these sizes in turn with --mixed, all into one guest buffer: only the time counts. */
+static const uint32_t mixed_sizes[] = { 4096, 64 << 10, 256 << 10, 1 << 20 };
+#define NMIXED (sizeof(mixed_sizes) / sizeof(mixed_sizes[0]))
+
+/* A daemon on disk (NULL: its own image) with engine and opts' options; mixed: --mixed requests. */
+static void bench_open(struct bench *b, const char *engine, uint64_t proto, const char *disk,
+		       const struct options *opts, bool mixed)
 {
-	struct vu_daemon_opts o = { .engine = engine };
+	struct vu_daemon_opts o = { .engine = engine, .args = opts->daemon_args };
+	void *shared = NULL;
 
 	if (vu_daemon_setup(&b->d, DISK_SIZE) < 0)
 		die(NULL, "cannot create a temp dir");
@@ -221,13 +244,20 @@ static void bench_open(struct bench *b, const char *engine, uint64_t proto, cons
 		die(&b->dev, "front-end set-up");
 	if ((proto & F_SUSPEND) && !(b->dev.protocol_features & F_SUSPEND))
 		die(&b->dev, "the daemon does not offer GET_VRING_BASE_INFLIGHT");
+	if (mixed && !(shared = vu_mem_alloc(&b->dev, mixed_sizes[NMIXED - 1], BLK)))
+		die(&b->dev, "guest memory");
 	for (unsigned i = 0; i < QS; i++) {
-		void *buf = vu_mem_alloc(&b->dev, BLK, BLK);
+		void *buf = mixed ? shared : vu_mem_alloc(&b->dev, BLK, BLK);
 
 		if (vu_blk_req_init(&b->dev, &b->req[i]) < 0 || !buf)
 			die(&b->dev, "guest memory");
-		/* Half writes, half reads (N = 1 is a write: the case that used to wait), spread out. */
-		if (i % 2 == 0)
+		/*
+		 * Half writes, half reads (N = 1 is a write: the case that used to
+		 * wait), spread out; or reads of every size.
+		 */
+		if (mixed)
+			vu_blk_prep_read(&b->req[i], (uint64_t)i * 64, buf, mixed_sizes[i % NMIXED]);
+		else if (i % 2 == 0)
 			vu_blk_prep_write(&b->req[i], (uint64_t)i * 64, buf, BLK);
 		else
 			vu_blk_prep_read(&b->req[i], (uint64_t)i * 64, buf, BLK);
@@ -350,7 +380,7 @@ static void measure_latency(const struct options *o, const struct slow *sl, stru
 
 		if (!b)
 			die(NULL, "memory");
-		bench_open(b, "uring", F_INFLIGHT | (mode ? F_SUSPEND : 0), fs.disk);
+		bench_open(b, "uring", F_INFLIGHT | (mode ? F_SUSPEND : 0), fs.disk, o, o->mixed);
 		for (unsigned k = 0; k < o->ndepths; k++) {
 			unsigned fenced, fenced_min = QS;
 
@@ -375,7 +405,7 @@ static void measure_latency(const struct options *o, const struct slow *sl, stru
 }
 
 /* Closed loop of 4 KiB random reads at depth for seconds; returns IOPS. */
-static double read_iops(bool suspend, unsigned depth, unsigned seconds)
+static double read_iops(const struct options *o, bool suspend, unsigned depth, unsigned seconds)
 {
 	struct bench *b = calloc(1, sizeof(*b));
 	unsigned long done = 0;
@@ -384,7 +414,7 @@ static double read_iops(bool suspend, unsigned depth, unsigned seconds)
 
 	if (!b)
 		die(NULL, "memory");
-	bench_open(b, "uring", F_INFLIGHT | (suspend ? F_SUSPEND : 0), NULL);
+	bench_open(b, "uring", F_INFLIGHT | (suspend ? F_SUSPEND : 0), NULL, o, false);
 	for (unsigned i = 0; i < depth; i++) {
 		b->req[i * 2 + 1].sector = (rand_r(&seed) % (DISK_SIZE / BLK)) * (BLK / 512);
 		vu_blk_enqueue(b->vq, &b->req[i * 2 + 1]);
@@ -453,12 +483,15 @@ static void print_rst(const struct options *o, const struct latency *lat, unsign
 
 	printf("``GET_VRING_BASE`` latency on the slow FUSE disk (``build/slowfs``, async\n"
 	       "direct I/O, every read and write held in the kernel for the storage latency),\n"
-	       "``--engine uring``, N requests fetched and with the storage (half 4 KiB writes,\n"
-	       "half 4 KiB reads): draining (no feature 20) versus suspending (feature 20).\n"
+	       "``--engine uring``%s%s, N requests fetched and with the storage (%s):\n"
+	       "draining (no feature 20) versus suspending (feature 20).\n"
 	       "*Fenced* is the fewest writes found fenced at a suspension's reply, of the\n"
 	       "N/2 in flight. Load average %s at the start, %s at the end; the bench\n"
-	       "and the daemons it started ran at nice %d.\n\n", load0, load1,
-	       getpriority(PRIO_PROCESS, 0));
+	       "and the daemons it started ran at nice %d.\n\n",
+	       o->daemon_args ? " " : "", o->daemon_args ? o->daemon_args : "",
+	       o->mixed ? "reads of 4 KiB, 64 KiB, 256 KiB and 1 MiB in turn" :
+			  "half 4 KiB writes, half 4 KiB reads",
+	       load0, load1, getpriority(PRIO_PROCESS, 0));
 	printf("%s\n%-7s  %-9s  %-4s  %-9s  %-9s  %-11s  %-11s  %-9s  %s\n%s\n", rule, "storage",
 	       "in flight", "runs", "drain p50", "drain p99", "suspend p50", "suspend p99",
 	       "p99 ratio", "fenced", rule);
@@ -495,8 +528,8 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < o.nslow; i++)
 		measure_latency(&o, &o.slow[i], &lat[i * o.ndepths]);
 	if (o.read_seconds) {
-		iops[0] = read_iops(false, o.read_depth, o.read_seconds);
-		iops[1] = read_iops(true, o.read_depth, o.read_seconds);
+		iops[0] = read_iops(&o, false, o.read_depth, o.read_seconds);
+		iops[1] = read_iops(&o, true, o.read_depth, o.read_seconds);
 	}
 	loadavg(load1, sizeof(load1));
 	if (o.json)

@@ -42,6 +42,9 @@ static const char usage_text[] =
 	"      --queue-size N    ring size, a power of two up to 1024 (default: the\n"
 	"                        smallest that holds DEPTH requests, at least 64)\n"
 	"      --indirect        put each request in an indirect descriptor table\n"
+	"      --suspendable     negotiate fast suspend (INFLIGHT_SHMFD and protocol\n"
+	"                        feature 20, GET_VRING_BASE_INFLIGHT): vbridge then\n"
+	"                        bounces reads of up to its --bounce-max\n"
 	"      --mem-size SIZE   guest memory, up to 8G (default: what the rings and\n"
 	"                        buffers need)\n"
 	"      --verify          write patterned data and check every read: reads go\n"
@@ -103,7 +106,8 @@ static void parse_rw(struct bench_cfg *c, const char *s)
 static void parse_args(int argc, char **argv, struct bench_cfg *c)
 {
 	enum { OPT_READ_PCT = 256, OPT_POLL, OPT_SPAN, OPT_QUEUE_SIZE, OPT_INDIRECT,
-	       OPT_MEM_SIZE, OPT_VERIFY, OPT_SEED, OPT_TIMEOUT, OPT_JSON };
+	       OPT_MEM_SIZE, OPT_VERIFY, OPT_SEED, OPT_TIMEOUT, OPT_JSON,
+	       OPT_SUSPENDABLE };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "rw", required_argument, NULL, 'w' },
@@ -117,6 +121,7 @@ static void parse_args(int argc, char **argv, struct bench_cfg *c)
 		{ "span", required_argument, NULL, OPT_SPAN },
 		{ "queue-size", required_argument, NULL, OPT_QUEUE_SIZE },
 		{ "indirect", no_argument, NULL, OPT_INDIRECT },
+		{ "suspendable", no_argument, NULL, OPT_SUSPENDABLE },
 		{ "mem-size", required_argument, NULL, OPT_MEM_SIZE },
 		{ "verify", no_argument, NULL, OPT_VERIFY },
 		{ "seed", required_argument, NULL, OPT_SEED },
@@ -167,6 +172,9 @@ static void parse_args(int argc, char **argv, struct bench_cfg *c)
 			break;
 		case OPT_POLL:
 			c->poll = true;
+			break;
+		case OPT_SUSPENDABLE:
+			c->suspendable = true;
 			break;
 		case OPT_SPAN:
 			if (vb_parse_size(optarg, &c->span) < 0 || c->span == 0)
@@ -499,6 +507,9 @@ static bool run(struct bench_cfg *c, struct worker *ws, pthread_barrier_t *start
 int main(int argc, char **argv)
 {
 	static struct vu_dev dev;
+	static struct vu_inflight inf;
+	const uint64_t suspend = (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |
+				 (1ull << VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT);
 	struct virtio_blk_config cfg;
 	struct bench_cfg c;
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -516,8 +527,14 @@ int main(int argc, char **argv)
 	vu_dev_init(&dev);
 	if (vu_connect(&dev, c.socket, 5000) < 0)
 		return die_dev(&dev, "connect");
-	if (vu_negotiate(&dev, VU_BLK_FEATURES, VU_PROTOCOL_FEATURES) < 0)
+	if (vu_negotiate(&dev, VU_BLK_FEATURES,
+			 VU_PROTOCOL_FEATURES | (c.suspendable ? suspend : 0)) < 0)
 		return die_dev(&dev, "negotiation");
+	if (c.suspendable && (dev.protocol_features & suspend) != suspend) {
+		fprintf(stderr, "vbridge-bench: --suspendable: the back-end does not offer protocol features 5 and 20\n");
+		vu_dev_close(&dev);
+		return 1;
+	}
 	if (c.queues > dev.num_queues) {
 		fprintf(stderr, "vbridge-bench: --queues %u: the back-end offers %u\n", c.queues,
 			dev.num_queues);
@@ -546,6 +563,8 @@ int main(int argc, char **argv)
 		vu_dev_close(&dev);
 		return 1;
 	}
+	if (c.suspendable && vu_inflight_open(&dev, c.queues, c.queue_size, &inf) < 0)
+		return die_dev(&dev, "inflight region");
 	if (setup_memory(&c, &dev) < 0)
 		return die_dev(&dev, "guest memory");
 	ws = calloc(c.queues, sizeof(*ws));

@@ -56,6 +56,7 @@ int vb_device_open(struct vb_device *dev, const struct vb_device_opts *opts)
 	dev->poll_ns = (uint64_t)opts->poll_us * 1000;
 	dev->sqpoll_idle_ms = opts->sqpoll_idle_ms;
 	dev->orphan_limit = opts->orphan_limit;
+	dev->bounce_max = opts->bounce_max;
 	dev->orphan_timeout_ms = opts->orphan_timeout_ms;
 	pthread_mutex_init(&dev->orphan_lock, NULL);
 	pthread_cond_init(&dev->orphan_done, NULL);

@@ -29,6 +29,7 @@ struct vb_device_opts {
 	uint32_t sqpoll_idle_ms;	/* 0: no SQPOLL; else its kernel thread's idle time */
 	unsigned int orphan_limit;	/* orphaned rings at most; past it a suspension waits */
 	unsigned int orphan_timeout_ms;	/* how long destroy waits for orphaned rings */
+	uint64_t bounce_max;		/* longer reads skip the bounce buffer (--bounce-max) */
 };
 
 /*
@@ -67,6 +68,7 @@ struct vb_device {
 	struct vb_engine engine;
 	uint64_t poll_ns;		/* adaptive polling window, 0: off */
 	uint32_t sqpoll_idle_ms;	/* io_uring SQPOLL per queue, 0: off */
+	uint64_t bounce_max;		/* vb_engine_io.bounce_max of its rings */
 	/*
 	 * Suspended rings whose abandoned reads the host still works on, each
 	 * with a thread, an io_uring and request slots: at most orphan_limit.

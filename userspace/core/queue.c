@@ -340,7 +340,6 @@ static void claim(struct vb_queue *q, struct vb_blk_req *req, uint16_t ndesc)
 {
 	req->busy = true;
 	req->ndesc = ndesc;
-	req->abandoned = false;
 	req->resubmitted = false;
 	q->nbusy++;
 }
@@ -550,9 +549,7 @@ static void reap_abandoned(struct io_uring *ring, unsigned int *count, const int
 			struct vb_blk_req *req = io_uring_cqe_get_data(cqe);
 
 			seen++;
-			if (tag > TAG_MAX && req->abandoned) {
-				vb_uring_release(NULL, req);
-				req->abandoned = false;
+			if (tag > TAG_MAX && vb_uring_drop_abandoned(NULL, req)) {
 				/* Atomic: the status line reads it from another thread. */
 				__atomic_sub_fetch(count, 1, __ATOMIC_RELAXED);
 			}
@@ -842,6 +839,7 @@ int vb_queue_start(struct vb_queue *q)
 	q->io = (struct vb_engine_io){
 		.ring = q->ring, .bounce = &q->bounce, .disk = &q->dev->disk,
 		.flags = q->config.bounce_reads ? VB_URING_BOUNCE_READS : 0,
+		.bounce_max = q->dev->bounce_max,
 		.writeback = &q->dev->writeback, .reqs = q->reqs, .nreqs = q->num,
 		.slot_size = vb_blk_req_slot_size(q->ops->req_size),
 		.settle = settle, .ctx = q,

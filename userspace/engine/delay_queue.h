@@ -7,9 +7,14 @@
 
 #include "virtio/blk.h"
 #include "req_list.h"
+#include "uring_req.h"
 
-/* What the delay engine keeps behind each request (vb_blk_req_engine_data). */
+/*
+ * What the delay engine keeps behind each request (vb_blk_req_engine_data):
+ * first what the request goes to io_uring with, when its time has come.
+ */
 struct vb_delay_req {
+	struct vb_uring_req uring;
 	uint64_t deadline_ns;	/* CLOCK_MONOTONIC */
 };
 
@@ -32,7 +37,7 @@ void vb_delay_destroy(struct vb_delay_queue *d);
 void vb_delay_hold(struct vb_delay_queue *d, struct vb_blk_req *req);
 /* Takes the oldest request if its deadline has passed, else NULL (and re-arms the timer). */
 struct vb_blk_req *vb_delay_pop_due(struct vb_delay_queue *d);
-/* Empties the queue, returning its requests as a list linked by held_next (suspend cancels them). */
+/* Empties the queue, returning its requests as a list as a req_list.h list (suspend cancels them). */
 struct vb_blk_req *vb_delay_take_all(struct vb_delay_queue *d);
 
 #endif

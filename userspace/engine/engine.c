@@ -4,16 +4,27 @@
 #include <stdio.h>
 #include <string.h>
 
-/* A new engine: its file, and one line here. */
-static const struct vb_engine_ops *const engines[] = {
-	&vb_engine_uring,
-	&vb_engine_null,
-	&vb_engine_delay,
-	&vb_engine_kabort,
-#ifndef VB_NO_RBD	/* the static build: Debian has no static librbd */
-	&vb_engine_rbd,
+/*
+ * The engines, each a const struct vb_engine_ops vb_engine_NAME in a file of
+ * its own. A new engine: its file, and one line here. The first is the default.
+ */
+#define ENGINES(X) \
+	X(uring)   \
+	X(null)    \
+	X(delay)   \
+	X(kabort)  \
+	RBD(X)
+
+#ifdef VB_NO_RBD	/* the static build: Debian has no static librbd */
+#define RBD(X)
+#else
+#define RBD(X) X(rbd)
 #endif
-};
+
+#define DECLARE(name) extern const struct vb_engine_ops vb_engine_##name;
+ENGINES(DECLARE)
+#define ENTRY(name) &vb_engine_##name,
+static const struct vb_engine_ops *const engines[] = { ENGINES(ENTRY) };
 #define NENGINES (sizeof(engines) / sizeof(engines[0]))
 
 struct vb_engine vb_engine_default(void)

@@ -44,7 +44,12 @@ enum vb_fate {
 	 * it lands, and then it touches nothing of the ring.
 	 */
 	VB_FATE_FENCED,
-	/* A flush the host cannot give back (kabort): the stop waits for it. */
+	/*
+	 * A write the host cannot give back and no fence covers (kabort), or a
+	 * read going straight to guest memory (longer than --bounce-max): the
+	 * stop waits for it. A waited io_uring request comes back CANCELLED
+	 * instead if the cancellation reached it.
+	 */
 	VB_FATE_WAITED,
 };
 
@@ -58,6 +63,12 @@ struct vb_engine_io {
 	struct vb_bounce_pool *bounce;
 	struct vb_disk *disk;
 	unsigned int flags;		/* VB_URING_* fixed for the run (bounce reads, fixed file) */
+	/*
+	 * With VB_URING_BOUNCE_READS, reads longer than this go straight to
+	 * guest memory all the same: faster, but a suspension cannot abandon
+	 * them, only cancel them or wait for them.
+	 */
+	uint64_t bounce_max;
 	const uint8_t *writeback;	/* the device's write cache flag, read per request */
 	struct vb_blk_req *reqs;	/* the queue's request slots, nreqs of them */
 	unsigned int nreqs;
@@ -127,10 +138,6 @@ const char *vb_engine_describe(const struct vb_engine *e, char *buf, size_t len)
 /* The engine --engine defaults to. */
 struct vb_engine vb_engine_default(void);
 
-/* The engines, one file each; register a new one in engine.c's table. */
-extern const struct vb_engine_ops vb_engine_uring, vb_engine_null, vb_engine_delay,
-	vb_engine_kabort, vb_engine_rbd;
-
 /*
  * The io_uring engine's data path, which the delay and kabort engines build
  * on for what they pass to io_uring.
@@ -140,12 +147,12 @@ void vb_uring_engine_complete(struct vb_engine_io *io, struct vb_blk_req *req, i
 /*
  * Suspension of what is on io_uring (the other engines settle theirs first):
  * reads with a bounce buffer are abandoned, writes, write-zeroes and
- * discards fenced (both count in norphans until they land), and everything
- * busy gets a cancellation; what it reaches of the rest comes back
- * CANCELLED, what it misses COMPLETED.
+ * discards fenced (both count in norphans until they land), reads into
+ * guest memory WAITED, and everything busy gets a cancellation; what it
+ * reaches of the rest comes back CANCELLED, what it misses COMPLETED.
  */
 void vb_uring_engine_suspend(struct vb_engine_io *io);
-/* Settles requests an engine held (linked by held_next), which never reached the host, CANCELLED. */
+/* Settles requests an engine held (a list from req_list.h), which never reached the host, CANCELLED. */
 void vb_engine_cancel_held(struct vb_engine_io *io, struct vb_blk_req *held);
 
 #endif

@@ -5,6 +5,7 @@
 #include "disk.h"
 #include "engine.h"
 #include "kabort_io.h"
+#include "uring_req.h"
 #include "util/log.h"
 
 /* The context is opened at the ring's first start and kept across restarts. */
@@ -59,6 +60,11 @@ static void kabort_submit(void *state, struct vb_blk_req *req)
 {
 	struct kabort_engine *ke = state;
 
+	/*
+	 * A slot whose fenced write the module kept when kabort_start closed
+	 * the context still says abandoned: that write is no longer ours.
+	 */
+	vb_uring_req(req)->abandoned = false;
 	if (vb_kabort_fits(&ke->k, req))
 		vb_kabort_queue(&ke->k, req);
 	else
@@ -118,6 +124,8 @@ const struct vb_engine_ops vb_engine_kabort = {
 	.name = "kabort",
 	.check = kabort_check,
 	.queue_size = sizeof(struct kabort_engine),
+	/* What the module cannot take goes by io_uring; the FIFO link is there too. */
+	.req_size = sizeof(struct vb_uring_req),
 	.init = kabort_init,
 	.destroy = kabort_destroy,
 	.start = kabort_start,

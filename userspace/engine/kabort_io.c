@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "uring_req.h"
 
 static int open_device(void)
 {
@@ -183,7 +184,7 @@ void vb_kabort_submit(struct vb_kabort *k, void (*finish)(void *ctx, struct vb_b
 		struct vb_blk_req *req = k->queued.head;
 		int n;
 
-		for (; req && s.nr < VBABORT_MAX_BATCH; req = req->held_next)
+		for (; req && s.nr < VBABORT_MAX_BATCH; req = vb_req_next(req))
 			describe(k, s.nr++, req);
 		n = ioctl(k->fd, VBABORT_IOC_SUBMIT, &s);
 		if (n < 0 && errno == EAGAIN)
@@ -219,7 +220,7 @@ unsigned int vb_kabort_reap(struct vb_kabort *k, void (*finish)(void *ctx, struc
 			struct vb_blk_req *req = (void *)(uintptr_t)k->cqes[i].tag;
 
 			/* A fenced write landing: it was left inflight, the ring knows nothing of it. */
-			if (req->abandoned) {
+			if (vb_uring_req(req)->abandoned) {
 				k->nfenced--;
 				continue;
 			}
@@ -267,7 +268,7 @@ int vb_kabort_abort(struct vb_kabort *k,
 				settle(ctx, req, VB_FATE_WAITED);
 				break;
 			}
-			req->abandoned = true;
+			vb_uring_req(req)->abandoned = true;
 			k->nfenced++;
 			settle(ctx, req, VB_FATE_FENCED);
 			break;

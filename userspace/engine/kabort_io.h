@@ -15,7 +15,7 @@
 /*
  * One queue's vbabort context, bound to the disk. Requests are batched for
  * SUBMIT; ones the context cannot take yet (it owns VBABORT_MAX_REQS) wait
- * in a FIFO linked by held_next. Used by one queue thread only.
+ * in a FIFO (req_list.h). Used by one queue thread only.
  */
 struct vb_kabort {
 	int fd;				/* the context; -1 when closed */
@@ -59,7 +59,7 @@ void vb_kabort_submit(struct vb_kabort *k, void (*finish)(void *ctx, struct vb_b
  */
 unsigned int vb_kabort_reap(struct vb_kabort *k, void (*finish)(void *ctx, struct vb_blk_req *req),
 			    void *ctx);
-/* Empties the submission FIFO, returning its requests linked by held_next. */
+/* Empties the submission FIFO, returning its requests as a req_list.h list. */
 struct vb_blk_req *vb_kabort_take_queued(struct vb_kabort *k);
 
 /*

@@ -47,6 +47,7 @@ struct rbd_engine {
 };
 
 struct rbd_req {
+	struct vb_req_link link;	/* first: while forwarded (req_list.h) */
 	rbd_completion_t c;		/* NULL: not with the cluster */
 	struct rbd_engine *owner;	/* the queue that issued it */
 	int res;			/* while forwarded */
@@ -412,7 +413,7 @@ static void rbd_reap(void *state)
 	while (mine) {
 		struct vb_blk_req *req = mine;
 
-		mine = req->held_next;
+		mine = vb_req_next(req);
 		finish(re, req, ((struct rbd_req *)vb_blk_req_engine_data(req))->res);
 	}
 }

@@ -18,30 +18,35 @@ struct uring_engine {
 
 /*
  * Fixed when a request is issued: the cache mode the driver chose, whether
- * reads may be abandoned, whether submission blocks. A buffered disk that
- * may be suspended writes through: a fence then lasts until the data is on
- * the disk, not only in the page cache.
+ * the read may be abandoned (it bounces: the ring may be suspended and it
+ * is no longer than bounce_max), whether submission blocks. A buffered disk
+ * that may be suspended writes through: a fence then lasts until the data
+ * is on the disk, not only in the page cache.
  */
-static unsigned int io_flags(const struct vb_engine_io *io)
+static unsigned int io_flags(const struct vb_engine_io *io, const struct vb_blk_req *req)
 {
 	bool writeback = __atomic_load_n(io->writeback, __ATOMIC_RELAXED) &&
 			 (io->disk->direct || !(io->flags & VB_URING_BOUNCE_READS));
+	unsigned int flags = io->flags;
 
-	return io->flags | (writeback ? VB_URING_WRITEBACK : 0) |
+	if (req->len > io->bounce_max)
+		flags &= ~VB_URING_BOUNCE_READS;
+	return flags | (writeback ? VB_URING_WRITEBACK : 0) |
 	       (io->watch.async ? VB_URING_ASYNC : 0);
 }
 
 void vb_uring_engine_submit(struct vb_engine_io *io, struct vb_blk_req *req)
 {
-	req->on_uring = vb_uring_issue(io->ring, io->bounce, io->disk, io_flags(io), req);
-	if (!req->on_uring)
+	struct vb_uring_req *ur = vb_uring_req(req);
+
+	ur->on_uring = vb_uring_issue(io->ring, io->bounce, io->disk, io_flags(io, req), req);
+	if (!ur->on_uring)
 		io->settle(io->ctx, req, VB_FATE_COMPLETED);
 }
 
 void vb_uring_engine_complete(struct vb_engine_io *io, struct vb_blk_req *req, int res)
 {
-	if (req->abandoned) {
-		vb_uring_release(io->bounce, req);
+	if (vb_uring_drop_abandoned(io->bounce, req)) {
 		io->norphans--;
 		return;
 	}
@@ -50,7 +55,7 @@ void vb_uring_engine_complete(struct vb_engine_io *io, struct vb_blk_req *req, i
 		io->settle(io->ctx, req, VB_FATE_CANCELLED);
 		return;
 	}
-	if (vb_uring_complete(io->ring, io->bounce, io->disk, io_flags(io), req, res))
+	if (vb_uring_complete(io->ring, io->bounce, io->disk, io_flags(io, req), req, res))
 		io->settle(io->ctx, req, VB_FATE_COMPLETED);
 }
 
@@ -73,39 +78,49 @@ static bool writes_disk(const struct vb_blk_req *req)
  */
 static bool fence_write(struct vb_engine_io *io, struct vb_blk_req *req)
 {
+	struct vb_uring_req *ur = vb_uring_req(req);
 	int ret = -EAGAIN;
 
 	for (int tries = 0; tries < 8 && ret == -EAGAIN; tries++)
-		ret = vb_fence_add(&io->disk->fences, &req->fence, req->offset, req->len);
+		ret = vb_fence_add(&io->disk->fences, &ur->fence, req->offset, req->len);
 	if (ret) {
 		vb_warn("cannot fence bytes %llu+%llu of a write in flight (%s): the stop waits for it",
 			(unsigned long long)req->offset, (unsigned long long)req->len,
 			strerror(-ret));
 		return false;
 	}
-	req->fenced_on = &io->disk->fences;
+	ur->fenced_on = &io->disk->fences;
 	return true;
 }
 
 void vb_uring_engine_suspend(struct vb_engine_io *io)
 {
+	unsigned int direct_reads = 0;
 	bool issued = false;
 
 	io->suspending = true;
 	for (unsigned int i = 0; i < io->nreqs; i++) {
 		struct vb_blk_req *req = slot(io, i);
+		struct vb_uring_req *ur = vb_uring_req(req);
 
 		if (!req->busy)
 			continue;
 		issued = true;
-		if ((req->op == VB_IO_READ && req->bounce) ||
-		    (req->on_uring && writes_disk(req) && req->len && fence_write(io, req))) {
-			req->abandoned = true;
+		if ((req->op == VB_IO_READ && ur->bounce) ||
+		    (ur->on_uring && writes_disk(req) && req->len && fence_write(io, req))) {
+			ur->abandoned = true;
 			io->norphans++;
 			io->settle(io->ctx, req,
-				   req->fenced_on ? VB_FATE_FENCED : VB_FATE_ABANDONED);
+				   ur->fenced_on ? VB_FATE_FENCED : VB_FATE_ABANDONED);
+		} else if (req->op == VB_IO_READ && ur->on_uring) {
+			/* Its data goes to guest memory, which is the next back-end's once we reply. */
+			direct_reads++;
+			io->settle(io->ctx, req, VB_FATE_WAITED);
 		}
 	}
+	if (direct_reads)
+		vb_info("suspension: direct reads in flight (longer than --bounce-max): %u, cancelled or waited for where the storage has them",
+			direct_reads);
 	if (issued) {
 		struct io_uring_sqe *sqe = vb_uring_sqe(io->ring, VB_TAG_CANCEL);
 
@@ -173,7 +188,7 @@ static bool must_wait(struct uring_engine *u, struct vb_blk_req *req)
 
 	if (!has_range(req) || !(req->resubmitted || u->watching || u->parked.head))
 		return false;
-	for (const struct vb_blk_req *p = u->parked.head; p; p = p->held_next) {
+	for (struct vb_blk_req *p = u->parked.head; p; p = vb_req_next(p)) {
 		if (overlap(p, req))
 			return true;
 	}
@@ -207,7 +222,7 @@ static void uring_flush(void *state)
 	struct uring_engine *u = state;
 
 	for (struct vb_blk_req *req = vb_req_list_take(&u->parked), *next; req; req = next) {
-		next = req->held_next;
+		next = vb_req_next(req);
 		admit(u, req);
 	}
 	/* An empty submission says nothing about the disk: only batches are timed. */
@@ -229,7 +244,7 @@ static void uring_complete(void *state, struct vb_blk_req *req, int res)
 void vb_engine_cancel_held(struct vb_engine_io *io, struct vb_blk_req *held)
 {
 	for (struct vb_blk_req *req = held, *next; req; req = next) {
-		next = req->held_next;
+		next = vb_req_next(req);
 		io->settle(io->ctx, req, VB_FATE_CANCELLED);
 	}
 }
@@ -247,6 +262,7 @@ static int uring_suspend(void *state)
 const struct vb_engine_ops vb_engine_uring = {
 	.name = "uring",
 	.queue_size = sizeof(struct uring_engine),
+	.req_size = sizeof(struct vb_uring_req),
 	.start = uring_start,
 	.submit = uring_submit,
 	.flush = uring_flush,

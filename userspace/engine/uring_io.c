@@ -31,8 +31,9 @@ static bool dio_aligned(const struct vb_disk *disk, const struct vb_blk_req *req
  */
 static void copy_bounce(struct vb_blk_req *req, bool to_guest)
 {
-	uint8_t *b = req->bounce;
-	size_t skip = req->bounce_from;
+	struct vb_uring_req *ur = vb_uring_req(req);
+	uint8_t *b = ur->bounce;
+	size_t skip = ur->bounce_from;
 
 	for (unsigned int i = 0; i < req->niov; i++) {
 		uint8_t *g = req->iov[i].iov_base;
@@ -57,12 +58,13 @@ static void copy_bounce(struct vb_blk_req *req, bool to_guest)
 static bool use_bounce(struct vb_bounce_pool *pool, const struct vb_disk *disk,
 		       struct vb_blk_req *req, uint64_t from)
 {
+	struct vb_uring_req *ur = vb_uring_req(req);
 	size_t align = disk->dio_mem_align > VB_BOUNCE_ALIGN ? disk->dio_mem_align : VB_BOUNCE_ALIGN;
 
-	req->bounce = vb_bounce_get(pool, align, req->len - from, &req->bounce_cap);
-	if (!req->bounce)
+	ur->bounce = vb_bounce_get(pool, align, req->len - from, &ur->bounce_cap);
+	if (!ur->bounce)
 		return false;
-	req->bounce_from = from;
+	ur->bounce_from = from;
 	if (req->op == VB_IO_WRITE)
 		copy_bounce(req, false);
 	return true;
@@ -101,15 +103,16 @@ static void target_disk(struct io_uring_sqe *sqe, unsigned int flags)
 static bool queue_rw(struct io_uring *ring, const struct vb_disk *disk, unsigned int flags,
 		     struct vb_blk_req *req)
 {
+	struct vb_uring_req *ur = vb_uring_req(req);
 	struct io_uring_sqe *sqe = get_sqe(ring, req);
 	bool write = req->op == VB_IO_WRITE;
-	uint64_t off = req->offset + req->done;
+	uint64_t off = req->offset + ur->done;
 
 	if (!sqe)
 		return false;
-	if (req->bounce) {
-		void *buf = (uint8_t *)req->bounce + (req->done - req->bounce_from);
-		unsigned int len = req->len - req->done;
+	if (ur->bounce) {
+		void *buf = (uint8_t *)ur->bounce + (ur->done - ur->bounce_from);
+		unsigned int len = req->len - ur->done;
 
 		if (write)
 			io_uring_prep_write(sqe, disk->fd, buf, len, off);
@@ -134,7 +137,8 @@ static bool queue_fallocate(struct io_uring *ring, const struct vb_disk *disk, u
 
 	if (!sqe)
 		return false;
-	io_uring_prep_fallocate(sqe, disk->fd, req->fallocate_mode, req->offset, req->len);
+	io_uring_prep_fallocate(sqe, disk->fd, vb_uring_req(req)->fallocate_mode, req->offset,
+				req->len);
 	target_disk(sqe, flags);
 	return true;
 }
@@ -162,13 +166,24 @@ static int zeroes_mode(const struct vb_disk *disk, bool unmap, int tried)
 
 void vb_uring_release(struct vb_bounce_pool *pool, struct vb_blk_req *req)
 {
-	vb_bounce_put(pool, req->bounce, req->bounce_cap);
-	req->bounce = NULL;
-	req->on_uring = false;
-	if (req->fenced_on) {
-		vb_fence_drop(req->fenced_on, &req->fence);
-		req->fenced_on = NULL;
+	struct vb_uring_req *ur = vb_uring_req(req);
+
+	vb_bounce_put(pool, ur->bounce, ur->bounce_cap);
+	ur->bounce = NULL;
+	ur->on_uring = false;
+	ur->abandoned = false;
+	if (ur->fenced_on) {
+		vb_fence_drop(ur->fenced_on, &ur->fence);
+		ur->fenced_on = NULL;
 	}
+}
+
+bool vb_uring_drop_abandoned(struct vb_bounce_pool *pool, struct vb_blk_req *req)
+{
+	if (!vb_uring_req(req)->abandoned)
+		return false;
+	vb_uring_release(pool, req);
+	return true;
 }
 
 static bool finish(struct vb_bounce_pool *pool, struct vb_blk_req *req, uint8_t status)
@@ -182,8 +197,10 @@ bool vb_uring_issue(struct io_uring *ring, struct vb_bounce_pool *pool, struct v
 		    unsigned int flags, struct vb_blk_req *req)
 {
 	bool bounce_read = req->op == VB_IO_READ && (flags & VB_URING_BOUNCE_READS);
+	struct vb_uring_req *ur = vb_uring_req(req);
 	struct io_uring_sqe *sqe;
 
+	ur->done = 0;
 	switch (req->op) {
 	case VB_IO_READ:
 	case VB_IO_WRITE:
@@ -205,13 +222,13 @@ bool vb_uring_issue(struct io_uring *ring, struct vb_bounce_pool *pool, struct v
 			req->status = VIRTIO_BLK_S_OK;
 			return false;
 		}
-		req->fallocate_mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+		ur->fallocate_mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 		if (queue_fallocate(ring, disk, flags, req))
 			return true;
 		break;
 	case VB_IO_WRITE_ZEROES:
-		req->fallocate_mode = zeroes_mode(disk, req->unmap, 0);
-		if (req->fallocate_mode < 0) {
+		ur->fallocate_mode = zeroes_mode(disk, req->unmap, 0);
+		if (ur->fallocate_mode < 0) {
 			req->status = VIRTIO_BLK_S_IOERR;
 			return false;
 		}
@@ -228,19 +245,21 @@ bool vb_uring_issue(struct io_uring *ring, struct vb_bounce_pool *pool, struct v
 static bool complete_rw(struct io_uring *ring, struct vb_bounce_pool *pool, struct vb_disk *disk,
 			unsigned int flags, struct vb_blk_req *req, int res)
 {
+	struct vb_uring_req *ur = vb_uring_req(req);
+
 	if (res <= 0)
 		return finish(pool, req,
 			      res == 0 ? VIRTIO_BLK_S_IOERR : vb_blk_status_from_errno(res));
-	req->done += res;
-	if (req->done < req->len) {
+	ur->done += res;
+	if (ur->done < req->len) {
 		/* Short transfer (rare): carry on from where it stopped, through a bounce buffer. */
-		if (!req->bounce && !use_bounce(pool, disk, req, req->done))
+		if (!ur->bounce && !use_bounce(pool, disk, req, ur->done))
 			return finish(pool, req, VIRTIO_BLK_S_IOERR);
 		if (queue_rw(ring, disk, flags, req))
 			return false;
 		return finish(pool, req, VIRTIO_BLK_S_IOERR);
 	}
-	if (req->bounce && req->op == VB_IO_READ)
+	if (ur->bounce && req->op == VB_IO_READ)
 		copy_bounce(req, true);
 	return finish(pool, req, VIRTIO_BLK_S_OK);
 }
@@ -248,6 +267,7 @@ static bool complete_rw(struct io_uring *ring, struct vb_bounce_pool *pool, stru
 bool vb_uring_complete(struct io_uring *ring, struct vb_bounce_pool *pool, struct vb_disk *disk,
 		       unsigned int flags, struct vb_blk_req *req, int res)
 {
+	struct vb_uring_req *ur = vb_uring_req(req);
 	int mode;
 
 	switch (req->op) {
@@ -263,16 +283,16 @@ bool vb_uring_complete(struct io_uring *ring, struct vb_bounce_pool *pool, struc
 	case VB_IO_WRITE_ZEROES:
 		if (res != -EOPNOTSUPP)
 			break;
-		if (req->fallocate_mode & FALLOC_FL_PUNCH_HOLE)
+		if (ur->fallocate_mode & FALLOC_FL_PUNCH_HOLE)
 			FLAG_SET(disk->no_punch_hole);
 		else
 			FLAG_SET(disk->no_zero_range);
-		mode = zeroes_mode(disk, req->unmap, req->fallocate_mode);
+		mode = zeroes_mode(disk, req->unmap, ur->fallocate_mode);
 		if (mode < 0) {
 			vb_warn("%s supports neither hole punching nor zero ranges", disk->path);
 			break;
 		}
-		req->fallocate_mode = mode;
+		ur->fallocate_mode = mode;
 		if (queue_fallocate(ring, disk, flags, req))
 			return false;
 		break;

@@ -7,6 +7,7 @@
 #include "virtio/blk.h"
 #include "bounce_pool.h"
 #include "disk.h"
+#include "uring_req.h"
 
 /* How requests are issued; fixed per request when it is issued. */
 #define VB_URING_WRITEBACK 0x1u	/* volatile write cache: writes need no RWF_DSYNC */
@@ -42,5 +43,11 @@ struct io_uring_sqe *vb_uring_sqe(struct io_uring *ring, uint64_t user_data);
  * allocator, and drops its fence, its write having landed.
  */
 void vb_uring_release(struct vb_bounce_pool *pool, struct vb_blk_req *req);
+/*
+ * The completion of a request a suspension abandoned (a read) or fenced (a
+ * write) ends nothing of the ring: if req is one, releases it (as
+ * vb_uring_release) and returns true.
+ */
+bool vb_uring_drop_abandoned(struct vb_bounce_pool *pool, struct vb_blk_req *req);
 
 #endif

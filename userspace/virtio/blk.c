@@ -123,8 +123,6 @@ void vb_blk_parse(const struct vb_blk_target *t, struct vb_blk_req *req)
 	struct iovec *last;
 
 	req->used_len = 1;
-	req->done = 0;
-	req->bounce = NULL;
 	req->status_ptr = NULL;
 	/* The status is the last byte of the last writable buffer. */
 	if (!c->status_ok || nin == 0)

@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "util/fence.h"
 #include "virtqueue.h"
 
 /* virtio-blk addresses the disk in 512-byte sectors whatever its block size. */
@@ -45,25 +44,14 @@ struct vb_blk_req {
 	uint64_t len;		/* bytes to transfer, or to discard/zero */
 	struct iovec *iov;	/* data buffers in guest memory (points into chain.iov) */
 	unsigned int niov;
-	uint64_t done;		/* bytes already transferred (short I/O is resubmitted) */
-	void *bounce;		/* aligned copy when guest buffers do not suit O_DIRECT */
-	size_t bounce_cap;	/* its size class in the queue's bounce pool (0: none) */
-	uint64_t bounce_from;	/* request byte the bounce buffer starts at */
-	int fallocate_mode;
-	struct vb_blk_req *held_next;	/* the engines' FIFOs (req_list.h) */
-	/*
-	 * Suspended while its read was with the host: the request stays inflight
-	 * for the next back-end and its late data goes to the bounce buffer only.
-	 */
-	bool abandoned;
 	/* The memory map the chain was read through, referenced until the request ends. */
 	struct vb_mem_table *mem;
-	/* Fetched again from the inflight region: a write of the last back-end may still be on its range. */
+	/*
+	 * Fetched again from the inflight region (the queue sets it): a write
+	 * of the last back-end may still be on its range, which engines that
+	 * order I/O by range must respect.
+	 */
 	bool resubmitted;
-	bool on_uring;		/* issued to io_uring and not yet released (uring_io.h) */
-	/* Suspended while its write was with the host: fence holds the range on this set until it lands. */
-	struct vb_fence_set *fenced_on;
-	struct vb_fence fence;
 	struct vb_chain chain;
 };
 
