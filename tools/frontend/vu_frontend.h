@@ -277,6 +277,7 @@ struct vu_vq {
 	bool indirect;    /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
 	bool always_kick; /* ignore notification suppression */
 	bool started;
+	bool hold_avail;  /* vu_vq_hold_avail: ring entries written, avail->idx not */
 
 	/* driver state (read-only) */
 	uint16_t avail_idx;  /* shadow of avail->idx */
@@ -341,6 +342,10 @@ void vu_vq_publish(struct vu_vq *vq, uint16_t head, void *cookie);
 /* Writes an arbitrary value in the next avail slot (hostile tests: ids out of
  * range, duplicates) and publishes it; not tracked as in flight. */
 void vu_vq_publish_raw(struct vu_vq *vq, uint16_t id);
+/* With hold, publishing only fills avail slots; releasing stores avail->idx
+ * once, so a back-end that happens to be awake sees the whole batch or none
+ * of it. */
+void vu_vq_hold_avail(struct vu_vq *vq, bool hold);
 
 /* Notifies the back-end if it asked for it (EVENT_IDX avail_event or
  * VRING_USED_F_NO_NOTIFY); returns 1 if it kicked. */

@@ -193,7 +193,15 @@ static void publish_id(struct vu_vq *vq, uint16_t id)
 {
 	vq->avail->ring[vq->avail_idx & (vq->size - 1)] = id;
 	vq->avail_idx++;
-	__atomic_store_n(&vq->avail->idx, vq->avail_idx, __ATOMIC_RELEASE);
+	if (!vq->hold_avail)
+		__atomic_store_n(&vq->avail->idx, vq->avail_idx, __ATOMIC_RELEASE);
+}
+
+void vu_vq_hold_avail(struct vu_vq *vq, bool hold)
+{
+	vq->hold_avail = hold;
+	if (!hold)
+		__atomic_store_n(&vq->avail->idx, vq->avail_idx, __ATOMIC_RELEASE);
 }
 
 void vu_vq_publish(struct vu_vq *vq, uint16_t head, void *cookie)
