@@ -22,7 +22,7 @@
 #
 # The issue asked for a 60 s hang. 20 s (the default) proves the same: the inflight migration
 # never waits for the disk, so it completes within seconds whatever the hang, and draining waits
-# for the hang, so the ratio only grows with a longer one; 20 s keeps the test near 5 minutes.
+# for the hang, so the ratio only grows with a longer one; 20 s keeps the test near 2.5 minutes.
 #
 # Settings (environment): VBRIDGE_HANG_SECONDS (default 20), and those of migration.sh.
 set -uo pipefail

@@ -6,8 +6,9 @@
 #   use_qemu11 || exit                  # a failing check when QEMU 11 is not set up
 #   migration_run MODE INFLIGHT [VAR=VALUE...]
 #   echo "${downtime[MODE]} ${total[MODE]}"   # ms, as query-migrate reported them; empty if unknown
+#   echo "${suspended[MODE]}"                 # requests the source left inflight, if known
 
-declare -A downtime total
+declare -A downtime total suspended
 
 # use_qemu11: GUEST_QEMU is QEMU 11; false (after a failing check and the plan) when it is missing.
 use_qemu11() {
@@ -22,7 +23,8 @@ use_qemu11() {
 }
 
 # migration_run MODE INFLIGHT(0/1) [VAR=VALUE...]: one migration.sh run with those settings, its
-# checks prefixed with MODE; its downtime and total time in downtime[MODE] and total[MODE].
+# checks prefixed with MODE; its downtime and total time in downtime[MODE] and total[MODE], the
+# requests the source suspended in suspended[MODE].
 migration_run() {
 	local mode=$1 inflight=$2 rc=0
 	shift 2
@@ -30,5 +32,6 @@ migration_run() {
 		tests/guest/migration.sh >"$tmp/$mode.tap" 2>"$tmp/$mode.err" || rc=$?
 	tap_include "$mode: " "$tmp/$mode.tap" "$rc"
 	[ ! -s "$tmp/$mode.err" ] || tail -n 20 "$tmp/$mode.err" | diag
-	read -r "downtime[$mode]" "total[$mode]" <"$tmp/$mode.result" 2>/dev/null || downtime[$mode]='' total[$mode]=''
+	read -r "downtime[$mode]" "total[$mode]" "suspended[$mode]" <"$tmp/$mode.result" 2>/dev/null ||
+		downtime[$mode]='' total[$mode]='' suspended[$mode]=''
 }
