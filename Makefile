@@ -56,7 +56,7 @@ FUZZ_NAMES := vu_message chain blk inflight
 FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 
 .PHONY: all deps check demo clean fuzz bench bench-qsd bench-suspend bench-vduse \
-	bench-kabort-engine modules \
+	bench-kabort-engine bench-migration modules \
 	checkpatch dkms-source bench-vbabort
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
@@ -214,6 +214,7 @@ bench:
 	$(MAKE) bench-vbabort
 	$(MAKE) bench-vduse
 	$(MAKE) bench-kabort-engine
+	$(MAKE) bench-migration
 
 # vbridge against qemu-storage-daemon (Documentation/benchmarks.rst): prints the table, rewrites
 # that file and its plot. BENCH_TIME=seconds per measurement (default 3), more in run-bench.
@@ -235,6 +236,13 @@ bench-vduse: deps $(BUILD)/tests/guest/vbridge $(BUILD)/tests/guest/blkbench
 bench-kabort-engine: deps modules $(BUILD)/tests/guest/vbridge $(BUILD)/tests/guest/blkbench
 	BUILD=$(BUILD) tools/bench/vduse_bench.sh --kabort | tee $(BUILD)/kabort-engine-bench.txt
 	cp $(BUILD)/kabort-engine-bench.txt Documentation/kabort-engine-bench.txt
+
+# Documentation/migration.rst and benchmarks.rst include the table of the last run: migration
+# downtime against storage latency on QEMU 11, draining and with inflight-migration=on; the plot
+# goes to Documentation/migration-bench.png.
+bench-migration: deps $(BUILD)/vbridge $(BUILD)/tests/guest/tagwrite $(BUILD)/slowfs
+	BUILD=$(BUILD) tools/bench/migration_bench.sh | tee $(BUILD)/migration-bench.txt
+	cp $(BUILD)/migration-bench.txt Documentation/migration-bench.txt
 
 # libFuzzer (clang): the core and each target instrumented in build-fuzz/; `make fuzz` runs
 # every target FUZZ_SECONDS on its seeds, keeping what it finds in FUZZ_WORK (git-ignored).

@@ -556,7 +556,7 @@ int main(int argc, char **argv)
 		fs.tail[k] = &fs.head[k];
 	se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
 	if (!se)
-		return 1;
+		goto out_args;
 	if (fuse_set_signal_handlers(se) < 0)
 		goto out_session;
 	if (fuse_session_mount(se, mnt) < 0)
@@ -576,5 +576,8 @@ out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:
 	fuse_session_destroy(se);
+out_args:
+	/* fuse_session_new adds to args what the kernel mount needs. */
+	fuse_opt_free_args(&args);
 	return ret;
 }
