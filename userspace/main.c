@@ -28,10 +28,12 @@
 #define DEFAULT_SIZE (1ull << 30)
 #define DEFAULT_ORPHAN_LIMIT 4
 /*
- * Reads up to this many bytes bounce while the ring may be suspended
- * (--bounce-max): the copy costs little below it (Documentation/suspend.rst).
+ * Every read bounces while the ring may be suspended (--bounce-max max):
+ * then no stop waits for the storage, which is the point of feature 20.
+ * Direct large reads are faster but a stop waits for them where the storage
+ * cannot give them back (Documentation/suspend.rst, "Direct reads").
  */
-#define DEFAULT_BOUNCE_MAX (64u << 10)
+#define DEFAULT_BOUNCE_MAX UINT64_MAX
 #define DEFAULT_ORPHAN_TIMEOUT_S 3
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -102,8 +104,9 @@ static void usage(FILE *out)
 "                        buffer while the ring may be suspended, so a suspension\n"
 "                        abandons them at once; larger ones go straight to guest\n"
 "                        memory and a suspension cancels them, or waits for them\n"
-"                        if the storage has them (default 64K; 0: every read\n"
-"                        direct; max: every read bounces)\n"
+"                        if the storage has them (default max: every read\n"
+"                        bounces; 0: every read direct; 64K is a good value\n"
+"                        for throughput on storage that never stalls)\n"
 "      --orphan-limit N  suspended rings whose abandoned reads are still with the\n"
 "                        storage (each keeps a thread and an io_uring) per device,\n"
 "                        at most (0-1024, default %d); past it a suspension waits\n"

@@ -27,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 
 truncate -s 64M "$IMG"
-"$VBRIDGE" serve --socket "$SOCK" --disk "$IMG" --queues 2 --log-level warn >"$DIR/vbridge.log" 2>&1 &
+"$VBRIDGE" serve --socket "$SOCK" --disk "$IMG" --queues 2 --bounce-max 64K --log-level warn >"$DIR/vbridge.log" 2>&1 &
 vb_pid=$!
 for _ in $(seq 500); do
 	[ -S "$SOCK" ] && break
@@ -105,7 +105,7 @@ check "its JSON says so" json_check "$DIR/seq.json" '
 j["mode"] == "poll" and j["indirect"] and j["requests"] == 300 and j["reads"] > 0
 and j["verify"]["checked"] == j["reads"] and j["verify"]["mismatches"] == 0'
 
-# Fast suspend negotiated: reads above --bounce-max (64K) go direct, those up to it bounce.
+# Fast suspend negotiated: reads above --bounce-max (64K here, not the default) go direct, those up to it bounce.
 for bs in 1M 16k; do
 	"$BENCH" --socket "$SOCK" --suspendable --verify --rw rw --bs "$bs" --depth 4 --requests 64 \
 		--span 8M --json >"$DIR/susp-$bs.json" 2>"$DIR/err"
