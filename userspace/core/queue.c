@@ -391,10 +391,10 @@ static bool fetching(const struct vb_queue *q)
 	       !__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
 }
 
-/* Request slots are indexed by descriptor head; each has the engine's data behind it. */
+/* Request slots are indexed by descriptor head. */
 static struct vb_blk_req *slot(const struct vb_queue *q, unsigned int head)
 {
-	return (void *)((char *)q->reqs + head * q->io.slot_size);
+	return vb_engine_slot(&q->io, head);
 }
 
 static bool fetch_one(struct vb_queue *q)

@@ -81,6 +81,12 @@ struct vb_engine_io {
 	void *ctx;
 };
 
+/* Request slot i (a descriptor head); each has the engine's data behind it. */
+static inline struct vb_blk_req *vb_engine_slot(const struct vb_engine_io *io, unsigned int i)
+{
+	return (void *)((char *)io->reqs + (size_t)i * io->slot_size);
+}
+
 /*
  * One engine. state is queue_size bytes the queue keeps for it from
  * vb_queue_init to vb_queue_destroy; only the queue's worker calls the

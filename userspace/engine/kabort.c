@@ -60,11 +60,6 @@ static void kabort_submit(void *state, struct vb_blk_req *req)
 {
 	struct kabort_engine *ke = state;
 
-	/*
-	 * A slot whose fenced write the module kept when kabort_start closed
-	 * the context still says abandoned: that write is no longer ours.
-	 */
-	vb_uring_req(req)->abandoned = false;
 	if (vb_kabort_fits(&ke->k, req))
 		vb_kabort_queue(&ke->k, req);
 	else

@@ -429,7 +429,7 @@ static int rbd_suspend(void *state)
 	struct vb_engine_io *io = re->io;
 
 	for (unsigned int i = 0; i < io->nreqs; i++) {
-		struct vb_blk_req *req = (void *)((char *)io->reqs + (size_t)i * io->slot_size);
+		struct vb_blk_req *req = vb_engine_slot(io, i);
 
 		if (((struct rbd_req *)vb_blk_req_engine_data(req))->c)
 			io->settle(io->ctx, req, VB_FATE_WAITED);

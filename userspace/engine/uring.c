@@ -59,11 +59,6 @@ void vb_uring_engine_complete(struct vb_engine_io *io, struct vb_blk_req *req, i
 		io->settle(io->ctx, req, VB_FATE_COMPLETED);
 }
 
-static struct vb_blk_req *slot(const struct vb_engine_io *io, unsigned int i)
-{
-	return (void *)((char *)io->reqs + i * io->slot_size);
-}
-
 static bool writes_disk(const struct vb_blk_req *req)
 {
 	return req->op == VB_IO_WRITE || req->op == VB_IO_WRITE_ZEROES ||
@@ -100,7 +95,7 @@ void vb_uring_engine_suspend(struct vb_engine_io *io)
 
 	io->suspending = true;
 	for (unsigned int i = 0; i < io->nreqs; i++) {
-		struct vb_blk_req *req = slot(io, i);
+		struct vb_blk_req *req = vb_engine_slot(io, i);
 		struct vb_uring_req *ur = vb_uring_req(req);
 
 		if (!req->busy)
@@ -164,7 +159,7 @@ static bool behind_resubmitted(struct uring_engine *u, const struct vb_blk_req *
 	bool any = false;
 
 	for (unsigned int i = 0; i < u->io->nreqs; i++) {
-		const struct vb_blk_req *r = slot(u->io, i);
+		const struct vb_blk_req *r = vb_engine_slot(u->io, i);
 
 		if (r == req || !r->busy || !r->resubmitted)
 			continue;
