@@ -137,4 +137,39 @@ rc=$?
 report $((rc == 1 ? 0 : 1)) "data zeroed on the host under a --verify run fails it (exit $rc)"
 check "with a message naming the wrong data" grep -q 'wrong data' "$DIR/err"
 
+# make bench-qsd's set-up without measuring (BENCH_DRY_RUN): vbridge on every
+# backing, yc-libvhost-server on none unless YC_SERVER names it, and a
+# YC_SERVER that is not its test server stops the run before anything starts.
+BENCH_DRY_RUN=1 BUILD=$BUILD tools/bench/run-bench >"$DIR/plan" 2>"$DIR/err"
+rc=$?
+report "$rc" "run-bench's dry run"
+[ "$rc" -eq 0 ] || diag "$DIR/err"
+printf 'null: vbridge qsd\nfile: vbridge qsd\ntmpfs: vbridge qsd\n' >"$DIR/plan.want"
+check "it runs vbridge (null engine too) and qsd on the null, file and tmpfs backings, no yc" \
+	cmp "$DIR/plan.want" "$DIR/plan"
+for yc in "$DIR/no-such-server" /bin/true; do
+	YC_SERVER=$yc BENCH_DRY_RUN=1 BUILD=$BUILD tools/bench/run-bench >"$DIR/plan" 2>"$DIR/err"
+	rc=$?
+	report $((rc == 1 ? 0 : 1)) "YC_SERVER=$yc stops run-bench (exit $rc)"
+	check "with a message naming YC_SERVER=$yc" grep -q "YC_SERVER=$yc \(is not an executable\|does not look like\)" "$DIR/err"
+done
+
+# The report of a run without YC_SERVER says that yc-libvhost-server was
+# skipped: one measurement of this run, labelled as a row of make bench-qsd.
+python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+j.update(backing="tmpfs", backend="vbridge", workload="4k-randrw-d8", backend_cpu=0.5)
+print(json.dumps(j))' "$DIR/randrw.json" >"$DIR/results.jsonl"
+: >"$DIR/rss.jsonl"
+python3 tools/bench/report.py --results "$DIR/results.jsonl" --rss "$DIR/rss.jsonl" \
+	--template tools/bench/benchmarks.rst.in --rst "$DIR/report.rst" --plot "$DIR/report.png" \
+	--work "$DIR" --time 1 --duration 1 --cpus 0,1 --vbridge "$VBRIDGE" --client-args none \
+	--vbridge-args none --load "0.00 0.00 0.00" --load-end "0.00 0.00 0.00" >"$DIR/report.txt" 2>"$DIR/err"
+rc=$?
+report "$rc" "report.py on one measurement"
+[ "$rc" -eq 0 ] || diag "$DIR/err"
+check "its table says yc-libvhost-server was skipped" grep -qx 'yc-libvhost-server: skipped (set YC_SERVER=.*)' "$DIR/report.txt"
+check "so does the reStructuredText" grep -qx ':Second peer: yc-libvhost-server: skipped (set YC_SERVER=.*)' "$DIR/report.rst"
+
 tap_done

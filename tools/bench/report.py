@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""make bench's report: the vbridge/peer table on stdout, Documentation/benchmarks.rst from its template, the gnuplot script and data."""
+"""make bench's report: the vbridge/peers table on stdout, Documentation/benchmarks.rst from its template, the gnuplot script and data."""
 import argparse
 import datetime
 import json
@@ -7,8 +7,15 @@ import os
 import platform
 import subprocess
 
-PEER = "qsd"
+BACKINGS = ("null", "file", "tmpfs")
+# qemu-storage-daemon always; yc-libvhost-server's test server when YC_SERVER is given
+PEERS = ("qsd", "yc")
+PEER_NAMES = {"qsd": "qemu-storage-daemon", "yc": "yc-libvhost-server"}
+YC_SKIPPED = "yc-libvhost-server: skipped (set YC_SERVER=path/to/vhost-user-blk-test-server)"
 NO_ENGINE = "vbridge null engine not available in this build"
+# the rows of issue 16's table, whose targets are against the best peer
+ISSUE16_ROWS = ("4k-randread-d1", "4k-randread-d32", "4k-randwrite-d1", "4k-randwrite-d32",
+                "1m-read-d8", "1m-write-d8")
 
 
 def load(path):
@@ -46,12 +53,23 @@ class Results:
     def get(self, backing, backend, workload):
         return self.by.get((backing, backend, workload))
 
-    def ratio(self, backing, workload, metric):
+    def peers(self):
+        """The peers that have any row, in PEERS order."""
+        return [p for p in PEERS if any(k[1] == p for k in self.by)]
+
+    def ratio(self, backing, workload, metric, peer="qsd"):
         vb = self.get(backing, "vbridge", workload)
-        peer = self.get(backing, PEER, workload)
-        if not vb or not peer or not metric(peer):
+        other = self.get(backing, peer, workload)
+        if not vb or not other or not metric(other):
             return None
-        return metric(vb) / metric(peer)
+        return metric(vb) / metric(other)
+
+    def ratio_best(self, backing, workload, metric, worst):
+        """vbridge's metric over the best peer's on this row: the worst of its ratios to the
+        peers, so worst is min for IOPS and max for latency."""
+        ratios = [self.ratio(backing, workload, metric, p) for p in PEERS]
+        ratios = [r for r in ratios if r is not None]
+        return worst(ratios) if ratios else None
 
 
 def iops(r):
@@ -73,24 +91,28 @@ def cpu(r):
     return "%.0f/%.0f%%" % (100 * r["backend_cpu"], 100 * r["client_cpu"])
 
 
+def iops_best(res, backing, w):
+    return res.ratio_best(backing, w, iops, min)
+
+
+def p99_best(res, backing, w):
+    return res.ratio_best(backing, w, p99_us, max)
+
+
 def rows_for_table(res):
-    header = ["backing", "workload", "vbridge IOPS", "qsd IOPS", "IOPS ratio",
-              "vbridge p99 us", "qsd p99 us", "p99 ratio", "vbridge CPU", "qsd CPU"]
+    backends = ["vbridge"] + res.peers()
+    header = (["backing", "workload"] + ["%s IOPS" % b for b in backends] + ["IOPS ratio"] +
+              ["%s p99 us" % b for b in backends] + ["p99 ratio"] + ["%s CPU" % b for b in backends])
     rows = []
-    for backing in ("null", "file"):
+    for backing in BACKINGS:
         for w in res.workloads:
-            vb = res.get(backing, "vbridge", w)
-            peer = res.get(backing, PEER, w)
-            if not vb and not peer:
+            got = [res.get(backing, b, w) for b in backends]
+            if not any(got):
                 continue
-            rows.append([
-                backing, w,
-                fmt(vb and iops(vb), ".0f"), fmt(peer and iops(peer), ".0f"),
-                fmt(res.ratio(backing, w, iops), ".2f"),
-                fmt(vb and p99_us(vb), ".1f"), fmt(peer and p99_us(peer), ".1f"),
-                fmt(res.ratio(backing, w, p99_us), ".2f"),
-                cpu(vb), cpu(peer),
-            ])
+            rows.append([backing, w] + [fmt(r and iops(r), ".0f") for r in got] +
+                        [fmt(iops_best(res, backing, w), ".2f")] +
+                        [fmt(r and p99_us(r), ".1f") for r in got] +
+                        [fmt(p99_best(res, backing, w), ".2f")] + [cpu(r) for r in got])
     return header, rows
 
 
@@ -130,6 +152,23 @@ def targets(res, rss, null_engine):
         r = res.ratio("file", w, iops)
         out.append(["file, %s: IOPS" % w.replace("4k-", "4k ").replace("-d32", ", depth 32"),
                     ">= 1.2x qsd", fmt(r, ".2f") + "x", verdict(r, lambda v: v >= 1.2)])
+    r = iops_best(res, "tmpfs", "4k-randread-d1")
+    out.append(["tmpfs, 4k randread, depth 1: IOPS", ">= 1.5x best peer", fmt(r, ".2f") + "x",
+                verdict(r, lambda v: v >= 1.5)])
+    r = res.ratio("tmpfs", "4k-randread-d1", p99_us)
+    out.append(["tmpfs, 4k randread, depth 1: p99 latency", "<= 0.6x qsd", fmt(r, ".2f") + "x",
+                verdict(r, lambda v: v <= 0.6)])
+    for label, wanted, ratio, ok, worst in (("IOPS", ">= 1x best peer", iops_best, lambda v: v >= 1, min),
+                                            ("p99 latency", "<= 1x best peer", p99_best, lambda v: v <= 1, max)):
+        got = [(ratio(res, "tmpfs", w), w) for w in ISSUE16_ROWS]
+        got = [g for g in got if g[0] is not None]
+        if not got:
+            out.append(["tmpfs, issue 16's 6 rows: " + label, wanted, "n/a", verdict(None, ok)])
+            continue
+        w = worst(got)
+        met = sum(1 for v, _ in got if ok(v))
+        out.append(["tmpfs, issue 16's %d rows: %s" % (len(got), label), wanted,
+                    "%d met, worst %.2fx (%s)" % (met, w[0], w[1]), verdict(w[0], ok)])
     for m in rss:
         if m["backend"] != "vbridge":
             continue
@@ -148,8 +187,8 @@ def rss_table(rss):
 
 def write_plot(res, work, png):
     series = []
-    for backing in ("null", "file"):
-        for backend in ("vbridge", PEER):
+    for backing in BACKINGS:
+        for backend in ("vbridge",) + PEERS:
             for rw in ("randread", "randwrite"):
                 pts = []
                 for w in res.workloads:
@@ -166,12 +205,14 @@ def write_plot(res, work, png):
     gp = [
         "set terminal pngcairo size 1400,1000 font ',10'",
         "set output '%s'" % png,
-        "set multiplot layout 2,2 title '4k random I/O, one queue: vbridge vs qemu-storage-daemon'",
+        "set multiplot layout 2,2 title '4k random I/O, one queue: vbridge vs %s'" % " and ".join(
+            PEER_NAMES[p] for p in res.peers()),
         "set logscale x 2", "set logscale y", "set xrange [0.8:160]", "set xtics (1, 8, 32, 128)", "set grid", "set key top left",
         "set xlabel 'queue depth'",
     ]
-    styles = {("vbridge", "null"): "lc rgb '#1f77b4' pt 7", ("qsd", "null"): "lc rgb '#d62728' pt 7",
-              ("vbridge", "file"): "lc rgb '#1f77b4' dt 2 pt 5", ("qsd", "file"): "lc rgb '#d62728' dt 2 pt 5"}
+    # colour by back-end, line and point by backing
+    colours = {"vbridge": "#1f77b4", "qsd": "#d62728", "yc": "#2ca02c"}
+    lines = {"null": "pt 7", "file": "dt 2 pt 5", "tmpfs": "dt 3 pt 9"}
     for rw in ("randread", "randwrite"):
         # logarithmic: null and file rates differ by an order of magnitude
         for col, label in ((2, "IOPS"), (3, "p99 latency (us)")):
@@ -183,7 +224,7 @@ def write_plot(res, work, png):
                 continue
             gp.append("plot " + ", ".join(
                 "'%s' using 1:%d with linespoints %s lw 2 title '%s %s'" %
-                (path, col, styles[(backend, backing)], backend, backing)
+                (path, col, "lc rgb '%s' %s" % (colours[backend], lines[backing]), backend, backing)
                 for _, backend, backing, path in mine))
     gp.append("unset multiplot")
     with open(os.path.join(work, "plot.gp"), "w") as f:
@@ -193,8 +234,10 @@ def write_plot(res, work, png):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     for name in ("results", "rss", "template", "rst", "plot", "work", "time", "duration", "cpus",
-                 "vbridge", "client-args", "vbridge-args"):
+                 "vbridge", "client-args", "vbridge-args", "load", "load-end"):
         ap.add_argument("--" + name, required=True)
+    ap.add_argument("--yc-server", default="", help="YC_SERVER, empty when it was not set")
+    ap.add_argument("--yc-version", default="")
     a = ap.parse_args()
 
     res = Results(load(a.results))
@@ -205,6 +248,11 @@ def main():
     print(text_table(header, rows))
     if not null_engine:
         print("null rows: " + NO_ENGINE)
+    if a.yc_server:
+        yc = "yc-libvhost-server %s: %s" % (a.yc_version or "(version not given: YC_VERSION)", a.yc_server)
+    else:
+        yc = YC_SKIPPED
+    print(yc)
     th, trows = targets(res, rss, null_engine)
     print()
     print(text_table(th, trows))
@@ -219,6 +267,8 @@ def main():
         "@MACHINE@": "%s, %d CPUs, Linux %s" % (cpu_model(), os.cpu_count(), platform.release()),
         "@VBRIDGE@": version([a.vbridge, "--version"]),
         "@QSD@": version(["qemu-storage-daemon", "--version"]),
+        "@YC@": yc,
+        "@LOAD@": "%s at the start, %s at the end (1, 5, 15 min)" % (a.load, a.load_end),
         "@TIME@": a.time,
         "@DURATION@": a.duration,
         "@BACKEND_CPU@": backend_cpu,
