@@ -207,7 +207,8 @@ def write_plot(res, work, png):
         "set output '%s'" % png,
         "set multiplot layout 2,2 title '4k random I/O, one queue: vbridge vs %s'" % " and ".join(
             PEER_NAMES[p] for p in res.peers()),
-        "set logscale x 2", "set logscale y", "set xrange [0.8:160]", "set xtics (1, 8, 32, 128)", "set grid", "set key top left",
+        "set logscale x 2", "set logscale y", "set xrange [0.8:160]", "set xtics (1, 8, 32, 128)", "set grid",
+        "set key outside right top",  # eight series: inside, the key hides data
         "set xlabel 'queue depth'",
     ]
     # colour by back-end, line and point by backing
