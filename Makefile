@@ -11,10 +11,13 @@ CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -Wshadow \
 STATIC_CFLAGS := $(CFLAGS_BASE) -Itools/frontend
 # libnl-genl-3: the VDUSE front door attaches its device to the vDPA bus over generic netlink.
 # librbd and librados (the rbd engine) have no pkg-config file in Debian, and no static library:
-# the static daemon the guest tests copy into their guests is built without the rbd engine.
+# the rbd engine is a plugin the daemon loads when asked for it (userspace/engine/engine.c), and
+# the static daemon the guest tests copy into their guests is built without plugins.
 RBD_LIBS := -lrbd -lrados
 STATIC_LDLIBS := -luring -lnl-genl-3 -lnl-3 -pthread
-LDLIBS := $(STATIC_LDLIBS) $(RBD_LIBS)
+LDLIBS := $(STATIC_LDLIBS)
+# Where an installed daemon finds its plugins when they are not beside it.
+PLUGIN_DIR ?= /usr/local/lib/vbridge
 
 ifeq ($(SANITIZE),1)
 BUILD := build-san
@@ -27,7 +30,7 @@ VERSION := 0.1.0$(shell git describe --always --dirty 2>/dev/null | sed 's/^/+g/
 
 # The daemon: main.c and a folder per layer below it (Documentation/design.rst); the layers
 # are what the tests link too.
-CORE_SRCS := $(wildcard userspace/*/*.c)
+CORE_SRCS := $(filter-out userspace/engine/rbd.c,$(wildcard userspace/*/*.c))
 CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/%.o)
 # The vhost-user front-end library used by the test driver and the benchmark.
 FRONT_SRCS := $(wildcard tools/frontend/*.c)
@@ -35,7 +38,7 @@ FRONT_OBJS := $(FRONT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 SCRIPT_UNIT_TESTS := $(addprefix $(BUILD)/tests/unit/,docs_test checkpatch_test build_test run_test \
-	migration_doc_test layers_test)
+	migration_doc_test layers_test engine_plugin_test)
 VHOST_SRCS := $(wildcard tests/vhost/*.c)
 VHOST_BINS := $(VHOST_SRCS:tests/vhost/%.c=$(BUILD)/tests/vhost/%)
 # The load generator vbridge-bench (tools/bench also holds the other benchmarks).
@@ -49,7 +52,7 @@ GUEST_TOOL_SRCS := $(wildcard tests/guest/tools/*.c)
 GUEST_FRONT_TOOLS := suspend_slowdev writethrough
 GUEST_TOOL_BINS := $(GUEST_TOOL_SRCS:tests/guest/tools/%.c=$(BUILD)/tests/guest/%) \
 	$(BUILD)/tests/guest/vbridge $(BUILD)/tests/kernel/vbabort-test
-STATIC_CORE_OBJS := $(filter-out %/engine/rbd.o,$(CORE_SRCS:%.c=$(BUILD)/static/%.o))
+STATIC_CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/static/%.o)
 STATIC_FRONT_OBJS := $(FRONT_SRCS:%.c=$(BUILD)/static/%.o)
 # Fuzz targets (tests/fuzz/fuzz_<name>.c); their corpora are replayed by fuzz_replay_<name> in every build.
 FUZZ_NAMES := vu_message chain blk inflight
@@ -60,7 +63,7 @@ FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 	checkpatch dkms-source bench-vbabort
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
-all: $(BUILD)/vbridge $(UNIT_BINS) $(VHOST_BINS) $(BUILD)/tests/vhost/variants \
+all: $(BUILD)/vbridge $(BUILD)/vbridge-engine-rbd.so $(UNIT_BINS) $(VHOST_BINS) $(BUILD)/tests/vhost/variants \
 	$(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
 	$(BUILD)/vbridge-suspend-bench $(BUILD)/vbridge-bench $(BUILD)/tests/vhost/bench_smoke \
 	$(BUILD)/tests/unit/inflight_tool_test $(SCRIPT_UNIT_TESTS) $(FUZZ_REPLAY_BINS) $(BUILD)/slowfs
@@ -71,8 +74,18 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/userspace/main.o: CFLAGS += -DVBRIDGE_VERSION='"$(VERSION)"'
 
-$(BUILD)/vbridge: $(BUILD)/userspace/main.o $(CORE_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/userspace/engine/engine.o: CFLAGS += -DVB_PLUGIN_DIR='"$(PLUGIN_DIR)"'
+
+# -rdynamic: the plugins call the daemon's own functions.
+$(BUILD)/vbridge: $(BUILD)/userspace/main.o $(CORE_OBJS) | $(BUILD)/vbridge-engine-rbd.so
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -c -o $@ $<
+
+$(BUILD)/vbridge-engine-rbd.so: $(BUILD)/pic/userspace/engine/rbd.o
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(RBD_LIBS)
 
 $(BUILD)/vbridge-suspend-bench: $(BUILD)/tools/bench/suspend_bench.o $(FRONT_OBJS) \
 		$(BUILD)/userspace/util/fence.o $(BUILD)/userspace/util/log.o
@@ -141,6 +154,8 @@ GUEST_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -static -pth
 
 $(BUILD)/tests/vhost/syscall_filter.o: CFLAGS += -DVBRIDGE_SRC='"$(CURDIR)"'
 $(BUILD)/tests/vhost/rbd.o: CFLAGS += -DVBRIDGE_SRC='"$(CURDIR)"'
+# The rbd test checks the image through a librbd handle of its own.
+$(BUILD)/tests/vhost/rbd: LDLIBS += $(RBD_LIBS)
 $(BUILD)/tools/frontend/vu_slowfs.o: CFLAGS += -DVBRIDGE_SRC='"$(CURDIR)"'
 
 $(BUILD)/tests/guest/%: tests/guest/tools/%.c
@@ -157,7 +172,7 @@ $(BUILD)/static/%.o: %.c
 	$(CC) $(STATIC_CFLAGS) -c -o $@ $<
 
 $(BUILD)/static/userspace/main.o: STATIC_CFLAGS += -DVBRIDGE_VERSION='"$(VERSION)"'
-$(BUILD)/static/userspace/engine/engine.o: STATIC_CFLAGS += -DVB_NO_RBD
+$(BUILD)/static/userspace/engine/engine.o: STATIC_CFLAGS += -DVB_NO_PLUGINS
 
 $(BUILD)/tests/guest/vbridge: $(BUILD)/static/userspace/main.o $(STATIC_CORE_OBJS)
 	@mkdir -p $(dir $@)
