@@ -74,7 +74,7 @@ report "$rc" "--disk on the slow disk with --rows: exit 0"
 check "--rows prints one row per depth, labelled, fences counted, nothing else" python3 -c '
 import re, sys
 rows = open(sys.argv[1]).read().splitlines()
-want = [r"FUSE, smoke +uring +200 ms +%d +2 +.* (\d+) of %d$" % (n, (n + 1) // 2) for n in (1, 8)]
+want = [r"FUSE, smoke +uring +200 ms +%d +2 +.*x +\d+x +(\d+) of %d$" % (n, (n + 1) // 2) for n in (1, 8)]
 ok = len(rows) == 2 and all(re.fullmatch(w, r) for w, r in zip(want, rows))
 if not ok:
     print("# rows:", rows)
@@ -94,9 +94,9 @@ src = open(sys.argv[1]).read()
 doc = docutils.core.publish_doctree(src, settings_overrides={"report_level": 2, "halt_level": 2})
 rows = [[e.astext() for e in r.children] for r in doc.findall(lambda n: n.tagname == "row")]
 items = [i.astext() for i in doc.findall(lambda n: n.tagname == "list_item")]
-ok = (len(rows) == 4 and rows[0][:3] == ["where", "engine", "storage"] and len(rows[0]) == 11
+ok = (len(rows) == 4 and rows[0][:3] == ["where", "engine", "storage"] and len(rows[0]) == 12
       and rows[1][:4] == [sys.argv[2], "uring", "200 ms", "4"]
-      and [r[0] for r in rows[2:]] == ["FUSE, smoke"] * 2 and all(len(r) == 11 for r in rows)
+      and [r[0] for r in rows[2:]] == ["FUSE, smoke"] * 2 and all(len(r) == 12 for r in rows)
       and items[-1] == "the smoke note")
 if not ok:
     print("# rows:", rows, "items:", items)

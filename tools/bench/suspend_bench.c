@@ -615,7 +615,8 @@ static void print_json(const struct options *o, const struct latency *lat, unsig
 }
 
 static const char table_rule[] = "======================  ======  =======  =========  ====  "
-				 "=========  =========  ===========  ===========  =========  ==========";
+				 "=========  =========  ===========  ===========  =========  =========  "
+				 "==========";
 /* Where the last column starts: a row from --add-rows is at least that long. */
 #define LAST_COLUMN (sizeof(table_rule) - 1 - 10)
 
@@ -630,10 +631,11 @@ static void print_rows(const struct options *o, const struct latency *lat, unsig
 		if (fences_probed(o))
 			snprintf(fenced, sizeof(fenced), "%u of %u", lat[k].fenced_min,
 				 (lat[k].in_flight + 1) / 2);
-		printf("%-*s  %-6s  %-7s  %-9u  %-4u  %6.0f ms  %6.0f ms  %8.3f ms  %8.3f ms  %8.0fx  %s\n",
-		       WHERE_WIDTH, o->where, o->engine, storage, lat[k].in_flight, lat[k].runs,
-		       lat[k].p50[0] / 1e3, lat[k].p99[0] / 1e3, lat[k].p50[1] / 1e3,
-		       lat[k].p99[1] / 1e3, lat[k].p99[0] / lat[k].p99[1], fenced);
+		printf("%-*s  %-6s  %-7s  %-9u  %-4u  %6.0f ms  %6.0f ms  %8.3f ms  %8.3f ms  %8.0fx  "
+		       "%8.0fx  %s\n", WHERE_WIDTH, o->where, o->engine, storage, lat[k].in_flight,
+		       lat[k].runs, lat[k].p50[0] / 1e3, lat[k].p99[0] / 1e3, lat[k].p50[1] / 1e3,
+		       lat[k].p99[1] / 1e3, lat[k].p50[0] / lat[k].p50[1],
+		       lat[k].p99[0] / lat[k].p99[1], fenced);
 	}
 }
 
@@ -690,9 +692,10 @@ static void print_rst(const struct options *o, const struct latency *lat, unsign
 		      const double *iops, const struct added *a, const char *load0,
 		      const char *load1)
 {
-	printf("``GET_VRING_BASE`` latency with N requests fetched and with the storage (%s):\n"
-	       "draining (no feature 20) versus suspending (feature 20), median and p99 of\n"
-	       "*runs* samples each. *Fenced* is the fewest writes found fenced at a\n"
+	printf("``GET_VRING_BASE`` latency with N requests fetched and with the storage\n"
+	       "(%s): draining (no feature 20) versus\n"
+	       "suspending (feature 20), median and p99 of *runs* samples each, and the\n"
+	       "ratios of draining to suspending. *Fenced* is the fewest writes found fenced at a\n"
 	       "suspension's reply (an OFD lock, probed from another open file description),\n"
 	       "of the N/2 in flight; ``-`` where the engine fences them in the vbabort\n"
 	       "module, out of a probe's sight. The rows:\n\n",
@@ -702,18 +705,19 @@ static void print_rst(const struct options *o, const struct latency *lat, unsign
 	if (o->disk)
 		printf("on ``%s``, whose latency is %u ms", o->disk, o->slow[0].ms);
 	else
-		printf("on the host, on the tests' slow FUSE disk (``build/slowfs``, async direct\n"
-		       "  I/O, every read and write held in the kernel for the storage latency)");
-	printf("%s%s; load average %s at the start, %s at the end;\n"
+		printf("on the host, on the tests' slow FUSE\n"
+		       "  disk (``build/slowfs``, async direct I/O, every read and write held in\n"
+		       "  the kernel for the storage latency)");
+	printf("%s%s;\n  load average %s at the start, %s at the end;\n"
 	       "  the bench and the daemons it started ran at nice %d.\n",
 	       o->daemon_args ? ", vbridge " : "", o->daemon_args ? o->daemon_args : "",
 	       load0, load1, getpriority(PRIO_PROCESS, 0));
 	for (unsigned i = 0; i < a->nnotes; i++)
 		printf("* %s\n", a->notes[i]);
-	printf("\n%s\n%-*s  %-6s  %-7s  %-9s  %-4s  %-9s  %-9s  %-11s  %-11s  %-9s  %s\n%s\n",
+	printf("\n%s\n%-*s  %-6s  %-7s  %-9s  %-4s  %-9s  %-9s  %-11s  %-11s  %-9s  %-9s  %s\n%s\n",
 	       table_rule, WHERE_WIDTH, "where", "engine", "storage", "in flight", "runs",
-	       "drain p50", "drain p99", "suspend p50", "suspend p99", "p99 ratio", "fenced",
-	       table_rule);
+	       "drain p50", "drain p99", "suspend p50", "suspend p99", "p50 ratio", "p99 ratio",
+	       "fenced", table_rule);
 	print_rows(o, lat, nlat);
 	for (unsigned i = 0; i < a->nrows; i++)
 		printf("%s\n", a->rows[i]);
