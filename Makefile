@@ -51,7 +51,8 @@ INFLIGHT_OBJS := $(INFLIGHT_SRCS:%.c=$(BUILD)/%.o)
 GUEST_TOOL_SRCS := $(wildcard tests/guest/tools/*.c)
 GUEST_FRONT_TOOLS := suspend_slowdev writethrough
 GUEST_TOOL_BINS := $(GUEST_TOOL_SRCS:tests/guest/tools/%.c=$(BUILD)/tests/guest/%) \
-	$(BUILD)/tests/guest/vbridge $(BUILD)/tests/kernel/vbabort-test
+	$(BUILD)/tests/guest/vbridge $(BUILD)/tests/kernel/vbabort-test \
+	$(BUILD)/tests/guest/vbridge-suspend-bench
 STATIC_CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/static/%.o)
 STATIC_FRONT_OBJS := $(FRONT_SRCS:%.c=$(BUILD)/static/%.o)
 # Fuzz targets (tests/fuzz/fuzz_<name>.c); their corpora are replayed by fuzz_replay_<name> in every build.
@@ -66,6 +67,7 @@ FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 all: $(BUILD)/vbridge $(BUILD)/vbridge-engine-rbd.so $(UNIT_BINS) $(VHOST_BINS) $(BUILD)/tests/vhost/variants \
 	$(GUEST_TOOL_BINS) $(BUILD)/vbridge-inflight \
 	$(BUILD)/vbridge-suspend-bench $(BUILD)/vbridge-bench $(BUILD)/tests/vhost/bench_smoke \
+	$(BUILD)/tests/vhost/suspend_bench_smoke \
 	$(BUILD)/tests/unit/inflight_tool_test $(SCRIPT_UNIT_TESTS) $(FUZZ_REPLAY_BINS) $(BUILD)/slowfs
 
 $(BUILD)/%.o: %.c
@@ -113,6 +115,12 @@ $(BUILD)/tests/unit/inflight_tool_test: tests/unit/inflight_tool_test.sh $(BUILD
 
 # The benchmark's smoke test, run by tests/run with the vhost tests.
 $(BUILD)/tests/vhost/bench_smoke: tests/vhost/bench_smoke.sh $(BUILD)/vbridge-bench $(BUILD)/vbridge
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+
+# The suspend bench's options for merged tables, on the slow disk.
+$(BUILD)/tests/vhost/suspend_bench_smoke: tests/vhost/suspend_bench_smoke.sh \
+		$(BUILD)/vbridge-suspend-bench $(BUILD)/vbridge $(BUILD)/slowfs
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 
@@ -183,6 +191,13 @@ $(GUEST_FRONT_TOOLS:%=$(BUILD)/tests/guest/%): $(BUILD)/tests/guest/%: \
 	@mkdir -p $(dir $@)
 	$(CC) -static -o $@ $^ $(STATIC_LDLIBS)
 
+# The suspend bench for the guest rows of make bench-suspend (tools/bench/suspend_guest.sh).
+$(BUILD)/tests/guest/vbridge-suspend-bench: $(BUILD)/static/tools/bench/suspend_bench.o \
+		$(STATIC_FRONT_OBJS) $(BUILD)/static/userspace/util/fence.o \
+		$(BUILD)/static/userspace/util/log.o
+	@mkdir -p $(dir $@)
+	$(CC) -static -o $@ $^ $(STATIC_LDLIBS)
+
 deps:
 	tools/install-deps
 
@@ -236,9 +251,13 @@ bench:
 bench-qsd: deps $(BUILD)/vbridge $(BUILD)/vbridge-bench
 	BUILD=$(BUILD) tools/bench/run-bench
 
-# Documentation/suspend.rst includes the table of the last run.
-bench-suspend: deps $(BUILD)/vbridge $(BUILD)/vbridge-suspend-bench $(BUILD)/slowfs
-	BUILD=$(BUILD) $(BUILD)/vbridge-suspend-bench | tee $(BUILD)/suspend-bench.txt
+# Documentation/suspend.rst includes the table of the last run: the host's rows on the slow FUSE
+# disk, then the guest's on dm-delay (kabort and uring engines) added to the same table.
+bench-suspend: deps modules $(BUILD)/vbridge $(BUILD)/vbridge-suspend-bench $(BUILD)/slowfs \
+		$(BUILD)/tests/guest/vbridge $(BUILD)/tests/guest/vbridge-suspend-bench
+	BUILD=$(BUILD) tools/bench/suspend_guest.sh >$(BUILD)/suspend-guest-rows.txt
+	BUILD=$(BUILD) $(BUILD)/vbridge-suspend-bench --add-rows $(BUILD)/suspend-guest-rows.txt | \
+		tee $(BUILD)/suspend-bench.txt
 	cp $(BUILD)/suspend-bench.txt Documentation/suspend-bench.txt
 
 # Documentation/vduse.rst includes the table of the last run: vbridge vs qemu-storage-daemon in a guest.

@@ -1,5 +1,6 @@
 /* vbridge-suspend-bench: GET_VRING_BASE latency, drain versus suspend, and what bounce-buffered reads cost. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,9 @@
 #define MAX_RUNS 1000
 #define MAX_DEPTHS 8
 #define MAX_SLOW 4
+#define MAX_ROWS (MAX_SLOW * MAX_DEPTHS)
+#define WHERE_WIDTH 22	/* the table's first column */
+#define MAX_ADDED 64	/* rows and notes taken from --add-rows files */
 
 /* One storage latency of the slow disk and how many samples to take on it. */
 struct slow {
@@ -37,8 +41,15 @@ struct options {
 	unsigned read_seconds;
 	unsigned read_depth;
 	bool json;
+	bool rows;			/* only the latency table's rows, for --add-rows elsewhere */
 	bool mixed;			/* part 1 reads of 4 KiB to 1 MiB instead of 4 KiB reads and writes */
 	const char *daemon_args;	/* e.g. "--bounce-max 64K"; NULL: none */
+	const char *disk;		/* --disk: this storage instead of a slow FUSE mount */
+	uint64_t disk_size;		/* of --disk, for the fence probes */
+	const char *engine;		/* vbridge --engine: uring or kabort */
+	const char *where;		/* the rows' first column */
+	const char *add_rows[MAX_SLOW];	/* --add-rows files */
+	unsigned nadd_rows;
 };
 
 static void usage(FILE *out)
@@ -49,9 +60,9 @@ static void usage(FILE *out)
 "Starts vbridge (from $BUILD, default build/) and measures, as a vhost-user\n"
 "front-end:\n"
 "  1. GET_VRING_BASE latency with N requests in flight (half 4 KiB reads,\n"
-"     half 4 KiB writes, io_uring engine) on the tests' slow FUSE disk\n"
-"     (build/slowfs, async direct I/O), whose every read and write the kernel\n"
-"     waits for MS ms: draining (no protocol feature 20) versus suspending\n"
+"     half 4 KiB writes) on the tests' slow FUSE disk (build/slowfs, async\n"
+"     direct I/O), whose every read and write the kernel waits for MS ms, or\n"
+"     on --disk: draining (no protocol feature 20) versus suspending\n"
 "     (feature 20: reads abandoned, writes fenced), median and p99, and how\n"
 "     many of the writes were fenced at the reply;\n"
 "  2. 4 KiB random-read IOPS on the io_uring engine with and without\n"
@@ -60,6 +71,18 @@ static void usage(FILE *out)
 "Options:\n"
 "  --slow MS:RUNS     storage latency and samples per depth and mode; repeat\n"
 "                     for up to %d latencies (default --slow 100:50 --slow 1000:10)\n"
+"  --disk PATH        part 1 on PATH (a file or block device, at least 9 MiB,\n"
+"                     overwritten) instead of the FUSE disk; exactly one --slow,\n"
+"                     whose MS is PATH's latency (e.g. a dm-delay device's)\n"
+"  --engine NAME      vbridge's engine in part 1: uring (default) or kabort\n"
+"                     (needs --disk on a block device and the vbabort module)\n"
+"  --where LABEL      the rows' first column, up to %d characters (default\n"
+"                     \"FUSE, host\", or PATH with --disk)\n"
+"  --rows             print only the rows of part 1's table, for --add-rows\n"
+"                     (no part 2)\n"
+"  --add-rows FILE    add FILE's rows (of a --rows run elsewhere, e.g. in a\n"
+"                     guest) to the table, and its lines \"note: TEXT\" to the\n"
+"                     text above it as one item each; repeatable\n"
 "  --depths LIST      requests in flight, comma separated, up to %d (default 1,16,256)\n"
 "  --read-seconds S   duration of each part-2 run; 0 skips part 2 (default 3)\n"
 "  --read-depth N     requests in flight in part 2, up to %d (default 32)\n"
@@ -67,7 +90,7 @@ static void usage(FILE *out)
 "                     1 MiB in turn, instead of half 4 KiB reads, half writes\n"
 "  --bounce-max SIZE  pass --bounce-max SIZE to vbridge\n"
 "  --json             one JSON object instead of tables\n"
-"  -h, --help         this text\n", MAX_SLOW, QS, QS / 2);
+"  -h, --help         this text\n", MAX_SLOW, WHERE_WIDTH, QS, QS / 2);
 }
 
 static int parse_slow(char *s, struct options *o)
@@ -96,10 +119,65 @@ static int parse_depths(char *s, struct options *o)
 	return o->ndepths ? 0 : -1;
 }
 
+/* The combinations parse_args cannot judge one option at a time; fills in the defaults. */
+static int check_args(struct options *o)
+{
+	if (o->disk && o->nslow != 1) {
+		fprintf(stderr, "--disk needs exactly one --slow MS:RUNS, MS being the latency of %s\n",
+			o->disk);
+		return -1;
+	}
+	if (!strcmp(o->engine, "kabort") && !o->disk) {
+		fprintf(stderr, "--engine kabort needs --disk, a block device (the FUSE disk is a file)\n");
+		return -1;
+	}
+	if (o->rows && (o->json || o->nadd_rows)) {
+		fprintf(stderr, "--rows prints rows only: not with --json or --add-rows\n");
+		return -1;
+	}
+	if (o->json && o->nadd_rows) {
+		fprintf(stderr, "--add-rows adds rows to the table: not with --json\n");
+		return -1;
+	}
+	if (o->disk) {
+		int fd = open(o->disk, O_RDONLY);
+		off_t size = fd < 0 ? -1 : lseek(fd, 0, SEEK_END);
+
+		if (fd >= 0)
+			close(fd);
+		if (size < 0) {
+			fprintf(stderr, "--disk %s: %s\n", o->disk, strerror(errno));
+			return -1;
+		}
+		/* Request i is at sector i * 64: the last one ends below 8 MiB + 4 KiB. */
+		if ((uint64_t)size < (QS * 64ull * 512 + BLK)) {
+			fprintf(stderr, "--disk %s: %lld bytes, at least %llu needed\n", o->disk,
+				(long long)size, QS * 64ull * 512 + BLK);
+			return -1;
+		}
+		o->disk_size = (uint64_t)size;
+	}
+	if (!o->where)
+		o->where = o->disk ? o->disk : "FUSE, host";
+	if (strlen(o->where) > WHERE_WIDTH) {
+		fprintf(stderr, "--disk %s: name longer than %d characters, give --where\n", o->disk,
+			WHERE_WIDTH);
+		return -1;
+	}
+	if (o->rows)
+		o->read_seconds = 0;
+	if (!o->nslow) {
+		o->slow[0] = (struct slow){ 100, 50 };
+		o->slow[1] = (struct slow){ 1000, 10 };
+		o->nslow = 2;
+	}
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	enum { OPT_SLOW = 256, OPT_DEPTHS, OPT_READ_SECONDS, OPT_READ_DEPTH, OPT_JSON, OPT_MIXED,
-	       OPT_BOUNCE_MAX };
+	       OPT_BOUNCE_MAX, OPT_DISK, OPT_ENGINE, OPT_WHERE, OPT_ROWS, OPT_ADD_ROWS };
 	static char bounce_arg[64];
 	static const struct option opts[] = {
 		{ "slow", required_argument, NULL, OPT_SLOW },
@@ -109,13 +187,18 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "mixed", no_argument, NULL, OPT_MIXED },
 		{ "bounce-max", required_argument, NULL, OPT_BOUNCE_MAX },
+		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "engine", required_argument, NULL, OPT_ENGINE },
+		{ "where", required_argument, NULL, OPT_WHERE },
+		{ "rows", no_argument, NULL, OPT_ROWS },
+		{ "add-rows", required_argument, NULL, OPT_ADD_ROWS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	*o = (struct options){ .depths = { 1, 16, 256 }, .ndepths = 3, .read_seconds = 3,
-			       .read_depth = 32 };
+			       .read_depth = 32, .engine = "uring" };
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_SLOW:
@@ -154,6 +237,34 @@ static int parse_args(int argc, char **argv, struct options *o)
 			snprintf(bounce_arg, sizeof(bounce_arg), "--bounce-max %s", optarg);
 			o->daemon_args = bounce_arg;
 			break;
+		case OPT_DISK:
+			o->disk = optarg;
+			break;
+		case OPT_ENGINE:
+			if (strcmp(optarg, "uring") && strcmp(optarg, "kabort")) {
+				fprintf(stderr, "--engine %s: expected uring or kabort\n", optarg);
+				return -1;
+			}
+			o->engine = optarg;
+			break;
+		case OPT_WHERE:
+			if (!*optarg || strlen(optarg) > WHERE_WIDTH) {
+				fprintf(stderr, "--where '%s': expected 1 to %d characters\n", optarg,
+					WHERE_WIDTH);
+				return -1;
+			}
+			o->where = optarg;
+			break;
+		case OPT_ROWS:
+			o->rows = true;
+			break;
+		case OPT_ADD_ROWS:
+			if (o->nadd_rows == MAX_SLOW) {
+				fprintf(stderr, "--add-rows: at most %d files\n", MAX_SLOW);
+				return -1;
+			}
+			o->add_rows[o->nadd_rows++] = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -165,12 +276,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
-	if (!o->nslow) {
-		o->slow[0] = (struct slow){ 100, 50 };
-		o->slow[1] = (struct slow){ 1000, 10 };
-		o->nslow = 2;
-	}
-	return 0;
+	return check_args(o);
 }
 
 static double now_us(void)
@@ -277,13 +383,13 @@ static void bench_close(struct bench *b)
 	daemon_log = NULL;
 }
 
-/* How many of the first n requests' writes are fenced now, seen from probe_fd. */
-static unsigned fenced_writes(struct bench *b, unsigned n, int probe_fd)
+/* How many of the first n requests' writes are fenced now, seen from probe_fd on a disk of size bytes. */
+static unsigned fenced_writes(struct bench *b, unsigned n, int probe_fd, uint64_t size)
 {
 	unsigned fenced = 0;
 
 	for (unsigned i = 0; i < n; i += 2)
-		fenced += vb_fence_probe(probe_fd, SLOW_DISK_SIZE, b->req[i].sector * 512, BLK) ==
+		fenced += vb_fence_probe(probe_fd, size, b->req[i].sector * 512, BLK) ==
 			  VB_FENCE_FENCED;
 	return fenced;
 }
@@ -296,13 +402,19 @@ static unsigned fenced_writes(struct bench *b, unsigned n, int probe_fd)
  * fences, so when this returns every old write has landed and the next
  * sample starts on idle storage.
  */
-static double sample(struct bench *b, unsigned n, bool suspend, unsigned delay_ms, int probe_fd,
-		     unsigned *fenced)
+/* Samples taken again because their requests completed before all were in flight. */
+static unsigned retaken;
+#define MAX_RETAKES 5	/* of one sample */
+
+/*
+ * Publishes the first n requests and waits until all are inflight at once.
+ * False if some completed first: the bench was descheduled for longer than
+ * the storage latency (seen in a TCG guest on a loaded host at 100 ms).
+ */
+static bool submit_all(struct bench *b, unsigned n, bool suspend)
 {
-	/* Everything before is used: a drain adds n used entries. */
-	uint16_t drained = (uint16_t)(b->vq->used->idx + n);
-	uint32_t base;
-	double t0, t;
+	uint16_t before = b->vq->used->idx;
+	double t0;
 
 	/*
 	 * One avail->idx store for all n: the worker may still be awake from the
@@ -319,14 +431,39 @@ static double sample(struct bench *b, unsigned n, bool suspend, unsigned delay_m
 	vu_vq_hold_avail(b->vq, false);
 	vu_vq_kick(b->vq);
 	for (t0 = now_us(); vu_inflight_count(&b->inf, 0) != n;) {
+		if (__atomic_load_n(&b->vq->used->idx, __ATOMIC_ACQUIRE) != before)
+			return false;
 		if (now_us() - t0 > 10e6) {
-			/* used->idx tells requests never fetched from ones fetched and completed. */
-			fprintf(stderr, "vbridge-suspend-bench: %u of %u requests inflight, used->idx %u (%u before), %s\n",
-				vu_inflight_count(&b->inf, 0), n, b->vq->used->idx,
-				(uint16_t)(drained - n), suspend ? "suspending" : "draining");
+			fprintf(stderr, "vbridge-suspend-bench: %u of %u requests inflight, none used, %s\n",
+				vu_inflight_count(&b->inf, 0), n, suspend ? "suspending" : "draining");
 			die(&b->dev, "the requests were not all inflight within 10 s");
 		}
 		usleep(100);
+	}
+	return true;
+}
+
+static double sample(struct bench *b, unsigned n, bool suspend, unsigned delay_ms, int probe_fd,
+		     uint64_t disk_size, unsigned *fenced)
+{
+	unsigned tries = 0;
+	uint16_t drained;	/* used->idx after a drain */
+	uint32_t base;
+	double t0, t;
+
+	for (;;) {
+		drained = (uint16_t)(b->vq->used->idx + n);
+		if (submit_all(b, n, suspend))
+			break;
+		if (vu_blk_wait_all(&b->dev, b->all, n, 20000 + delay_ms * 8) < 0)
+			die(&b->dev, "waiting for the requests of a sample taken again");
+		if (++tries == MAX_RETAKES) {
+			fprintf(stderr, "vbridge-suspend-bench: %d times, requests completed before all %u "
+				"were in flight: is the storage as slow as --slow says?\n", MAX_RETAKES, n);
+			show_daemon_log();
+			exit(1);
+		}
+		retaken++;
 	}
 	/* Fetched is not yet issued: a quarter of the latency to issue them, which they outlast. */
 	usleep(delay_ms * 250);
@@ -342,7 +479,7 @@ static double sample(struct bench *b, unsigned n, bool suspend, unsigned delay_m
 		show_daemon_log();
 		exit(1);
 	}
-	*fenced = suspend ? fenced_writes(b, n, probe_fd) : 0;
+	*fenced = suspend && probe_fd >= 0 ? fenced_writes(b, n, probe_fd, disk_size) : 0;
 	/* Same daemon, same region: a suspended ring's requests are resubmitted and finish now. */
 	b->vq->base = (uint16_t)base;
 	if (vu_vq_start(b->vq) < 0 || vu_blk_wait_all(&b->dev, b->all, n, 20000 + delay_ms * 8) < 0)
@@ -371,31 +508,47 @@ struct latency {
 	unsigned fenced_min;	/* fewest writes fenced at a suspension's reply */
 };
 
-/* Fills res[k] for every depth k, on the slow disk with latency sl. */
+/*
+ * kabort fences its writes in the module, where another process cannot see
+ * them; the uring engine's are OFD locks, which the bench probes.
+ */
+static bool fences_probed(const struct options *o)
+{
+	return !strcmp(o->engine, "uring");
+}
+
+/* Fills res[k] for every depth k, on the slow disk with latency sl (or on --disk). */
 static void measure_latency(const struct options *o, const struct slow *sl, struct latency *res)
 {
 	static double v[MAX_RUNS];
-	struct vu_slowfs fs;
-	char fsopts[32];
-	int probe_fd;
+	struct vu_slowfs fs = { .pid = 0 };
+	const char *disk = o->disk;
+	uint64_t disk_size = o->disk_size;
+	int probe_fd = -1;
 
-	snprintf(fsopts, sizeof(fsopts), "--delay-ms %u", sl->ms);
-	if (vu_slowfs_mount(&fs, "64M", fsopts) < 0)
-		die(NULL, "cannot mount the slow disk (is build/slowfs built? /dev/fuse?)");
-	probe_fd = vb_fence_probe_open(fs.disk);
-	if (probe_fd < 0)
-		die(NULL, "cannot open the slow disk for probing fences");
+	if (!disk) {
+		char fsopts[32];
+
+		snprintf(fsopts, sizeof(fsopts), "--delay-ms %u", sl->ms);
+		if (vu_slowfs_mount(&fs, "64M", fsopts) < 0)
+			die(NULL, "cannot mount the slow disk (is build/slowfs built? /dev/fuse?)");
+		disk = fs.disk;
+		disk_size = SLOW_DISK_SIZE;
+	}
+	if (fences_probed(o) && (probe_fd = vb_fence_probe_open(disk)) < 0)
+		die(NULL, "cannot open the disk for probing fences");
 	for (int mode = 0; mode < 2; mode++) {
 		struct bench *b = calloc(1, sizeof(*b));
 
 		if (!b)
 			die(NULL, "memory");
-		bench_open(b, "uring", F_INFLIGHT | (mode ? F_SUSPEND : 0), fs.disk, o, o->mixed);
+		bench_open(b, o->engine, F_INFLIGHT | (mode ? F_SUSPEND : 0), disk, o, o->mixed);
 		for (unsigned k = 0; k < o->ndepths; k++) {
 			unsigned fenced, fenced_min = QS;
 
 			for (unsigned r = 0; r < sl->runs; r++) {
-				v[r] = sample(b, o->depths[k], mode, sl->ms, probe_fd, &fenced);
+				v[r] = sample(b, o->depths[k], mode, sl->ms, probe_fd, disk_size,
+					      &fenced);
 				fenced_min = fenced < fenced_min ? fenced : fenced_min;
 			}
 			qsort(v, sl->runs, sizeof(v[0]), cmp_double);
@@ -410,8 +563,10 @@ static void measure_latency(const struct options *o, const struct slow *sl, stru
 		bench_close(b);
 		free(b);
 	}
-	close(probe_fd);
-	vu_slowfs_umount(&fs);
+	if (probe_fd >= 0)
+		close(probe_fd);
+	if (!o->disk)
+		vu_slowfs_umount(&fs);
 }
 
 /* Closed loop of 4 KiB random reads at depth for seconds; returns IOPS. */
@@ -473,49 +628,135 @@ static void loadavg(char *buf, size_t size)
 static void print_json(const struct options *o, const struct latency *lat, unsigned nlat,
 		       const double *iops)
 {
-	printf("{\"get_vring_base_us\": [");
-	for (unsigned k = 0; k < nlat; k++)
+	printf("{\"where\": \"%s\", \"engine\": \"%s\", \"get_vring_base_us\": [", o->where, o->engine);
+	for (unsigned k = 0; k < nlat; k++) {
 		printf("%s{\"storage_ms\": %u, \"runs\": %u, \"in_flight\": %u, "
 		       "\"drain_p50\": %.1f, \"drain_p99\": %.1f, \"suspend_p50\": %.1f, "
-		       "\"suspend_p99\": %.1f, \"writes\": %u, \"fenced_min\": %u}", k ? ", " : "",
+		       "\"suspend_p99\": %.1f, \"writes\": %u, \"fenced_min\": ", k ? ", " : "",
 		       lat[k].delay_ms, lat[k].runs, lat[k].in_flight, lat[k].p50[0], lat[k].p99[0],
-		       lat[k].p50[1], lat[k].p99[1], (lat[k].in_flight + 1) / 2, lat[k].fenced_min);
+		       lat[k].p50[1], lat[k].p99[1], (lat[k].in_flight + 1) / 2);
+		if (fences_probed(o))
+			printf("%u}", lat[k].fenced_min);
+		else
+			printf("null}");
+	}
 	printf("], \"randread_4k_depth\": %u, \"iops_direct\": %.0f, \"iops_bounce\": %.0f}\n",
 	       o->read_depth, iops[0], iops[1]);
 }
 
-/* reStructuredText, so that the documentation includes the output as it is. */
-static void print_rst(const struct options *o, const struct latency *lat, unsigned nlat,
-		      const double *iops, const char *load0, const char *load1)
-{
-	static const char rule[] = "=======  =========  ====  =========  =========  ===========  "
-				   "===========  =========  ==========";
+static const char table_rule[] = "======================  ======  =======  =========  ====  "
+				 "=========  =========  ===========  ===========  =========  =========  "
+				 "==========";
+/* Where the last column starts: a row from --add-rows is at least that long. */
+#define LAST_COLUMN (sizeof(table_rule) - 1 - 10)
 
-	printf("``GET_VRING_BASE`` latency on the slow FUSE disk (``build/slowfs``, async\n"
-	       "direct I/O, every read and write held in the kernel for the storage latency),\n"
-	       "``--engine uring``%s%s, N requests fetched and with the storage (%s):\n"
-	       "draining (no feature 20) versus suspending (feature 20).\n"
-	       "*Fenced* is the fewest writes found fenced at a suspension's reply, of the\n"
-	       "N/2 in flight. Load average %s at the start, %s at the end; the bench\n"
-	       "and the daemons it started ran at nice %d.\n\n",
-	       o->daemon_args ? " " : "", o->daemon_args ? o->daemon_args : "",
-	       o->mixed ? "reads of 4 KiB, 64 KiB, 256 KiB and 1 MiB in turn" :
-			  "half 4 KiB writes, half 4 KiB reads",
-	       load0, load1, getpriority(PRIO_PROCESS, 0));
-	printf("%s\n%-7s  %-9s  %-4s  %-9s  %-9s  %-11s  %-11s  %-9s  %s\n%s\n", rule, "storage",
-	       "in flight", "runs", "drain p50", "drain p99", "suspend p50", "suspend p99",
-	       "p99 ratio", "fenced", rule);
+/* This run's rows of the latency table. */
+static void print_rows(const struct options *o, const struct latency *lat, unsigned nlat)
+{
 	for (unsigned k = 0; k < nlat; k++) {
-		char storage[16];
+		char storage[16], fenced[24] = "-";
 
 		/* On every row: a simple table takes a row with an empty first cell as a continuation. */
 		snprintf(storage, sizeof(storage), "%u ms", lat[k].delay_ms);
-		printf("%-7s  %-9u  %-4u  %6.0f ms  %6.0f ms  %8.3f ms  %8.3f ms  %8.0fx  %u of %u\n",
-		       storage, lat[k].in_flight, lat[k].runs, lat[k].p50[0] / 1e3,
-		       lat[k].p99[0] / 1e3, lat[k].p50[1] / 1e3, lat[k].p99[1] / 1e3,
-		       lat[k].p99[0] / lat[k].p99[1], lat[k].fenced_min, (lat[k].in_flight + 1) / 2);
+		if (fences_probed(o))
+			snprintf(fenced, sizeof(fenced), "%u of %u", lat[k].fenced_min,
+				 (lat[k].in_flight + 1) / 2);
+		printf("%-*s  %-6s  %-7s  %-9u  %-4u  %6.0f ms  %6.0f ms  %8.3f ms  %8.3f ms  %8.0fx  "
+		       "%8.0fx  %s\n", WHERE_WIDTH, o->where, o->engine, storage, lat[k].in_flight,
+		       lat[k].runs, lat[k].p50[0] / 1e3, lat[k].p99[0] / 1e3, lat[k].p50[1] / 1e3,
+		       lat[k].p99[1] / 1e3, lat[k].p50[0] / lat[k].p50[1],
+		       lat[k].p99[0] / lat[k].p99[1], fenced);
 	}
-	printf("%s\n", rule);
+}
+
+/* The lines of the --add-rows files: table rows, and "note: TEXT" lines for the text above. */
+struct added {
+	char *rows[MAX_ADDED], *notes[MAX_ADDED];
+	unsigned nrows, nnotes;
+};
+
+static int read_added(const struct options *o, struct added *a)
+{
+	char line[1024];
+
+	for (unsigned i = 0; i < o->nadd_rows; i++) {
+		FILE *f = fopen(o->add_rows[i], "r");
+		unsigned lineno = 0;
+
+		if (!f) {
+			fprintf(stderr, "--add-rows %s: %s\n", o->add_rows[i], strerror(errno));
+			return -1;
+		}
+		while (fgets(line, sizeof(line), f)) {
+			bool note = !strncmp(line, "note: ", 6);
+			char **slot = note ? &a->notes[a->nnotes] : &a->rows[a->nrows];
+
+			lineno++;
+			line[strcspn(line, "\n")] = '\0';
+			if (!line[0])
+				continue;
+			if (!note && (strlen(line) < LAST_COLUMN || line[0] == '=' || line[0] == ' ')) {
+				fprintf(stderr, "--add-rows %s: line %u is not a row of a --rows run: %s\n",
+					o->add_rows[i], lineno, line);
+				fclose(f);
+				return -1;
+			}
+			if ((note ? a->nnotes : a->nrows) == MAX_ADDED ||
+			    !(*slot = strdup(note ? line + 6 : line))) {
+				fprintf(stderr, "--add-rows: more than %d rows or notes\n", MAX_ADDED);
+				fclose(f);
+				return -1;
+			}
+			if (note)
+				a->nnotes++;
+			else
+				a->nrows++;
+		}
+		fclose(f);
+	}
+	return 0;
+}
+
+static char retaken_text[160];	/* says how many samples were taken again, if any */
+
+/* reStructuredText, so that the documentation includes the output as it is. */
+static void print_rst(const struct options *o, const struct latency *lat, unsigned nlat,
+		      const double *iops, const struct added *a, const char *load0,
+		      const char *load1)
+{
+	printf("``GET_VRING_BASE`` latency with N requests fetched and with the storage\n"
+	       "(%s): draining (no feature 20) versus\n"
+	       "suspending (feature 20), median and p99 of *runs* samples each, and the\n"
+	       "ratios of draining to suspending. *Fenced* is the fewest writes found fenced at a\n"
+	       "suspension's reply (an OFD lock, probed from another open file description),\n"
+	       "of the N/2 in flight; ``-`` where the engine fences them in the vbabort\n"
+	       "module, out of a probe's sight. The rows:\n\n",
+	       o->mixed ? "reads of 4 KiB, 64 KiB, 256 KiB and 1 MiB in turn" :
+			  "half 4 KiB writes, half 4 KiB reads");
+	printf("* ``%s``, ``%s``: this run, ", o->where, o->engine);
+	if (o->disk)
+		printf("on ``%s``, whose latency is %u ms", o->disk, o->slow[0].ms);
+	else
+		printf("on the host, on the tests' slow FUSE\n"
+		       "  disk (``build/slowfs``, async direct I/O, every read and write held in\n"
+		       "  the kernel for the storage latency)");
+	printf("%s%s;\n  load average %s at the start, %s at the end;\n"
+	       "  the bench and the daemons it started ran at nice %d.",
+	       o->daemon_args ? ", vbridge " : "", o->daemon_args ? o->daemon_args : "",
+	       load0, load1, getpriority(PRIO_PROCESS, 0));
+	if (retaken)
+		printf(" %s", retaken_text);
+	printf("\n");
+	for (unsigned i = 0; i < a->nnotes; i++)
+		printf("* %s\n", a->notes[i]);
+	printf("\n%s\n%-*s  %-6s  %-7s  %-9s  %-4s  %-9s  %-9s  %-11s  %-11s  %-9s  %-9s  %s\n%s\n",
+	       table_rule, WHERE_WIDTH, "where", "engine", "storage", "in flight", "runs",
+	       "drain p50", "drain p99", "suspend p50", "suspend p99", "p50 ratio", "p99 ratio",
+	       "fenced", table_rule);
+	print_rows(o, lat, nlat);
+	for (unsigned i = 0; i < a->nrows; i++)
+		printf("%s\n", a->rows[i]);
+	printf("%s\n", table_rule);
 	if (o->read_seconds)
 		printf("\n4 KiB random reads, depth %u, io_uring engine, %u s each: %.0f IOPS into\n"
 		       "guest memory (no feature 20), %.0f IOPS through bounce buffers (feature 20),\n"
@@ -525,11 +766,12 @@ static void print_rst(const struct options *o, const struct latency *lat, unsign
 int main(int argc, char **argv)
 {
 	struct options o;
-	static struct latency lat[MAX_SLOW * MAX_DEPTHS];
+	static struct latency lat[MAX_ROWS];
+	static struct added added;
 	double iops[2] = { 0, 0 };
 	char load0[64], load1[64];
 
-	if (parse_args(argc, argv, &o) < 0) {
+	if (parse_args(argc, argv, &o) < 0 || read_added(&o, &added) < 0) {
 		fprintf(stderr, "See vbridge-suspend-bench --help.\n");
 		return 2;
 	}
@@ -542,9 +784,17 @@ int main(int argc, char **argv)
 		iops[1] = read_iops(&o, true, o.read_depth, o.read_seconds);
 	}
 	loadavg(load1, sizeof(load1));
+	snprintf(retaken_text, sizeof(retaken_text), "%u samples taken again: their requests had "
+		 "completed before all were in flight (the bench descheduled for the latency).",
+		 retaken);
 	if (o.json)
 		print_json(&o, lat, o.nslow * o.ndepths, iops);
-	else
-		print_rst(&o, lat, o.nslow * o.ndepths, iops, load0, load1);
+	else if (!o.rows)
+		print_rst(&o, lat, o.nslow * o.ndepths, iops, &added, load0, load1);
+	else {
+		print_rows(&o, lat, o.nslow * o.ndepths);
+		if (retaken)
+			printf("note: ``%s``, ``%s``: %s\n", o.where, o.engine, retaken_text);
+	}
 	return 0;
 }
