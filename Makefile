@@ -256,8 +256,9 @@ bench-qsd: deps $(BUILD)/vbridge $(BUILD)/vbridge-bench
 bench-suspend: deps modules $(BUILD)/vbridge $(BUILD)/vbridge-suspend-bench $(BUILD)/slowfs \
 		$(BUILD)/tests/guest/vbridge $(BUILD)/tests/guest/vbridge-suspend-bench
 	BUILD=$(BUILD) tools/bench/suspend_guest.sh >$(BUILD)/suspend-guest-rows.txt
-	BUILD=$(BUILD) $(BUILD)/vbridge-suspend-bench --add-rows $(BUILD)/suspend-guest-rows.txt | \
-		tee $(BUILD)/suspend-bench.txt
+	BUILD=$(BUILD) $(BUILD)/vbridge-suspend-bench --add-rows $(BUILD)/suspend-guest-rows.txt \
+		>$(BUILD)/suspend-bench.txt
+	cat $(BUILD)/suspend-bench.txt
 	cp $(BUILD)/suspend-bench.txt Documentation/suspend-bench.txt
 
 # Documentation/vduse.rst includes the table of the last run: vbridge vs qemu-storage-daemon in a guest.
