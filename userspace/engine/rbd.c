@@ -19,6 +19,12 @@
 #define RBD_MAX_OPTIONS 16
 /* Seconds rados_connect may take: a cluster that is not there must fail the start, not hang it. */
 #define RBD_MOUNT_TIMEOUT "20"
+/*
+ * Seconds a request may wait for the cluster before it fails (timeout=):
+ * librados waits forever by default, and a guest would then hang on a
+ * cluster that went away. Long enough for an OSD to restart or fail over.
+ */
+#define RBD_OP_TIMEOUT "30"
 #define RBD_POLL_BATCH 32
 
 /* e->param of --engine rbd:break-lock. */
@@ -37,6 +43,8 @@ struct rbd_disk {
 	rbd_image_t image;
 	int event_fd;
 	pthread_mutex_t lock;
+	/* Requests failed since the last one that succeeded; under lock. */
+	unsigned long failing;
 };
 
 struct rbd_engine {
@@ -55,7 +63,7 @@ struct rbd_req {
 
 /* rbd:POOL/IMAGE[:KEY=VALUE]..., split in place (no escapes). */
 struct rbd_spec {
-	char *pool, *image, *conf, *id;
+	char *pool, *image, *conf, *id, *timeout;
 	char *keys[RBD_MAX_OPTIONS], *values[RBD_MAX_OPTIONS];
 	unsigned int noptions;
 };
@@ -90,6 +98,14 @@ static int parse_spec(char *s, struct rbd_spec *sp)
 			sp->conf = eq + 1;
 		} else if (strcmp(field, "id") == 0) {
 			sp->id = eq + 1;
+		} else if (strcmp(field, "timeout") == 0) {
+			sp->timeout = eq + 1;
+			if (strspn(sp->timeout, "0123456789") != strlen(sp->timeout) ||
+			    strlen(sp->timeout) > 6) {
+				vb_err("rbd:%s/%s: timeout=%s is not a number of seconds",
+				       sp->pool, sp->image, sp->timeout);
+				return -EINVAL;
+			}
 		} else if (sp->noptions == RBD_MAX_OPTIONS) {
 			vb_err("rbd:%s/%s: more than %d options", sp->pool, sp->image, RBD_MAX_OPTIONS);
 			return -EINVAL;
@@ -114,12 +130,14 @@ static int set_option(struct rbd_disk *rd, const struct rbd_spec *sp, const char
 
 /*
  * Reads the configuration like qemu's rbd: driver (the default files when
- * conf= is not given), then the options. The cache stays off whatever they
- * say: a write librbd acknowledged from its cache would be lost if the
- * client were fenced, and write-through would not hold.
+ * conf= is not given), then the options. timeout= bounds the requests to
+ * the OSDs and the monitors (0: librados' default, forever). The cache stays
+ * off whatever they say: a write librbd acknowledged from its cache would be
+ * lost if the client were fenced, and write-through would not hold.
  */
 static int configure(struct rbd_disk *rd, const struct rbd_spec *sp)
 {
+	const char *timeout = sp->timeout ? sp->timeout : RBD_OP_TIMEOUT;
 	int ret = rados_conf_read_file(rd->cluster, sp->conf);
 
 	if (ret < 0 && sp->conf) {
@@ -128,6 +146,10 @@ static int configure(struct rbd_disk *rd, const struct rbd_spec *sp)
 		return ret;
 	}
 	ret = set_option(rd, sp, "client_mount_timeout", RBD_MOUNT_TIMEOUT);
+	if (ret == 0)
+		ret = set_option(rd, sp, "rados_osd_op_timeout", timeout);
+	if (ret == 0)
+		ret = set_option(rd, sp, "rados_mon_op_timeout", timeout);
 	for (unsigned int i = 0; ret == 0 && i < sp->noptions; i++)
 		ret = set_option(rd, sp, sp->keys[i], sp->values[i]);
 	if (ret == 0)
@@ -371,6 +393,21 @@ static int rbd_poll_fd(void *state)
 }
 
 /*
+ * The log says when requests start to fail (the cluster went away, or did
+ * not answer within timeout=) and when they succeed again, not every failure.
+ */
+static void note_result(struct rbd_disk *rd, const char *path, int res)
+{
+	if (res < 0 && rd->failing++ == 0)
+		vb_err("%s: requests fail: %s%s", path, strerror(-res),
+		       res == -ETIMEDOUT ? " (the cluster did not answer within timeout=)" : "");
+	else if (res >= 0 && rd->failing) {
+		vb_info("%s: requests succeed again, after %lu failed", path, rd->failing);
+		rd->failing = 0;
+	}
+}
+
+/*
  * Every queue wakes for every completion of the image. The one that reaps
  * it keeps its own and forwards the others' to their lists, then signals
  * the eventfd again so that their owners wake and take them.
@@ -398,6 +435,7 @@ static void rbd_reap(void *state)
 
 			r->res = (int)rbd_aio_get_return_value(done[i]);
 			rbd_aio_release(done[i]);
+			note_result(rd, re->io->disk->path, r->res);
 			vb_req_list_push(&r->owner->forwarded, req);
 			forwarded |= r->owner != re;
 		}
