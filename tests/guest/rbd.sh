@@ -80,10 +80,14 @@ check 'a pattern written before the outage, acknowledged' dd if=/pattern of=/dev
 echo OUTAGE-READY
 # The host stops the OSD now; writes go on until one fails.
 n=0
-while wblock && [ \$n -lt 300 ]; do n=\$((n + 1)); sleep 0.2; done
-t0=\$(date +%s)
-check 'a write while the OSD is stopped fails with an I/O error' fails wblock
+while [ \$n -lt 300 ]; do
+	t0=\$(date +%s)
+	wblock || break
+	n=\$((n + 1))
+	sleep 0.2
+done
 t1=\$(date +%s)
+check 'a write while the OSD is stopped fails with an I/O error' [ \$n -lt 300 ]
 check 'a read while the OSD is stopped fails with an I/O error' fails dd if=/dev/vda of=/dev/null bs=64k count=1 skip=\$((32 * 16)) iflag=direct 2>/dev/null
 t2=\$(date +%s)
 check "they returned in \$((t1 - t0)) s and \$((t2 - t1)) s (bound $HANG_BOUND s each)" [ \$((t1 - t0)) -le $HANG_BOUND -a \$((t2 - t1)) -le $HANG_BOUND ]
@@ -100,14 +104,32 @@ check 'what was acknowledged before the outage reads back' [ "\$(rsha 32 4)" = $
 check 'the data from before the start is still there' [ "\$(rsha 1 4)" = $seed_sha ]
 exit "\${bad:-0}"
 EOS
+# start_says DESCRIPTION TEXT DISK_OPTIONS: a daemon on the image logs TEXT at start, and stops.
+start_says() {
+	local log=$tmp/start.log pid
+	"$VBRIDGE" serve --socket "$tmp/start.sock" --engine rbd \
+		--disk "rbd:$CEPH_POOL/$IMAGE:$3" >"$log" 2>&1 &
+	pid=$!
+	wait_for "$log" "listening on\|error" 30
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid"
+	check "$1" grep -q "$2" "$log" || diag "$log"
+}
+# Which request timeout applies: vbridge's default, else the configuration file's, else timeout=.
+sed 's/^\[global\]$/[global]\nrados osd op timeout = 7\nrados mon op timeout = 7/' "$CEPH_CONF" >"$tmp/ceph7.conf"
+start_says "without timeout=, requests time out after 30 s" "request timeout 30 s" "conf=$CEPH_CONF"
+start_says "a timeout in the configuration file is kept" "request timeout 7 s" "conf=$tmp/ceph7.conf"
+start_says "timeout=0 waits for ever, whatever the file says" "no request timeout" "conf=$tmp/ceph7.conf:timeout=0"
+start_says "timeout=x is refused" "timeout=x is not a number of seconds" "conf=$CEPH_CONF:timeout=x"
+
 guest_build_or_fail "$tmp/guest.cpio" "$tmp/guest.sh" \
 	--file "$tmp/pattern:/pattern" --file /usr/sbin/blkdiscard:/usr/bin/ul-blkdiscard
 
 "$VBRIDGE" serve --socket "$tmp/vb.sock" --engine rbd --queues 2 --serial rbd-guest \
 	--disk "rbd:$CEPH_POOL/$IMAGE:conf=$CEPH_CONF:timeout=$TIMEOUT" >"$vblog" 2>&1 &
 vb_pid=$!
-if ! check "vbridge starts on rbd:$CEPH_POOL/$IMAGE, holding the exclusive lock" \
-	wait_for "$vblog" "listening on" 60; then
+if ! check "vbridge starts on rbd:$CEPH_POOL/$IMAGE, holding the exclusive lock, timeout=$TIMEOUT" \
+	wait_for "$vblog" "exclusive lock held, request timeout $TIMEOUT s" 60; then
 	diag "$vblog"
 	tap_done
 	exit 1

@@ -129,15 +129,30 @@ static int set_option(struct rbd_disk *rd, const struct rbd_spec *sp, const char
 }
 
 /*
+ * A request timeout: timeout= if given, else the configuration file's if it
+ * sets one (librados' default, 0, waits forever), else vbridge's default.
+ */
+static int set_timeout(struct rbd_disk *rd, const struct rbd_spec *sp, const char *key)
+{
+	char value[64];
+
+	if (sp->timeout)
+		return set_option(rd, sp, key, sp->timeout);
+	if (rados_conf_get(rd->cluster, key, value, sizeof(value)) == 0 &&
+	    strtod(value, NULL) != 0)
+		return 0;
+	return set_option(rd, sp, key, RBD_OP_TIMEOUT);
+}
+
+/*
  * Reads the configuration like qemu's rbd: driver (the default files when
  * conf= is not given), then the options. timeout= bounds the requests to
- * the OSDs and the monitors (0: librados' default, forever). The cache stays
- * off whatever they say: a write librbd acknowledged from its cache would be
- * lost if the client were fenced, and write-through would not hold.
+ * the OSDs and the monitors. The cache stays off whatever they say: a write
+ * librbd acknowledged from its cache would be lost if the client were
+ * fenced, and write-through would not hold.
  */
 static int configure(struct rbd_disk *rd, const struct rbd_spec *sp)
 {
-	const char *timeout = sp->timeout ? sp->timeout : RBD_OP_TIMEOUT;
 	int ret = rados_conf_read_file(rd->cluster, sp->conf);
 
 	if (ret < 0 && sp->conf) {
@@ -147,9 +162,9 @@ static int configure(struct rbd_disk *rd, const struct rbd_spec *sp)
 	}
 	ret = set_option(rd, sp, "client_mount_timeout", RBD_MOUNT_TIMEOUT);
 	if (ret == 0)
-		ret = set_option(rd, sp, "rados_osd_op_timeout", timeout);
+		ret = set_timeout(rd, sp, "rados_osd_op_timeout");
 	if (ret == 0)
-		ret = set_option(rd, sp, "rados_mon_op_timeout", timeout);
+		ret = set_timeout(rd, sp, "rados_mon_op_timeout");
 	for (unsigned int i = 0; ret == 0 && i < sp->noptions; i++)
 		ret = set_option(rd, sp, sp->keys[i], sp->values[i]);
 	if (ret == 0)
@@ -281,6 +296,19 @@ static void close_rbd_disk(struct vb_disk *disk)
 	disk->path = NULL;
 }
 
+/* The request timeout in effect, for the log. */
+static void describe_timeout(struct rbd_disk *rd, char *buf, size_t len)
+{
+	char value[32];
+
+	if (rados_conf_get(rd->cluster, "rados_osd_op_timeout", value, sizeof(value)) < 0)
+		snprintf(buf, len, "request timeout unknown");
+	else if (strtod(value, NULL) == 0)
+		snprintf(buf, len, "no request timeout");
+	else
+		snprintf(buf, len, "request timeout %s s", value);
+}
+
 static int open_rbd_disk(struct vb_disk *disk, const struct vb_engine *e, const char *spec,
 			 bool readonly)
 {
@@ -308,10 +336,14 @@ static int open_rbd_disk(struct vb_disk *disk, const struct vb_engine *e, const 
 		ret = connect_pool(rd, &sp);
 	if (ret == 0)
 		ret = open_device_image(rd, &sp, disk, e->param == RBD_BREAK_LOCK);
-	if (ret == 0)
-		vb_info("disk rbd:%s/%s: %llu bytes, %s", sp.pool, sp.image,
+	if (ret == 0) {
+		char timeout[64];
+
+		describe_timeout(rd, timeout, sizeof(timeout));
+		vb_info("disk rbd:%s/%s: %llu bytes, %s, %s", sp.pool, sp.image,
 			(unsigned long long)disk->size,
-			readonly ? "read-only" : "exclusive lock held");
+			readonly ? "read-only" : "exclusive lock held", timeout);
+	}
 out:
 	free(copy);
 	if (ret < 0)
