@@ -205,7 +205,8 @@ static int open_image(rados_ioctx_t ioctx, const char *name, bool readonly, rbd_
 
 /*
  * Breaks the lock of whoever holds it: the cluster blocklists the owner, so
- * no write it still sends can land once this returns.
+ * no write it still sends can land once this returns. Not locked: nothing
+ * to do (-ENOENT).
  */
 static int break_lock(struct rbd_disk *rd, const struct rbd_spec *sp)
 {
@@ -214,6 +215,8 @@ static int break_lock(struct rbd_disk *rd, const struct rbd_spec *sp)
 	size_t n = 4;
 	int ret = rbd_lock_get_owners(rd->image, &mode, owners, &n);
 
+	if (ret == -ENOENT)
+		return 0;
 	if (ret < 0)
 		return ret;
 	for (size_t i = 0; ret == 0 && i < n; i++) {
@@ -225,16 +228,18 @@ static int break_lock(struct rbd_disk *rd, const struct rbd_spec *sp)
 	return ret;
 }
 
-/* The exclusive lock, held as long as the image is open: no other client writes meanwhile. */
+/*
+ * The exclusive lock, held as long as the image is open: no other client
+ * writes meanwhile. break-lock breaks first: rbd_lock_acquire refuses a live
+ * owner at once, but waits for a dead one (a killed daemon) until the OSD
+ * drops its watch, 30 s, before librbd breaks its lock itself.
+ */
 static int take_lock(struct rbd_disk *rd, const struct rbd_spec *sp, bool may_break)
 {
-	int ret = rbd_lock_acquire(rd->image, RBD_LOCK_MODE_EXCLUSIVE);
+	int ret = may_break ? break_lock(rd, sp) : 0;
 
-	if ((ret == -EBUSY || ret == -EROFS) && may_break) {
-		ret = break_lock(rd, sp);
-		if (ret == 0)
-			ret = rbd_lock_acquire(rd->image, RBD_LOCK_MODE_EXCLUSIVE);
-	}
+	if (ret == 0)
+		ret = rbd_lock_acquire(rd->image, RBD_LOCK_MODE_EXCLUSIVE);
 	if (ret == -EBUSY || ret == -EROFS)
 		vb_err("rbd:%s/%s: the image is locked by another client (--engine rbd:break-lock takes it over)",
 		       sp->pool, sp->image);
