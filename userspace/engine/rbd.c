@@ -74,7 +74,7 @@ static int parse_spec(char *s, struct rbd_spec *sp)
 
 	memset(sp, 0, sizeof(*sp));
 	if (strncmp(s, RBD_PREFIX, strlen(RBD_PREFIX)) != 0) {
-		vb_err("--engine rbd needs --disk rbd:POOL/IMAGE[:conf=PATH][:id=NAME][:KEY=VALUE]..., not '%s'",
+		vb_err("--engine rbd needs --disk rbd:POOL/IMAGE[:conf=PATH][:id=NAME][:timeout=SEC][:KEY=VALUE]..., not '%s'",
 		       s);
 		return -EINVAL;
 	}
