@@ -4,8 +4,10 @@
 # daemon gets the inflight region back and no guest write may be lost, fail or be corrupted.
 #
 # Settings (environment): VBRIDGE_SEED (guest workload and kill timing; random by default, printed),
-# VBRIDGE_KILLS (kill/restart cycles to do, default 24; at least 20 must happen),
-# VBRIDGE_WORK_SECONDS (workload duration, default 60), VBRIDGE_THREADS (guest writers, default 16),
+# VBRIDGE_BACKEND (file, default: an image file; rbd: an RBD image on the throw-away cluster of
+# tests/lib/ceph.sh, each restarted daemon breaking the killed one's lock with --engine rbd:break-lock),
+# VBRIDGE_KILLS (kill/restart cycles to do, default 24, rbd 10; at least 20, rbd 8, must happen),
+# VBRIDGE_WORK_SECONDS (workload duration, default 60, rbd 40), VBRIDGE_THREADS (guest writers, default 16),
 # VBRIDGE_NO_KILL=1 (no kills: checks the workload and this script against a daemon left alone),
 # VBRIDGE_KEEP=1 (keep the temp folder; processes are always stopped).
 set -uo pipefail
@@ -16,8 +18,13 @@ cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 # shellcheck source=../lib/tagwrite.sh
 . tests/lib/tagwrite.sh
-MIN_KILLS=20
-KILLS=${VBRIDGE_KILLS:-24}
+BACKEND=${VBRIDGE_BACKEND:-file}
+case "$BACKEND" in
+file) MIN_KILLS=20 KILLS=${VBRIDGE_KILLS:-24} WORK_SECONDS=${VBRIDGE_WORK_SECONDS:-60} ;;
+# A restart connects to the cluster and breaks a lock (about 1.5 s): fewer kills in a shorter run.
+rbd) MIN_KILLS=8 KILLS=${VBRIDGE_KILLS:-10} WORK_SECONDS=${VBRIDGE_WORK_SECONDS:-40} ;;
+*) echo "VBRIDGE_BACKEND must be file or rbd" >&2; exit 2 ;;
+esac
 # split (QEMU's default) or packed virtqueues
 RING=${VBRIDGE_RING:-split}
 case "$RING" in
@@ -26,7 +33,6 @@ packed) RING_OPT=,packed=on ;;
 *) echo "VBRIDGE_RING must be split or packed" >&2; exit 2 ;;
 esac
 [ -z "${VBRIDGE_NO_KILL:-}" ] || KILLS=0
-WORK_SECONDS=${VBRIDGE_WORK_SECONDS:-60}
 STALL_SECONDS=15	# a guest I/O pending this long fails the run (a lost request never completes)
 THREADS=${VBRIDGE_THREADS:-16}	# guest writer threads, one write in flight each
 GUEST_TIMEOUT=$((WORK_SECONDS + 120))
@@ -40,6 +46,7 @@ cleanup() {
 	[ -n "$vb_pid" ] && kill -KILL "$vb_pid" 2>/dev/null
 	# QEMU dies with the guest_run subshell (parent-death signals).
 	[ -n "$guest_job" ] && kill -TERM "$guest_job" 2>/dev/null
+	[ "$BACKEND" != rbd ] || ceph_stop
 	remove_tmp
 }
 trap cleanup EXIT
@@ -54,9 +61,24 @@ if [ ! -x "$TAGWRITE" ] || [ ! -x "$VBRIDGE" ]; then
 fi
 
 sock=$tmp/vb.sock
-img=$tmp/disk.img
+img=$tmp/disk.img	# with rbd, the image exported at the end
 console=$tmp/guest.log
-truncate -s $((DISK_MIB * MiB)) "$img"
+if [ "$BACKEND" = rbd ]; then
+	# shellcheck source=../lib/ceph.sh
+	. tests/lib/ceph.sh
+	if ! check "a single-node Ceph cluster starts" ceph_start "$tmp/ceph" ||
+		! check "a $DISK_MIB MiB image with exclusive-lock" rbd --conf "$CEPH_CONF" create \
+			--size "$DISK_MIB"M --image-feature layering,exclusive-lock "$CEPH_POOL/tagwrite"; then
+		tap_done
+		exit 1
+	fi
+	# The killed daemon still holds the lock: librbd would take it over by itself only once the
+	# OSD drops the dead client's watch (osd_client_watch_timeout, 30 s), so each restart breaks it.
+	disk_args=(--engine rbd:break-lock --disk "rbd:$CEPH_POOL/tagwrite:conf=$CEPH_CONF")
+else
+	truncate -s $((DISK_MIB * MiB)) "$img"
+	disk_args=(--disk "$img")
+fi
 
 # --- the daemon instances: vbridge-N.log each; a SIGKILLed one leaves its socket file behind
 instances=0
@@ -64,10 +86,10 @@ crashed=()	  # instances that were gone before we killed them, or died of someth
 start_vbridge() {
 	instances=$((instances + 1))
 	vblog=$tmp/vbridge-$instances.log
-	"$VBRIDGE" serve --socket "$sock" --disk "$img" --queues 2 --log-level debug >"$vblog" 2>&1 &
+	"$VBRIDGE" serve --socket "$sock" "${disk_args[@]}" --queues 2 --log-level debug >"$vblog" 2>&1 &
 	vb_pid=$!
 	# The stale socket of the previous instance is there already: wait for this one to listen.
-	for _ in $(seq 250); do
+	for _ in $(seq 1000); do
 		grep -q "listening on" "$vblog" 2>/dev/null && return 0
 		kill -0 "$vb_pid" 2>/dev/null || break
 		sleep 0.02
@@ -208,6 +230,13 @@ fi
 check "no daemon instance died on its own (only our SIGKILLs; the last exits 0 on SIGTERM)" test "${#crashed[@]}" -eq 0
 [ "${#crashed[@]}" -eq 0 ] || echo "# crashed: ${crashed[*]}"
 check "guest ran to the end (status ${status:-none}, exit $guest_rc)" test "$guest_rc" -eq 0 -a "$status" = ok
+if [ "$BACKEND" = rbd ]; then
+	broke=$(grep -l "breaking the lock of" "$tmp"/vbridge-*.log 2>/dev/null | wc -l)
+	check "each of the $((instances - 1)) restarted instances broke the killed one's lock ($broke did)" \
+		test "$broke" -eq $((instances - 1)) -a ! -n "$(grep -l "breaking the lock of" "$tmp/vbridge-1.log")"
+	check "rbd export reads the image for the manifest check" \
+		rbd --conf "$CEPH_CONF" export --no-progress "$CEPH_POOL/tagwrite" "$img"
+fi
 tagwrite_checks "includes waiting for a restart"
 
 if [ "$tap_failed" -ne 0 ]; then

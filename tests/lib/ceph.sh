@@ -8,7 +8,7 @@
 #
 # Sourced by a shell test:
 #   . tests/lib/ceph.sh
-#   ceph_start DIR      # sets CEPH_CONF, CEPH_KEYRING, CEPH_POOL, CEPH_IMAGE
+#   ceph_start DIR      # sets CEPH_CONF, CEPH_KEYRING, CEPH_POOL, CEPH_IMAGE, CEPH_OSD_PID
 #   ceph_stop           # also run it from a trap: it never fails
 # Or run, for programs in other languages (tests/vhost/rbd.c):
 #   tests/lib/ceph.sh serve DIR
@@ -110,6 +110,7 @@ ceph_start() { # DIR
 		ceph-osd --conf "$CEPH_CONF" -i 0 --mkfs --osd-uuid "$uuid"
 	} >>"$d/log/setup.log" 2>&1 || { ceph_fail "$d" "osd mkfs"; return 1; }
 	ceph-osd --conf "$CEPH_CONF" -i 0 -f >>"$d/log/daemons.log" 2>&1 &
+	CEPH_OSD_PID=$!	# for tests that take the cluster away (SIGSTOP)
 	ceph_pids+=($!)
 	{
 		ceph_cmd osd pool create "$CEPH_POOL" 8 8 &&

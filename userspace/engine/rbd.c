@@ -19,6 +19,12 @@
 #define RBD_MAX_OPTIONS 16
 /* Seconds rados_connect may take: a cluster that is not there must fail the start, not hang it. */
 #define RBD_MOUNT_TIMEOUT "20"
+/*
+ * Seconds a request may wait for the cluster before it fails (timeout=):
+ * librados waits forever by default, and a guest would then hang on a
+ * cluster that went away. Long enough for an OSD to restart or fail over.
+ */
+#define RBD_OP_TIMEOUT "30"
 #define RBD_POLL_BATCH 32
 
 /* e->param of --engine rbd:break-lock. */
@@ -37,6 +43,8 @@ struct rbd_disk {
 	rbd_image_t image;
 	int event_fd;
 	pthread_mutex_t lock;
+	/* Requests failed since the last one that succeeded; under lock. */
+	unsigned long failing;
 };
 
 struct rbd_engine {
@@ -55,7 +63,7 @@ struct rbd_req {
 
 /* rbd:POOL/IMAGE[:KEY=VALUE]..., split in place (no escapes). */
 struct rbd_spec {
-	char *pool, *image, *conf, *id;
+	char *pool, *image, *conf, *id, *timeout;
 	char *keys[RBD_MAX_OPTIONS], *values[RBD_MAX_OPTIONS];
 	unsigned int noptions;
 };
@@ -66,7 +74,7 @@ static int parse_spec(char *s, struct rbd_spec *sp)
 
 	memset(sp, 0, sizeof(*sp));
 	if (strncmp(s, RBD_PREFIX, strlen(RBD_PREFIX)) != 0) {
-		vb_err("--engine rbd needs --disk rbd:POOL/IMAGE[:conf=PATH][:id=NAME][:KEY=VALUE]..., not '%s'",
+		vb_err("--engine rbd needs --disk rbd:POOL/IMAGE[:conf=PATH][:id=NAME][:timeout=SEC][:KEY=VALUE]..., not '%s'",
 		       s);
 		return -EINVAL;
 	}
@@ -90,6 +98,14 @@ static int parse_spec(char *s, struct rbd_spec *sp)
 			sp->conf = eq + 1;
 		} else if (strcmp(field, "id") == 0) {
 			sp->id = eq + 1;
+		} else if (strcmp(field, "timeout") == 0) {
+			sp->timeout = eq + 1;
+			if (strspn(sp->timeout, "0123456789") != strlen(sp->timeout) ||
+			    strlen(sp->timeout) > 6) {
+				vb_err("rbd:%s/%s: timeout=%s is not a number of seconds",
+				       sp->pool, sp->image, sp->timeout);
+				return -EINVAL;
+			}
 		} else if (sp->noptions == RBD_MAX_OPTIONS) {
 			vb_err("rbd:%s/%s: more than %d options", sp->pool, sp->image, RBD_MAX_OPTIONS);
 			return -EINVAL;
@@ -113,10 +129,27 @@ static int set_option(struct rbd_disk *rd, const struct rbd_spec *sp, const char
 }
 
 /*
+ * A request timeout: timeout= if given, else the configuration file's if it
+ * sets one (librados' default, 0, waits forever), else vbridge's default.
+ */
+static int set_timeout(struct rbd_disk *rd, const struct rbd_spec *sp, const char *key)
+{
+	char value[64];
+
+	if (sp->timeout)
+		return set_option(rd, sp, key, sp->timeout);
+	if (rados_conf_get(rd->cluster, key, value, sizeof(value)) == 0 &&
+	    strtod(value, NULL) != 0)
+		return 0;
+	return set_option(rd, sp, key, RBD_OP_TIMEOUT);
+}
+
+/*
  * Reads the configuration like qemu's rbd: driver (the default files when
- * conf= is not given), then the options. The cache stays off whatever they
- * say: a write librbd acknowledged from its cache would be lost if the
- * client were fenced, and write-through would not hold.
+ * conf= is not given), then the options. timeout= bounds the requests to
+ * the OSDs and the monitors. The cache stays off whatever they say: a write
+ * librbd acknowledged from its cache would be lost if the client were
+ * fenced, and write-through would not hold.
  */
 static int configure(struct rbd_disk *rd, const struct rbd_spec *sp)
 {
@@ -128,6 +161,10 @@ static int configure(struct rbd_disk *rd, const struct rbd_spec *sp)
 		return ret;
 	}
 	ret = set_option(rd, sp, "client_mount_timeout", RBD_MOUNT_TIMEOUT);
+	if (ret == 0)
+		ret = set_timeout(rd, sp, "rados_osd_op_timeout");
+	if (ret == 0)
+		ret = set_timeout(rd, sp, "rados_mon_op_timeout");
 	for (unsigned int i = 0; ret == 0 && i < sp->noptions; i++)
 		ret = set_option(rd, sp, sp->keys[i], sp->values[i]);
 	if (ret == 0)
@@ -168,7 +205,8 @@ static int open_image(rados_ioctx_t ioctx, const char *name, bool readonly, rbd_
 
 /*
  * Breaks the lock of whoever holds it: the cluster blocklists the owner, so
- * no write it still sends can land once this returns.
+ * no write it still sends can land once this returns. Not locked: nothing
+ * to do (-ENOENT).
  */
 static int break_lock(struct rbd_disk *rd, const struct rbd_spec *sp)
 {
@@ -177,6 +215,8 @@ static int break_lock(struct rbd_disk *rd, const struct rbd_spec *sp)
 	size_t n = 4;
 	int ret = rbd_lock_get_owners(rd->image, &mode, owners, &n);
 
+	if (ret == -ENOENT)
+		return 0;
 	if (ret < 0)
 		return ret;
 	for (size_t i = 0; ret == 0 && i < n; i++) {
@@ -188,16 +228,18 @@ static int break_lock(struct rbd_disk *rd, const struct rbd_spec *sp)
 	return ret;
 }
 
-/* The exclusive lock, held as long as the image is open: no other client writes meanwhile. */
+/*
+ * The exclusive lock, held as long as the image is open: no other client
+ * writes meanwhile. break-lock breaks first: rbd_lock_acquire refuses a live
+ * owner at once, but waits for a dead one (a killed daemon) until the OSD
+ * drops its watch, 30 s, before librbd breaks its lock itself.
+ */
 static int take_lock(struct rbd_disk *rd, const struct rbd_spec *sp, bool may_break)
 {
-	int ret = rbd_lock_acquire(rd->image, RBD_LOCK_MODE_EXCLUSIVE);
+	int ret = may_break ? break_lock(rd, sp) : 0;
 
-	if ((ret == -EBUSY || ret == -EROFS) && may_break) {
-		ret = break_lock(rd, sp);
-		if (ret == 0)
-			ret = rbd_lock_acquire(rd->image, RBD_LOCK_MODE_EXCLUSIVE);
-	}
+	if (ret == 0)
+		ret = rbd_lock_acquire(rd->image, RBD_LOCK_MODE_EXCLUSIVE);
 	if (ret == -EBUSY || ret == -EROFS)
 		vb_err("rbd:%s/%s: the image is locked by another client (--engine rbd:break-lock takes it over)",
 		       sp->pool, sp->image);
@@ -259,6 +301,19 @@ static void close_rbd_disk(struct vb_disk *disk)
 	disk->path = NULL;
 }
 
+/* The request timeout in effect, for the log. */
+static void describe_timeout(struct rbd_disk *rd, char *buf, size_t len)
+{
+	char value[32];
+
+	if (rados_conf_get(rd->cluster, "rados_osd_op_timeout", value, sizeof(value)) < 0)
+		snprintf(buf, len, "request timeout unknown");
+	else if (strtod(value, NULL) == 0)
+		snprintf(buf, len, "no request timeout");
+	else
+		snprintf(buf, len, "request timeout %s s", value);
+}
+
 static int open_rbd_disk(struct vb_disk *disk, const struct vb_engine *e, const char *spec,
 			 bool readonly)
 {
@@ -286,10 +341,14 @@ static int open_rbd_disk(struct vb_disk *disk, const struct vb_engine *e, const 
 		ret = connect_pool(rd, &sp);
 	if (ret == 0)
 		ret = open_device_image(rd, &sp, disk, e->param == RBD_BREAK_LOCK);
-	if (ret == 0)
-		vb_info("disk rbd:%s/%s: %llu bytes, %s", sp.pool, sp.image,
+	if (ret == 0) {
+		char timeout[64];
+
+		describe_timeout(rd, timeout, sizeof(timeout));
+		vb_info("disk rbd:%s/%s: %llu bytes, %s, %s", sp.pool, sp.image,
 			(unsigned long long)disk->size,
-			readonly ? "read-only" : "exclusive lock held");
+			readonly ? "read-only" : "exclusive lock held", timeout);
+	}
 out:
 	free(copy);
 	if (ret < 0)
@@ -371,6 +430,21 @@ static int rbd_poll_fd(void *state)
 }
 
 /*
+ * The log says when requests start to fail (the cluster went away, or did
+ * not answer within timeout=) and when they succeed again, not every failure.
+ */
+static void note_result(struct rbd_disk *rd, const char *path, int res)
+{
+	if (res < 0 && rd->failing++ == 0)
+		vb_err("%s: requests fail: %s%s", path, strerror(-res),
+		       res == -ETIMEDOUT ? " (the cluster did not answer within timeout=)" : "");
+	else if (res >= 0 && rd->failing) {
+		vb_info("%s: requests succeed again, after %lu failed", path, rd->failing);
+		rd->failing = 0;
+	}
+}
+
+/*
  * Every queue wakes for every completion of the image. The one that reaps
  * it keeps its own and forwards the others' to their lists, then signals
  * the eventfd again so that their owners wake and take them.
@@ -398,6 +472,7 @@ static void rbd_reap(void *state)
 
 			r->res = (int)rbd_aio_get_return_value(done[i]);
 			rbd_aio_release(done[i]);
+			note_result(rd, re->io->disk->path, r->res);
 			vb_req_list_push(&r->owner->forwarded, req);
 			forwarded |= r->owner != re;
 		}
