@@ -6,6 +6,15 @@ static bool overlap(const struct vb_blk_req *a, const struct vb_blk_req *b)
 	return vb_ranges_overlap(a->offset, a->len, b->offset, b->len);
 }
 
+void vb_req_list_resubmit(struct vb_req_list *parked,
+			  void (*submit)(void *state, struct vb_blk_req *req), void *state)
+{
+	for (struct vb_blk_req *req = vb_req_list_take(parked), *next; req; req = next) {
+		next = vb_req_next(req);
+		submit(state, req);
+	}
+}
+
 bool vb_req_list_overlaps(struct vb_req_list *list, const struct vb_blk_req *req)
 {
 	for (struct vb_blk_req *p = list->head; p; p = vb_req_next(p)) {

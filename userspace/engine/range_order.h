@@ -26,6 +26,12 @@ static inline bool vb_ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint
 	return a < b + blen && b < a + alen;
 }
 
+/*
+ * Takes every request parked and hands it to submit again, in arrival
+ * order (submit parks again what must still wait).
+ */
+void vb_req_list_resubmit(struct vb_req_list *parked,
+			  void (*submit)(void *state, struct vb_blk_req *req), void *state);
 /* Whether a request of list (parked ahead of req) overlaps req. */
 bool vb_req_list_overlaps(struct vb_req_list *list, const struct vb_blk_req *req);
 

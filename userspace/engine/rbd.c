@@ -493,17 +493,15 @@ static bool must_wait(struct rbd_engine *re, struct vb_blk_req *req)
 	return on_fenced_range(re->rd, req);
 }
 
-static void admit(struct rbd_engine *re, struct vb_blk_req *req)
+/* Sends req, or parks it: the queue goes on, and flush looks again. */
+static void rbd_submit(void *state, struct vb_blk_req *req)
 {
+	struct rbd_engine *re = state;
+
 	if (must_wait(re, req))
 		vb_req_list_push(&re->parked, req);
 	else
 		send_req(re, req);
-}
-
-static void rbd_submit(void *state, struct vb_blk_req *req)
-{
-	admit(state, req);
 }
 
 /* Parked requests whose range cleared go out, in order. */
@@ -511,10 +509,7 @@ static void rbd_release_parked(void *state)
 {
 	struct rbd_engine *re = state;
 
-	for (struct vb_blk_req *req = vb_req_list_take(&re->parked), *next; req; req = next) {
-		next = vb_req_next(req);
-		admit(re, req);
-	}
+	vb_req_list_resubmit(&re->parked, rbd_submit, re);
 }
 
 /* Parked requests clear without a word (an abandoned write ended): the worker looks again every millisecond. */

@@ -159,17 +159,14 @@ static bool must_wait(struct uring_engine *u, struct vb_blk_req *req)
 }
 
 /* Issues req, or parks it: the queue goes on, and flush looks again. */
-static void admit(struct uring_engine *u, struct vb_blk_req *req)
+static void uring_submit(void *state, struct vb_blk_req *req)
 {
+	struct uring_engine *u = state;
+
 	if (must_wait(u, req))
 		vb_req_list_push(&u->parked, req);
 	else
 		vb_uring_engine_submit(u->io, req);
-}
-
-static void uring_submit(void *state, struct vb_blk_req *req)
-{
-	admit(state, req);
 }
 
 /* Parked requests whose range cleared go out, in order; then the batch, timed. */
@@ -177,10 +174,7 @@ static void uring_flush(void *state)
 {
 	struct uring_engine *u = state;
 
-	for (struct vb_blk_req *req = vb_req_list_take(&u->parked), *next; req; req = next) {
-		next = vb_req_next(req);
-		admit(u, req);
-	}
+	vb_req_list_resubmit(&u->parked, uring_submit, u);
 	/* An empty submission says nothing about the disk: only batches are timed. */
 	if (io_uring_sq_ready(u->io->ring))
 		vb_submit_watched(&u->io->watch, u->io->ring);
