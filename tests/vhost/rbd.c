@@ -336,7 +336,7 @@ static void test_lock_break(void)
 #define F_SUSPEND ((1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) | \
 		   (1ull << VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT))
 
-enum suspend_case { S_STOP, S_RESUME, S_HANDOVER };
+enum suspend_case { S_STOP, S_RESUME, S_HANDOVER, S_DISCONNECT };
 
 static struct {
 	const char *name;
@@ -488,10 +488,35 @@ static void s_handoff(void)
 			      &sr.inf) == 0, "hand-over to a daemon that breaks the lock");
 }
 
+/*
+ * The front-end goes away with the requests still with the cluster; a new
+ * one writes the blocks of the old writes at once, in one request, which
+ * the daemon holds back until they ended. One result.
+ */
+static void s_reconnect_and_write(void)
+{
+	struct vu_blk_req req;
+	uint8_t *buf;
+	bool ok;
+
+	vu_dev_close(&sr.dev);
+	if (vu_dev_open(&dev, d.sock, NULL) < 0 || vu_blk_req_init(&dev, &req) < 0 ||
+	    !(buf = vu_mem_alloc(&dev, SNW * SBLK, 4096)))
+		tap_bail("%s: a new front-end cannot connect: %s", sr.name, dev.err);
+	vu_pattern_fill(buf, SNW * SBLK, SEED_B, SWRITE_OFF);
+	vu_blk_prep_write(&req, SWRITE_OFF / 512, buf, SNW * SBLK);
+	ok = run(dev.vqs[0], &req) == VIRTIO_BLK_S_OK && s_image_holds(SEED_B) &&
+	     vu_daemon_log_has(&d, "the cluster ended every request abandoned at suspension");
+	tap_ok(ok, "%s: the daemon lives; a new front-end's write over the old writes' blocks lands after them",
+	       sr.name);
+	vu_blk_req_fini(&req);
+	vu_dev_close(&dev);
+}
+
 static void test_suspend(enum suspend_case how)
 {
 	static const char *names[] = { "suspend, stop", "suspend, same daemon",
-				       "suspend, hand-over" };
+				       "suspend, hand-over", "suspend, disconnect" };
 	static uint8_t before[SMEM];
 	uint64_t calls;
 	int rc;
@@ -523,6 +548,8 @@ static void test_suspend(enum suspend_case how)
 		tap_ok(s_image_holds(SEED_B) &&
 		       vu_daemon_log_has(&d, "the cluster ended every request abandoned at suspension"),
 		       "%s: the old writes ended first: every block holds the newer data", sr.name);
+	} else if (how == S_DISCONNECT) {
+		s_reconnect_and_write();
 	} else {
 		s_handoff();
 		s_newer_writes();
@@ -530,9 +557,11 @@ static void test_suspend(enum suspend_case how)
 		       "%s: a second daemon breaks the lock and completes every request and newer writes to the same blocks, the reads' data right",
 		       sr.name);
 	}
-	vu_dev_close(&sr.dev);
+	if (how != S_DISCONNECT)
+		vu_dev_close(&sr.dev);
 	rc = vu_daemon_stop(&d);
-	tap_ok(rc == 0 && vu_daemon_log_has(&d, how == S_RESUME ? "abandoned at suspension" :
+	tap_ok(rc == 0 && vu_daemon_log_has(&d, how == S_RESUME || how == S_DISCONNECT ?
+						       "the cluster ended every request abandoned" :
 					       "requests abandoned at suspension (16 writes) to end"),
 	       "%s: SIGTERM ends the old daemon with status 0 (after waiting for what it abandoned)",
 	       sr.name);
@@ -574,7 +603,7 @@ int main(void)
 	char bad_keyring[300];
 
 	vu_harness_init(600);
-	tap_plan_vbridge_only(46, "the rbd engine is vbridge's", "rbd engine");
+	tap_plan_vbridge_only(50, "the rbd engine is vbridge's", "rbd engine");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (!tap_ok(start_cluster(), "a single-node Ceph cluster starts"))
 		tap_bail("no cluster (its log is in %s/log with VU_KEEP=1)", cluster.dir);
@@ -604,6 +633,7 @@ int main(void)
 	test_suspend(S_STOP);
 	test_suspend(S_RESUME);
 	test_suspend(S_HANDOVER);
+	test_suspend(S_DISCONNECT);
 	osd_set("ms_inject_delay_type", "none");
 
 	test_bad_start(disk_spec("nopool/img", ""), "no such pool", "a missing pool");
