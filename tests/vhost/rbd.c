@@ -328,7 +328,7 @@ static void test_lock_break(void)
 #define SMEM (8u << 20)
 #define SREAD_OFF (32ull << 20)
 #define SWRITE_OFF (40ull << 20)
-#define DELAY_MAX_S 4
+#define DELAY_MAX_S 6
 #define SREPLY_MS 50
 #define SEED_OLD 601u
 #define SEED_A 602u
@@ -559,6 +559,9 @@ static void test_suspend(enum suspend_case how)
 	}
 	if (how != S_DISCONNECT)
 		vu_dev_close(&sr.dev);
+	/* The daemon gets 5 s to exit: let the OSD release what it holds first. */
+	if (how == S_HANDOVER)
+		sleep(DELAY_MAX_S);
 	rc = vu_daemon_stop(&d);
 	tap_ok(rc == 0 && vu_daemon_log_has(&d, how == S_RESUME || how == S_DISCONNECT ?
 						       "the cluster ended every request abandoned" :
