@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vhost_inflight.h"
 #include "vu_frontend.h"
 #include "vu_harness.h"
 
@@ -313,6 +314,276 @@ static void test_lock_break(void)
 	vu_daemon_teardown(&d2);
 }
 
+/*
+ * Suspension with the cluster slow: the OSD holds every message of the old
+ * daemon's connection up to DELAY_MAX_S (ms_inject_delay, in order), so its
+ * reads and writes are with the cluster at the stop, and its writes reach
+ * the OSD late, after a second daemon broke its lock.
+ */
+#define SQS 256
+#define SNR 16
+#define SNW 16
+#define SN (SNR + SNW)
+#define SBLK 4096u
+#define SMEM (8u << 20)
+#define SREAD_OFF (32ull << 20)
+#define SWRITE_OFF (40ull << 20)
+#define DELAY_MAX_S 6
+#define SREPLY_MS 50
+#define SEED_OLD 601u
+#define SEED_A 602u
+#define SEED_B 603u
+#define F_SUSPEND ((1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) | \
+		   (1ull << VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT))
+
+enum suspend_case { S_STOP, S_RESUME, S_HANDOVER, S_DISCONNECT };
+
+static struct {
+	const char *name;
+	struct vu_dev dev;
+	struct vu_inflight inf;
+	struct vu_vq *vq;
+	struct vu_blk_req rd[SNR], wr[SNW], nw[SNW];
+	uint8_t *rbuf[SNR], *wbuf[SNW], *nbuf[SNW];
+} sr;
+
+static uint64_t s_read_off(unsigned i) { return SREAD_OFF + (uint64_t)i * SBLK; }
+static uint64_t s_write_off(unsigned i) { return SWRITE_OFF + (uint64_t)i * SBLK; }
+
+/* Through the OSD's admin socket: a command through the messenger would be held up too. */
+static void osd_set(const char *key, const char *value)
+{
+	char kv[128];
+
+	snprintf(kv, sizeof(kv), "%s %s", key, value);
+	if (!sh_ok("ceph --conf %1$s daemon osd.0 config set %2$s >/dev/null", kv))
+		tap_bail("cannot set the OSD's %s", key);
+}
+
+static void s_must(bool ok, const char *what)
+{
+	if (!ok)
+		tap_bail("%s: %s: %s", sr.name, what, sr.dev.err);
+}
+
+/* Daemon d with SNR reads and SNW writes fetched and held up at the OSD. */
+static void s_rig_up(void)
+{
+	struct vu_daemon_opts o = { .engine = "rbd" };
+	char delay[16];
+
+	/* Only connections made from now on get a delay queue: the daemon's, the next one's. */
+	osd_set("ms_inject_delay_type", "client");
+	osd_set("ms_inject_delay_probability", "0");
+	vu_daemon_use_disk(&d, disk_spec("rbd/img", ""));
+	if (vu_daemon_start(&d, &o) < 0)
+		tap_bail("%s: the daemon does not start", sr.name);
+	vu_dev_init(&sr.dev);
+	s_must(vu_connect(&sr.dev, d.sock, 5000) == 0 &&
+	       vu_negotiate(&sr.dev, VU_BLK_FEATURES, VU_PROTOCOL_FEATURES | F_SUSPEND) == 0 &&
+	       vu_inflight_open(&sr.dev, 1, SQS, &sr.inf) == 0 &&
+	       vu_mem_add_region(&sr.dev, 0, SMEM) == 0 && vu_mem_set_table(&sr.dev) == 0 &&
+	       (sr.vq = vu_vq_create(&sr.dev, 0, SQS)) && vu_vq_start(sr.vq) == 0,
+	       "front-end set-up");
+	for (unsigned i = 0; i < SNR; i++)
+		s_must(vu_blk_req_init(&sr.dev, &sr.rd[i]) == 0 &&
+		       (sr.rbuf[i] = vu_mem_alloc(&sr.dev, SBLK, SBLK)), "reads");
+	for (unsigned i = 0; i < SNW; i++)
+		s_must(vu_blk_req_init(&sr.dev, &sr.wr[i]) == 0 &&
+		       vu_blk_req_init(&sr.dev, &sr.nw[i]) == 0 &&
+		       (sr.wbuf[i] = vu_mem_alloc(&sr.dev, SBLK, SBLK)) &&
+		       (sr.nbuf[i] = vu_mem_alloc(&sr.dev, SBLK, SBLK)), "writes");
+	snprintf(delay, sizeof(delay), "%d", DELAY_MAX_S);
+	osd_set("ms_inject_delay_max", delay);
+	osd_set("ms_inject_delay_probability", "1");
+	for (unsigned i = 0; i < SNR; i++) {
+		memset(sr.rbuf[i], 0x5a, SBLK);
+		vu_blk_prep_read(&sr.rd[i], s_read_off(i) / 512, sr.rbuf[i], SBLK);
+		s_must(vu_blk_enqueue(sr.vq, &sr.rd[i]) == 0, "enqueue");
+	}
+	for (unsigned i = 0; i < SNW; i++) {
+		vu_pattern_fill(sr.wbuf[i], SBLK, SEED_A, s_write_off(i));
+		vu_blk_prep_write(&sr.wr[i], s_write_off(i) / 512, sr.wbuf[i], SBLK);
+		s_must(vu_blk_enqueue(sr.vq, &sr.wr[i]) == 0, "enqueue");
+	}
+	vu_vq_kick(sr.vq);
+	for (unsigned ms = 0; vu_inflight_count(&sr.inf, 0) != SN; ms += 5) {
+		if (ms > 3000)
+			tap_bail("%s: the daemon did not fetch the %u requests", sr.name, SN);
+		usleep(5000);
+	}
+	usleep(200000);
+	/* The next daemon's messages go through at once. */
+	osd_set("ms_inject_delay_probability", "0");
+}
+
+/* GET_VRING_BASE with bit 20 replies fast, base and region right. Two results. */
+static void s_suspend(void)
+{
+	int64_t t0 = vu_now_ms();
+	uint32_t base = ~0u;
+	int ret = vu_vq_stop(sr.vq, &base);
+	int64_t ms = vu_now_ms() - t0;
+	unsigned left;
+
+	tap_ok(ret == 0 && ms < SREPLY_MS,
+	       "%s: with %u reads and %u writes held up at the OSD GET_VRING_BASE replies in %lld ms",
+	       sr.name, SNR, SNW, (long long)ms);
+	/* The OSD's delays are random: the first few requests may be back already. */
+	left = vu_inflight_count(&sr.inf, 0);
+	tap_ok(left >= SN / 2 && base == SN - left && sr.vq->used->idx == base,
+	       "%s: base %u is last_avail_idx %u less the %u left inflight, the used index %u",
+	       sr.name, base, SN, left, sr.vq->used->idx);
+}
+
+/* Every request completes once, the reads with the image's data. */
+static bool s_all_complete(bool newer)
+{
+	struct vu_blk_req *all[SN + SNW];
+	bool ok;
+
+	for (unsigned i = 0; i < SNR; i++)
+		all[i] = &sr.rd[i];
+	for (unsigned i = 0; i < SNW; i++) {
+		all[SNR + i] = &sr.wr[i];
+		all[SN + i] = &sr.nw[i];
+	}
+	ok = vu_blk_wait_all(&sr.dev, all, newer ? SN + SNW : SN, TMO) == 0;
+	for (unsigned i = 0; ok && i < SN + (newer ? SNW : 0); i++)
+		ok = all[i]->status == VIRTIO_BLK_S_OK;
+	for (unsigned i = 0; ok && i < SNR; i++)
+		ok = vu_pattern_check(sr.rbuf[i], SBLK, SEED_OLD, s_read_off(i)) == SBLK;
+	return ok && vu_inflight_count(&sr.inf, 0) == 0;
+}
+
+/* The front-end writes newer data to the blocks of the old writes at once. */
+static void s_newer_writes(void)
+{
+	for (unsigned i = 0; i < SNW; i++) {
+		vu_pattern_fill(sr.nbuf[i], SBLK, SEED_B, s_write_off(i));
+		vu_blk_prep_write(&sr.nw[i], s_write_off(i) / 512, sr.nbuf[i], SBLK);
+		s_must(vu_blk_enqueue(sr.vq, &sr.nw[i]) == 0, "newer writes");
+	}
+	vu_vq_kick(sr.vq);
+}
+
+static bool s_image_holds(uint32_t seed)
+{
+	bool ok = true;
+
+	for (unsigned i = 0; ok && i < SNW; i++)
+		ok = image_has_pattern(s_write_off(i), SBLK, seed);
+	return ok;
+}
+
+static void s_handoff(void)
+{
+	struct vu_daemon_opts o_break = { .engine = "rbd:break-lock" };
+
+	if (vu_daemon_setup(&d2, 1 << 20) < 0)
+		tap_bail("cannot create the temp dir");
+	vu_daemon_use_disk(&d2, disk_spec("rbd/img", ""));
+	s_must(vu_daemon_start(&d2, &o_break) == 0 && vu_daemon_log_has(&d2, "breaking the lock") &&
+	       vu_dev_handoff(&sr.dev, d2.sock, VU_BLK_FEATURES, VU_PROTOCOL_FEATURES | F_SUSPEND,
+			      &sr.inf) == 0, "hand-over to a daemon that breaks the lock");
+}
+
+/*
+ * The front-end goes away with the requests still with the cluster; a new
+ * one writes the blocks of the old writes at once, in one request, which
+ * the daemon holds back until they ended. One result.
+ */
+static void s_reconnect_and_write(void)
+{
+	struct vu_blk_req req;
+	uint8_t *buf;
+	bool ok;
+
+	vu_dev_close(&sr.dev);
+	if (vu_dev_open(&dev, d.sock, NULL) < 0 || vu_blk_req_init(&dev, &req) < 0 ||
+	    !(buf = vu_mem_alloc(&dev, SNW * SBLK, 4096)))
+		tap_bail("%s: a new front-end cannot connect: %s", sr.name, dev.err);
+	vu_pattern_fill(buf, SNW * SBLK, SEED_B, SWRITE_OFF);
+	vu_blk_prep_write(&req, SWRITE_OFF / 512, buf, SNW * SBLK);
+	ok = run(dev.vqs[0], &req) == VIRTIO_BLK_S_OK && s_image_holds(SEED_B) &&
+	     vu_daemon_log_has(&d, "the cluster ended every request abandoned at suspension");
+	tap_ok(ok, "%s: the daemon lives; a new front-end's write over the old writes' blocks lands after them",
+	       sr.name);
+	vu_blk_req_fini(&req);
+	vu_dev_close(&dev);
+}
+
+static void test_suspend(enum suspend_case how)
+{
+	static const char *names[] = { "suspend, stop", "suspend, same daemon",
+				       "suspend, hand-over", "suspend, disconnect" };
+	static uint8_t before[SMEM];
+	uint64_t calls;
+	int rc;
+
+	memset(&sr, 0, sizeof(sr));
+	sr.name = names[how];
+	s_rig_up();
+	s_suspend();
+	if (how == S_STOP) {
+		memcpy(before, sr.dev.regions[0].host, SMEM);
+		while (read(sr.vq->call_fd, &calls, sizeof(calls)) > 0)
+			;
+		usleep((DELAY_MAX_S + 1) * 1000000);
+		tap_ok(memcmp(before, sr.dev.regions[0].host, SMEM) == 0 &&
+		       read(sr.vq->call_fd, &calls, sizeof(calls)) < 0 && errno == EAGAIN &&
+		       s_image_holds(SEED_A),
+		       "%s: once the cluster answered, guest memory is byte-identical (the read buffers' poison too), no call, the writes landed",
+		       sr.name);
+		s_handoff();
+		tap_ok(s_all_complete(false) && s_image_holds(SEED_A),
+		       "%s: a second daemon completes the %u requests once, the reads' data right",
+		       sr.name, SN);
+	} else if (how == S_RESUME) {
+		s_must(vu_vq_start(sr.vq) == 0, "restart");
+		s_newer_writes();
+		tap_ok(s_all_complete(true),
+		       "%s: resumed at once, with newer writes to the same blocks: every request completes, the reads' data right",
+		       sr.name);
+		tap_ok(s_image_holds(SEED_B) &&
+		       vu_daemon_log_has(&d, "the cluster ended every request abandoned at suspension"),
+		       "%s: the old writes ended first: every block holds the newer data", sr.name);
+	} else if (how == S_DISCONNECT) {
+		s_reconnect_and_write();
+	} else {
+		s_handoff();
+		s_newer_writes();
+		tap_ok(s_all_complete(true),
+		       "%s: a second daemon breaks the lock and completes every request and newer writes to the same blocks, the reads' data right",
+		       sr.name);
+	}
+	if (how != S_DISCONNECT)
+		vu_dev_close(&sr.dev);
+	/* The daemon gets 5 s to exit: let the OSD release what it holds first. */
+	if (how == S_HANDOVER)
+		sleep(DELAY_MAX_S);
+	rc = vu_daemon_stop(&d);
+	tap_ok(rc == 0 && vu_daemon_log_has(&d, how == S_RESUME || how == S_DISCONNECT ?
+						       "the cluster ended every request abandoned" :
+					       "requests abandoned at suspension (16 writes) to end"),
+	       "%s: SIGTERM ends the old daemon with status 0 (after waiting for what it abandoned)",
+	       sr.name);
+	if (how == S_HANDOVER) {
+		tap_ok(!vu_daemon_log_has(&d, "; 0 writes were refused") &&
+		       vu_daemon_log_has(&d, "writes were refused: this client is blocklisted"),
+		       "%s: the old daemon's late writes were rejected by the cluster", sr.name);
+		tap_ok(s_image_holds(SEED_B),
+		       "%s: after everything settled every block holds the newer data", sr.name);
+	}
+	vu_inflight_close(&sr.inf);
+	if (d2.pid)
+		vu_daemon_stop(&d2);
+	if (d2.dir[0])
+		vu_daemon_teardown(&d2);
+	memset(&d2, 0, sizeof(d2));
+	unlink(d.log);
+}
+
 /* The daemon must exit at start with a message naming what is wrong. */
 static void test_bad_start(const char *spec, const char *message, const char *what)
 {
@@ -335,7 +606,7 @@ int main(void)
 	char bad_keyring[300];
 
 	vu_harness_init(600);
-	tap_plan_vbridge_only(30, "the rbd engine is vbridge's", "rbd engine");
+	tap_plan_vbridge_only(50, "the rbd engine is vbridge's", "rbd engine");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (!tap_ok(start_cluster(), "a single-node Ceph cluster starts"))
 		tap_bail("no cluster (its log is in %s/log with VU_KEEP=1)", cluster.dir);
@@ -359,6 +630,14 @@ int main(void)
 	tap_ok(vu_daemon_stop(&d) == 0, "SIGTERM ends it with status 0");
 	test_readonly();
 	test_lock_break();
+	/* The test's own handle may write while no daemon holds the lock. */
+	for (unsigned i = 0; i < SNR; i++)
+		image_put_pattern(s_read_off(i), SBLK, SEED_OLD);
+	test_suspend(S_STOP);
+	test_suspend(S_RESUME);
+	test_suspend(S_HANDOVER);
+	test_suspend(S_DISCONNECT);
+	osd_set("ms_inject_delay_type", "none");
 
 	test_bad_start(disk_spec("nopool/img", ""), "no such pool", "a missing pool");
 	test_bad_start(disk_spec("rbd/noimage", ""), "no such image", "a missing image");

@@ -1,5 +1,6 @@
 /* The rbd engine: requests to a Ceph RBD image through librbd aio, completions on an eventfd in the queue's loop. */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <rados/librados.h>
 #include <rbd/librbd.h>
@@ -10,9 +11,12 @@
 #include <unistd.h>
 
 #include "virtio/blk.h"
+#include "bounce_pool.h"
 #include "disk.h"
 #include "engine.h"
+#include "range_order.h"
 #include "req_list.h"
+#include "uring_io.h"
 #include "util/log.h"
 
 #define RBD_PREFIX "rbd:"
@@ -31,11 +35,25 @@
 #define RBD_BREAK_LOCK 1
 
 /*
+ * A request a suspension left with the cluster. Its request slot belongs to
+ * the ring's next run (or is freed), so the completion is known by c alone;
+ * a read's late data lands in bounce, freed when it ends.
+ */
+struct rbd_abandoned {
+	struct rbd_abandoned *next;
+	rbd_completion_t c;
+	uint64_t offset, len;
+	bool writes;			/* a write, write-zeroes or discard: its range is fenced */
+	void *bounce;
+	size_t bounce_cap;
+};
+
+/*
  * The device's image, one handle for every queue: the exclusive lock is a
  * handle's, so queues with handles of their own would pass it to and fro.
  * librbd signals event_fd for every completion of the handle, and every
  * queue polls it; lock orders the reaping (rbd_poll_io_events) and guards
- * the queues' forwarded lists.
+ * the queues' forwarded lists and the abandoned requests.
  */
 struct rbd_disk {
 	rados_t cluster;
@@ -45,6 +63,14 @@ struct rbd_disk {
 	pthread_mutex_t lock;
 	/* Requests failed since the last one that succeeded; under lock. */
 	unsigned long failing;
+	/*
+	 * Under lock; nfenced (abandoned writes) is also read without it, as a
+	 * hint that the ranges must be checked. Until an abandoned write ends,
+	 * no request of this daemon on its range goes to the cluster.
+	 */
+	struct rbd_abandoned *abandoned;
+	unsigned int nabandoned, nfenced;
+	unsigned int nrejected;		/* abandoned writes the cluster refused since the last report */
 };
 
 struct rbd_engine {
@@ -52,13 +78,18 @@ struct rbd_engine {
 	struct vb_engine_io *io;
 	/* Completions another queue reaped for this one, with their results; under rd->lock. */
 	struct vb_req_list forwarded;
+	/* Requests waiting for their range to clear, in arrival order (range_order.h). */
+	struct vb_req_list parked;
+	bool watching;			/* resubmitted requests may still be busy */
 };
 
 struct rbd_req {
-	struct vb_req_link link;	/* first: while forwarded (req_list.h) */
+	struct vb_req_link link;	/* first: while forwarded or parked (req_list.h) */
 	rbd_completion_t c;		/* NULL: not with the cluster */
 	struct rbd_engine *owner;	/* the queue that issued it */
 	int res;			/* while forwarded */
+	void *bounce;			/* a read's buffer while it may be abandoned */
+	size_t bounce_cap;
 };
 
 /* rbd:POOL/IMAGE[:KEY=VALUE]..., split in place (no escapes). */
@@ -149,7 +180,8 @@ static int set_timeout(struct rbd_disk *rd, const struct rbd_spec *sp, const cha
  * conf= is not given), then the options. timeout= bounds the requests to
  * the OSDs and the monitors. The cache stays off whatever they say: a write
  * librbd acknowledged from its cache would be lost if the client were
- * fenced, and write-through would not hold.
+ * fenced, and write-through would not hold. Writes copy their data at
+ * submission whatever they say (no zero-copy).
  */
 static int configure(struct rbd_disk *rd, const struct rbd_spec *sp)
 {
@@ -169,6 +201,9 @@ static int configure(struct rbd_disk *rd, const struct rbd_spec *sp)
 		ret = set_option(rd, sp, sp->keys[i], sp->values[i]);
 	if (ret == 0)
 		ret = set_option(rd, sp, "rbd_cache", "false");
+	/* A write abandoned at suspension must not read guest memory after the reply. */
+	if (ret == 0)
+		ret = set_option(rd, sp, "rbd_disable_zero_copy_writes", "true");
 	return ret;
 }
 
@@ -230,9 +265,11 @@ static int break_lock(struct rbd_disk *rd, const struct rbd_spec *sp)
 
 /*
  * The exclusive lock, held as long as the image is open: no other client
- * writes meanwhile. break-lock breaks first: rbd_lock_acquire refuses a live
- * owner at once, but waits for a dead one (a killed daemon) until the OSD
- * drops its watch, 30 s, before librbd breaks its lock itself.
+ * writes meanwhile. With may_break the owner's lock is broken first,
+ * without asking it: the owner answers a request for the lock only after
+ * everything it sent before, so asking would let its late writes land
+ * first; a dead owner (a killed daemon) would be waited for until the OSD
+ * drops its watch, 30 s, and on a hung owner it would only time out.
  */
 static int take_lock(struct rbd_disk *rd, const struct rbd_spec *sp, bool may_break)
 {
@@ -279,14 +316,49 @@ static int open_device_image(struct rbd_disk *rd, const struct rbd_spec *sp, str
 	return rbd_set_image_notification(rd->image, rd->event_fd, EVENT_TYPE_EVENTFD);
 }
 
+static bool drop_abandoned(struct rbd_disk *rd, rbd_completion_t c);
+static void report_abandoned(struct rbd_disk *rd, const char *path);
+
+/*
+ * No queue runs any more: waits here for the requests suspensions left with
+ * the cluster (rbd_close would too), freeing their buffers. On a cluster
+ * that never answers, that is forever.
+ */
+static void wait_for_abandoned(struct rbd_disk *rd, const char *path)
+{
+	rbd_completion_t done[RBD_POLL_BATCH];
+	struct pollfd pfd = { .fd = rd->event_fd, .events = POLLIN };
+	eventfd_t events;
+	int n;
+
+	if (!rd->nabandoned)
+		return;
+	vb_info("%s: waiting for %u requests abandoned at suspension (%u writes) to end before closing the image",
+		path, rd->nabandoned, rd->nfenced);
+	while (rd->nabandoned) {
+		if (poll(&pfd, 1, 100) > 0)
+			eventfd_read(rd->event_fd, &events);
+		while ((n = rbd_poll_io_events(rd->image, done, RBD_POLL_BATCH)) > 0) {
+			for (int i = 0; i < n; i++) {
+				if (!drop_abandoned(rd, done[i]))
+					vb_warn("%s: a completion of no request at close", path);
+				rbd_aio_release(done[i]);
+			}
+		}
+	}
+	report_abandoned(rd, path);
+}
+
 static void close_rbd_disk(struct vb_disk *disk)
 {
 	struct rbd_disk *rd = disk->remote;
 
 	if (rd) {
 		/* Releases the lock too, and waits for what is still with the cluster. */
-		if (rd->image)
+		if (rd->image) {
+			wait_for_abandoned(rd, disk->path);
 			rbd_close(rd->image);
+		}
 		if (rd->event_fd >= 0)
 			close(rd->event_fd);
 		pthread_mutex_destroy(&rd->lock);
@@ -377,20 +449,42 @@ static int rbd_start(void *state, struct vb_engine_io *io)
 
 	re->io = io;
 	re->rd = io->disk->remote;
+	re->parked = (struct vb_req_list){ NULL, NULL };
+	re->watching = true;
 	return 0;
 }
 
 static void finish(struct rbd_engine *re, struct vb_blk_req *req, int res)
 {
-	((struct rbd_req *)vb_blk_req_engine_data(req))->c = NULL;
+	struct rbd_req *r = vb_blk_req_engine_data(req);
+
+	r->c = NULL;
+	if (r->bounce) {
+		if (res >= 0)
+			vb_blk_copy(req, 0, r->bounce, true);
+		vb_bounce_put(re->io->bounce, r->bounce, r->bounce_cap);
+		r->bounce = NULL;
+	}
 	req->status = res < 0 ? vb_blk_status_from_errno(res) : VIRTIO_BLK_S_OK;
 	re->io->settle(re->io->ctx, req, VB_FATE_COMPLETED);
 }
 
-static int issue(rbd_image_t image, struct vb_blk_req *req, rbd_completion_t c)
+/*
+ * A read on a ring that may be suspended goes to a bounce buffer (up to
+ * --bounce-max, as with io_uring), so that a suspension can abandon it.
+ */
+static int issue(struct rbd_engine *re, struct vb_blk_req *req, rbd_completion_t c)
 {
+	rbd_image_t image = re->rd->image;
+	struct rbd_req *r = vb_blk_req_engine_data(req);
+
 	switch (req->op) {
 	case VB_IO_READ:
+		if ((re->io->flags & VB_URING_BOUNCE_READS) && req->len <= re->io->bounce_max)
+			r->bounce = vb_bounce_get(re->io->bounce, VB_BOUNCE_ALIGN, req->len,
+						  &r->bounce_cap);
+		if (r->bounce)
+			return rbd_aio_read(image, req->offset, req->len, r->bounce, c);
 		return rbd_aio_readv(image, req->iov, (int)req->niov, req->offset, c);
 	case VB_IO_WRITE:
 		return rbd_aio_writev(image, req->iov, (int)req->niov, req->offset, c);
@@ -406,9 +500,8 @@ static int issue(rbd_image_t image, struct vb_blk_req *req, rbd_completion_t c)
 	return -EINVAL;
 }
 
-static void rbd_submit(void *state, struct vb_blk_req *req)
+static void send_req(struct rbd_engine *re, struct vb_blk_req *req)
 {
-	struct rbd_engine *re = state;
 	struct rbd_req *r = vb_blk_req_engine_data(req);
 	int ret = rbd_aio_create_completion(req, NULL, &r->c);
 
@@ -417,11 +510,68 @@ static void rbd_submit(void *state, struct vb_blk_req *req)
 		return;
 	}
 	r->owner = re;
-	ret = issue(re->rd->image, req, r->c);
+	ret = issue(re, req, r->c);
 	if (ret < 0) {
 		rbd_aio_release(r->c);
 		finish(re, req, ret);
 	}
+}
+
+/* Whether a write this daemon abandoned at a suspension is still on req's range. */
+static bool on_fenced_range(struct rbd_disk *rd, const struct vb_blk_req *req)
+{
+	bool fenced = false;
+
+	if (!__atomic_load_n(&rd->nfenced, __ATOMIC_RELAXED))
+		return false;
+	pthread_mutex_lock(&rd->lock);
+	for (const struct rbd_abandoned *a = rd->abandoned; a && !fenced; a = a->next)
+		fenced = a->writes && vb_ranges_overlap(a->offset, a->len, req->offset, req->len);
+	pthread_mutex_unlock(&rd->lock);
+	return fenced;
+}
+
+/*
+ * Whether req must wait: a parked request ahead of it overlaps it, a
+ * resubmitted one still busy does (the last back-end's write goes first), or
+ * a write abandoned at an earlier suspension of this daemon is still with
+ * the cluster on its range. A back-end on another client is kept from the
+ * old writes by the lock break instead (blocklisting).
+ */
+static bool must_wait(struct rbd_engine *re, struct vb_blk_req *req)
+{
+	if (!vb_req_has_range(req))
+		return false;
+	if (re->parked.head && vb_req_list_overlaps(&re->parked, req))
+		return true;
+	if (!req->resubmitted && re->watching && vb_behind_resubmitted(re->io, req, &re->watching))
+		return true;
+	return on_fenced_range(re->rd, req);
+}
+
+/* Sends req, or parks it: the queue goes on, and flush looks again. */
+static void rbd_submit(void *state, struct vb_blk_req *req)
+{
+	struct rbd_engine *re = state;
+
+	if (must_wait(re, req))
+		vb_req_list_push(&re->parked, req);
+	else
+		send_req(re, req);
+}
+
+/* Parked requests whose range cleared go out, in order. */
+static void rbd_release_parked(void *state)
+{
+	struct rbd_engine *re = state;
+
+	vb_req_list_resubmit(&re->parked, rbd_submit, re);
+}
+
+/* Parked requests clear without a word (an abandoned write ended): the worker looks again every millisecond. */
+static bool rbd_backlogged(void *state)
+{
+	return ((struct rbd_engine *)state)->parked.head != NULL;
 }
 
 static int rbd_poll_fd(void *state)
@@ -445,9 +595,42 @@ static void note_result(struct rbd_disk *rd, const char *path, int res)
 }
 
 /*
+ * Under rd->lock: if c is a request a suspension abandoned, forgets it
+ * (its read data goes with its bounce buffer) and returns true.
+ */
+static bool drop_abandoned(struct rbd_disk *rd, rbd_completion_t c)
+{
+	for (struct rbd_abandoned **p = &rd->abandoned; *p; p = &(*p)->next) {
+		struct rbd_abandoned *a = *p;
+
+		if (a->c != c)
+			continue;
+		*p = a->next;
+		rd->nabandoned--;
+		if (a->writes) {
+			__atomic_store_n(&rd->nfenced, rd->nfenced - 1, __ATOMIC_RELAXED);
+			rd->nrejected += rbd_aio_get_return_value(c) < 0;
+		}
+		vb_bounce_put(NULL, a->bounce, a->bounce_cap);
+		free(a);
+		return true;
+	}
+	return false;
+}
+
+/* Under rd->lock, once the last abandoned request ended: says how it went. */
+static void report_abandoned(struct rbd_disk *rd, const char *path)
+{
+	vb_info("%s: the cluster ended every request abandoned at suspension; %u writes were refused: this client is blocklisted",
+		path, rd->nrejected);
+	rd->nrejected = 0;
+}
+
+/*
  * Every queue wakes for every completion of the image. The one that reaps
  * it keeps its own and forwards the others' to their lists, then signals
- * the eventfd again so that their owners wake and take them.
+ * the eventfd again so that their owners wake and take them. Completions
+ * of abandoned requests only free what they held.
  */
 static void rbd_reap(void *state)
 {
@@ -467,9 +650,17 @@ static void rbd_reap(void *state)
 	pthread_mutex_lock(&rd->lock);
 	while ((n = rbd_poll_io_events(rd->image, done, RBD_POLL_BATCH)) > 0) {
 		for (int i = 0; i < n; i++) {
-			struct vb_blk_req *req = rbd_aio_get_arg(done[i]);
-			struct rbd_req *r = vb_blk_req_engine_data(req);
+			struct vb_blk_req *req;
+			struct rbd_req *r;
 
+			if (rd->abandoned && drop_abandoned(rd, done[i])) {
+				rbd_aio_release(done[i]);
+				if (!rd->abandoned)
+					report_abandoned(rd, re->io->disk->path);
+				continue;
+			}
+			req = rbd_aio_get_arg(done[i]);
+			r = vb_blk_req_engine_data(req);
 			r->res = (int)rbd_aio_get_return_value(done[i]);
 			rbd_aio_release(done[i]);
 			note_result(rd, re->io->disk->path, r->res);
@@ -494,21 +685,81 @@ static void rbd_reap(void *state)
 }
 
 /*
- * librbd cannot take a request back, and reading every request through a
- * bounce buffer only so that it could be abandoned would cost a copy each:
- * every request with the cluster is waited for.
+ * Under rd->lock: hands req, with the cluster, to the device's abandoned
+ * list, the request slot to the ring. Returns its fate, or WAITED if it
+ * cannot be abandoned (a read straight into guest memory, or no memory).
+ */
+static enum vb_fate abandon(struct rbd_disk *rd, struct vb_blk_req *req)
+{
+	struct rbd_req *r = vb_blk_req_engine_data(req);
+	bool writes = vb_req_writes_disk(req);
+	struct rbd_abandoned *a;
+
+	if (req->op == VB_IO_READ && !r->bounce)
+		return VB_FATE_WAITED;
+	a = malloc(sizeof(*a));
+	if (!a)
+		return VB_FATE_WAITED;
+	*a = (struct rbd_abandoned){ .next = rd->abandoned, .c = r->c, .offset = req->offset,
+				     .len = req->len, .writes = writes, .bounce = r->bounce,
+				     .bounce_cap = r->bounce_cap };
+	rd->abandoned = a;
+	rd->nabandoned++;
+	if (writes)
+		__atomic_store_n(&rd->nfenced, rd->nfenced + 1, __ATOMIC_RELAXED);
+	r->c = NULL;
+	r->bounce = NULL;
+	return writes ? VB_FATE_FENCED : VB_FATE_ABANDONED;
+}
+
+/*
+ * librbd cannot take a request back, so nothing with the cluster is waited
+ * for that need not be: reads into bounce buffers are abandoned, writes,
+ * write-zeroes and discards fenced (the next back-end breaks the lock, which
+ * blocklists this client; this daemon resuming holds back what overlaps
+ * them), flushes abandoned too (with the cache off, every write the guest
+ * saw completed is with the OSDs already; the next back-end flushes again).
+ * Only reads straight into guest memory (longer than --bounce-max) are
+ * waited for. Parked requests never reached the cluster.
  */
 static int rbd_suspend(void *state)
 {
 	struct rbd_engine *re = state;
 	struct vb_engine_io *io = re->io;
+	struct rbd_disk *rd = re->rd;
+	struct vb_blk_req *done;
+	unsigned int waited = 0, left = 0;
 
+	vb_engine_cancel_held(io, vb_req_list_take(&re->parked));
+	/*
+	 * Under the lock no other queue reaps: a request not forwarded to us
+	 * yet is with the cluster. Settling takes no lock of the engine's.
+	 */
+	pthread_mutex_lock(&rd->lock);
+	done = vb_req_list_take(&re->forwarded);
+	for (struct vb_blk_req *req = done; req; req = vb_req_next(req))
+		((struct rbd_req *)vb_blk_req_engine_data(req))->c = NULL;
 	for (unsigned int i = 0; i < io->nreqs; i++) {
 		struct vb_blk_req *req = vb_engine_slot(io, i);
+		enum vb_fate fate;
 
-		if (((struct rbd_req *)vb_blk_req_engine_data(req))->c)
-			io->settle(io->ctx, req, VB_FATE_WAITED);
+		if (!((struct rbd_req *)vb_blk_req_engine_data(req))->c)
+			continue;
+		fate = abandon(rd, req);
+		io->settle(io->ctx, req, fate);
+		left++;
+		waited += fate == VB_FATE_WAITED;
 	}
+	pthread_mutex_unlock(&rd->lock);
+	while (done) {
+		struct vb_blk_req *req = done;
+
+		done = vb_req_next(req);
+		finish(re, req, ((struct rbd_req *)vb_blk_req_engine_data(req))->res);
+	}
+	if (left)
+		vb_info("%s: suspension: %u requests left with the cluster, %u of them waited for (reads longer than --bounce-max)",
+			io->disk->path, left, waited);
 	return 0;
 }
 
@@ -522,6 +773,8 @@ const struct vb_engine_ops vb_engine_rbd = {
 	.req_size = sizeof(struct rbd_req),
 	.start = rbd_start,
 	.submit = rbd_submit,
+	.flush = rbd_release_parked,
+	.backlogged = rbd_backlogged,
 	.poll_fd = rbd_poll_fd,
 	.reap = rbd_reap,
 	.suspend = rbd_suspend,

@@ -5,6 +5,7 @@
 #include "virtio/blk.h"
 #include "engine.h"
 #include "util/log.h"
+#include "range_order.h"
 #include "req_list.h"
 #include "uring_io.h"
 
@@ -59,12 +60,6 @@ void vb_uring_engine_complete(struct vb_engine_io *io, struct vb_blk_req *req, i
 		io->settle(io->ctx, req, VB_FATE_COMPLETED);
 }
 
-static bool writes_disk(const struct vb_blk_req *req)
-{
-	return req->op == VB_IO_WRITE || req->op == VB_IO_WRITE_ZEROES ||
-	       req->op == VB_IO_DISCARD;
-}
-
 /*
  * Fences the range of a write the host may be working on, on the
  * description it was issued on. A probe of the same instant by another
@@ -102,7 +97,7 @@ void vb_uring_engine_suspend(struct vb_engine_io *io)
 			continue;
 		issued = true;
 		if ((req->op == VB_IO_READ && ur->bounce) ||
-		    (ur->on_uring && writes_disk(req) && req->len && fence_write(io, req))) {
+		    (ur->on_uring && vb_req_writes_disk(req) && req->len && fence_write(io, req))) {
 			ur->abandoned = true;
 			io->norphans++;
 			io->settle(io->ctx, req,
@@ -139,38 +134,6 @@ static int uring_start(void *state, struct vb_engine_io *io)
 	return 0;
 }
 
-static bool has_range(const struct vb_blk_req *req)
-{
-	return req->len && (req->op == VB_IO_READ || writes_disk(req));
-}
-
-static bool overlap(const struct vb_blk_req *a, const struct vb_blk_req *b)
-{
-	return a->offset < b->offset + b->len && b->offset < a->offset + a->len;
-}
-
-/*
- * Whether a new request must wait for an overlapping resubmitted one still
- * busy: the last back-end's write goes first. Stops watching once no
- * resubmitted request is busy.
- */
-static bool behind_resubmitted(struct uring_engine *u, const struct vb_blk_req *req)
-{
-	bool any = false;
-
-	for (unsigned int i = 0; i < u->io->nreqs; i++) {
-		const struct vb_blk_req *r = vb_engine_slot(u->io, i);
-
-		if (r == req || !r->busy || !r->resubmitted)
-			continue;
-		any = true;
-		if (has_range(r) && overlap(r, req))
-			return true;
-	}
-	u->watching = any;
-	return false;
-}
-
 /*
  * Whether req must wait: a parked request ahead of it overlaps it, or a
  * resubmitted one still busy does, or another description holds a fence on
@@ -181,13 +144,11 @@ static bool must_wait(struct uring_engine *u, struct vb_blk_req *req)
 {
 	const struct vb_disk *disk = u->io->disk;
 
-	if (!has_range(req) || !(req->resubmitted || u->watching || u->parked.head))
+	if (!vb_req_has_range(req) || !(req->resubmitted || u->watching || u->parked.head))
 		return false;
-	for (struct vb_blk_req *p = u->parked.head; p; p = vb_req_next(p)) {
-		if (overlap(p, req))
-			return true;
-	}
-	if (!req->resubmitted && behind_resubmitted(u, req))
+	if (vb_req_list_overlaps(&u->parked, req))
+		return true;
+	if (!req->resubmitted && vb_behind_resubmitted(u->io, req, &u->watching))
 		return true;
 	/* Parked ones ahead were checked above; without busy resubmitted ones nothing is fenced. */
 	if (!req->resubmitted && !u->watching)
@@ -198,17 +159,14 @@ static bool must_wait(struct uring_engine *u, struct vb_blk_req *req)
 }
 
 /* Issues req, or parks it: the queue goes on, and flush looks again. */
-static void admit(struct uring_engine *u, struct vb_blk_req *req)
+static void uring_submit(void *state, struct vb_blk_req *req)
 {
+	struct uring_engine *u = state;
+
 	if (must_wait(u, req))
 		vb_req_list_push(&u->parked, req);
 	else
 		vb_uring_engine_submit(u->io, req);
-}
-
-static void uring_submit(void *state, struct vb_blk_req *req)
-{
-	admit(state, req);
 }
 
 /* Parked requests whose range cleared go out, in order; then the batch, timed. */
@@ -216,10 +174,7 @@ static void uring_flush(void *state)
 {
 	struct uring_engine *u = state;
 
-	for (struct vb_blk_req *req = vb_req_list_take(&u->parked), *next; req; req = next) {
-		next = vb_req_next(req);
-		admit(u, req);
-	}
+	vb_req_list_resubmit(&u->parked, uring_submit, u);
 	/* An empty submission says nothing about the disk: only batches are timed. */
 	if (io_uring_sq_ready(u->io->ring))
 		vb_submit_watched(&u->io->watch, u->io->ring);

@@ -24,36 +24,6 @@ static bool dio_aligned(const struct vb_disk *disk, const struct vb_blk_req *req
 	return true;
 }
 
-/*
- * Copies between guest buffers, starting skip bytes into them, and the bounce
- * buffer. The guest iovecs are never edited: completion and dirty logging
- * need them as the guest gave them.
- */
-static void copy_bounce(struct vb_blk_req *req, bool to_guest)
-{
-	struct vb_uring_req *ur = vb_uring_req(req);
-	uint8_t *b = ur->bounce;
-	size_t skip = ur->bounce_from;
-
-	for (unsigned int i = 0; i < req->niov; i++) {
-		uint8_t *g = req->iov[i].iov_base;
-		size_t len = req->iov[i].iov_len;
-
-		if (skip >= len) {
-			skip -= len;
-			continue;
-		}
-		g += skip;
-		len -= skip;
-		skip = 0;
-		if (to_guest)
-			memcpy(g, b, len);
-		else
-			memcpy(b, g, len);
-		b += len;
-	}
-}
-
 /* Moves the rest of a transfer, from byte from on, into an aligned bounce buffer. */
 static bool use_bounce(struct vb_bounce_pool *pool, const struct vb_disk *disk,
 		       struct vb_blk_req *req, uint64_t from)
@@ -66,7 +36,7 @@ static bool use_bounce(struct vb_bounce_pool *pool, const struct vb_disk *disk,
 		return false;
 	ur->bounce_from = from;
 	if (req->op == VB_IO_WRITE)
-		copy_bounce(req, false);
+		vb_blk_copy(req, from, ur->bounce, false);
 	return true;
 }
 
@@ -260,7 +230,7 @@ static bool complete_rw(struct io_uring *ring, struct vb_bounce_pool *pool, stru
 		return finish(pool, req, VIRTIO_BLK_S_IOERR);
 	}
 	if (ur->bounce && req->op == VB_IO_READ)
-		copy_bounce(req, true);
+		vb_blk_copy(req, ur->bounce_from, ur->bounce, true);
 	return finish(pool, req, VIRTIO_BLK_S_OK);
 }
 

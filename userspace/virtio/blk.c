@@ -160,3 +160,26 @@ uint8_t vb_blk_status_from_errno(int res)
 		return VIRTIO_BLK_S_OK;
 	return res == -EOPNOTSUPP ? VIRTIO_BLK_S_UNSUPP : VIRTIO_BLK_S_IOERR;
 }
+
+void vb_blk_copy(struct vb_blk_req *req, size_t skip, void *buf, bool to_guest)
+{
+	uint8_t *b = buf;
+
+	for (unsigned int i = 0; i < req->niov; i++) {
+		uint8_t *g = req->iov[i].iov_base;
+		size_t len = req->iov[i].iov_len;
+
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		g += skip;
+		len -= skip;
+		skip = 0;
+		if (to_guest)
+			memcpy(g, b, len);
+		else
+			memcpy(b, g, len);
+		b += len;
+	}
+}

@@ -85,5 +85,11 @@ struct vb_blk_target {
 void vb_blk_parse(const struct vb_blk_target *t, struct vb_blk_req *req);
 /* Status to report for a finished disk operation with result res (bytes or -errno). */
 uint8_t vb_blk_status_from_errno(int res);
+/*
+ * Copies between the request's guest buffers, from byte skip of the
+ * transfer on, and buf (a bounce buffer). The iovecs are never edited:
+ * completion and dirty logging need them as the guest gave them.
+ */
+void vb_blk_copy(struct vb_blk_req *req, size_t skip, void *buf, bool to_guest);
 
 #endif
