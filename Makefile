@@ -38,7 +38,7 @@ FRONT_OBJS := $(FRONT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 SCRIPT_UNIT_TESTS := $(addprefix $(BUILD)/tests/unit/,docs_test checkpatch_test build_test run_test \
-	migration_doc_test layers_test engine_plugin_test)
+	migration_doc_test layers_test engine_plugin_test rbd_bench_test)
 VHOST_SRCS := $(wildcard tests/vhost/*.c)
 VHOST_BINS := $(VHOST_SRCS:tests/vhost/%.c=$(BUILD)/tests/vhost/%)
 # The load generator vbridge-bench (tools/bench also holds the other benchmarks).
@@ -60,7 +60,7 @@ FUZZ_NAMES := vu_message chain blk inflight
 FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 
 .PHONY: all deps check demo clean fuzz bench bench-qsd bench-suspend bench-vduse \
-	bench-kabort-engine bench-migration modules \
+	bench-kabort-engine bench-migration bench-rbd modules \
 	checkpatch dkms-source bench-vbabort
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
@@ -245,6 +245,7 @@ bench:
 	$(MAKE) bench-vduse
 	$(MAKE) bench-kabort-engine
 	$(MAKE) bench-migration
+	$(MAKE) bench-rbd
 
 # vbridge against qemu-storage-daemon (Documentation/benchmarks.rst): prints the table, rewrites
 # that file and its plot. BENCH_TIME=seconds per measurement (default 3), more in run-bench.
@@ -278,6 +279,11 @@ bench-kabort-engine: deps modules $(BUILD)/tests/guest/vbridge $(BUILD)/tests/gu
 bench-migration: deps $(BUILD)/vbridge $(BUILD)/tests/guest/tagwrite $(BUILD)/slowfs
 	BUILD=$(BUILD) tools/bench/migration_bench.sh | tee $(BUILD)/migration-bench.txt
 	cp $(BUILD)/migration-bench.txt Documentation/migration-bench.txt
+
+# vbridge --engine rbd against qemu-storage-daemon driver=rbd on the tests' throw-away
+# cluster (Documentation/rbd.rst): prints the table and writes Documentation/rbd-bench.txt.
+bench-rbd: deps $(BUILD)/vbridge $(BUILD)/vbridge-engine-rbd.so $(BUILD)/vbridge-bench
+	BUILD=$(BUILD) tools/bench/rbd_bench.sh
 
 # libFuzzer (clang): the core and each target instrumented in build-fuzz/; `make fuzz` runs
 # every target FUZZ_SECONDS on its seeds, keeping what it finds in FUZZ_WORK (git-ignored).
