@@ -25,7 +25,7 @@ export BUILD
 
 "$BENCH" --help >"$DIR/help" 2>&1
 missing=
-for opt in --disk --engine --where --rows --add-rows; do
+for opt in --disk --engine --where --rows --add-rows --slow-cmd; do
 	grep -q -- "^  $opt " "$DIR/help" || missing="$missing $opt"
 done
 report "$([ -z "$missing" ]; echo $?)" "--help describes the options for merged tables"
@@ -46,7 +46,10 @@ while IFS='|' read -r args word; do
 	fi
 done <<EOF
 --engine kabort|needs --disk
---engine null|expected uring or kabort
+--engine null|expected uring, kabort or rbd
+--engine rbd --slow 100:1|go together
+--engine rbd --disk $DIR/big.img --slow 100:1 --where x|go together
+--disk rbd:rbd/img --slow 100:1 --where x|go together
 --disk $DIR/garbage --slow 100:1|at least
 --disk /nonexistent --slow 100:1|No such file
 --disk $DIR/garbage|exactly one --slow

@@ -11,12 +11,17 @@ first --span of its image, and measures with build/vbridge-bench, row by row
 and in alternating order, vbridge --engine rbd and qemu-storage-daemon
 --blockdev driver=rbd (with an iothread) on the same image. Each back-end is
 started for its measurement and stopped after it: both take the image's
-exclusive lock. Writes an rst table (IOPS, p99, vbridge/qsd) to --out.
+exclusive lock. Then times vbridge's suspension (GET_VRING_BASE) with
+1, 16 and 256 requests with the cluster, the OSD holding every message of
+vbridge's connection up to 1 s (ms_inject_delay_*), with
+build/vbridge-suspend-bench. Writes both tables (rst) to --out.
 
 Options:
   --time SEC      seconds per measurement (default 3)
   --span SIZE     the part of the image measured, vbridge-bench's --span
                   (default 256M)
+  --suspend-runs N  samples of each suspension row (default 20; 0: no
+                  suspension rows)
   --dir DIR       work directory: the cluster, sockets and logs (default: a
                   new one under /tmp, removed at the end)
   --out FILE      the table written (default Documentation/rbd-bench.txt)
@@ -35,16 +40,18 @@ usage_error() { say "$*"; usage >&2; exit 2; }
 BUILD=${BUILD:-build}
 TIME=3
 SPAN=256M
+RUNS=20
 DIR=
 OUT=Documentation/rbd-bench.txt
 DRY=0
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--time | --span | --dir | --out)
+	--time | --span | --suspend-runs | --dir | --out)
 		[ $# -ge 2 ] || usage_error "$1 needs a value"
 		case "$1" in
 		--time) TIME=$2 ;;
 		--span) SPAN=$2 ;;
+		--suspend-runs) RUNS=$2 ;;
 		--dir) DIR=$2 ;;
 		--out) OUT=$2 ;;
 		esac
@@ -58,6 +65,8 @@ done
 [[ $TIME =~ ^[0-9]+(\.[0-9]+)?$ ]] && [ "$TIME" != 0 ] ||
 	usage_error "--time $TIME: expected seconds, more than 0"
 [[ $SPAN =~ ^[0-9]+[KMG]$ ]] || usage_error "--span $SPAN: expected a size such as 256M"
+[[ $RUNS =~ ^[0-9]+$ ]] && [ "$RUNS" -le 1000 ] ||
+	usage_error "--suspend-runs $RUNS: expected 0 to 1000"
 
 # NAME DEPTH vbridge-bench options
 WORKLOADS=(
@@ -77,10 +86,12 @@ if [ "$DRY" -eq 1 ]; then
 		read -r name depth _ <<<"${WORKLOADS[$i]}"
 		echo "$name depth $depth: $(order "$i")"
 	done
+	[ "$RUNS" -eq 0 ] || echo "suspension: 1, 16 and 256 in flight, $RUNS samples each, draining and suspending"
 	exit 0
 fi
 
-for tool in "$BUILD/vbridge" "$BUILD/vbridge-engine-rbd.so" "$BUILD/vbridge-bench"; do
+for tool in "$BUILD/vbridge" "$BUILD/vbridge-engine-rbd.so" "$BUILD/vbridge-bench" \
+	"$BUILD/vbridge-suspend-bench"; do
 	[ -e "$tool" ] || die "$tool is not built (run make)"
 done
 for cmd in qemu-storage-daemon ceph-mon rbd python3; do
@@ -181,10 +192,33 @@ for i in "${!WORKLOADS[@]}"; do
 	done
 done
 
+# The suspension rows: the OSD delays messages only on connections made after
+# ms_inject_delay_type is set, and only while the probability is 1, which
+# --slow-cmd sets once vbridge is up (its start would be slow too).
+SUSPEND=$DIR/suspend.txt
+: >"$SUSPEND"
+if [ "$RUNS" -gt 0 ]; then
+	say "suspension: $RUNS samples of each row, the OSD delaying messages up to 1 s"
+	osd_set() { ceph --conf "$CEPH_CONF" daemon osd.0 config set "$1" "$2" >/dev/null; }
+	osd_set ms_inject_delay_type client && osd_set ms_inject_delay_max 1 ||
+		die "cannot set the OSD's message delay"
+	cat >"$DIR/osd-delay" <<DELAY
+#!/bin/sh
+# on: the OSD holds every message of a client connection up to 1 s; off: none
+[ "\$1" = on ] && p=1 || p=0
+exec ceph --conf '$CEPH_CONF' daemon osd.0 config set ms_inject_delay_probability "\$p" >/dev/null
+DELAY
+	chmod +x "$DIR/osd-delay"
+	BUILD=$BUILD "$BUILD/vbridge-suspend-bench" --engine rbd --disk "rbd:$CEPH_POOL/$CEPH_IMAGE:conf=$CEPH_CONF" \
+		--slow "1000:$RUNS" --where "Ceph RBD, host" --read-seconds 0 \
+		--slow-cmd "$DIR/osd-delay" >"$SUSPEND" || die "vbridge-suspend-bench failed"
+	"$DIR/osd-delay" off
+fi
+
 python3 - "$RESULTS" "$OUT" "$TIME" "$SPAN" "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)" \
-	"$(($(date +%s) - start_s))" "$(nproc)" <<'EOF'
+	"$(($(date +%s) - start_s))" "$(nproc)" "$SUSPEND" <<'EOF'
 import json, sys
-results, out, time_s, span, load0, load1, elapsed, cpus = sys.argv[1:]
+results, out, time_s, span, load0, load1, elapsed, cpus, suspend = sys.argv[1:]
 rows = {}
 for line in open(results):
     j = json.loads(line)
@@ -209,6 +243,11 @@ with open(out, "w") as f:
             f"with other work: load average {load0} at the start, {load1} at the end; "
             f"the run took {elapsed} s.\n\n")
     f.write("\n".join([rule, fmt(head), rule] + [fmt(r) for r in body] + [rule]) + "\n")
+    text = open(suspend).read()
+    if text:
+        f.write("\nSuspension on the same cluster, the OSD holding every message of "
+                "vbridge's connection up to 1 s (``ms_inject_delay_max 1``), "
+                "``vbridge-suspend-bench --engine rbd --slow 1000:N``:\n\n" + text)
 print(open(out).read(), end="")
 EOF
 say "wrote $OUT"

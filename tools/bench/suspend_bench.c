@@ -46,7 +46,8 @@ struct options {
 	const char *daemon_args;	/* e.g. "--bounce-max 64K"; NULL: none */
 	const char *disk;		/* --disk: this storage instead of a slow FUSE mount */
 	uint64_t disk_size;		/* of --disk, for the fence probes */
-	const char *engine;		/* vbridge --engine: uring or kabort */
+	const char *engine;		/* vbridge --engine: uring, kabort or rbd */
+	const char *slow_cmd;		/* --slow-cmd: makes the storage slow ("on") or not ("off") */
 	const char *where;		/* the rows' first column */
 	const char *add_rows[MAX_SLOW];	/* --add-rows files */
 	unsigned nadd_rows;
@@ -74,8 +75,13 @@ static void usage(FILE *out)
 "  --disk PATH        part 1 on PATH (a file or block device, at least 9 MiB,\n"
 "                     overwritten) instead of the FUSE disk; exactly one --slow,\n"
 "                     whose MS is PATH's latency (e.g. a dm-delay device's)\n"
-"  --engine NAME      vbridge's engine in part 1: uring (default) or kabort\n"
+"  --engine NAME      vbridge's engine in part 1: uring (default), kabort\n"
 "                     (needs --disk on a block device and the vbabort module)\n"
+"                     or rbd (needs --disk rbd:POOL/IMAGE[:...], as vbridge's)\n"
+"  --slow-cmd CMD     the storage is slow only after \"CMD on\": the bench runs\n"
+"                     \"CMD off\" before it starts vbridge and \"CMD on\" once\n"
+"                     the front-end is set up (for a Ceph OSD's message delay,\n"
+"                     which would slow the daemon's start too)\n"
 "  --where LABEL      the rows' first column, up to %d characters (default\n"
 "                     \"FUSE, host\", or PATH with --disk)\n"
 "  --rows             print only the rows of part 1's table, for --add-rows\n"
@@ -127,6 +133,10 @@ static int check_args(struct options *o)
 			o->disk);
 		return -1;
 	}
+	if (!strcmp(o->engine, "rbd") != (o->disk && !strncmp(o->disk, "rbd:", 4))) {
+		fprintf(stderr, "--engine rbd and --disk rbd:POOL/IMAGE go together\n");
+		return -1;
+	}
 	if (!strcmp(o->engine, "kabort") && !o->disk) {
 		fprintf(stderr, "--engine kabort needs --disk, a block device (the FUSE disk is a file)\n");
 		return -1;
@@ -139,7 +149,8 @@ static int check_args(struct options *o)
 		fprintf(stderr, "--add-rows adds rows to the table: not with --json\n");
 		return -1;
 	}
-	if (o->disk) {
+	/* An image's size is the cluster's to check; its fences are not probed. */
+	if (o->disk && strcmp(o->engine, "rbd")) {
 		int fd = open(o->disk, O_RDONLY);
 		off_t size = fd < 0 ? -1 : lseek(fd, 0, SEEK_END);
 
@@ -177,7 +188,8 @@ static int check_args(struct options *o)
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	enum { OPT_SLOW = 256, OPT_DEPTHS, OPT_READ_SECONDS, OPT_READ_DEPTH, OPT_JSON, OPT_MIXED,
-	       OPT_BOUNCE_MAX, OPT_DISK, OPT_ENGINE, OPT_WHERE, OPT_ROWS, OPT_ADD_ROWS };
+	       OPT_BOUNCE_MAX, OPT_DISK, OPT_ENGINE, OPT_WHERE, OPT_ROWS, OPT_ADD_ROWS,
+	       OPT_SLOW_CMD };
 	static char bounce_arg[64];
 	static const struct option opts[] = {
 		{ "slow", required_argument, NULL, OPT_SLOW },
@@ -192,6 +204,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "where", required_argument, NULL, OPT_WHERE },
 		{ "rows", no_argument, NULL, OPT_ROWS },
 		{ "add-rows", required_argument, NULL, OPT_ADD_ROWS },
+		{ "slow-cmd", required_argument, NULL, OPT_SLOW_CMD },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -241,11 +254,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->disk = optarg;
 			break;
 		case OPT_ENGINE:
-			if (strcmp(optarg, "uring") && strcmp(optarg, "kabort")) {
-				fprintf(stderr, "--engine %s: expected uring or kabort\n", optarg);
+			if (strcmp(optarg, "uring") && strcmp(optarg, "kabort") && strcmp(optarg, "rbd")) {
+				fprintf(stderr, "--engine %s: expected uring, kabort or rbd\n", optarg);
 				return -1;
 			}
 			o->engine = optarg;
+			break;
+		case OPT_SLOW_CMD:
+			o->slow_cmd = optarg;
 			break;
 		case OPT_WHERE:
 			if (!*optarg || strlen(optarg) > WHERE_WIDTH) {
@@ -328,6 +344,18 @@ static const uint32_t mixed_sizes[] = { 4096, 64 << 10, 256 << 10, 1 << 20 };
 #define NMIXED (sizeof(mixed_sizes) / sizeof(mixed_sizes[0]))
 
 /* A daemon on disk (NULL: its own image) with engine and opts' options; mixed: --mixed requests. */
+/* Runs "--slow-cmd STATE", if given; the bench cannot go on if it fails. */
+static void slow_cmd(const struct options *o, const char *state)
+{
+	char cmd[4096];
+
+	if (!o->slow_cmd)
+		return;
+	snprintf(cmd, sizeof(cmd), "%s %s", o->slow_cmd, state);
+	if (system(cmd) != 0)
+		die(NULL, "--slow-cmd failed");
+}
+
 static void bench_open(struct bench *b, const char *engine, uint64_t proto, const char *disk,
 		       const struct options *opts, bool mixed)
 {
@@ -338,6 +366,7 @@ static void bench_open(struct bench *b, const char *engine, uint64_t proto, cons
 		die(NULL, "cannot create a temp dir");
 	if (disk)
 		vu_daemon_use_disk(&b->d, disk);
+	slow_cmd(opts, "off");
 	if (vu_daemon_start(&b->d, &o) < 0)
 		die(NULL, "cannot start vbridge (is it built? set BUILD)");
 	daemon_log = b->d.log;
@@ -350,6 +379,7 @@ static void bench_open(struct bench *b, const char *engine, uint64_t proto, cons
 		die(&b->dev, "front-end set-up");
 	if ((proto & F_SUSPEND) && !(b->dev.protocol_features & F_SUSPEND))
 		die(&b->dev, "the daemon does not offer GET_VRING_BASE_INFLIGHT");
+	slow_cmd(opts, "on");
 	if (mixed && !(shared = vu_mem_alloc(&b->dev, mixed_sizes[NMIXED - 1], BLK)))
 		die(&b->dev, "guest memory");
 	for (unsigned i = 0; i < QS; i++) {
@@ -729,8 +759,8 @@ static void print_rst(const struct options *o, const struct latency *lat, unsign
 	       "suspending (feature 20), median and p99 of *runs* samples each, and the\n"
 	       "ratios of draining to suspending. *Fenced* is the fewest writes found fenced at a\n"
 	       "suspension's reply (an OFD lock, probed from another open file description),\n"
-	       "of the N/2 in flight; ``-`` where the engine fences them in the vbabort\n"
-	       "module, out of a probe's sight. The rows:\n\n",
+	       "of the N/2 in flight; ``-`` where the engine fences them out of a probe's\n"
+	       "sight: kabort in the vbabort module, rbd by the next owner's lock break. The rows:\n\n",
 	       o->mixed ? "reads of 4 KiB, 64 KiB, 256 KiB and 1 MiB in turn" :
 			  "half 4 KiB writes, half 4 KiB reads");
 	printf("* ``%s``, ``%s``: this run, ", o->where, o->engine);
