@@ -281,8 +281,10 @@ bench-migration: deps $(BUILD)/vbridge $(BUILD)/tests/guest/tagwrite $(BUILD)/sl
 	cp $(BUILD)/migration-bench.txt Documentation/migration-bench.txt
 
 # vbridge --engine rbd against qemu-storage-daemon driver=rbd on the tests' throw-away
-# cluster (Documentation/rbd.rst): prints the table and writes Documentation/rbd-bench.txt.
-bench-rbd: deps $(BUILD)/vbridge $(BUILD)/vbridge-engine-rbd.so $(BUILD)/vbridge-bench
+# cluster, and its suspension there (Documentation/rbd.rst): prints the tables and writes
+# Documentation/rbd-bench.txt.
+bench-rbd: deps $(BUILD)/vbridge $(BUILD)/vbridge-engine-rbd.so $(BUILD)/vbridge-bench \
+		$(BUILD)/vbridge-suspend-bench
 	BUILD=$(BUILD) tools/bench/rbd_bench.sh
 
 # libFuzzer (clang): the core and each target instrumented in build-fuzz/; `make fuzz` runs
