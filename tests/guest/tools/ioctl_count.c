@@ -74,7 +74,6 @@ int main(int argc, char **argv)
 	static struct vu_daemon d;
 	unsigned int batch, reqs, data_ioctls, enters;
 	struct vu_dev dev;
-	struct vu_vq *vq;
 	bool ok;
 
 	batch = argc == 5 ? strtoul(argv[3], NULL, 0) : 0;
@@ -89,18 +88,10 @@ int main(int argc, char **argv)
 	o.engine = argv[2];
 	vu_harness_init(120);
 	tap_plan(2);
-	if (vu_daemon_setup(&d, 1 << 20) < 0)
-		tap_bail("temp dir");
-	vu_daemon_use_disk(&d, argv[1]);
-	if (vu_daemon_start(&d, &o) < 0)
-		tap_bail("cannot start vbridge --engine %s on %s", argv[2], argv[1]);
-	vu_dev_init(&dev);
-	if (vu_connect(&dev, d.sock, 5000) < 0 ||
-	    vu_negotiate(&dev, VU_BLK_FEATURES, VU_PROTOCOL_FEATURES) < 0 ||
-	    vu_mem_add_region(&dev, 0, 4u << 20) < 0 || vu_mem_set_table(&dev) < 0 ||
-	    !(vq = vu_vq_create(&dev, 0, 256)) || vu_vq_start(vq) < 0)
+	vu_daemon_start_on(&d, argv[1], &o);
+	if (vu_dev_open(&dev, d.sock, &(struct vu_open_opts){ .queue_size = 256, .mem_size = 4u << 20 }) < 0)
 		tap_bail("front-end set-up: %s", dev.err);
-	ok = read_batches(&dev, vq, batch);
+	ok = read_batches(&dev, dev.vqs[0], batch);
 	tap_ok(ok, "%s: %u reads, %u at a time, complete", argv[2], reqs, batch);
 	vu_dev_close(&dev);
 	vu_daemon_stop(&d);
