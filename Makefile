@@ -49,7 +49,7 @@ INFLIGHT_OBJS := $(INFLIGHT_SRCS:%.c=$(BUILD)/%.o)
 # Programs the guest tests copy into their guests: static, and never sanitized. The daemon
 # itself and programs built on the front-end library get their own static objects.
 GUEST_TOOL_SRCS := $(wildcard tests/guest/tools/*.c)
-GUEST_FRONT_TOOLS := suspend_slowdev writethrough
+GUEST_FRONT_TOOLS := suspend_slowdev writethrough ioctl_count
 GUEST_TOOL_BINS := $(GUEST_TOOL_SRCS:tests/guest/tools/%.c=$(BUILD)/tests/guest/%) \
 	$(BUILD)/tests/guest/vbridge $(BUILD)/tests/kernel/vbabort-test \
 	$(BUILD)/tests/guest/vbridge-suspend-bench

@@ -868,25 +868,21 @@ err_free:
 	return ERR_PTR(ret);
 }
 
-static long vba_submit(struct vba_ctx *ctx, void __user *argp)
+/*
+ * Takes @nr requests in order, stopping at the first one refused, whose
+ * error goes to @err. Returns how many were accepted. Called under the
+ * context's mutex.
+ */
+static u32 vba_submit_batch(struct vba_ctx *ctx,
+			    struct vbabort_req __user *ureqs, u32 nr, long *err)
 {
 	struct vba_disk *d = ctx->vdisk;
-	struct vbabort_req __user *ureqs;
-	struct vbabort_submit s;
 	struct vbabort_req r;
 	struct vba_req *req;
 	u32 accepted;
 	long ret = 0;
 
-	if (copy_from_user(&s, argp, sizeof(s)))
-		return -EFAULT;
-	if (s.flags || !vba_is_zero(s.reserved, sizeof(s.reserved)) || !s.nr)
-		return -EINVAL;
-	if (s.nr > VBABORT_MAX_BATCH)
-		return -E2BIG;
-	ureqs = u64_to_user_ptr(s.reqs);
-
-	for (accepted = 0; accepted < s.nr; accepted++) {
+	for (accepted = 0; accepted < nr; accepted++) {
 		if (copy_from_user(&r, &ureqs[accepted], sizeof(r))) {
 			ret = -EFAULT;
 			break;
@@ -920,7 +916,24 @@ static long vba_submit(struct vba_ctx *ctx, void __user *argp)
 		}
 	}
 	vba_issue_pending(ctx);
-	return accepted ? accepted : ret;
+	*err = ret;
+	return accepted;
+}
+
+static long vba_submit(struct vba_ctx *ctx, void __user *argp)
+{
+	struct vbabort_submit s;
+	u32 accepted;
+	long err;
+
+	if (copy_from_user(&s, argp, sizeof(s)))
+		return -EFAULT;
+	if (s.flags || !vba_is_zero(s.reserved, sizeof(s.reserved)) || !s.nr)
+		return -EINVAL;
+	if (s.nr > VBABORT_MAX_BATCH)
+		return -E2BIG;
+	accepted = vba_submit_batch(ctx, u64_to_user_ptr(s.reqs), s.nr, &err);
+	return accepted ? accepted : err;
 }
 
 static void vba_fate(struct vbabort_cqe *cqe, struct vba_req *req, u8 fate,
@@ -941,33 +954,28 @@ static void vba_report(struct vba_req *req, struct vbabort_cqe *cqe)
 		cqe->result = vba_copy(req, ITER_DEST);
 }
 
-static long vba_reap(struct vba_ctx *ctx, void __user *argp)
+/*
+ * Waits for @min_complete completions up to @timeout_ms, then writes up to
+ * @nr of them to @ucqes. Returns how many, or -errno if none.
+ */
+static long vba_reap_batch(struct vba_ctx *ctx,
+			   struct vbabort_cqe __user *ucqes, u32 nr,
+			   u32 min_complete, u32 timeout_ms)
 {
-	struct vbabort_cqe __user *ucqes;
 	struct vbabort_cqe cqe;
 	struct vba_req *req;
-	struct vbabort_reap r;
 	unsigned int n;
 	long ret;
 
-	if (copy_from_user(&r, argp, sizeof(r)))
-		return -EFAULT;
-	if (r.flags || r.reserved || !r.nr || r.min_complete > r.nr ||
-	    r.timeout_ms > VBABORT_MAX_TIMEOUT_MS)
-		return -EINVAL;
-	if (r.nr > VBABORT_MAX_BATCH)
-		return -E2BIG;
-	ucqes = u64_to_user_ptr(r.cqes);
-
-	if (r.min_complete) {
+	if (min_complete) {
 		ret = wait_event_interruptible_timeout(ctx->wait,
-						       READ_ONCE(ctx->nr_done) >= r.min_complete,
-						       msecs_to_jiffies(r.timeout_ms));
+						       READ_ONCE(ctx->nr_done) >= min_complete,
+						       msecs_to_jiffies(timeout_ms));
 		if (ret < 0)
 			return ret;
 	}
 
-	for (n = 0; n < r.nr; n++) {
+	for (n = 0; n < nr; n++) {
 		spin_lock_irq(&ctx->lock);
 		req = list_first_entry_or_null(&ctx->done, struct vba_req, node);
 		if (req) {
@@ -992,6 +1000,59 @@ static long vba_reap(struct vba_ctx *ctx, void __user *argp)
 		vba_req_free(req);
 	}
 	return n;
+}
+
+static long vba_reap(struct vba_ctx *ctx, void __user *argp)
+{
+	struct vbabort_reap r;
+
+	if (copy_from_user(&r, argp, sizeof(r)))
+		return -EFAULT;
+	if (r.flags || r.reserved || !r.nr || r.min_complete > r.nr ||
+	    r.timeout_ms > VBABORT_MAX_TIMEOUT_MS)
+		return -EINVAL;
+	if (r.nr > VBABORT_MAX_BATCH)
+		return -E2BIG;
+	return vba_reap_batch(ctx, u64_to_user_ptr(r.cqes), r.nr,
+			      r.min_complete, r.timeout_ms);
+}
+
+/*
+ * SUBMIT under the mutex, then REAP without it, as the two calls would: the
+ * outcome of the submission is written back before the wait, so that a
+ * signal or an unwritable cqes array cannot lose it.
+ */
+static long vba_submit_reap(struct vba_ctx *ctx, void __user *argp)
+{
+	struct vbabort_submit_reap sr;
+	long err = 0, ret;
+
+	if (copy_from_user(&sr, argp, sizeof(sr)))
+		return -EFAULT;
+	if (sr.flags || sr.submitted || sr.error ||
+	    !vba_is_zero(sr.reserved, sizeof(sr.reserved)) ||
+	    (!sr.nr_reqs && !sr.nr_cqes) || sr.min_complete > sr.nr_cqes ||
+	    sr.timeout_ms > VBABORT_MAX_TIMEOUT_MS)
+		return -EINVAL;
+	if (sr.nr_reqs > VBABORT_MAX_BATCH || sr.nr_cqes > VBABORT_MAX_BATCH)
+		return -E2BIG;
+	if (sr.nr_reqs) {
+		mutex_lock(&ctx->mutex);
+		sr.submitted = vba_submit_batch(ctx, u64_to_user_ptr(sr.reqs),
+						sr.nr_reqs, &err);
+		mutex_unlock(&ctx->mutex);
+		sr.error = err;
+		if (copy_to_user(argp, &sr, sizeof(sr)))
+			return -EFAULT;
+	}
+	if (!sr.nr_cqes)
+		return 0;
+	ret = vba_reap_batch(ctx, u64_to_user_ptr(sr.cqes), sr.nr_cqes,
+			     sr.min_complete, sr.timeout_ms);
+	/* A restart would submit the same requests again. */
+	if (ret == -ERESTARTSYS && sr.nr_reqs)
+		ret = -EINTR;
+	return ret;
 }
 
 static bool vba_writes_in_flight(struct vba_ctx *ctx)
@@ -1167,6 +1228,7 @@ static long vba_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case VBABORT_IOC_REAP:
 	case VBABORT_IOC_ABORT:
 	case VBABORT_IOC_WAIT_ORPHANS:
+	case VBABORT_IOC_SUBMIT_REAP:
 		break;
 	default:
 		return -ENOTTY;
@@ -1184,11 +1246,13 @@ static long vba_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	/* Pairs with the release in vba_bind(). */
 	if (!smp_load_acquire(&ctx->bdev_file))
 		return -EBADFD;
-	/* These two wait, so they keep out of the mutex. */
+	/* These wait, so they keep out of the mutex. */
 	if (cmd == VBABORT_IOC_REAP)
 		return vba_reap(ctx, argp);
 	if (cmd == VBABORT_IOC_WAIT_ORPHANS)
 		return vba_wait_orphans(ctx, argp);
+	if (cmd == VBABORT_IOC_SUBMIT_REAP)
+		return vba_submit_reap(ctx, argp);
 
 	mutex_lock(&ctx->mutex);
 	if (cmd == VBABORT_IOC_SUBMIT)

@@ -243,6 +243,107 @@ static int uring_poll(int fd)
 	return res;
 }
 
+static int submit_reap(int ctl, struct vbabort_submit_reap *sr)
+{
+	return ioctl(ctl, VBABORT_IOC_SUBMIT_REAP, sr);
+}
+
+/*
+ * SUBMIT_REAP: writes and reads in one call each, with their completions
+ * reaped in the same call; a batch stopping at a bad request; bad arguments.
+ */
+static void test_submit_reap(const char *path)
+{
+	enum { NR = 8, LEN = 8 * KiB };
+	struct vbabort_iovec iov[NR];
+	struct vbabort_cqe cqes[VBABORT_MAX_BATCH + 1];
+	struct vbabort_req reqs[VBABORT_MAX_BATCH + 1];
+	struct vbabort_submit_reap sr;
+	uint8_t *data = xalloc(NR * LEN), *back = xalloc(NR * LEN);
+	int ctl = context(path, O_RDWR, 0), devfd = open_dev(path, O_RDONLY);
+	bool tags_ok = true;
+	int n;
+
+	fill_random(data, NR * LEN, 7);
+	memset(back, 0, NR * LEN);
+	for (int i = 0; i < NR; i++) {
+		iov[i] = (struct vbabort_iovec){ (uintptr_t)(data + i * LEN), LEN };
+		reqs[i] = rw(VBABORT_OP_WRITE, 200 + i, 4096 + (uint64_t)i * (LEN / 512), &iov[i], 1);
+	}
+	sr = (struct vbabort_submit_reap){ .reqs = (uintptr_t)reqs, .nr_reqs = NR, .cqes = (uintptr_t)cqes,
+					   .nr_cqes = NR, .min_complete = NR, .timeout_ms = 10000 };
+	n = submit_reap(ctl, &sr);
+	for (int i = 0; i < n; i++)
+		tags_ok &= cqes[i].tag >= 200 && cqes[i].tag < 200 + NR && cqes[i].result == 0 &&
+			   cqes[i].op == VBABORT_OP_WRITE;
+	check(n == NR && sr.submitted == NR && sr.error == 0 && tags_ok,
+	      "%s: SUBMIT_REAP submits %d writes and reaps them in one call (%d, %u)", path, NR, n, sr.submitted);
+	check(dev_equals(devfd, 4096 * 512, data, NR * LEN), "%s: SUBMIT_REAP's writes reached the device", path);
+
+	for (int i = 0; i < NR; i++) {
+		iov[i].base = (uintptr_t)(back + i * LEN);
+		reqs[i] = rw(VBABORT_OP_READ, 300 + i, 4096 + (uint64_t)i * (LEN / 512), &iov[i], 1);
+	}
+	/* Submit only: the reads complete behind the call's back, a reap-only call collects them. */
+	sr = (struct vbabort_submit_reap){ .reqs = (uintptr_t)reqs, .nr_reqs = NR };
+	n = submit_reap(ctl, &sr);
+	check(n == 0 && sr.submitted == NR && sr.error == 0, "%s: SUBMIT_REAP without cqes only submits (%d, %u)",
+	      path, n, sr.submitted);
+	sr = (struct vbabort_submit_reap){ .cqes = (uintptr_t)cqes, .nr_cqes = NR, .min_complete = NR,
+					   .timeout_ms = 10000 };
+	n = submit_reap(ctl, &sr);
+	check(n == NR && sr.submitted == 0 && !memcmp(back, data, NR * LEN),
+	      "%s: SUBMIT_REAP without requests reaps %d reads with their data (%d)", path, NR, n);
+
+	/* A bad third request: two accepted, the reason reported, the call still reaps. */
+	reqs[2].op = 42;
+	sr = (struct vbabort_submit_reap){ .reqs = (uintptr_t)reqs, .nr_reqs = 4, .cqes = (uintptr_t)cqes,
+					   .nr_cqes = 4, .min_complete = 2, .timeout_ms = 10000 };
+	n = submit_reap(ctl, &sr);
+	check(n == 2 && sr.submitted == 2 && sr.error == -EINVAL,
+	      "%s: SUBMIT_REAP with a bad third request accepts 2, reports EINVAL and reaps 2 (%d, %u, %d)",
+	      path, n, sr.submitted, sr.error);
+	reqs[2].op = VBABORT_OP_READ;
+	sr = (struct vbabort_submit_reap){ .reqs = (uintptr_t)&reqs[2], .nr_reqs = 1 };
+	submit_reap(ctl, &sr);
+	sr = (struct vbabort_submit_reap){ .reqs = (uintptr_t)&reqs[2], .nr_reqs = 1 };
+	n = submit_reap(ctl, &sr);
+	check(n == 0 && sr.submitted == 1 && sr.error == 0 && reap(ctl, cqes, 2, 2, 10000) == 2,
+	      "%s: SUBMIT_REAP and REAP mix on one context", path);
+
+	static const struct {
+		struct vbabort_submit_reap sr;
+		int err;
+		const char *what;
+	} bad[] = {
+		{ { .nr_reqs = 1, .flags = 1 }, EINVAL, "flags" },
+		{ { .nr_reqs = 1, .reserved = { 0, 0, 1 } }, EINVAL, "reserved set" },
+		{ { .nr_reqs = 1, .submitted = 1 }, EINVAL, "submitted set on input" },
+		{ { .nr_reqs = 1, .error = -1 }, EINVAL, "error set on input" },
+		{ { 0 }, EINVAL, "neither requests nor cqes" },
+		{ { .nr_cqes = 1, .min_complete = 2 }, EINVAL, "min_complete > nr_cqes" },
+		{ { .nr_cqes = 1, .timeout_ms = VBABORT_MAX_TIMEOUT_MS + 1 }, EINVAL, "too long a timeout" },
+		{ { .nr_reqs = VBABORT_MAX_BATCH + 1 }, E2BIG, "too many requests" },
+		{ { .nr_cqes = VBABORT_MAX_BATCH + 1 }, E2BIG, "too many cqes" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		sr = bad[i].sr;
+		sr.reqs = (uintptr_t)reqs;
+		sr.cqes = (uintptr_t)cqes;
+		check(fails_with(submit_reap(ctl, &sr)) == bad[i].err && sr.submitted == bad[i].sr.submitted,
+		      "bad: SUBMIT_REAP with %s is %s, nothing submitted", bad[i].what,
+		      strerrorname_np(bad[i].err));
+	}
+	check(fails_with(ioctl(ctl, VBABORT_IOC_SUBMIT_REAP, (void *)8)) == EFAULT,
+	      "bad: SUBMIT_REAP at a bad address is EFAULT");
+	check(abort_ctx(ctl, cqes, VBABORT_MAX_REQS, 0, NULL) == 0,
+	      "%s: nothing left owned after SUBMIT_REAP", path);
+	close(ctl);
+	close(devfd);
+	free(data);
+	free(back);
+}
+
 static void test_data(const char *path)
 {
 	enum { NR = 8, LEN = 64 * KiB };
@@ -1175,9 +1276,10 @@ static void test_bad(const char *path, const char *regular)
 
 int main(int argc, char **argv)
 {
-	if (argc == 3 && !strcmp(argv[1], "data"))
+	if (argc == 3 && !strcmp(argv[1], "data")) {
 		test_data(argv[2]);
-	else if (argc == 4 && !strcmp(argv[1], "abort")) {
+		test_submit_reap(argv[2]);
+	} else if (argc == 4 && !strcmp(argv[1], "abort")) {
 		test_abort_reads(argv[2]);
 		test_abort_writes(argv[2], argv[3]);
 		test_abort_queued(argv[2], argv[3]);

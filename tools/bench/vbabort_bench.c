@@ -71,7 +71,11 @@ static struct vbabort_req slot_req(uint64_t tag, uint16_t op, struct vbabort_iov
 				     .sector = random_sector() };
 }
 
-/* Keeps DEPTH requests in flight for SECONDS; returns IOPS. */
+/*
+ * Keeps DEPTH requests in flight for SECONDS, resubmitting what completed and
+ * waiting for the next completion in one SUBMIT_REAP, as io_uring_submit_and_wait
+ * does below; returns IOPS.
+ */
 static double run_vbabort(int devfd, uint16_t op, unsigned int depth, double seconds)
 {
 	struct vbabort_iovec iov[VBABORT_MAX_BATCH];
@@ -79,29 +83,28 @@ static double run_vbabort(int devfd, uint16_t op, unsigned int depth, double sec
 	struct vbabort_cqe cqes[VBABORT_MAX_BATCH];
 	uint8_t *buf = aligned_alloc(BS, (size_t)depth * BS);
 	int ctl = vba_context(devfd, depth);
+	unsigned int inflight = 0, nr = depth;
 	uint64_t done = 0;
 	double start, end;
-	int n, inflight;
+	int n;
 
 	memset(buf, 0x5a, (size_t)depth * BS);
 	for (unsigned int i = 0; i < depth; i++) {
 		iov[i] = (struct vbabort_iovec){ (uintptr_t)buf + (size_t)i * BS, BS };
 		reqs[i] = slot_req(i, op, iov);
 	}
-	struct vbabort_submit s = { .reqs = (uintptr_t)reqs, .nr = depth };
-	if (ioctl(ctl, VBABORT_IOC_SUBMIT, &s) != (int)depth)
-		die("vbabort SUBMIT");
-	inflight = (int)depth;
 	start = now_s();
 	end = start + seconds;
-	while (inflight) {
-		struct vbabort_reap r = { .cqes = (uintptr_t)cqes, .nr = depth, .min_complete = 1, .timeout_ms = 10000 };
+	do {
+		struct vbabort_submit_reap sr = { .reqs = (uintptr_t)reqs, .nr_reqs = nr, .cqes = (uintptr_t)cqes,
+						  .nr_cqes = depth, .min_complete = 1, .timeout_ms = 10000 };
 
-		n = ioctl(ctl, VBABORT_IOC_REAP, &r);
-		if (n <= 0)
-			die("vbabort REAP");
+		n = ioctl(ctl, VBABORT_IOC_SUBMIT_REAP, &sr);
+		if (n <= 0 || sr.submitted != nr)
+			die("vbabort SUBMIT_REAP");
+		inflight += nr - (unsigned int)n;
 		done += (uint64_t)n;
-		inflight -= n;
+		nr = 0;
 		if (now_s() >= end)
 			continue;
 		for (int i = 0; i < n; i++) {
@@ -109,11 +112,8 @@ static double run_vbabort(int devfd, uint16_t op, unsigned int depth, double sec
 				die("vbabort I/O error");
 			reqs[i] = slot_req(cqes[i].tag, op, iov);
 		}
-		s.nr = (uint32_t)n;
-		if (ioctl(ctl, VBABORT_IOC_SUBMIT, &s) != n)
-			die("vbabort SUBMIT");
-		inflight += n;
-	}
+		nr = (unsigned int)n;
+	} while (inflight || nr);
 	close(ctl);
 	free(buf);
 	return (double)done / (now_s() - start);

@@ -3,10 +3,13 @@
 # vduse-blk export on the same image, 4k random reads and writes at depth 1 and 32 and 1 MiB
 # sequential reads; prints a reStructuredText table of IOPS and vbridge/qsd ratios.
 # With --kabort: the same workloads through vbridge's VDUSE device on a null_blk device, served
-# with --engine kabort (the vbabort module) and with --engine uring; the ratio is kabort/uring.
+# with --engine kabort (the vbabort module) and with --engine uring, ROUNDS times (default 3),
+# the engines alternating and taking turns to go first; the ratio is kabort/uring, the median
+# over the rounds of each round's ratio, with their spread, and the daemon's vbabort ioctls per
+# request.
 #
 # Usage: tools/bench/vduse_bench.sh [--kabort] [SECONDS_PER_RUN]   (BUILD, VBRIDGE_CACHE as for
-# the tests)
+# the tests; ROUNDS)
 set -euo pipefail
 
 MODE=qsd
@@ -19,6 +22,7 @@ cd "$(dirname "$0")/../.."
 . tests/lib/guest.sh
 BUILD=${BUILD:-build}
 SECS=${1:-5}
+ROUNDS=${ROUNDS:-3}
 tmp=$(mktemp -d /tmp/vbridge-vduse-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -34,6 +38,7 @@ cat >"$tmp/guest.sh" <<GUEST
 IMG=/tmp/bench.img
 SECS=$SECS
 MODE=$MODE
+ROUNDS=$ROUNDS
 GUEST
 cat >>"$tmp/guest.sh" <<'GUEST'
 vdisk() { for d in /sys/block/vd*; do [ -e "$d" ] && basename "$d"; done | head -n 1; }
@@ -48,18 +53,24 @@ suite() {
 		 "rand4k-write-qd1 randwrite 4096 1" "rand4k-write-qd32 randwrite 4096 32" \
 		 "seq1m-read-qd4 seqread 1048576 4"; do
 		set -- $t
-		echo "RESULT $backend $1 $(/opt/blkbench /dev/$vd $2 $3 $4 $SECS)"
+		echo "RESULT $backend $1 $(/opt/blkbench /dev/$vd $2 $3 $4 $SECS) ${round:-1}"
 	done
 }
-# vbridge on one disk with each engine in turn; same device, same front door.
+# vbridge on one disk with each engine in turn; same device, same front door. The kabort
+# engine logs its requests and ioctls when it stops.
 engines() {
-	for engine in uring kabort; do
-		/opt/vbridge serve --vduse vb --disk $1 --queue-size 256 --state-dir /tmp/st \
-			--engine $engine >/tmp/vb.log 2>&1 &
-		pid=$!
-		wait_disk || { cat /tmp/vb.log; exit 1; }
-		suite $engine
-		kill -TERM $pid; wait $pid
+	for round in $(seq 1 $ROUNDS); do
+		order="uring kabort"
+		[ $((round % 2)) -eq 0 ] && order="kabort uring"
+		for engine in $order; do
+			/opt/vbridge serve --vduse vb --disk $1 --queue-size 256 --state-dir /tmp/st \
+				--engine $engine >/tmp/vb.log 2>&1 &
+			pid=$!
+			wait_disk || { cat /tmp/vb.log; exit 1; }
+			suite $engine
+			kill -TERM $pid; wait $pid
+			sed -n 's/.*kabort: \([0-9]*\) requests in \([0-9]*\) SUBMIT_REAP calls.*/KSTATS \1 \2/p' /tmp/vb.log
+		done
 	done
 }
 if [ "$MODE" = kabort ]; then
@@ -108,17 +119,44 @@ if [ "$rc" -ne 0 ]; then
 	exit 1
 fi
 tr -d '\r' <"$tmp/console.log" | awk -v secs="$SECS" -v mode="$MODE" '
-	$1 == "RESULT" { iops[$3, $2] = $4; mib[$3, $2] = $5; if (!($3 in seen)) { seen[$3] = 1; order[n++] = $3 } }
+	function median(list,    v, k, m, i, j, t) {
+		m = split(list, v, " ")
+		for (i = 2; i <= m; i++)
+			for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+		lo = v[1]; hi = v[m]
+		return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+	}
+	$1 == "KSTATS" { kreqs += $2; kcalls += $3 }
+	$1 == "RESULT" {
+		# Several rounds: each cell is the median, each ratio the median of the rounds ratios.
+		key = $3 SUBSEP $2; all[key] = all[key] " " $4; allmib[key] = allmib[key] " " $5
+		r[$3, $2, $6] = $4; rounds[$6] = 1
+		if (!($3 in seen)) { seen[$3] = 1; order[n++] = $3 }
+	}
 	END {
+		for (k in all) { iops[k] = median(all[k]); mib[k] = median(allmib[k]) }
+		nr = 0; for (k in rounds) nr++
 		# The ratio is the first column over the second: vbridge/qsd, or kabort/uring.
 		a = (mode == "kabort") ? "kabort" : "vbridge"; b = (mode == "kabort") ? "uring" : "qsd"
-		printf "%s\n", "========================  ==============  ==============  ======="
-		printf "%-24s  %14s  %14s  %7s\n", "workload (" secs " s each)", a " IOPS", b " IOPS", "ratio"
-		printf "%s\n", "========================  ==============  ==============  ======="
+		sep = "========================  ==============  ==============  ======="
+		hdr = sprintf("%-24s  %14s  %14s  %7s", "workload (" secs " s each)", a " IOPS", b " IOPS", "ratio")
+		if (mode == "kabort") { sep = sep "  ===========" ; hdr = hdr sprintf("  %11s", "min-max") }
+		printf "%s\n%s\n%s\n", sep, hdr, sep
 		for (i = 0; i < n; i++) {
 			t = order[i]
-			printf "%-24s  %8d (%4.0f)  %8d (%4.0f)  %7.2f\n", t, iops[t, a], mib[t, a],
-			       iops[t, b], mib[t, b], iops[t, b] ? iops[t, a] / iops[t, b] : 0
+			line = sprintf("%-24s  %8d (%4.0f)  %8d (%4.0f)", t, iops[t, a], mib[t, a], iops[t, b], mib[t, b])
+			if (mode != "kabort") {
+				printf "%s  %7.2f\n", line, iops[t, b] ? iops[t, a] / iops[t, b] : 0
+				continue
+			}
+			ratios = ""
+			for (k in rounds)
+				if (r[t, b, k]) ratios = ratios " " r[t, a, k] / r[t, b, k]
+			m = median(ratios)
+			printf "%s  %7.2f  %11s\n", line, m, sprintf("%.2f-%.2f", lo, hi)
 		}
-		printf "%s\n", "========================  ==============  ==============  ======="
+		printf "%s\n", sep
+		if (mode == "kabort")
+			printf "%d rounds, engines alternating; kabort: %.3f vbabort ioctls per request (%d requests)\n",
+			       nr, kreqs ? kcalls / kreqs : 0, kreqs
 	}'

@@ -244,6 +244,15 @@ void vu_daemon_use_disk(struct vu_daemon *d, const char *path)
 	d->disk_external = true;
 }
 
+void vu_daemon_start_on(struct vu_daemon *d, const char *path, const struct vu_daemon_opts *o)
+{
+	if (vu_daemon_setup(d, 1 << 20) < 0)
+		tap_bail("temp dir");
+	vu_daemon_use_disk(d, path);
+	if (vu_daemon_start(d, o) < 0)
+		tap_bail("cannot start vbridge --engine %s on %s", o->engine ? o->engine : "(default)", path);
+}
+
 static const char *daemon_path(void)
 {
 	static char path[PATH_MAX];

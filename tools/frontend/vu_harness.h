@@ -80,6 +80,8 @@ int vu_daemon_setup(struct vu_daemon *d, uint64_t disk_size);
  * a block device) instead of its own image, which is removed; teardown
  * leaves that disk alone and disk_fd is -1. */
 void vu_daemon_use_disk(struct vu_daemon *d, const char *path);
+/* vu_daemon_setup, vu_daemon_use_disk(path) and vu_daemon_start, bailing out on failure. */
+void vu_daemon_start_on(struct vu_daemon *d, const char *path, const struct vu_daemon_opts *o);
 /* Starts the daemon on the image and waits (<= 5 s) for its socket. */
 int vu_daemon_start(struct vu_daemon *d, const struct vu_daemon_opts *o);
 bool vu_daemon_alive(struct vu_daemon *d);

@@ -73,10 +73,14 @@ static void kabort_finished(void *state, struct vb_blk_req *req)
 	ke->io->settle(ke->io->ctx, req, VB_FATE_COMPLETED);
 }
 
-/* Requests the module refuses come back completed, with the reason as status. */
+/*
+ * Once per pass of the queue's loop: what the ring gave since, and what
+ * completed, in one call. Requests the module refuses come back completed,
+ * with the reason as status.
+ */
 static void kabort_flush(void *state)
 {
-	vb_kabort_submit(&((struct kabort_engine *)state)->k, kabort_finished, state);
+	vb_kabort_flush(&((struct kabort_engine *)state)->k, kabort_finished, state);
 }
 
 static int kabort_poll_fd(void *state)
@@ -84,9 +88,10 @@ static int kabort_poll_fd(void *state)
 	return ((struct kabort_engine *)state)->k.event_fd;
 }
 
+/* Each completion fires the event fd; the loop's next flush reaps them all at once. */
 static void kabort_reap(void *state)
 {
-	vb_kabort_reap(&((struct kabort_engine *)state)->k, kabort_finished, state);
+	vb_kabort_signalled(&((struct kabort_engine *)state)->k);
 }
 
 static void kabort_complete(void *state, struct vb_blk_req *req, int res)

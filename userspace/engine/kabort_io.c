@@ -60,6 +60,9 @@ int vb_kabort_open(struct vb_kabort *k, int disk_fd, const uint8_t *writeback)
 
 	k->queued = (struct vb_req_list){ NULL, NULL };
 	k->nfenced = 0;
+	k->signalled = false;
+	k->owned = 0;
+	k->calls = k->requests = 0;
 	k->writeback = writeback;
 	k->event_fd = -1;
 	k->fd = open_device();
@@ -69,6 +72,12 @@ int vb_kabort_open(struct vb_kabort *k, int disk_fd, const uint8_t *writeback)
 	if (ret < 0)
 		goto fail;
 	k->max_io_bytes = v.max_io_bytes;
+	/*
+	 * The queue polls this, not the context: an io_uring poll holds a
+	 * reference to its file, and a context released only when a killed
+	 * daemon's ring is torn down would turn its writes into fences too late
+	 * for the successor.
+	 */
 	k->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (k->event_fd < 0) {
 		ret = -errno;
@@ -95,6 +104,8 @@ fail:
 
 void vb_kabort_close(struct vb_kabort *k)
 {
+	if (k->fd >= 0 && k->requests)
+		vb_info("kabort: %llu requests in %llu SUBMIT_REAP calls", k->requests, k->calls);
 	if (k->fd >= 0)
 		close(k->fd);
 	if (k->event_fd >= 0)
@@ -176,62 +187,84 @@ static uint8_t status_of(const struct vb_blk_req *req, int result)
 	return vb_blk_status_from_errno(result);
 }
 
-void vb_kabort_submit(struct vb_kabort *k, void (*finish)(void *ctx, struct vb_blk_req *req),
-		      void *ctx)
+void vb_kabort_signalled(struct vb_kabort *k)
 {
-	while (k->queued.head) {
-		struct vbabort_submit s = { .reqs = (uint64_t)(uintptr_t)k->batch };
-		struct vb_blk_req *req = k->queued.head;
-		int n;
+	/* The counter stays set: a completion SUBMIT_REAP already took still wakes us. */
+	if (k->owned)
+		k->signalled = true;
+}
 
-		for (; req && s.nr < VBABORT_MAX_BATCH; req = vb_req_next(req))
-			describe(k, s.nr++, req);
-		n = ioctl(k->fd, VBABORT_IOC_SUBMIT, &s);
-		if (n < 0 && errno == EAGAIN)
-			return;		/* the context is full: after the next completions */
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			/* The first request was refused, with this reason. */
-			req = vb_req_list_pop(&k->queued);
-			vb_warn("kabort: request at byte %llu refused: %s",
-				(unsigned long long)req->offset, strerror(errno));
-			req->status = status_of(req, -errno);
-			finish(ctx, req);
+static void finish_cqes(struct vb_kabort *k, int n,
+			void (*finish)(void *ctx, struct vb_blk_req *req), void *ctx)
+{
+	for (int i = 0; i < n; i++) {
+		struct vb_blk_req *req = (void *)(uintptr_t)k->cqes[i].tag;
+
+		/* A fenced write landing: it was left inflight, the ring knows nothing of it. */
+		if (vb_uring_req(req)->abandoned) {
+			k->nfenced--;
 			continue;
 		}
-		while (n-- > 0)
-			vb_req_list_pop(&k->queued);
+		req->status = status_of(req, k->cqes[i].result);
+		finish(ctx, req);
 	}
 }
 
-unsigned int vb_kabort_reap(struct vb_kabort *k, void (*finish)(void *ctx, struct vb_blk_req *req),
-			    void *ctx)
+/* Takes the submitted requests off the FIFO; a refused one is finished with its reason. */
+static bool account_submitted(struct vb_kabort *k, const struct vbabort_submit_reap *sr,
+			      void (*finish)(void *ctx, struct vb_blk_req *req), void *ctx)
 {
-	unsigned int total = 0;
-	int n;
+	struct vb_blk_req *req;
 
-	do {
-		struct vbabort_reap r = { .cqes = (uint64_t)(uintptr_t)k->cqes,
-					  .nr = VBABORT_MAX_BATCH };
+	k->requests += sr->submitted;
+	k->owned += sr->submitted;
+	for (uint32_t i = 0; i < sr->submitted; i++)
+		vb_req_list_pop(&k->queued);
+	if (sr->error == -EAGAIN)
+		return false;		/* the context is full: after the next completions */
+	if (sr->error && sr->error != -EINTR) {
+		req = vb_req_list_pop(&k->queued);
+		vb_warn("kabort: request at byte %llu refused: %s",
+			(unsigned long long)req->offset, strerror(-sr->error));
+		req->status = status_of(req, sr->error);
+		finish(ctx, req);
+	}
+	return true;
+}
 
-		n = ioctl(k->fd, VBABORT_IOC_REAP, &r);
-		for (int i = 0; i < n; i++) {
-			struct vb_blk_req *req = (void *)(uintptr_t)k->cqes[i].tag;
+void vb_kabort_flush(struct vb_kabort *k, void (*finish)(void *ctx, struct vb_blk_req *req),
+		     void *ctx)
+{
+	bool more_reqs = k->queued.head != NULL;
 
-			/* A fenced write landing: it was left inflight, the ring knows nothing of it. */
-			if (vb_uring_req(req)->abandoned) {
-				k->nfenced--;
-				continue;
-			}
-			req->status = status_of(req, k->cqes[i].result);
-			finish(ctx, req);
+	while (more_reqs || k->signalled) {
+		struct vbabort_submit_reap sr = { .reqs = (uint64_t)(uintptr_t)k->batch,
+						  .cqes = (uint64_t)(uintptr_t)k->cqes,
+						  .nr_cqes = VBABORT_MAX_BATCH };
+		int n, err;
+
+		if (more_reqs) {
+			for (struct vb_blk_req *req = k->queued.head; req && sr.nr_reqs < VBABORT_MAX_BATCH;
+			     req = vb_req_next(req))
+				describe(k, sr.nr_reqs++, req);
 		}
-		total += n > 0 ? n : 0;
-	} while (n == VBABORT_MAX_BATCH || (n < 0 && errno == EINTR));
-	if (n < 0 && errno != EINTR)
-		vb_err("kabort: VBABORT_IOC_REAP: %s", strerror(errno));
-	return total;
+		k->signalled = false;
+	k->owned = 0;
+		k->calls++;
+		n = ioctl(k->fd, VBABORT_IOC_SUBMIT_REAP, &sr);
+		err = n < 0 ? errno : 0;
+		/* Failed before submitting anything: the first request gets the reason. */
+		if (err && sr.nr_reqs && !sr.submitted && !sr.error)
+			sr.error = -err;
+		else if (err && err != EINTR)
+			vb_err("kabort: VBABORT_IOC_SUBMIT_REAP: %s", strerror(err));
+		/* Otherwise the submission's outcome is written back even when the reaping failed. */
+		more_reqs = account_submitted(k, &sr, finish, ctx) && k->queued.head;
+		finish_cqes(k, n, finish, ctx);
+		k->owned -= n > 0 ? n : 0;
+		/* A full array may have left completions behind. */
+		k->signalled = n == VBABORT_MAX_BATCH || err == EINTR;
+	}
 }
 
 int vb_kabort_abort(struct vb_kabort *k,
@@ -248,6 +281,9 @@ int vb_kabort_abort(struct vb_kabort *k,
 		vb_err("kabort: VBABORT_IOC_ABORT: %s", strerror(errno));
 		return -errno;
 	}
+	/* What is still running stays owned, to be reaped. */
+	k->owned -= a.count[VBABORT_FATE_COMPLETED] + a.count[VBABORT_FATE_CANCELLED] +
+		    a.count[VBABORT_FATE_ABANDONED];
 	for (int i = 0; i < n; i++) {
 		struct vb_blk_req *req = (void *)(uintptr_t)k->cqes[i].tag;
 

@@ -14,8 +14,9 @@
 
 /*
  * One queue's vbabort context, bound to the disk. Requests are batched for
- * SUBMIT; ones the context cannot take yet (it owns VBABORT_MAX_REQS) wait
- * in a FIFO (req_list.h). Used by one queue thread only.
+ * SUBMIT_REAP, which also collects completions; ones the context cannot
+ * take yet (it owns VBABORT_MAX_REQS) wait in a FIFO (req_list.h). Used by
+ * one queue thread only.
  */
 struct vb_kabort {
 	int fd;				/* the context; -1 when closed */
@@ -27,6 +28,11 @@ struct vb_kabort {
 	struct vb_req_list queued;	/* waiting to be submitted */
 	/* Writes settled FENCED at a suspension and still in the module (their slots are not ours). */
 	unsigned int nfenced;
+	/* The event fd fired since the last call with requests owned by the module. */
+	bool signalled;
+	unsigned int owned;		/* submitted, not reaped nor settled by ABORT */
+	/* For the log at close: ioctls per request is what batching saves. */
+	unsigned long long calls, requests;
 	struct vbabort_req batch[VBABORT_MAX_BATCH];
 	struct vbabort_iovec iov[VBABORT_MAX_BATCH][VBABORT_MAX_SEGS];
 	struct vbabort_cqe cqes[VBABORT_MAX_REQS];
@@ -46,19 +52,16 @@ void vb_kabort_close(struct vb_kabort *k);
 bool vb_kabort_fits(const struct vb_kabort *k, const struct vb_blk_req *req);
 /* Queues req for the next vb_kabort_submit. */
 void vb_kabort_queue(struct vb_kabort *k, struct vb_blk_req *req);
+/* Notes that the event fd fired: the next vb_kabort_flush reaps, if the module owns any request. */
+void vb_kabort_signalled(struct vb_kabort *k);
 /*
- * Submits what is queued, as much as the context takes. Requests it refuses
- * get their status set and are passed to finish(ctx, req).
+ * Submits what is queued, as much as the context takes, and takes the
+ * completions waiting in the context, without blocking, in one SUBMIT_REAP
+ * per batch. Each request done or refused gets its status (a read's data is
+ * in guest memory by then) and is passed to finish(ctx, req).
  */
-void vb_kabort_submit(struct vb_kabort *k, void (*finish)(void *ctx, struct vb_blk_req *req),
-		      void *ctx);
-/*
- * Takes the completions waiting in the context, without blocking: each
- * request gets its status (a read's data is in guest memory by then) and is
- * passed to finish. Returns how many.
- */
-unsigned int vb_kabort_reap(struct vb_kabort *k, void (*finish)(void *ctx, struct vb_blk_req *req),
-			    void *ctx);
+void vb_kabort_flush(struct vb_kabort *k, void (*finish)(void *ctx, struct vb_blk_req *req),
+		     void *ctx);
 /* Empties the submission FIFO, returning its requests as a req_list.h list. */
 struct vb_blk_req *vb_kabort_take_queued(struct vb_kabort *k);
 

@@ -12,7 +12,7 @@
  * fields. Reserved fields and unknown flags must be zero (-EINVAL).
  * Documentation/vbabort.rst is the reference.
  */
-#define VBABORT_ABI_VERSION	3	/* 2: VBABORT_REQ_FUA, 3: fences */
+#define VBABORT_ABI_VERSION	4	/* 2: VBABORT_REQ_FUA, 3: fences, 4: SUBMIT_REAP */
 
 /*
  * Limits; they bound the memory a context can pin. The module parameters
@@ -109,6 +109,20 @@ struct vbabort_reap {
 	__u64 reserved;		/* zero */
 };
 
+/* SUBMIT then REAP in one call (ABI version 4). */
+struct vbabort_submit_reap {
+	__u64 reqs;		/* user address of vbabort_req[nr_reqs] */
+	__u64 cqes;		/* user address of vbabort_cqe[nr_cqes] */
+	__u32 nr_reqs;		/* 0..VBABORT_MAX_BATCH */
+	__u32 nr_cqes;		/* 0..VBABORT_MAX_BATCH; not both 0 */
+	__u32 min_complete;	/* wait for this many (<= nr_cqes) ... */
+	__u32 timeout_ms;	/* ... at most this long */
+	__u32 submitted;	/* out: requests accepted */
+	__s32 error;		/* out: why the next one was refused, or 0 */
+	__u32 flags;		/* zero */
+	__u32 reserved[3];	/* zero */
+};
+
 struct vbabort_abort {
 	__u64 fates;		/* user address of vbabort_cqe[nr] */
 	__u32 nr;		/* in: capacity; out: entries written or needed */
@@ -133,5 +147,6 @@ struct vbabort_orphans {
 #define VBABORT_IOC_REAP	_IOW(VBABORT_IOC_MAGIC, 0x03, struct vbabort_reap)
 #define VBABORT_IOC_ABORT	_IOWR(VBABORT_IOC_MAGIC, 0x04, struct vbabort_abort)
 #define VBABORT_IOC_WAIT_ORPHANS _IOWR(VBABORT_IOC_MAGIC, 0x05, struct vbabort_orphans)
+#define VBABORT_IOC_SUBMIT_REAP	_IOWR(VBABORT_IOC_MAGIC, 0x06, struct vbabort_submit_reap)
 
 #endif /* _UAPI_LINUX_VBABORT_H */

@@ -49,11 +49,7 @@ int main(int argc, char **argv)
 	o.engine = argv[2];
 	vu_harness_init(60);
 	tap_plan(2);
-	if (vu_daemon_setup(&d, 1 << 20) < 0)
-		tap_bail("temp dir");
-	vu_daemon_use_disk(&d, argv[1]);
-	if (vu_daemon_start(&d, &o) < 0)
-		tap_bail("cannot start vbridge --engine %s on %s", argv[2], argv[1]);
+	vu_daemon_start_on(&d, argv[1], &o);
 	vu_dev_init(&dev);
 	if (vu_connect(&dev, d.sock, 5000) < 0 ||
 	    vu_negotiate(&dev, VU_BLK_FEATURES, VU_PROTOCOL_FEATURES) < 0 ||
