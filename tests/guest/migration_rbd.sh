@@ -10,7 +10,8 @@
 # image) with the OSD holding every message of A's connection up to
 # VBRIDGE_RBD_DELAY_S (default 4) s from just before the migration until it ended, so that
 # requests are with the cluster at the source's GET_VRING_BASE: B must break A's lock and resubmit
-# them, and A must log that the cluster refused its late writes.
+# them, and A must log that the cluster refused its late writes. The same with draining, as the
+# control: the inflight migration's downtime must be at most half of draining's.
 #
 # Settings (environment): VBRIDGE_RBD_DELAY_S, VBRIDGE_B_ENGINE (default rbd:break-lock-late),
 # and those of migration.sh.
@@ -58,21 +59,30 @@ if ! check "a bridge ($net.1) and two network namespaces on it, $ns_a ($net.2) a
 	exit 1
 fi
 export CEPH_ADDR=$net.1
-if ! check "a single-node Ceph cluster starts on $CEPH_ADDR" ceph_start "$tmp/ceph" ||
-	! check "a $DISK_MIB MiB image with exclusive-lock" rbd --conf "$CEPH_CONF" create \
-		--size "$DISK_MIB"M --image-feature layering,exclusive-lock "$CEPH_POOL/tagwrite"; then
+if ! check "a single-node Ceph cluster starts on $CEPH_ADDR" ceph_start "$tmp/ceph"; then
 	tap_done
 	exit 1
 fi
-reaches_cluster() { ip netns exec "$1" rbd --conf "$CEPH_CONF" info "$CEPH_POOL/tagwrite" >/dev/null; }
+reaches_cluster() { ip netns exec "$1" rbd --conf "$CEPH_CONF" ls "$CEPH_POOL" >/dev/null; }
 for ns in "$ns_a" "$ns_b"; do
 	check "from $ns the cluster answers over the veth" reaches_cluster "$ns"
 done
 
 export CEPH_CONF
-migration_run inflight 1 VBRIDGE_RBD="$CEPH_POOL/tagwrite" VBRIDGE_RBD_DELAY_S="${VBRIDGE_RBD_DELAY_S:-4}" \
-	VBRIDGE_A_NETNS="$ns_a" VBRIDGE_B_NETNS="$ns_b" VBRIDGE_DAEMON_ARGS= \
-	VBRIDGE_A_ARGS="--engine rbd" VBRIDGE_B_ARGS="--engine ${VBRIDGE_B_ENGINE:-rbd:break-lock-late}" \
-	VBRIDGE_MIGRATION_PARAMS='{"downtime-limit": 300}' VBRIDGE_WORK_SECONDS="${VBRIDGE_WORK_SECONDS:-30}"
-echo "# downtime ${downtime[inflight]:-?} ms, total ${total[inflight]:-?} ms, ${suspended[inflight]:-?} requests suspended"
+# rbd_run MODE INFLIGHT: one migration.sh run on an image of its own (the manifest check wants
+# the blocks tagwrite did not write to be zeroes).
+rbd_run() {
+	check "$1: a $DISK_MIB MiB image with exclusive-lock" rbd --conf "$CEPH_CONF" create \
+		--size "$DISK_MIB"M --image-feature layering,exclusive-lock "$CEPH_POOL/tagwrite-$1" || return
+	migration_run "$1" "$2" VBRIDGE_RBD="$CEPH_POOL/tagwrite-$1" VBRIDGE_RBD_DELAY_S="${VBRIDGE_RBD_DELAY_S:-4}" \
+		VBRIDGE_A_NETNS="$ns_a" VBRIDGE_B_NETNS="$ns_b" VBRIDGE_DAEMON_ARGS= \
+		VBRIDGE_A_ARGS="--engine rbd" VBRIDGE_B_ARGS="--engine ${VBRIDGE_B_ENGINE:-rbd:break-lock-late}" \
+		VBRIDGE_MIGRATION_PARAMS='{"downtime-limit": 300}' VBRIDGE_WORK_SECONDS="${VBRIDGE_WORK_SECONDS:-20}"
+}
+rbd_run drain 0
+rbd_run inflight 1
+d=${downtime[drain]:-} i=${downtime[inflight]:-}
+echo "# downtime: draining ${d:-?} ms, inflight migration ${i:-?} ms (${suspended[inflight]:-?} requests suspended)"
+check "inflight migration's downtime is at most half of draining's (${i:-?} ms against ${d:-?} ms)" \
+	test -n "$d" -a -n "$i" -a "$((2 * ${i:-0}))" -le "${d:-0}"
 tap_done
