@@ -8,7 +8,7 @@
 # daemons through their unix sockets; the migration stream goes over a unix socket. The run is
 # tests/guest/migration.sh (tagwrite load, block-by-block manifest check against rbd export of the
 # image) with the OSD holding every message of A's connection up to
-# VBRIDGE_RBD_DELAY_S (default 4) s from just before the migration until it ended, so that
+# VBRIDGE_RBD_DELAY_S (default 6) s from just before the migration until it ended, so that
 # requests are with the cluster at the source's GET_VRING_BASE: B must break A's lock and resubmit
 # them, and A must log that the cluster refused its late writes. The same with draining, as the
 # control: the inflight migration's downtime must be at most half of draining's.
@@ -74,7 +74,7 @@ export CEPH_CONF
 rbd_run() {
 	check "$1: a $DISK_MIB MiB image with exclusive-lock" rbd --conf "$CEPH_CONF" create \
 		--size "$DISK_MIB"M --image-feature layering,exclusive-lock "$CEPH_POOL/tagwrite-$1" || return
-	migration_run "$1" "$2" VBRIDGE_RBD="$CEPH_POOL/tagwrite-$1" VBRIDGE_RBD_DELAY_S="${VBRIDGE_RBD_DELAY_S:-4}" \
+	migration_run "$1" "$2" VBRIDGE_RBD="$CEPH_POOL/tagwrite-$1" VBRIDGE_RBD_DELAY_S="${VBRIDGE_RBD_DELAY_S:-6}" \
 		VBRIDGE_A_NETNS="$ns_a" VBRIDGE_B_NETNS="$ns_b" VBRIDGE_DAEMON_ARGS= \
 		VBRIDGE_A_ARGS="--engine rbd" VBRIDGE_B_ARGS="--engine ${VBRIDGE_B_ENGINE:-rbd:break-lock-late}" \
 		VBRIDGE_MIGRATION_PARAMS='{"downtime-limit": 300}' VBRIDGE_WORK_SECONDS="${VBRIDGE_WORK_SECONDS:-20}"
