@@ -28,7 +28,14 @@
 # VBRIDGE_WORK_SECONDS on a second region and ends it, manifest synced; it is migrated then, and
 # once running on the destination it checks every block of that region through the destination
 # back-end before the usual workload; for a source back-end that does not wait for its requests at
-# GET_VRING_BASE, qemu-storage-daemon).
+# GET_VRING_BASE, qemu-storage-daemon), VBRIDGE_RBD=POOL/IMAGE (both back-ends serve that RBD
+# image of the running cluster whose configuration CEPH_CONF names, tests/lib/ceph.sh; their
+# engines in VBRIDGE_A_ARGS / VBRIDGE_B_ARGS; the image is exported for the manifest check, and B
+# must log that it broke A's lock), VBRIDGE_RBD_DELAY_S (with VBRIDGE_RBD: the OSD holds each
+# message of A's connection up to this long, in order, from just before the migration
+# until it ended, so that requests are with the cluster at the source's GET_VRING_BASE; then,
+# with inflight migration, A must log that the cluster refused late writes), VBRIDGE_A_NETNS / VBRIDGE_B_NETNS (run that
+# vbridge in this network namespace: QEMU reaches it through its unix socket all the same).
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -58,13 +65,16 @@ MIGRATION_PARAMS=${VBRIDGE_MIGRATION_PARAMS:-'{"max-bandwidth": 67108864, "downt
 export GUEST_MEM=256M GUEST_SMP=2
 SLOWFS_MS=${VBRIDGE_SLOWFS_MS:-}
 HANG_MS=${VBRIDGE_HANG_MS:-}
+RBD=${VBRIDGE_RBD:-}
+RBD_DELAY_S=${VBRIDGE_RBD_DELAY_S:-}
 HANG_STICK_SECONDS=1	# from the hang to the migration: every guest writer's next request is stuck by then
 QUIESCE=${VBRIDGE_QUIESCE:-0}
 QUIESCED_OFFSET=$((32 * MiB))	# the region written before the migration, apart from tagwrite's usual one
 
 tmp=$(mktemp -d /tmp/vbridge-migration.XXXXXX)
-img=$tmp/disk.img
-disk=$img	# what the back-ends serve: the image, or the slow FUSE disk backed by it
+img=$tmp/disk.img	# with VBRIDGE_RBD, the image exported at the end
+disk=$img	# what the back-ends serve: the image, the slow FUSE disk backed by it, or the RBD image
+[ -z "$RBD" ] || disk="rbd:$RBD:conf=${CEPH_CONF:-}"
 slowfs=$tmp/slowfs
 a_pid='' b_pid='' src_job='' dst_job=''
 cleanup() {
@@ -138,7 +148,9 @@ peer() {
 # start_vbridge NAME: back-end NAME on $tmp/NAME.sock, log in $tmp/vbridge-NAME.log, pid in NAME_pid.
 start_vbridge() {
 	local sock=$tmp/$1.sock log=$tmp/vbridge-$1.log pid
-	local side_args=VBRIDGE_${1^^}_ARGS
+	local side_args=VBRIDGE_${1^^}_ARGS netns=VBRIDGE_${1^^}_NETNS
+	local in_netns=()
+	[ -z "${!netns:-}" ] || in_netns=(ip netns exec "${!netns}")
 	if [ "$(peer "$1")" = qsd ]; then
 		qemu-storage-daemon \
 			--blockdev driver=file,node-name=disk,filename="$disk",cache.direct=on,aio=io_uring \
@@ -146,7 +158,7 @@ start_vbridge() {
 			>"$log" 2>&1 &
 	else
 		# shellcheck disable=SC2086 # word splitting of the extra options is intended
-		"$VBRIDGE" serve --socket "$sock" --disk "$disk" --queues 2 --log-level debug \
+		"${in_netns[@]}" "$VBRIDGE" serve --socket "$sock" --disk "$disk" --queues 2 --log-level debug \
 			${VBRIDGE_DAEMON_ARGS:-} ${!side_args:-} >"$log" 2>&1 &
 	fi
 	pid=$!
@@ -245,7 +257,14 @@ migrate_when="migration ${SETTLE_SECONDS} s after it starts"
 [ "$QUIESCE" != 1 ] || migrate_when="migration once it has ended, then as long again"
 echo "# seed $SEED, workload ${WORK_SECONDS} s, $migrate_when"
 t_start=$(now_ms)
-truncate -s $((DISK_MIB * MiB)) "$img"
+[ -n "$RBD" ] || truncate -s $((DISK_MIB * MiB)) "$img"
+# OSD settings through its admin socket: a command through the messenger would be held up too.
+osd_set() { ceph --conf "$CEPH_CONF" daemon osd.0 config set "$1" "$2" >/dev/null; }
+# Only connections made while the type is "client" get a delay queue: A's alone (below), so
+# that B's lock break and resubmissions go through at once, after the switch-over, while A's
+# writes are still held.
+[ -z "$RBD_DELAY_S" ] || { osd_set ms_inject_delay_type client && osd_set ms_inject_delay_max "$RBD_DELAY_S"; } ||
+	bail "the OSD takes the message delay settings"
 if [ -n "$SLOWFS_MS" ]; then
 	# shellcheck source=../lib/slowfs.sh
 	. tests/lib/slowfs.sh
@@ -255,6 +274,7 @@ if [ -n "$SLOWFS_MS" ]; then
 	disk=$slowfs/disk
 fi
 start_vbridge a || bail "back-end A (source, $(peer a)) starts"
+[ -z "$RBD_DELAY_S" ] || osd_set ms_inject_delay_type none
 start_vbridge b || bail "back-end B (destination, $(peer b)) starts"
 
 launch_qemu src "$tmp/a.sock" "$SRC_TIMEOUT" "${src_opts[@]}"
@@ -293,6 +313,7 @@ if [ -n "$HANG_MS" ]; then
 	t_hang=$(now_ms)
 	sleep "$HANG_STICK_SECONDS"
 fi
+[ -z "$RBD_DELAY_S" ] || osd_set ms_inject_delay_probability 1
 t_mig=$(now_ms)
 if qmp src migrate-set-parameters "$MIGRATION_PARAMS" \
 	migrate "{\"uri\": \"unix:$tmp/mig.sock\"}" >/dev/null; then
@@ -321,6 +342,8 @@ else
 	mig_status="not started"
 fi
 t_mig_end=$(now_ms)
+# Messages held already stay held; new ones go through.
+[ -z "$RBD_DELAY_S" ] || osd_set ms_inject_delay_probability 0
 if [ -n "$HANG_MS" ]; then
 	slowfs_delay "$slowfs" "$SLOWFS_MS"
 	echo "# the disk hung from $(((t_mig - t_hang) / 1000)) s before the migration until $(((t_mig_end - t_hang) / 1000)) s after the hang began (a request took up to $((HANG_MS / 1000)) s)"
@@ -414,6 +437,10 @@ for f in src dst; do
 	guest_report "$tmp/$f.txt" "guest ($f): "
 done
 
+if [ -n "$RBD" ]; then
+	check "rbd export reads the image for the manifest check" \
+		rbd --conf "$CEPH_CONF" export --no-progress "$RBD" "$img"
+fi
 tagwrite_result "$tmp/dst.txt"
 echo "# guest: ${result:-no TAGWRITE-RESULT line on the destination console}"
 cat "$tmp/src.txt" "$tmp/dst.txt" | grep -a '^TAGWRITE-ERROR ' | head -n 5 | diag
@@ -487,6 +514,13 @@ if [ "$(peer a)" = vbridge ] && [ "$(peer b)" = vbridge ]; then
 	else
 		check "draining, nothing was left inflight ($suspended_total suspended, $resubmitted_total resubmitted)" \
 			test "$suspended_total" -eq 0 -a "$resubmitted_total" -eq 0
+	fi
+fi
+if [ -n "$RBD" ] && [ "$(peer a)" = vbridge ] && [ "$(peer b)" = vbridge ]; then
+	check "vbridge B broke A's lock (the cluster blocklisted A)" grep -q "breaking the lock of" "$blog"
+	if [ -n "$RBD_DELAY_S" ] && [ "$INFLIGHT_MIGRATION" = 1 ]; then
+		refused=$(sed -n 's/.*abandoned at suspension; \([0-9]*\) writes were refused.*/\1/p' "$alog" | awk '{ n += $1 } END { print n + 0 }')
+		check "the cluster refused A's late writes ($refused refused, A's log)" test "$refused" -gt 0
 	fi
 fi
 check "no sanitizer, assertion or crash report in either daemon log" \

@@ -48,8 +48,5 @@ export VBRIDGE_MIGRATION_PARAMS='{"downtime-limit": 300}'
 migration_run inflight 1
 migration_run drain 0
 
-d=${downtime[drain]:-} i=${downtime[inflight]:-}
-echo "# downtime with the disk hung: draining ${d:-?} ms, inflight migration ${i:-?} ms"
-check "inflight migration's downtime is at most a tenth of draining's (${i:-?} ms against ${d:-?} ms)" \
-	test -n "$d" -a -n "$i" -a "$((10 * ${i:-0}))" -le "${d:-0}"
+downtime_ratio_check 10 "a tenth" " with the disk hung"
 tap_done

@@ -37,8 +37,5 @@ migration_run to-qsd 0 VBRIDGE_B_PEER=qsd
 # it through vbridge; no delay engine, which would slow that check down.
 migration_run from-qsd 1 VBRIDGE_A_PEER=qsd VBRIDGE_QUIESCE=1 VBRIDGE_DAEMON_ARGS= VBRIDGE_WORK_SECONDS=3
 
-d=${downtime[drain]:-} i=${downtime[inflight]:-}
-echo "# downtime: draining ${d:-?} ms, inflight migration ${i:-?} ms"
-check "inflight migration's downtime is at most half of draining's (${i:-?} ms against ${d:-?} ms)" \
-	test -n "$d" -a -n "$i" -a "$((2 * ${i:-0}))" -le "${d:-0}"
+downtime_ratio_check 2 half
 tap_done

@@ -1,6 +1,9 @@
 #!/bin/bash
 # A throw-away single-node Ceph cluster on loopback for the rbd tests: start, wait, stop and clean up.
 #
+# CEPH_ADDR (default 127.0.0.1) is the address the daemons listen on: another of the host's
+# addresses (a bridge's) lets clients in other network namespaces reach the cluster.
+#
 # One mon, one mgr and one OSD (bluestore on a sparse file) under DIR, with
 # ports of their own so that clusters run side by side; a pool "rbd" and a
 # 1 GiB image "img" with exclusive-lock. The daemons run in the foreground
@@ -20,6 +23,7 @@
 ceph_pids=()
 CEPH_POOL=rbd
 CEPH_IMAGE=img
+CEPH_ADDR=${CEPH_ADDR:-127.0.0.1}
 
 # A block of 16 ports nobody listens on: the mon's and the daemons' range.
 ceph_free_ports() {
@@ -40,9 +44,9 @@ ceph_write_conf() { # DIR PORT FSID
 	cat >"$d/ceph.conf" <<EOF
 [global]
 fsid = $3
-mon host = v2:127.0.0.1:$port
+mon host = v2:$CEPH_ADDR:$port
 mon initial members = a
-public addr = 127.0.0.1
+public addr = $CEPH_ADDR
 ms bind ipv6 = false
 ms bind msgr1 = false
 ms bind port min = $((port + 1))
@@ -97,7 +101,7 @@ ceph_start() { # DIR
 			--cap osd 'allow *' --cap mds 'allow *' &&
 		ceph-authtool "$d/keyring" --gen-key -n osd.0 --cap mon 'allow profile osd' \
 			--cap osd 'allow *' --cap mgr 'allow profile osd' &&
-		monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$port]" "$d/monmap" &&
+		monmaptool --create --fsid "$fsid" --addv a "[v2:$CEPH_ADDR:$port]" "$d/monmap" &&
 		ceph-mon --conf "$CEPH_CONF" -i a --mkfs --monmap "$d/monmap" --keyring "$d/keyring"
 	} >"$d/log/setup.log" 2>&1 || { ceph_fail "$d" "mon mkfs"; return 1; }
 	ceph-mon --conf "$CEPH_CONF" -i a -f >>"$d/log/daemons.log" 2>&1 &

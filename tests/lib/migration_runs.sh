@@ -7,6 +7,7 @@
 #   migration_run MODE INFLIGHT [VAR=VALUE...]
 #   echo "${downtime[MODE]} ${total[MODE]}"   # ms, as query-migrate reported them; empty if unknown
 #   echo "${suspended[MODE]}"                 # requests the source left inflight, if known
+#   downtime_ratio_check 2 half [NOTE]        # runs "inflight" and "drain": a check of the ratio
 
 declare -A downtime total suspended
 
@@ -20,6 +21,16 @@ use_qemu11() {
 	fi
 	echo "# $(head -n 1 "$tmp/version")"
 	export GUEST_QEMU=$PWD/tools/qemu11
+}
+
+# downtime_ratio_check DIVISOR PHRASE [NOTE]: the downtimes of the runs "inflight" and "drain"
+# printed (NOTE after "downtime"), and a check that the first is at most draining's / DIVISOR
+# (PHRASE: "half", "a tenth"): a ratio in the same test, never an absolute time.
+downtime_ratio_check() {
+	local d=${downtime[drain]:-} i=${downtime[inflight]:-}
+	echo "# downtime${3:-}: draining ${d:-?} ms, inflight migration ${i:-?} ms"
+	check "inflight migration's downtime is at most $2 of draining's (${i:-?} ms against ${d:-?} ms)" \
+		test -n "$d" -a -n "$i" -a "$(($1 * ${i:-0}))" -le "${d:-0}"
 }
 
 # migration_run MODE INFLIGHT(0/1) [VAR=VALUE...]: one migration.sh run with those settings, its

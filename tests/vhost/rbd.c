@@ -315,6 +315,43 @@ static void test_lock_break(void)
 }
 
 /*
+ * rbd:break-lock-late, a migration's destination: B starts and takes a
+ * front-end while A still owns the image, and A keeps writing; only when
+ * B's first ring starts does it break A's lock, after which A's write is
+ * rejected and never lands, and B's lands.
+ */
+static void test_lock_break_late(void)
+{
+	struct vu_daemon_opts o = { .engine = "rbd" }, o_late = { .engine = "rbd:break-lock-late" };
+	struct vu_dev dev2;
+
+	if (vu_daemon_start(&d, &o) < 0 || vu_dev_open(&dev, d.sock, NULL) < 0)
+		tap_bail("late: A does not start");
+	if (vu_daemon_setup(&d2, 1 << 20) < 0)
+		tap_bail("cannot create the temp dir");
+	vu_daemon_use_disk(&d2, disk_spec("rbd/img", ""));
+	tap_ok(vu_daemon_start(&d2, &o_late) == 0 &&
+	       vu_daemon_log_has(&d2, "exclusive lock broken and taken when a ring starts") &&
+	       !vu_daemon_log_has(&d2, "breaking the lock"),
+	       "late: B with rbd:break-lock-late starts beside A without breaking its lock");
+	tap_ok(write_through(&d, &dev, 20) == VIRTIO_BLK_S_OK && image_has_pattern(FENCE_OFF, IO_LEN, 20),
+	       "late: A still writes after B started");
+	if (vu_dev_open(&dev2, d2.sock, NULL) < 0)
+		tap_bail("late: B set-up: %s", dev2.err);
+	/* B's ring runs only once the lock is B's. */
+	tap_ok(write_through(&d2, &dev2, 22) == VIRTIO_BLK_S_OK && image_has_pattern(FENCE_OFF, IO_LEN, 22),
+	       "late: B writes");
+	tap_ok(vu_daemon_log_has(&d2, "breaking the lock"), "late: B's first ring broke A's lock");
+	tap_ok(write_through(&d, &dev, 21) == VIRTIO_BLK_S_IOERR && image_has_pattern(FENCE_OFF, IO_LEN, 22),
+	       "late: A's write after the break gets IOERR and does not land");
+	vu_dev_close(&dev2);
+	vu_dev_close(&dev);
+	vu_daemon_stop(&d);
+	tap_ok(vu_daemon_stop(&d2) == 0, "late: SIGTERM ends B with status 0");
+	vu_daemon_teardown(&d2);
+}
+
+/*
  * Suspension with the cluster slow: the OSD holds every message of the old
  * daemon's connection up to DELAY_MAX_S (ms_inject_delay, in order), so its
  * reads and writes are with the cluster at the stop, and its writes reach
@@ -606,7 +643,7 @@ int main(void)
 	char bad_keyring[300];
 
 	vu_harness_init(600);
-	tap_plan_vbridge_only(50, "the rbd engine is vbridge's", "rbd engine");
+	tap_plan_vbridge_only(56, "the rbd engine is vbridge's", "rbd engine");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (!tap_ok(start_cluster(), "a single-node Ceph cluster starts"))
 		tap_bail("no cluster (its log is in %s/log with VU_KEEP=1)", cluster.dir);
@@ -630,6 +667,7 @@ int main(void)
 	tap_ok(vu_daemon_stop(&d) == 0, "SIGTERM ends it with status 0");
 	test_readonly();
 	test_lock_break();
+	test_lock_break_late();
 	/* The test's own handle may write while no daemon holds the lock. */
 	for (unsigned i = 0; i < SNR; i++)
 		image_put_pattern(s_read_off(i), SBLK, SEED_OLD);

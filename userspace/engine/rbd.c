@@ -31,8 +31,9 @@
 #define RBD_OP_TIMEOUT "30"
 #define RBD_POLL_BATCH 32
 
-/* e->param of --engine rbd:break-lock. */
+/* e->param of --engine rbd:break-lock and rbd:break-lock-late. */
 #define RBD_BREAK_LOCK 1
+#define RBD_BREAK_LOCK_LATE 2
 
 /*
  * A request a suspension left with the cluster. Its request slot belongs to
@@ -61,6 +62,14 @@ struct rbd_disk {
 	rbd_image_t image;
 	int event_fd;
 	pthread_mutex_t lock;
+	/*
+	 * rbd:break-lock-late: the lock is broken and taken when the first ring
+	 * starts, not at open (under lock). A migration's destination front-end
+	 * connects while the source still writes; it starts its rings only
+	 * after the source suspended its own.
+	 */
+	bool lock_pending;
+	char *name;			/* POOL/IMAGE, for the log */
 	/* Requests failed since the last one that succeeded; under lock. */
 	unsigned long failing;
 	/*
@@ -243,7 +252,7 @@ static int open_image(rados_ioctx_t ioctx, const char *name, bool readonly, rbd_
  * no write it still sends can land once this returns. Not locked: nothing
  * to do (-ENOENT).
  */
-static int break_lock(struct rbd_disk *rd, const struct rbd_spec *sp)
+static int break_lock(struct rbd_disk *rd)
 {
 	rbd_lock_mode_t mode;
 	char *owners[4];
@@ -255,8 +264,7 @@ static int break_lock(struct rbd_disk *rd, const struct rbd_spec *sp)
 	if (ret < 0)
 		return ret;
 	for (size_t i = 0; ret == 0 && i < n; i++) {
-		vb_info("rbd:%s/%s: breaking the lock of %s (it is blocklisted)", sp->pool,
-			sp->image, owners[i]);
+		vb_info("rbd:%s: breaking the lock of %s (it is blocklisted)", rd->name, owners[i]);
 		ret = rbd_lock_break(rd->image, RBD_LOCK_MODE_EXCLUSIVE, owners[i]);
 	}
 	rbd_lock_get_owners_cleanup(owners, n);
@@ -271,23 +279,22 @@ static int break_lock(struct rbd_disk *rd, const struct rbd_spec *sp)
  * first; a dead owner (a killed daemon) would be waited for until the OSD
  * drops its watch, 30 s, and on a hung owner it would only time out.
  */
-static int take_lock(struct rbd_disk *rd, const struct rbd_spec *sp, bool may_break)
+static int take_lock(struct rbd_disk *rd, bool may_break)
 {
-	int ret = may_break ? break_lock(rd, sp) : 0;
+	int ret = may_break ? break_lock(rd) : 0;
 
 	if (ret == 0)
 		ret = rbd_lock_acquire(rd->image, RBD_LOCK_MODE_EXCLUSIVE);
 	if (ret == -EBUSY || ret == -EROFS)
-		vb_err("rbd:%s/%s: the image is locked by another client (--engine rbd:break-lock takes it over)",
-		       sp->pool, sp->image);
+		vb_err("rbd:%s: the image is locked by another client (--engine rbd:break-lock takes it over)",
+		       rd->name);
 	else if (ret < 0)
-		vb_err("rbd:%s/%s: cannot take the exclusive lock: %s", sp->pool, sp->image,
-		       strerror(-ret));
+		vb_err("rbd:%s: cannot take the exclusive lock: %s", rd->name, strerror(-ret));
 	return ret;
 }
 
 static int open_device_image(struct rbd_disk *rd, const struct rbd_spec *sp, struct vb_disk *disk,
-			     bool may_break)
+			     int lock_mode)
 {
 	int ret = open_image(rd->ioctx, sp->image, disk->readonly, &rd->image);
 
@@ -305,8 +312,10 @@ static int open_device_image(struct rbd_disk *rd, const struct rbd_spec *sp, str
 		       sp->image, (unsigned long long)disk->size);
 		return -EINVAL;
 	}
-	if (!disk->readonly) {
-		ret = take_lock(rd, sp, may_break);
+	if (!disk->readonly && lock_mode == RBD_BREAK_LOCK_LATE) {
+		rd->lock_pending = true;
+	} else if (!disk->readonly) {
+		ret = take_lock(rd, lock_mode == RBD_BREAK_LOCK);
 		if (ret < 0)
 			return ret;
 	}
@@ -366,6 +375,7 @@ static void close_rbd_disk(struct vb_disk *disk)
 			rados_ioctx_destroy(rd->ioctx);
 		if (rd->cluster)
 			rados_shutdown(rd->cluster);
+		free(rd->name);
 		free(rd);
 	}
 	disk->remote = NULL;
@@ -409,17 +419,22 @@ static int open_rbd_disk(struct vb_disk *disk, const struct vb_engine *e, const 
 	if (!copy || !rd || !disk->path)
 		goto out;
 	ret = parse_spec(copy, &sp);
+	if (ret == 0 && asprintf(&rd->name, "%s/%s", sp.pool, sp.image) < 0) {
+		rd->name = NULL;
+		ret = -ENOMEM;
+	}
 	if (ret == 0)
 		ret = connect_pool(rd, &sp);
 	if (ret == 0)
-		ret = open_device_image(rd, &sp, disk, e->param == RBD_BREAK_LOCK);
+		ret = open_device_image(rd, &sp, disk, e->param);
 	if (ret == 0) {
 		char timeout[64];
 
 		describe_timeout(rd, timeout, sizeof(timeout));
-		vb_info("disk rbd:%s/%s: %llu bytes, %s, %s", sp.pool, sp.image,
-			(unsigned long long)disk->size,
-			readonly ? "read-only" : "exclusive lock held", timeout);
+		vb_info("disk rbd:%s: %llu bytes, %s, %s", rd->name, (unsigned long long)disk->size,
+			readonly ? "read-only" :
+			rd->lock_pending ? "exclusive lock broken and taken when a ring starts" :
+					   "exclusive lock held", timeout);
 	}
 out:
 	free(copy);
@@ -430,25 +445,40 @@ out:
 
 static int rbd_parse(const char *arg, struct vb_engine *e, char *err, size_t errlen)
 {
-	if (!arg || strcmp(arg, "break-lock") == 0) {
-		e->param = arg ? RBD_BREAK_LOCK : 0;
+	static const char *const modes[] = { [RBD_BREAK_LOCK] = "break-lock",
+					     [RBD_BREAK_LOCK_LATE] = "break-lock-late" };
+
+	e->param = 0;
+	for (int m = RBD_BREAK_LOCK; arg && m <= RBD_BREAK_LOCK_LATE; m++)
+		if (strcmp(arg, modes[m]) == 0)
+			e->param = m;
+	if (!arg || e->param)
 		return 0;
-	}
-	snprintf(err, errlen, "'rbd:%s': expected rbd or rbd:break-lock", arg);
+	snprintf(err, errlen, "'rbd:%s': expected rbd, rbd:break-lock or rbd:break-lock-late", arg);
 	return -1;
 }
 
 static void rbd_describe(const struct vb_engine *e, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s", e->param == RBD_BREAK_LOCK ? "rbd:break-lock" : "rbd");
+	snprintf(buf, len, "%s", e->param == RBD_BREAK_LOCK ? "rbd:break-lock" :
+			   e->param == RBD_BREAK_LOCK_LATE ? "rbd:break-lock-late" : "rbd");
 }
 
 static int rbd_start(void *state, struct vb_engine_io *io)
 {
 	struct rbd_engine *re = state;
+	int ret = 0;
 
 	re->io = io;
 	re->rd = io->disk->remote;
+	pthread_mutex_lock(&re->rd->lock);
+	if (re->rd->lock_pending) {
+		ret = take_lock(re->rd, true);
+		re->rd->lock_pending = ret < 0;
+	}
+	pthread_mutex_unlock(&re->rd->lock);
+	if (ret < 0)
+		return ret;
 	re->parked = (struct vb_req_list){ NULL, NULL };
 	re->watching = true;
 	return 0;
