@@ -47,10 +47,23 @@ for engine in $ENGINES; do
 	BUILD=/opt /opt/suspend_slowdev --device \$dev --latency-ms $LATENCY_MS --fast-device /dev/ram1 --engine \$engine ||
 		status=1
 done
+# The suspend bench's pattern on kabort: a ring drained and suspended in turn, one request and
+# then 16 at a time, restarted after each stop. It caught a lost completion wake-up that the
+# checks above, which stop each ring once, did not.
+echo "# engine kabort"
+if BUILD=/opt /opt/vbridge-suspend-bench --disk \$dev --slow $LATENCY_MS:2 --engine kabort \
+	--depths 1,16 --read-seconds 0 --rows >/tmp/bench.out 2>&1; then
+	echo "ok 1 - drained and suspended in turn, restarted after each stop (suspend bench)"
+else
+	echo "not ok 1 - drained and suspended in turn, restarted after each stop (suspend bench)"
+	sed 's/^/# /' /tmp/bench.out
+	status=1
+fi
 exit \$status
 GUEST
 if ! guest_build_initramfs "$tmp/guest.cpio" "$tmp/guest.sh" --modules "brd dm-delay $KO" \
 	--file "$VBRIDGE:/opt/vbridge" --file "$DRIVER:/opt/suspend_slowdev" \
+	--file "$PWD/$BUILD/tests/guest/vbridge-suspend-bench:/opt/vbridge-suspend-bench" \
 	--file /usr/sbin/dmsetup >"$tmp/mkguest.err" 2>&1; then
 	report 1 "guest initramfs built"
 	diag "$tmp/mkguest.err"

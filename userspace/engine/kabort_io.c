@@ -249,7 +249,6 @@ void vb_kabort_flush(struct vb_kabort *k, void (*finish)(void *ctx, struct vb_bl
 				describe(k, sr.nr_reqs++, req);
 		}
 		k->signalled = false;
-	k->owned = 0;
 		k->calls++;
 		n = ioctl(k->fd, VBABORT_IOC_SUBMIT_REAP, &sr);
 		err = n < 0 ? errno : 0;
