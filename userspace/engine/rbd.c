@@ -648,11 +648,19 @@ static bool drop_abandoned(struct rbd_disk *rd, rbd_completion_t c)
 	return false;
 }
 
-/* Under rd->lock, once the last abandoned request ended: says how it went. */
+/*
+ * Under rd->lock, once the last abandoned request ended: says how it went.
+ * Refused writes mean a lock break blocklisted this client; none, that the
+ * writes landed (this daemon resumed, or nobody took the image).
+ */
 static void report_abandoned(struct rbd_disk *rd, const char *path)
 {
-	vb_info("%s: the cluster ended every request abandoned at suspension; %u writes were refused: this client is blocklisted",
-		path, rd->nrejected);
+	if (rd->nrejected)
+		vb_info("%s: the cluster ended every request abandoned at suspension; %u writes were refused: this client is blocklisted",
+			path, rd->nrejected);
+	else
+		vb_info("%s: the cluster ended every request abandoned at suspension; no write was refused",
+			path);
 	rd->nrejected = 0;
 }
 
