@@ -131,6 +131,56 @@ static void test_bad_ranges(struct vb_fence_set *s)
 	   "the last 4 KiB of the disk can be fenced");
 }
 
+/* A suspension's batch: one lock over the disk at once, cut down to the writes' ranges at its end. */
+static void test_batch(struct vb_fence_set *s)
+{
+	struct vb_fence a, b, c;
+	bool covered;
+
+	ok(vb_fence_batch_begin(s) && s->blankets == 1, "a batch begins on a disk nobody else locks");
+	vb_fence_add(s, &a, 8 * KB, 4 * KB);
+	vb_fence_add(s, &b, 32 * KB, 8 * KB);
+	vb_fence_add(s, &c, 64 * KB, 4 * KB);
+	ok(s->count == 3 && state(0, 4 * KB) == VB_FENCE_FENCED &&
+	   state(DISK - 4 * KB, 4 * KB) == VB_FENCE_FENCED,
+	   "during the batch every byte of the disk probes fenced, not only the writes'");
+	vb_fence_drop(s, &c);
+	ok(state(64 * KB, 4 * KB) == VB_FENCE_FENCED && s->count == 2,
+	   "a write that lands during the batch leaves its range under the blanket");
+	ok(vb_fence_batch_begin(s) && s->blankets == 2, "a second queue's batch begins beside it");
+	ok(vb_fence_batch_end(s) == 0 && state(0, 4 * KB) == VB_FENCE_FENCED,
+	   "the end of one batch leaves the other's blanket");
+	ok(vb_fence_batch_end(s) == 0 && s->blankets == 0, "the end of the last batch succeeds");
+	covered = state(8 * KB, 4 * KB) == VB_FENCE_FENCED && state(32 * KB, 8 * KB) == VB_FENCE_FENCED &&
+		  state(39 * KB, 1) == VB_FENCE_FENCED;
+	ok(covered && state(0, 8 * KB) == VB_FENCE_FREE && state(12 * KB, 20 * KB) == VB_FENCE_FREE &&
+	   state(40 * KB, DISK - 40 * KB) == VB_FENCE_FREE,
+	   "then exactly the writes still in flight are fenced: the landed one and the gaps are free");
+	vb_fence_drop(s, &a);
+	vb_fence_drop(s, &b);
+	ok(state(0, DISK) == VB_FENCE_FREE && s->count == 0, "dropped after the batch, all free");
+}
+
+/* Another description's fence anywhere: no blanket, the fences are taken one by one. */
+static void test_batch_refused(struct vb_fence_set *s)
+{
+	struct vb_fence_set other;
+	struct vb_fence f, g;
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	vb_fence_set_init(&other, fd, DISK);
+	vb_fence_add(&other, &g, DISK - 4 * KB, 4 * KB);
+	ok(!vb_fence_batch_begin(s) && s->blankets == 0,
+	   "no batch while another description holds a fence on the disk");
+	ok(vb_fence_add(s, &f, 0, 4 * KB) == 0 && state(0, 4 * KB) == VB_FENCE_FENCED &&
+	   state(4 * KB, 4 * KB) == VB_FENCE_FREE,
+	   "a fence outside a batch locks its range alone");
+	vb_fence_drop(s, &f);
+	vb_fence_drop(&other, &g);
+	vb_fence_set_destroy(&other);
+	close(fd);
+}
+
 /* A write lock needs a description opened for writing. */
 static void test_readonly(void)
 {
@@ -209,6 +259,8 @@ int main(void)
 	test_nested(&s);
 	test_bad_ranges(&s);
 	test_readonly();
+	test_batch(&s);
+	test_batch_refused(&s);
 	test_threads(&s);
 	ok(vb_fence_probe_open("/nonexistent/disk") == -ENOENT, "probe_open reports errors as -errno");
 	vb_fence_set_destroy(&s);

@@ -30,7 +30,7 @@
 #define SEED_Q 504u
 #define F_SUSPEND ((1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) | \
 		   (1ull << VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT))
-#define PLAN 40
+#define PLAN 41
 
 static uint64_t read_sector(unsigned i) { return 8ull * i; }
 static uint64_t write_sector(unsigned i) { return 8ull * (64 + i); }
@@ -189,6 +189,23 @@ static bool fences_gone(struct rig *r, unsigned ms)
 	return fenced_writes(r) == 0;
 }
 
+/*
+ * Polls up to ms for every byte outside the writes' ranges to probe free:
+ * the suspension locks the whole disk at once and cuts the lock down to the
+ * writes' ranges after its reply.
+ */
+static bool rest_free(struct rig *r, unsigned ms)
+{
+	uint64_t first = write_sector(0) * 512, end = write_sector(NW - 1) * 512 + BLK;
+
+	for (unsigned t = 0; t <= ms; t += 5) {
+		if (vb_fence_probe(r->probe, DISK_SIZE, 0, first) == VB_FENCE_FREE &&
+		    vb_fence_probe(r->probe, DISK_SIZE, end, DISK_SIZE - end) == VB_FENCE_FREE)
+			return true;
+		usleep(5000);
+	}
+	return false;
+}
 
 static void rig_down(struct rig *r)
 {
@@ -220,6 +237,8 @@ static void test_stop(void)
 	memcpy(before, r.dev.regions[0].host, MEM);
 	tap_ok(fenced_writes(&r) == NW, "stop: the %u writes' ranges are fenced after the reply",
 	       NW);
+	tap_ok(rest_free(&r, 1000) && fenced_writes(&r) == NW,
+	       "stop: the rest of the disk is free again while the writes are with the storage");
 	usleep((DELAY_MS + 700) * 1000);
 	tap_ok(memcmp(before, r.dev.regions[0].host, MEM) == 0,
 	       "stop: guest memory is byte-identical after the storage finished");

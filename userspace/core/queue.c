@@ -37,6 +37,7 @@
 
 #include "virtio/blk.h"
 #include "util/clock.h"
+#include "util/fence.h"
 #include "engine/engine.h"
 #include "util/log.h"
 #include "engine/uring_io.h"
@@ -743,6 +744,7 @@ static void *queue_thread(void *arg)
 {
 	struct vb_queue *q = arg;
 	struct orphan_reads *orphans;
+	bool fence_batch;
 
 	arm_poll(q, q->kick_fd, TAG_KICK);
 	arm_poll(q, q->wake_fd, TAG_WAKE);
@@ -794,8 +796,12 @@ static void *queue_thread(void *arg)
 			fetch_all(q);
 	}
 	leave_ring(q);
+	fence_batch = q->io.fence_batch;
 	orphans = hand_off_orphans(q);
 	sem_post(&q->stopped);
+	/* Only now, off the reply's path: the lock over the whole disk shrinks to the writes'. */
+	if (fence_batch)
+		vb_fence_batch_end(&q->dev->disk.fences);
 	return orphans ? orphan_thread(orphans) : NULL;
 }
 

@@ -74,6 +74,11 @@ struct vb_engine_io {
 	unsigned int nreqs;
 	size_t slot_size;		/* bytes from one slot to the next (vb_blk_req_slot_size) */
 	bool suspending;		/* set by vb_uring_engine_suspend */
+	/*
+	 * The suspension fenced under a batch (vb_fence_batch_begin) of the
+	 * disk's fence set: the queue ends it once it has replied.
+	 */
+	bool fence_batch;
 	/* Abandoned io_uring reads and fenced writes the host still works on. */
 	unsigned int norphans;
 	struct vb_submit_watch watch;	/* whether this ring's submissions block */

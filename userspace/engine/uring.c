@@ -71,6 +71,8 @@ static bool fence_write(struct vb_engine_io *io, struct vb_blk_req *req)
 	struct vb_uring_req *ur = vb_uring_req(req);
 	int ret = -EAGAIN;
 
+	if (!io->fence_batch)
+		io->fence_batch = vb_fence_batch_begin(&io->disk->fences);
 	for (int tries = 0; tries < 8 && ret == -EAGAIN; tries++)
 		ret = vb_fence_add(&io->disk->fences, &ur->fence, req->offset, req->len);
 	if (ret) {

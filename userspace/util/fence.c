@@ -38,6 +38,7 @@ void vb_fence_set_init(struct vb_fence_set *s, int fd, uint64_t disk_size)
 	pthread_mutex_init(&s->lock, NULL);
 	s->head = NULL;
 	s->count = 0;
+	s->blankets = 0;
 }
 
 void vb_fence_set_destroy(struct vb_fence_set *s)
@@ -52,7 +53,7 @@ int vb_fence_add(struct vb_fence_set *s, struct vb_fence *f, uint64_t off, uint6
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&s->lock);
-	ret = ofd_lock(s->fd, F_WRLCK, off, len);
+	ret = s->blankets ? 0 : ofd_lock(s->fd, F_WRLCK, off, len);
 	if (!ret) {
 		f->off = off;
 		f->len = len;
@@ -90,24 +91,15 @@ static uint64_t next_start(const struct vb_fence_set *s, uint64_t pos, uint64_t 
 }
 
 /*
- * Walks f's range and unlocks the stretches no remaining fence covers, so a
- * byte fenced for another write is never unlocked, not even for a moment.
- * Quadratic in the fences of the set; there are as many as writes a
- * suspension found in flight.
+ * Unlocks the stretches of [pos, end) no fence of s covers, so a byte fenced
+ * for another write is never unlocked, not even for a moment. Quadratic in
+ * the fences of the set; there are as many as writes suspensions found in
+ * flight. Called with s->lock held.
  */
-int vb_fence_drop(struct vb_fence_set *s, struct vb_fence *f)
+static int unlock_uncovered(struct vb_fence_set *s, uint64_t pos, uint64_t end)
 {
-	uint64_t pos = f->off, end = f->off + f->len;
 	int ret = 0;
 
-	pthread_mutex_lock(&s->lock);
-	if (f->prev)
-		f->prev->next = f->next;
-	else
-		s->head = f->next;
-	if (f->next)
-		f->next->prev = f->prev;
-	s->count--;
 	while (pos < end) {
 		uint64_t until = covered_until(s, pos);
 
@@ -121,6 +113,50 @@ int vb_fence_drop(struct vb_fence_set *s, struct vb_fence *f)
 		}
 		pos = until;
 	}
+	return ret;
+}
+
+int vb_fence_drop(struct vb_fence_set *s, struct vb_fence *f)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		s->head = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	s->count--;
+	/* Under a blanket the range stays locked; the batch's end frees it. */
+	if (!s->blankets)
+		ret = unlock_uncovered(s, f->off, f->off + f->len);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+bool vb_fence_batch_begin(struct vb_fence_set *s)
+{
+	bool taken;
+
+	/* l_len 0 would lock to infinity: an empty disk has no writes to fence anyway. */
+	if (!s->disk_size)
+		return false;
+	pthread_mutex_lock(&s->lock);
+	taken = ofd_lock(s->fd, F_WRLCK, 0, s->disk_size) == 0;
+	if (taken)
+		s->blankets++;
+	pthread_mutex_unlock(&s->lock);
+	return taken;
+}
+
+int vb_fence_batch_end(struct vb_fence_set *s)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (--s->blankets == 0)
+		ret = unlock_uncovered(s, 0, s->disk_size);
 	pthread_mutex_unlock(&s->lock);
 	return ret;
 }

@@ -3,6 +3,7 @@
 #define VBRIDGE_FENCE_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /*
@@ -27,9 +28,15 @@ struct vb_fence {
 struct vb_fence_set {
 	int fd;			/* the description the fenced writes were issued on */
 	uint64_t disk_size;	/* bytes; a range past it is refused */
-	pthread_mutex_t lock;	/* guards head and count, and orders the fcntl calls */
+	pthread_mutex_t lock;	/* guards head, count and blankets, and orders the fcntl calls */
 	struct vb_fence *head;
 	unsigned count;
+	/*
+	 * Open batches (vb_fence_batch_begin): while there is one, a lock over
+	 * the whole disk covers every fence, and adding or dropping one makes
+	 * no system call.
+	 */
+	unsigned blankets;
 };
 
 enum vb_fence_state {
@@ -51,6 +58,21 @@ void vb_fence_set_destroy(struct vb_fence_set *s);
 int vb_fence_add(struct vb_fence_set *s, struct vb_fence *f, uint64_t off, uint64_t len);
 /* Drops f; bytes another fence of the set covers stay locked. Returns 0 or -errno. */
 int vb_fence_drop(struct vb_fence_set *s, struct vb_fence *f);
+
+/*
+ * A batch of fences for one suspension, cheap where it matters: a fence
+ * costs a system call (about 1.5 us on the development VM), so 128 writes
+ * in flight would add 0.2 ms to GET_VRING_BASE's reply. Instead, begin
+ * locks the whole disk with one call, the fences added during the batch are
+ * only recorded, and end, called after the reply, unlocks every byte no
+ * fence of the set covers. Between the two, more is fenced than needed,
+ * never less: a probe of any range finds it fenced for those microseconds.
+ * begin returns false, and the fences are taken one by one, when another
+ * description holds a lock on any byte (the last back-end's fences). Every
+ * begin that returned true needs exactly one end.
+ */
+bool vb_fence_batch_begin(struct vb_fence_set *s);
+int vb_fence_batch_end(struct vb_fence_set *s);
 
 /*
  * Opens the disk again for probing: a description of its own, since a
