@@ -165,10 +165,11 @@ print(json.dumps(j))' "$DIR/randrw.json" >"$DIR/results.jsonl"
 python3 tools/bench/report.py --results "$DIR/results.jsonl" --rss "$DIR/rss.jsonl" \
 	--template tools/bench/benchmarks.rst.in --rst "$DIR/report.rst" --plot "$DIR/report.png" \
 	--work "$DIR" --time 1 --duration 1 --cpus 0,1 --vbridge "$VBRIDGE" --client-args none \
-	--vbridge-args none --load "0.00 0.00 0.00" --load-end "0.00 0.00 0.00" >"$DIR/report.txt" 2>"$DIR/err"
+	--vbridge-args none --suspend 1 --load "0.00 0.00 0.00" --load-end "0.00 0.00 0.00" >"$DIR/report.txt" 2>"$DIR/err"
 rc=$?
 report "$rc" "report.py on one measurement"
 [ "$rc" -eq 0 ] || diag "$DIR/err"
+check "the report says which back-ends negotiated fast suspend" grep -q '^:Fast suspend: on with vbridge and yc' "$DIR/report.rst"
 check "its table says yc-libvhost-server was skipped" grep -qx 'yc-libvhost-server: skipped (set YC_SERVER=.*)' "$DIR/report.txt"
 check "so does the reStructuredText" grep -qx ':Second peer: yc-libvhost-server: skipped (set YC_SERVER=.*)' "$DIR/report.rst"
 

@@ -235,7 +235,7 @@ def write_plot(res, work, png):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     for name in ("results", "rss", "template", "rst", "plot", "work", "time", "duration", "cpus",
-                 "vbridge", "client-args", "vbridge-args", "load", "load-end"):
+                 "vbridge", "client-args", "vbridge-args", "load", "load-end", "suspend"):
         ap.add_argument("--" + name, required=True)
     ap.add_argument("--yc-server", default="", help="YC_SERVER, empty when it was not set")
     ap.add_argument("--yc-version", default="")
@@ -276,6 +276,10 @@ def main():
         "@CLIENT_CPU@": client_cpu,
         "@CLIENT_ARGS@": a.client_args,
         "@VBRIDGE_ARGS@": a.vbridge_args,
+        "@SUSPEND@": ("on with vbridge and yc (``vbridge-bench --suspendable``: INFLIGHT_SHMFD "
+                      "and protocol feature 20), so vbridge bounces every read as a ring that "
+                      "may be suspended does; qsd does not offer feature 20"
+                      if a.suspend == "1" else "off for every back-end (``BENCH_SUSPEND=0``)"),
         "@TARGETS@": rst_table(th, trows),
         "@TABLE@": rst_table(header, rows) + ("" if null_engine else
                                               "\n\nThe null rows have no vbridge numbers: " + NO_ENGINE + "."),

@@ -17,6 +17,11 @@ int vu_inflight_open(struct vu_dev *dev, uint16_t num_queues, uint16_t queue_siz
 	r = vu_get_inflight_fd(dev, num_queues, queue_size, 0, &inf->info, &size, &inf->fd);
 	if (r < 0)
 		return r;
+	/* QEMU reads only the size and offset of the reply; yc-libvhost-server leaves the rest 0. */
+	if (inf->info.num_queues == 0 && inf->info.queue_size == 0) {
+		inf->info.num_queues = num_queues;
+		inf->info.queue_size = queue_size;
+	}
 	if (inf->fd < 0 || inf->info.mmap_size == 0 || inf->info.num_queues != num_queues)
 		return vu_fail(dev, EPROTO, "GET_INFLIGHT_FD: no usable region (fd %d, %llu bytes)",
 			       inf->fd, (unsigned long long)inf->info.mmap_size);

@@ -5,9 +5,9 @@
 #include <stddef.h>
 
 #define VB_BOUNCE_ALIGN 4096u
-#define VB_BOUNCE_CLASSES 6		/* 4 KiB, 8 KiB, ... 128 KiB */
+#define VB_BOUNCE_CLASSES 9		/* 4 KiB, 8 KiB, ... 1 MiB */
 #define VB_BOUNCE_SLOTS 32		/* cached buffers per class at most */
-#define VB_BOUNCE_CACHE_BYTES (1u << 20)	/* and this many bytes per pool */
+#define VB_BOUNCE_CACHE_BYTES (8u << 20)	/* and this many bytes per pool */
 
 /*
  * Freed buffers are kept per power-of-two size class, up to a byte budget,
