@@ -158,6 +158,10 @@ ceph_wait_state() { # NAME COMMAND PATTERN
 	return 1
 }
 
+# An option of the running OSD, through its admin socket: a command through the messenger would be
+# held up by the OSD's own message delays.
+ceph_osd_set() { ceph --conf "$CEPH_CONF" daemon osd.0 config set "$1" "$2" >/dev/null; }
+
 ceph_osd_kill() { ceph_kill CEPH_OSD_PID; }
 ceph_mon_kill() { ceph_kill CEPH_MON_PID; }
 # The same daemon again, on its data and the same configuration (the mon on its address): back once
