@@ -1,12 +1,13 @@
 #!/bin/bash
-# A TCG guest (QEMU 10) on an RBD image through vbridge --engine rbd, on the real cluster of tests/lib/ceph.sh: data both ways, then the OSD stopped mid-run and back.
+# A TCG guest (QEMU 10) on an RBD image through vbridge --engine rbd, on the real cluster of tests/lib/ceph.sh: data both ways, then the OSD stopped mid-run and back, then killed and restarted.
 #
 # One cluster and one guest boot. The guest first checks what the host put in the image before
 # vbridge started and writes, flushes, discards and zeroes (the host then finds it all in the
-# image with rbd export). Then the cluster goes away: the host SIGSTOPs the OSD while the guest
-# writes; the guest's write and read must fail with an I/O error within a bounded time (the disk
-# has timeout=5), the daemon must say so in its log, and once the OSD runs again the same daemon
-# must serve new writes, with everything acknowledged before the outage still in the image.
+# image with rbd export). Then the cluster goes away twice: the host SIGSTOPs the OSD while the
+# guest writes (and SIGCONTs it), then SIGKILLs it (and restarts it on its data); each time the
+# guest's write and read must fail with an I/O error within a bounded time (the disk has
+# timeout=5), the daemon must say so in its log, and once the OSD is back the same daemon must
+# serve new writes, with everything acknowledged before the outage still in the image.
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -76,32 +77,36 @@ check 'buffered write and sync (flush)' sh -c 'dd if=/pattern of=/dev/vda bs=1M 
 check 'blkdiscard of a whole 4 MiB object' blkdiscard -o $((20 * MiB)) -l $((4 * MiB)) /dev/vda
 check 'blkdiscard -z (write zeroes) of 4 MiB' ul-blkdiscard -z -o $((24 * MiB)) -l $((4 * MiB)) /dev/vda
 check 'discarded and zeroed ranges read as zeroes' [ "\$(rsha 20 8)" = $(zero_sha 8) ]
-check 'a pattern written before the outage, acknowledged' dd if=/pattern of=/dev/vda bs=1M seek=32 count=4 oflag=direct 2>/dev/null
-echo OUTAGE-READY
-# The host stops the OSD now; writes go on until one fails.
-n=0
-while [ \$n -lt 300 ]; do
-	t0=\$(date +%s)
-	wblock || break
-	n=\$((n + 1))
-	sleep 0.2
-done
-t1=\$(date +%s)
-check 'a write while the OSD is stopped fails with an I/O error' [ \$n -lt 300 ]
-check 'a read while the OSD is stopped fails with an I/O error' fails dd if=/dev/vda of=/dev/null bs=64k count=1 skip=\$((32 * 16)) iflag=direct 2>/dev/null
-t2=\$(date +%s)
-check "they returned in \$((t1 - t0)) s and \$((t2 - t1)) s (bound $HANG_BOUND s each)" [ \$((t1 - t0)) -le $HANG_BOUND -a \$((t2 - t1)) -le $HANG_BOUND ]
-echo OUTAGE-SEEN
-# The host lets the OSD run again; the same write succeeds once it answers.
-n=0
-until wblock; do
-	n=\$((n + 1))
-	[ \$n -lt 120 ] || break
-	sleep 1
-done
-check "after the outage the write succeeds (\$n attempts failed)" [ \$n -lt 120 ]
-check 'what was acknowledged before the outage reads back' [ "\$(rsha 32 4)" = $(pattern_sha 4) ]
-check 'the data from before the start is still there' [ "\$(rsha 1 4)" = $seed_sha ]
+# outage NAME OFFSET_MIB: the host takes the OSD away (NAME) after OUTAGE-READY NAME and brings it back
+# after OUTAGE-SEEN NAME; writes go on until one fails, then until one succeeds again.
+outage() {
+	check "\$1: a pattern written before the outage, acknowledged" dd if=/pattern of=/dev/vda bs=1M seek=\$2 count=4 oflag=direct 2>/dev/null
+	echo "OUTAGE-READY \$1"
+	n=0
+	while [ \$n -lt 300 ]; do
+		t0=\$(date +%s)
+		wblock || break
+		n=\$((n + 1))
+		sleep 0.2
+	done
+	t1=\$(date +%s)
+	check "\$1: a write while the OSD is away fails with an I/O error" [ \$n -lt 300 ]
+	check "\$1: a read while the OSD is away fails with an I/O error" fails dd if=/dev/vda of=/dev/null bs=64k count=1 skip=\$((\$2 * 16)) iflag=direct 2>/dev/null
+	t2=\$(date +%s)
+	check "\$1: they returned in \$((t1 - t0)) s and \$((t2 - t1)) s (bound $HANG_BOUND s each)" [ \$((t1 - t0)) -le $HANG_BOUND -a \$((t2 - t1)) -le $HANG_BOUND ]
+	echo "OUTAGE-SEEN \$1"
+	n=0
+	until wblock; do
+		n=\$((n + 1))
+		[ \$n -lt 120 ] || break
+		sleep 1
+	done
+	check "\$1: after the outage the write succeeds (\$n attempts failed)" [ \$n -lt 120 ]
+	check "\$1: what was acknowledged before the outage reads back" [ "\$(rsha \$2 4)" = $(pattern_sha 4) ]
+	check "\$1: the data from before the start is still there" [ "\$(rsha 1 4)" = $seed_sha ]
+}
+outage stopped 32
+outage killed 36
 exit "\${bad:-0}"
 EOS
 # start_says DESCRIPTION TEXT DISK_OPTIONS: a daemon on the image logs TEXT at start, and stops.
@@ -144,19 +149,31 @@ fi
 ) &
 guest_job=$!
 
-# The outage: from the guest's first phase until it saw its write and read fail.
-outage=
-if wait_for "$console" OUTAGE-READY 300 "$guest_job"; then
-	kill -STOP "$CEPH_OSD_PID"
-	outage=$(now_ms)
-	wait_for "$console" OUTAGE-SEEN $((HANG_BOUND * 3)) "$guest_job"
-	check "the daemon's log says that requests fail, timed out" \
-		grep -q "requests fail: Connection timed out" "$vblog"
-	kill -CONT "$CEPH_OSD_PID"
-	echo "# the OSD was stopped for $((($(now_ms) - outage) / 1000)) s"
-else
-	report 1 "the guest reached the outage"
-fi
+# take_away NAME AWAY BACK N: once the guest is ready, AWAY takes the OSD away; once the guest saw
+# its requests fail, the daemon's log must say so for the Nth time, and BACK brings the OSD back.
+take_away() {
+	local t
+	if ! wait_for "$console" "OUTAGE-READY $1" 300 "$guest_job"; then
+		report 1 "the guest reached the outage ($1)"
+		return 1
+	fi
+	$2
+	t=$(now_ms)
+	wait_for "$console" "OUTAGE-SEEN $1" $((HANG_BOUND * 3)) "$guest_job"
+	check "$1: the daemon's log says that requests fail, timed out" \
+		test "$(grep -c "requests fail: Connection timed out" "$vblog")" = "$4"
+	if ! $3; then
+		report 1 "$1: the OSD comes back"
+		return 1
+	fi
+	echo "# the OSD was away ($1) for $((($(now_ms) - t) / 1000)) s"
+}
+stop_osd() { kill -STOP "$CEPH_OSD_PID"; }
+cont_osd() { kill -CONT "$CEPH_OSD_PID"; }
+# The outages: the OSD stopped (SIGSTOP) and continued, then killed (SIGKILL) and restarted on its data.
+outages=0
+take_away stopped stop_osd cont_osd 1 && outages=1 &&
+	take_away killed ceph_osd_kill ceph_osd_restart 2 && outages=2
 wait "$guest_job"
 guest_job=
 rc=$(guest_status "$(cat "$tmp/guest.rc" 2>/dev/null || echo 125)" "$console")
@@ -164,8 +181,9 @@ bad=0
 guest_report "$console" "guest: " || bad=1
 guest_ended "$rc" "$bad" "guest: "
 
-if [ -n "$outage" ]; then
-	check "the daemon's log says when requests succeed again" grep -q "requests succeed again" "$vblog"
+if [ "$outages" -gt 0 ]; then
+	check "the daemon's log says when requests succeed again, after each outage" \
+		test "$(grep -c "requests succeed again" "$vblog")" = "$outages"
 fi
 # While the daemon still holds the image: what the guest wrote is with the cluster.
 if check "rbd export reads the image beside vbridge" \
@@ -174,8 +192,8 @@ if check "rbd export reads the image beside vbridge" \
 		test "$(export_sha 8 4)" = "$(pattern_sha 4)" -a "$(export_sha 16 2)" = "$(pattern_sha 2)"
 	check "the discarded and zeroed ranges are zero in the image" \
 		test "$(export_sha 20 8)" = "$(zero_sha 8)"
-	check "the writes from before and after the outage are in the image" \
-		test "$(export_sha 32 4)" = "$(pattern_sha 4)" -a \
+	check "the writes from before and after the outages are in the image" \
+		test "$(export_sha 32 4)" = "$(pattern_sha 4)" -a "$(export_sha 36 4)" = "$(pattern_sha 4)" -a \
 		"$(dd if="$tmp/export.img" bs=64k skip=$((40 * 16)) count=1 status=none | sha256sum)" = \
 		"$(head -c 65536 "$tmp/pattern" | sha256sum)"
 fi

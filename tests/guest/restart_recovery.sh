@@ -6,6 +6,10 @@
 # Settings (environment): VBRIDGE_SEED (guest workload and kill timing; random by default, printed),
 # VBRIDGE_BACKEND (file, default: an image file; rbd: an RBD image on the throw-away cluster of
 # tests/lib/ceph.sh, each restarted daemon breaking the killed one's lock with --engine rbd:break-lock),
+# VBRIDGE_HANDOVER=1 (rbd only: hand-overs instead of crashes, on QEMU 11 with inflight-migration=on:
+# while the OSD holds A's messages up to 2 s, QMP stop, which suspends A's rings with its writes with
+# the cluster (GET_VRING_BASE, bit 20); then A is SIGKILLed, B breaks its lock, QEMU reconnects
+# and cont resumes the guest, B resubmitting what A left inflight; default 4 cycles, at least 3),
 # VBRIDGE_KILLS (kill/restart cycles to do, default 24, rbd 10; at least 20, rbd 8, must happen),
 # VBRIDGE_WORK_SECONDS (workload duration, default 60, rbd 40), VBRIDGE_THREADS (guest writers, default 16),
 # VBRIDGE_NO_KILL=1 (no kills: checks the workload and this script against a daemon left alone),
@@ -25,6 +29,15 @@ file) MIN_KILLS=20 KILLS=${VBRIDGE_KILLS:-24} WORK_SECONDS=${VBRIDGE_WORK_SECOND
 rbd) MIN_KILLS=8 KILLS=${VBRIDGE_KILLS:-10} WORK_SECONDS=${VBRIDGE_WORK_SECONDS:-40} ;;
 *) echo "VBRIDGE_BACKEND must be file or rbd" >&2; exit 2 ;;
 esac
+HANDOVER=${VBRIDGE_HANDOVER:-}
+DEVICE_OPTS=
+if [ -n "$HANDOVER" ]; then
+	[ "$BACKEND" = rbd ] || { echo "VBRIDGE_HANDOVER needs VBRIDGE_BACKEND=rbd" >&2; exit 2; }
+	# Each cycle stops the VM for a break of the lock (about 2 s): fewer of them.
+	MIN_KILLS=3 KILLS=${VBRIDGE_KILLS:-4}
+	export GUEST_QEMU=$PWD/tools/qemu11
+	DEVICE_OPTS=,inflight-migration=on
+fi
 # split (QEMU's default) or packed virtqueues
 RING=${VBRIDGE_RING:-split}
 case "$RING" in
@@ -75,6 +88,14 @@ if [ "$BACKEND" = rbd ]; then
 	# The killed daemon still holds the lock: librbd would take it over by itself only once the
 	# OSD drops the dead client's watch (osd_client_watch_timeout, 30 s), so each restart breaks it.
 	disk_args=(--engine rbd:break-lock --disk "rbd:$CEPH_POOL/tagwrite:conf=$CEPH_CONF")
+	# Every connection from now on gets a delay queue at the OSD, which delays nothing until a
+	# hand-over sets the probability to 1 (ms_inject_delay, as tests/vhost/rbd does).
+	if [ -n "$HANDOVER" ] && ! { ceph_osd_set ms_inject_delay_type client &&
+		ceph_osd_set ms_inject_delay_max 2 && ceph_osd_set ms_inject_delay_probability 0; }; then
+		report 1 "the OSD's message delays can be set"
+		tap_done
+		exit 1
+	fi
 else
 	truncate -s $((DISK_MIB * MiB)) "$img"
 	disk_args=(--disk "$img")
@@ -100,6 +121,7 @@ start_vbridge() {
 }
 
 guest_alive() { kill -0 "$guest_job" 2>/dev/null; }
+qmp_ok() { tests/lib/qmp.py --timeout 10 "$tmp/qmp.sock" "$@" >/dev/null 2>>"$tmp/qmp.err"; }
 # The workload has ended (well or not) once it printed its result or an error.
 guest_done() { grep -qE "TAGWRITE-(RESULT|ERROR)|VBRIDGE-GUEST-EXIT" "$console" 2>/dev/null; }
 
@@ -118,13 +140,15 @@ start_vbridge || exit 1
 	rc=0
 	GUEST_SMP=2 guest_run "$console" "$GUEST_TIMEOUT" -- \
 		-chardev socket,id=vu0,path="$sock",reconnect-ms=100 \
-		-device vhost-user-blk-pci,chardev=vu0,num-queues=2"$RING_OPT" 2>"$tmp/guest.err" || rc=$?
+		-device vhost-user-blk-pci,chardev=vu0,num-queues=2"$RING_OPT$DEVICE_OPTS" \
+		-qmp unix:"$tmp/qmp.sock",server=on,wait=off 2>"$tmp/guest.err" || rc=$?
 	echo "$rc" >"$tmp/guest.rc"
 ) &
 guest_job=$!
 
 # --- kill/restart at random moments while the workload runs
 kills=0
+stop_max=0
 not_reconnected=0
 late_instance=0
 kill_note=
@@ -150,6 +174,16 @@ while [ -z "$kill_note" ] && [ "$kills" -lt "$KILLS" ]; do
 		vb_pid=
 		break
 	fi
+	if [ -n "$HANDOVER" ]; then
+		# A's writes are with the (slowed) cluster when QEMU stops the VM and A suspends.
+		ceph_osd_set ms_inject_delay_probability 1
+		sleep 0.5
+		t=$(now_ms)
+		qmp_ok stop || { kill_note="QMP stop failed"; break; }
+		t=$(($(now_ms) - t))
+		[ "$t" -le "$stop_max" ] || stop_max=$t
+		ceph_osd_set ms_inject_delay_probability 0
+	fi
 	kill -KILL "$vb_pid"
 	# (braces: no "Killed" job notice on stderr)
 	{ wait "$vb_pid"; } 2>/dev/null
@@ -161,6 +195,13 @@ while [ -z "$kill_note" ] && [ "$kills" -lt "$KILLS" ]; do
 	vb_pid=
 	kills=$((kills + 1))
 	start_vbridge || break
+	if [ -n "$HANDOVER" ]; then
+		# QEMU reconnects while the VM is stopped; cont starts the rings on B.
+		if ! wait_for "$vblog" "front-end connected" 20 "$guest_job" || ! qmp_ok cont; then
+			kill_note="QEMU did not reconnect to instance $instances, or cont failed"
+			break
+		fi
+	fi
 	# An instance started after the workload ended may never see QEMU again.
 	guest_done && late_instance=$instances
 done
@@ -230,6 +271,17 @@ fi
 check "no daemon instance died on its own (only our SIGKILLs; the last exits 0 on SIGTERM)" test "${#crashed[@]}" -eq 0
 [ "${#crashed[@]}" -eq 0 ] || echo "# crashed: ${crashed[*]}"
 check "guest ran to the end (status ${status:-none}, exit $guest_rc)" test "$guest_rc" -eq 0 -a "$status" = ok
+if [ -n "$HANDOVER" ]; then
+	# The killed instances are 1 to $kills (the last one suspends too, when the guest powers off).
+	killed_logs=()
+	for n in $(seq "$kills"); do killed_logs+=("$tmp/vbridge-$n.log"); done
+	suspended=$(sed -n 's/.*suspended with \([0-9]*\) requests left inflight.*/\1/p' "${killed_logs[@]}" |
+		awk '{n += $1} END {print n + 0}')
+	stopped=$(grep -l "suspended with" "${killed_logs[@]}" 2>/dev/null | wc -l)
+	echo "# QMP stop took at most $stop_max ms"
+	check "QMP stop suspended the rings of each of the $kills killed instances (bit 20; $stopped did), $suspended requests left inflight" \
+		test "$kills" -gt 0 -a "$stopped" -eq "$kills" -a "$suspended" -gt 0
+fi
 if [ "$BACKEND" = rbd ]; then
 	broke=$(grep -l "breaking the lock of" "$tmp"/vbridge-*.log 2>/dev/null | wc -l)
 	check "each of the $((instances - 1)) restarted instances broke the killed one's lock ($broke did)" \

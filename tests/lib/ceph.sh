@@ -12,15 +12,20 @@
 # Sourced by a shell test:
 #   . tests/lib/ceph.sh
 #   ceph_start DIR      # sets CEPH_CONF, CEPH_KEYRING, CEPH_POOL, CEPH_IMAGE, CEPH_OSD_PID
+#   ceph_osd_kill; ceph_osd_restart; ceph_mon_kill; ceph_mon_restart
 #   ceph_stop           # also run it from a trap: it never fails
 # Or run, for programs in other languages (tests/vhost/rbd.c):
 #   tests/lib/ceph.sh serve DIR
 # prints "conf PATH", "keyring PATH", "pool rbd", "image img", "ready", then
 # keeps the cluster up until its standard input closes or it gets SIGTERM,
-# and stops it. Needs ceph-mon, ceph-mgr, ceph-osd and ceph-common
+# and stops it. Meanwhile each line "osd-kill", "osd-restart", "mon-kill" or
+# "mon-restart" on its standard input runs that function and is answered with
+# "done" or "failed". Needs ceph-mon, ceph-mgr, ceph-osd and ceph-common
 # (tools/install-deps).
 
 ceph_pids=()
+CEPH_MON_PID=
+CEPH_OSD_PID=
 CEPH_POOL=rbd
 CEPH_IMAGE=img
 CEPH_ADDR=${CEPH_ADDR:-127.0.0.1}
@@ -104,8 +109,7 @@ ceph_start() { # DIR
 		monmaptool --create --fsid "$fsid" --addv a "[v2:$CEPH_ADDR:$port]" "$d/monmap" &&
 		ceph-mon --conf "$CEPH_CONF" -i a --mkfs --monmap "$d/monmap" --keyring "$d/keyring"
 	} >"$d/log/setup.log" 2>&1 || { ceph_fail "$d" "mon mkfs"; return 1; }
-	ceph-mon --conf "$CEPH_CONF" -i a -f >>"$d/log/daemons.log" 2>&1 &
-	ceph_pids+=($!)
+	ceph_run mon a CEPH_MON_PID
 	ceph-mgr --conf "$CEPH_CONF" -i x -f >>"$d/log/daemons.log" 2>&1 &
 	ceph_pids+=($!)
 	uuid=$(cat /proc/sys/kernel/random/uuid)
@@ -113,9 +117,7 @@ ceph_start() { # DIR
 		ceph_cmd osd new "$uuid" 0 &&
 		ceph-osd --conf "$CEPH_CONF" -i 0 --mkfs --osd-uuid "$uuid"
 	} >>"$d/log/setup.log" 2>&1 || { ceph_fail "$d" "osd mkfs"; return 1; }
-	ceph-osd --conf "$CEPH_CONF" -i 0 -f >>"$d/log/daemons.log" 2>&1 &
-	CEPH_OSD_PID=$!	# for tests that take the cluster away (SIGSTOP)
-	ceph_pids+=($!)
+	ceph_run osd 0 CEPH_OSD_PID
 	{
 		ceph_cmd osd pool create "$CEPH_POOL" 8 8 &&
 		rbd --conf "$CEPH_CONF" pool init "$CEPH_POOL" &&
@@ -123,6 +125,56 @@ ceph_start() { # DIR
 			--image-feature layering,exclusive-lock "$CEPH_POOL/$CEPH_IMAGE"
 	} >>"$d/log/setup.log" 2>&1 || { ceph_fail "$d" "pool and image"; return 1; }
 	return 0
+}
+
+# Starts daemon TYPE.ID in the foreground as our child, on the data and ports the configuration gives
+# it; its pid goes to the variable PIDVAR (for tests that take the cluster away) and to ceph_pids.
+ceph_run() { # TYPE ID PIDVAR
+	"ceph-$1" --conf "$CEPH_CONF" -i "$2" -f >>"$(dirname "$CEPH_CONF")/log/daemons.log" 2>&1 &
+	ceph_pids+=($!)
+	printf -v "$3" %s $!
+}
+
+# SIGKILLs the daemon whose pid is in PIDVAR and reaps it: a crash, nothing flushed.
+ceph_kill() { # PIDVAR
+	local pid=${!1} p rest=()
+	[ -n "$pid" ] || return 1
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	for p in "${ceph_pids[@]}"; do
+		[ "$p" = "$pid" ] || rest+=("$p")
+	done
+	ceph_pids=("${rest[@]}")
+	printf -v "$1" %s ""
+}
+
+# Waits up to 90 s until daemon NAME's admin socket answers COMMAND with text matching PATTERN.
+ceph_wait_state() { # NAME COMMAND PATTERN
+	for _ in $(seq 180); do
+		ceph --conf "$CEPH_CONF" daemon "$1" "$2" 2>/dev/null | grep -q "$3" && return 0
+		sleep 0.5
+	done
+	echo "ceph.sh: $1 did not reach $3" >&2
+	return 1
+}
+
+# An option of the running OSD, through its admin socket: a command through the messenger would be
+# held up by the OSD's own message delays.
+ceph_osd_set() { ceph --conf "$CEPH_CONF" daemon osd.0 config set "$1" "$2" >/dev/null; }
+
+ceph_osd_kill() { ceph_kill CEPH_OSD_PID; }
+ceph_mon_kill() { ceph_kill CEPH_MON_PID; }
+# The same daemon again, on its data and the same configuration (the mon on its address): back once
+# the OSD is up in the map and active, the mon the leader of its quorum of one.
+ceph_osd_restart() {
+	[ -z "$CEPH_OSD_PID" ] || return 1
+	ceph_run osd 0 CEPH_OSD_PID
+	ceph_wait_state osd.0 status '"state": "active"'
+}
+ceph_mon_restart() {
+	[ -z "$CEPH_MON_PID" ] || return 1
+	ceph_run mon a CEPH_MON_PID
+	ceph_wait_state mon.a mon_status '"state": "leader"'
 }
 
 ceph_fail() { # DIR STEP
@@ -153,10 +205,15 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 		ceph_start "$2" || exit 1
 		printf 'conf %s\nkeyring %s\npool %s\nimage %s\nready\n' \
 			"$CEPH_CONF" "$CEPH_KEYRING" "$CEPH_POOL" "$CEPH_IMAGE"
-		# A read in the background, so that SIGTERM is handled at once; without
-		# job control a background job's input would be /dev/null.
-		cat <&0 >/dev/null &
-		wait $! 2>/dev/null
+		# Bash runs the trap as soon as a signal interrupts read.
+		while read -r cmd; do
+			case "$cmd" in
+			osd-kill | osd-restart | mon-kill | mon-restart)
+				if "ceph_${cmd/-/_}" >&2; then echo "done"; else echo failed; fi
+				;;
+			*) echo failed ;;
+			esac
+		done
 		ceph_stop
 		;;
 	*)

@@ -1,4 +1,4 @@
-/* The rbd engine against a real single-node Ceph cluster (tests/lib/ceph.sh): data path, errors at start. */
+/* The rbd engine against a real single-node Ceph cluster (tests/lib/ceph.sh): data path, lock, suspension, errors at start, the OSD and the mon killed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <rados/librados.h>
@@ -27,7 +27,8 @@
 
 static struct {
 	pid_t pid;
-	int in_fd;		/* its standard input: closing it stops the cluster */
+	int in_fd;		/* its standard input: commands; closing it stops the cluster */
+	FILE *out;		/* its standard output: the commands' answers */
 	char dir[64];
 	char conf[512];
 } cluster = { .pid = -1, .in_fd = -1 };
@@ -46,6 +47,8 @@ static void stop_cluster(void)
 	kill(cluster.pid, SIGTERM);
 	waitpid(cluster.pid, NULL, 0);
 	cluster.pid = -1;
+	if (cluster.out)
+		fclose(cluster.out);
 	if (!getenv("VU_KEEP")) {
 		char cmd[128];
 
@@ -83,13 +86,23 @@ static bool start_cluster(void)
 		if (strncmp(line, "conf ", 5) == 0)
 			snprintf(cluster.conf, sizeof(cluster.conf), "%s", line + 5);
 		if (strcmp(line, "ready") == 0) {
-			fclose(f);
+			cluster.out = f;
 			return cluster.conf[0] != '\0';
 		}
 	}
 	if (f)
 		fclose(f);
 	return false;
+}
+
+/* One of ceph.sh serve's commands (osd-kill, osd-restart, mon-kill, mon-restart); true once done. */
+static bool cluster_do(const char *cmd)
+{
+	char line[64];
+
+	if (dprintf(cluster.in_fd, "%s\n", cmd) < 0 || !fgets(line, sizeof(line), cluster.out))
+		return false;
+	return strcmp(line, "done\n") == 0;
 }
 
 /* Runs fmt with the conf path as %1$s and arg as %2$s. */
@@ -636,6 +649,305 @@ static void test_bad_start(const char *spec, const char *message, const char *wh
 	vu_daemon_stop(&d);
 }
 
+/*
+ * The cluster going away for real, under one daemon with timeout=OUT_TIMEOUT_S:
+ * the OSD killed (SIGKILL) with writes held up in its delay queue, then
+ * restarted on its data; later the monitor killed and restarted on its data
+ * and address. Blocks of IO_LEN from OUT_OFF, each written once with a seed
+ * of its own unless said otherwise; out.status says how each write ended.
+ */
+#define OUT_TIMEOUT_S 5
+#define OUT_HANG_MS 30000	/* a generous bound: a failing request must not hang */
+#define OUT_OFF (64ull << 20)
+#define OUT_BLOCKS 64
+#define OUT_BEFORE 24		/* acknowledged before the kill */
+#define OUT_HELD 8		/* held up at the OSD when it is killed */
+#define OUT_SEED 700u
+#define OUT_REWRITE_SEED 701u
+#define OUT_MON_WRITES 16	/* while the mon is gone, one every 500 ms */
+
+static struct {
+	struct vu_dev dev;
+	struct vu_blk_req req[OUT_HELD];
+	uint8_t *buf[OUT_HELD];
+	int status[OUT_BLOCKS];	/* the write's status, -1: not written */
+	unsigned next;		/* the next block to write */
+} out;
+
+static uint64_t out_off(unsigned blk) { return OUT_OFF + (uint64_t)blk * IO_LEN; }
+
+/* Writes blocks [next, next + n) at once through the daemon (n <= OUT_HELD), without waiting. */
+static void out_submit(unsigned n, uint32_t seed)
+{
+	for (unsigned i = 0; i < n; i++) {
+		unsigned blk = out.next + i;
+
+		vu_pattern_fill(out.buf[i], IO_LEN, seed, out_off(blk));
+		vu_blk_prep_write(&out.req[i], out_off(blk) / 512, out.buf[i], IO_LEN);
+		if (vu_blk_enqueue(out.dev.vqs[0], &out.req[i]) < 0)
+			tap_bail("outage: enqueue: %s", out.dev.err);
+	}
+	vu_vq_kick(out.dev.vqs[0]);
+}
+
+/* Waits for the n submitted writes; records their status; returns how many got IOERR. */
+static unsigned out_reap(unsigned n)
+{
+	struct vu_blk_req *all[OUT_HELD];
+	unsigned failed = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		all[i] = &out.req[i];
+	if (vu_blk_wait_all(&out.dev, all, n, OUT_HANG_MS + TMO) < 0)
+		tap_bail("outage: writes did not complete: %s", out.dev.err);
+	for (unsigned i = 0; i < n; i++) {
+		out.status[out.next + i] = out.req[i].status;
+		failed += out.req[i].status == VIRTIO_BLK_S_IOERR;
+	}
+	out.next += n;
+	return failed;
+}
+
+static int out_write_one(uint32_t seed)
+{
+	out_submit(1, seed);
+	out_reap(1);
+	return out.status[out.next - 1];
+}
+
+static int out_read(unsigned blk, bool check)
+{
+	uint8_t *buf = out.buf[OUT_HELD - 1];
+	int r;
+
+	vu_blk_prep_read(&out.req[0], out_off(blk) / 512, buf, IO_LEN);
+	r = vu_blk_run(out.dev.vqs[0], &out.req[0], OUT_HANG_MS + TMO);
+	if (check && r == VIRTIO_BLK_S_OK && vu_pattern_check(buf, IO_LEN, OUT_SEED, out_off(blk)) != IO_LEN)
+		return -EIO;
+	return r;
+}
+
+/* Every block whose write was acknowledged holds its data in the image (the test's own handle). */
+static bool out_image_holds_acked(unsigned *n)
+{
+	bool ok = true;
+
+	*n = 0;
+	for (unsigned b = 0; b < out.next; b++) {
+		if (out.status[b] != VIRTIO_BLK_S_OK)
+			continue;
+		ok = image_has_pattern(out_off(b), IO_LEN, OUT_SEED) && ok;
+		(*n)++;
+	}
+	return ok;
+}
+
+static void out_start(void)
+{
+	struct vu_daemon_opts o = { .engine = "rbd" };
+	char extra[32];
+
+	memset(&out, 0, sizeof(out));
+	for (unsigned b = 0; b < OUT_BLOCKS; b++)
+		out.status[b] = -1;
+	/* Only connections made from now on get a delay queue: the daemon's. */
+	osd_set("ms_inject_delay_type", "client");
+	osd_set("ms_inject_delay_probability", "0");
+	snprintf(extra, sizeof(extra), ":timeout=%d", OUT_TIMEOUT_S);
+	vu_daemon_use_disk(&d, disk_spec("rbd/img", extra));
+	unlink(d.log);
+	if (vu_daemon_start(&d, &o) < 0 || vu_dev_open(&out.dev, d.sock, NULL) < 0)
+		tap_bail("outage: the daemon does not start");
+	for (unsigned i = 0; i < OUT_HELD; i++)
+		if (vu_blk_req_init(&out.dev, &out.req[i]) < 0 ||
+		    !(out.buf[i] = vu_mem_alloc(&out.dev, IO_LEN, 4096)))
+			tap_bail("outage: request: %s", out.dev.err);
+}
+
+/*
+ * SIGKILL of the OSD with OUT_HELD writes held up in its delay queue: they
+ * fail with IOERR after timeout=, as do a write and a read while it is
+ * down; restarted on its data, the same daemon writes again; every block
+ * acknowledged before is in the image, and the failed ones written again
+ * land. Eight results.
+ */
+static void test_osd_killed(void)
+{
+	unsigned failed, acked, attempts = 0, held_from;
+	int64_t t0, ms;
+	bool ok;
+	int r;
+
+	for (unsigned done = 0; done < OUT_BEFORE; done += OUT_HELD) {
+		out_submit(OUT_HELD, OUT_SEED);
+		if (out_reap(OUT_HELD) != 0)
+			tap_bail("outage: a write failed before the kill");
+	}
+	osd_set("ms_inject_delay_max", "3");
+	osd_set("ms_inject_delay_probability", "1");
+	held_from = out.next;
+	out_submit(OUT_HELD, OUT_SEED);
+	usleep(300 * 1000);
+	if (!cluster_do("osd-kill"))
+		tap_bail("outage: cannot kill the OSD");
+	t0 = vu_now_ms();
+	failed = out_reap(OUT_HELD);
+	ms = vu_now_ms() - t0;
+	tap_ok(failed > 0 && ms < OUT_HANG_MS,
+	       "OSD killed: %u of the %u writes held up at the OSD got IOERR, all ended %lld ms after the kill (timeout=%d s, bound %d s)",
+	       failed, OUT_HELD, (long long)ms, OUT_TIMEOUT_S, OUT_HANG_MS / 1000);
+	tap_ok(vu_daemon_log_has(&d, "requests fail: Connection timed out"),
+	       "OSD killed: the daemon logs that requests fail, timed out");
+	t0 = vu_now_ms();
+	ok = out_write_one(OUT_SEED) == VIRTIO_BLK_S_IOERR && out_read(0, false) == VIRTIO_BLK_S_IOERR;
+	ms = vu_now_ms() - t0;
+	tap_ok(ok && ms < 2 * OUT_HANG_MS, "OSD killed: a new write and a read get IOERR too, in %lld ms",
+	       (long long)ms);
+
+	t0 = vu_now_ms();
+	ok = cluster_do("osd-restart");
+	if (!tap_ok(ok, "OSD restarted on its data: active again in %lld ms", (long long)(vu_now_ms() - t0)))
+		tap_bail("outage: the OSD does not come back (its log: the cluster dir with VU_KEEP=1)");
+	t0 = vu_now_ms();
+	do {
+		r = out_write_one(OUT_SEED);
+	} while (r == VIRTIO_BLK_S_IOERR && ++attempts < 12);
+	ms = vu_now_ms() - t0;
+	ok = r == VIRTIO_BLK_S_OK && out_read(0, true) == VIRTIO_BLK_S_OK &&
+	     vu_daemon_log_has(&d, "requests succeed again");
+	tap_ok(ok, "OSD restarted: the same daemon writes and reads again (%u writes failed first, %lld ms) and logs that requests succeed again",
+	       attempts, (long long)ms);
+	ok = out_image_holds_acked(&acked);
+	tap_ok(ok, "OSD restarted: all %u blocks acknowledged, before the kill and after, are in the image", acked);
+
+	/* A guest writes again what failed, as on a disk whose writes failed. */
+	failed = 0;
+	for (unsigned b = held_from; b < out.next; b++) {
+		unsigned keep = out.next;
+
+		if (out.status[b] == VIRTIO_BLK_S_OK)
+			continue;
+		out.next = b;
+		failed += out_write_one(OUT_REWRITE_SEED) != VIRTIO_BLK_S_OK ||
+			  !image_has_pattern(out_off(b), IO_LEN, OUT_REWRITE_SEED);
+		out.next = keep;
+	}
+	tap_ok(failed == 0, "OSD restarted: the blocks whose writes failed, written again, hold the new data");
+}
+
+/* Whether daemon x exits within bound_ms of its start; *ms: when. */
+static bool exits_failing_within(struct vu_daemon *x, const struct vu_daemon_opts *o, int64_t bound_ms,
+				 int64_t *ms)
+{
+	int64_t t0 = vu_now_ms();
+	int r = vu_daemon_start(x, o);
+
+	while (r == 0 || r == -ETIMEDOUT) {
+		if (!vu_daemon_alive(x))
+			break;
+		if (vu_now_ms() - t0 > bound_ms) {
+			*ms = vu_now_ms() - t0;
+			return false;
+		}
+		usleep(50 * 1000);
+	}
+	*ms = vu_now_ms() - t0;
+	return !vu_daemon_alive(x);
+}
+
+/*
+ * The monitor killed: the running daemon's I/O goes on (librbd talks to
+ * the OSD), a new daemon fails its start after client_mount_timeout with a
+ * clear message; the mon restarted on its data and address: the running
+ * daemon and a new one work. Five results.
+ */
+static void test_mon_gone(void)
+{
+	struct vu_daemon_opts o_ro = { .engine = "rbd", .readonly = true };
+	unsigned ok_writes = 0, first = out.next;
+	int64_t t0, ms;
+	bool started, ok;
+
+	if (!cluster_do("mon-kill"))
+		tap_bail("outage: cannot kill the mon");
+	t0 = vu_now_ms();
+	for (unsigned i = 0; i < OUT_MON_WRITES; i++) {
+		ok_writes += out_write_one(OUT_SEED) == VIRTIO_BLK_S_OK;
+		usleep(500 * 1000);
+	}
+	ms = vu_now_ms() - t0;
+	ok = out_read(first, true) == VIRTIO_BLK_S_OK;
+	tap_ok(ok_writes == OUT_MON_WRITES && ok,
+	       "mon killed: the running daemon's %u writes over %lld ms, and a read, succeed (%u did)",
+	       OUT_MON_WRITES, (long long)ms, ok_writes);
+
+	if (vu_daemon_setup(&d2, 1 << 20) < 0)
+		tap_bail("cannot create the temp dir");
+	vu_daemon_use_disk(&d2, disk_spec("rbd/img", ":client_mount_timeout=5"));
+	ok = exits_failing_within(&d2, &o_ro, OUT_HANG_MS, &ms) &&
+	     vu_daemon_log_has(&d2, "cannot connect to the cluster");
+	if (!tap_ok(ok,
+		    "mon killed: a new daemon (client_mount_timeout=5) exits after %lld ms saying it cannot connect to the cluster",
+		    (long long)ms))
+		vu_daemon_dump_log(&d2, 10);
+	vu_daemon_stop(&d2);
+	unlink(d2.log);
+
+	t0 = vu_now_ms();
+	ok = cluster_do("mon-restart");
+	if (!tap_ok(ok, "mon restarted on its data and address: leader again in %lld ms",
+		    (long long)(vu_now_ms() - t0)))
+		tap_bail("outage: the mon does not come back");
+	ok = out_write_one(OUT_SEED) == VIRTIO_BLK_S_OK && out_read(out.next - 1, true) == VIRTIO_BLK_S_OK;
+	tap_ok(ok, "mon restarted: the running daemon still writes and reads");
+	started = vu_daemon_start(&d2, &o_ro) == 0;
+	if (started) {
+		struct vu_dev dev2;
+		struct vu_blk_req req;
+		uint8_t *buf;
+
+		if (vu_dev_open(&dev2, d2.sock, NULL) < 0 || vu_blk_req_init(&dev2, &req) < 0 ||
+		    !(buf = vu_mem_alloc(&dev2, IO_LEN, 4096)))
+			tap_bail("mon restarted: set-up: %s", dev2.err);
+		vu_blk_prep_read(&req, out_off(first) / 512, buf, IO_LEN);
+		started = run(dev2.vqs[0], &req) == VIRTIO_BLK_S_OK &&
+			  vu_pattern_check(buf, IO_LEN, OUT_SEED, out_off(first)) == IO_LEN;
+		vu_blk_req_fini(&req);
+		vu_dev_close(&dev2);
+	}
+	tap_ok(started && vu_daemon_stop(&d2) == 0,
+	       "mon restarted: a new daemon (--readonly) starts and reads what the first wrote while the mon was gone");
+	vu_daemon_teardown(&d2);
+	memset(&d2, 0, sizeof(d2));
+}
+
+static void test_outage(void)
+{
+	int64_t t0, ms = -1;
+	int st = -1;
+
+	out_start();
+	test_osd_killed();
+	test_mon_gone();
+	for (unsigned i = 0; i < OUT_HELD; i++)
+		vu_blk_req_fini(&out.req[i]);
+	vu_dev_close(&out.dev);
+	/* Not vu_daemon_stop's 5 s: how long the exit takes after the outages is measured. */
+	t0 = vu_now_ms();
+	kill(d.pid, SIGTERM);
+	while (vu_now_ms() - t0 < OUT_HANG_MS) {
+		if (waitpid(d.pid, &st, WNOHANG) == d.pid) {
+			ms = vu_now_ms() - t0;
+			d.pid = 0;
+			break;
+		}
+		usleep(10 * 1000);
+	}
+	tap_ok(ms >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	       "outage: SIGTERM ends the daemon with status 0, in %lld ms (bound %d s)", (long long)ms,
+	       OUT_HANG_MS / 1000);
+}
+
 int main(void)
 {
 	struct vu_daemon_opts o = { .engine = "rbd", .serial = "rbd-serial", .queues = 2 };
@@ -643,7 +955,7 @@ int main(void)
 	char bad_keyring[300];
 
 	vu_harness_init(600);
-	tap_plan_vbridge_only(56, "the rbd engine is vbridge's", "rbd engine");
+	tap_plan_vbridge_only(69, "the rbd engine is vbridge's", "rbd engine");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (!tap_ok(start_cluster(), "a single-node Ceph cluster starts"))
 		tap_bail("no cluster (its log is in %s/log with VU_KEEP=1)", cluster.dir);
@@ -688,6 +1000,8 @@ int main(void)
 		       "a wrong key");
 	test_bad_start("/tmp/not-rbd", "--engine rbd needs --disk rbd:POOL/IMAGE",
 		       "a disk that is not rbd:");
+	/* Last: the cluster is restarted piecewise. */
+	test_outage();
 
 	rbd_close(image);
 	rados_ioctx_destroy(ioctx);
