@@ -54,12 +54,25 @@ static int open_dev(const char *path)
 	return fd;
 }
 
+/*
+ * Binds as the module's ABI version if it is older than ours (4 at least, for
+ * SUBMIT_REAP), so that the module of an earlier commit can be measured in the
+ * same run; from version 5 writes read the buffers in place, as O_DIRECT does.
+ */
 static int vba_context(int devfd, unsigned int depth)
 {
-	struct vbabort_bind b = { .abi_version = VBABORT_ABI_VERSION, .fd = devfd, .eventfd = -1, .queue_depth = depth };
+	struct vbabort_version v = { 0 };
 	int ctl = open("/dev/vbabort", O_RDWR | O_CLOEXEC);
 
-	if (ctl < 0 || ioctl(ctl, VBABORT_IOC_BIND, &b))
+	if (ctl < 0 || ioctl(ctl, VBABORT_IOC_VERSION, &v))
+		die("vbabort VERSION");
+	if (v.abi_version < 4)
+		die("vbabort module older than ABI 4");
+	struct vbabort_bind b = { .abi_version = v.abi_version < VBABORT_ABI_VERSION ? v.abi_version : VBABORT_ABI_VERSION,
+				  .fd = devfd, .eventfd = -1, .queue_depth = depth,
+				  .flags = v.abi_version >= 5 ? VBABORT_BIND_DIRECT_WRITES : 0 };
+
+	if (ioctl(ctl, VBABORT_IOC_BIND, &b))
 		die("vbabort BIND");
 	return ctl;
 }
