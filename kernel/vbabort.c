@@ -51,8 +51,6 @@ struct vba_req {
 	int result;
 	u16 op;
 	bool abandoned;
-	/* A write whose bio reads the user's pages, pinned, instead of bounce pages. */
-	bool direct;
 	/* On its disk's fences list; both under the disk's and the context's lock. */
 	bool fenced;
 	struct list_head fence_node;
@@ -241,19 +239,30 @@ static bool vba_op_has_data(u16 op)
 	return op == VBABORT_OP_READ || op == VBABORT_OP_WRITE;
 }
 
-static struct page *vba_page_get(struct vba_ctx *ctx)
+/* Takes the first entry of one of @ctx's pools, counted by @nr; NULL if empty. */
+static struct list_head *vba_pool_take(struct vba_ctx *ctx,
+				       struct list_head *pool, unsigned int *nr)
 {
-	struct page *page;
+	struct list_head *entry = NULL;
 
 	spin_lock_irq(&ctx->lock);
-	page = list_first_entry_or_null(&ctx->free_pages, struct page, lru);
-	if (page) {
-		list_del(&page->lru);
-		ctx->nr_free_pages--;
+	if (!list_empty(pool)) {
+		entry = pool->next;
+		list_del(entry);
+		(*nr)--;
 	}
 	spin_unlock_irq(&ctx->lock);
-	if (page)
-		return page;
+	return entry;
+}
+
+static struct page *vba_page_get(struct vba_ctx *ctx)
+{
+	struct list_head *entry;
+	struct page *page;
+
+	entry = vba_pool_take(ctx, &ctx->free_pages, &ctx->nr_free_pages);
+	if (entry)
+		return list_entry(entry, struct page, lru);
 	page = alloc_page(GFP_KERNEL_ACCOUNT);
 	if (page)
 		atomic_inc(&vba_nr_pages);
@@ -261,40 +270,31 @@ static struct page *vba_page_get(struct vba_ctx *ctx)
 }
 
 /*
- * A request from @ctx's pool, or a new one; every field but the bio's is
- * set, and the bio is initialised for @bdev with no operation yet.
+ * A request from @ctx's pool, or a new one, with its bio initialised for
+ * @bdev and no operation yet. What vba_req_free() reads is set here; the
+ * rest is set by vba_req_build() before the request is queued.
  */
 static struct vba_req *vba_req_get(struct vba_ctx *ctx,
 				   struct block_device *bdev)
 {
+	struct list_head *entry;
 	struct vba_req *req;
 
-	spin_lock_irq(&ctx->lock);
-	req = list_first_entry_or_null(&ctx->free_reqs, struct vba_req, node);
-	if (req) {
-		list_del(&req->node);
-		ctx->nr_free_reqs--;
-	}
-	spin_unlock_irq(&ctx->lock);
-	if (!req) {
+	entry = vba_pool_take(ctx, &ctx->free_reqs, &ctx->nr_free_reqs);
+	if (entry) {
+		req = list_entry(entry, struct vba_req, node);
+	} else {
 		req = kmem_cache_alloc(vba_req_cache, GFP_KERNEL);
 		if (!req)
 			return NULL;
 		atomic_inc(&vba_nr_reqs);
 	}
 	req->ctx = ctx;
-	req->tag = 0;
 	req->result = 0;
-	req->op = VBABORT_OP_FLUSH;
 	req->abandoned = false;
-	req->direct = false;
 	req->fenced = false;
-	req->first = 0;
-	req->nr_sects = 0;
-	req->len = 0;
 	req->nr_pages = 0;
 	req->pinned = 0;
-	req->nr_segs = 0;
 	bio_init(&req->bio, bdev, req->bvecs, VBA_MAX_PAGES, 0);
 	return req;
 }
@@ -947,10 +947,8 @@ static struct vba_req *vba_req_build(struct vba_ctx *ctx,
 		req->bio.bi_opf |= REQ_FUA;
 	if (!vba_op_has_data(r->op)) {
 		req->bio.bi_iter.bi_size = r->nr_sectors << SECTOR_SHIFT;
-	} else if (r->op == VBABORT_OP_WRITE && ctx->direct_writes &&
-		   vba_pin_user(req, bdev)) {
-		req->direct = true;
-	} else {
+	} else if (r->op != VBABORT_OP_WRITE || !ctx->direct_writes ||
+		   !vba_pin_user(req, bdev)) {
 		ret = vba_add_bounce(req, len);
 		if (!ret && r->op == VBABORT_OP_WRITE)
 			ret = vba_copy(req, ITER_SOURCE);

@@ -61,6 +61,7 @@ static int open_dev(const char *path)
  */
 static int vba_context(int devfd, unsigned int depth)
 {
+	static bool announced;
 	struct vbabort_version v = { 0 };
 	int ctl = open("/dev/vbabort", O_RDWR | O_CLOEXEC);
 
@@ -68,6 +69,10 @@ static int vba_context(int devfd, unsigned int depth)
 		die("vbabort VERSION");
 	if (v.abi_version < 4)
 		die("vbabort module older than ABI 4");
+	if (!announced) {
+		printf("vbabort module of ABI %u\n", v.abi_version);
+		announced = true;
+	}
 	struct vbabort_bind b = { .abi_version = v.abi_version < VBABORT_ABI_VERSION ? v.abi_version : VBABORT_ABI_VERSION,
 				  .fd = devfd, .eventfd = -1, .queue_depth = depth,
 				  .flags = v.abi_version >= 5 ? VBABORT_BIND_DIRECT_WRITES : 0 };
