@@ -41,8 +41,8 @@
  * waiting for REAP), or its disk's parked (accepted, held back by a fence).
  * An abandoned read stays on the issued list until its bio completes, and is
  * then freed by the completion, never reported. Freed requests go back to
- * their context's pool: vba_req_get() sets every field a request uses, so
- * nothing is cleared whole.
+ * their context's pool; vba_req_get() and vba_req_build() set every field a
+ * request uses, so nothing is cleared whole.
  */
 struct vba_req {
 	struct list_head node;
