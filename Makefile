@@ -61,7 +61,7 @@ FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 
 .PHONY: all deps check demo clean fuzz bench bench-qsd bench-suspend bench-vduse \
 	bench-kabort-engine bench-migration bench-rbd modules \
-	checkpatch dkms-source bench-vbabort
+	checkpatch dkms-source bench-vbabort profile-vbabort
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
 .SECONDARY:
 all: $(BUILD)/vbridge $(BUILD)/vbridge-engine-rbd.so $(UNIT_BINS) $(VHOST_BINS) $(BUILD)/tests/vhost/variants \
@@ -208,6 +208,10 @@ $(BUILD)/tools/bench/vbabort-bench: tools/bench/vbabort_bench.c include/uapi/lin
 
 bench-vbabort: deps modules $(BUILD)/tools/bench/vbabort-bench
 	BUILD=$(BUILD) tools/bench/vbabort.sh
+
+# Where a vbabort and an io_uring request spend their time (ftrace function_graph in the guest).
+profile-vbabort: deps modules $(BUILD)/tools/bench/vbabort-bench
+	BUILD=$(BUILD) tools/bench/vbabort-profile.sh
 
 # The vbabort kernel module (Kbuild), built for the guest kernel the tests boot;
 # the kernel's own build warns through W=1 and fails on warnings here.

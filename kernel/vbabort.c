@@ -27,6 +27,11 @@
  * clearing each with init_on_alloc, which Debian enables.
  */
 #define VBA_POOL_PAGES	256
+/*
+ * Requests a context keeps for reuse: a fresh one costs a slab allocation
+ * and, with init_on_alloc, the clearing of its 1.5 KiB.
+ */
+#define VBA_POOL_REQS	64
 /* A discard or write-zeroes request's size must fit bi_size. */
 #define VBA_MAX_RANGE_SECTORS	(UINT_MAX >> SECTOR_SHIFT)
 
@@ -35,12 +40,13 @@
  * handed to the block layer), issued (bio submitted) or done (completed,
  * waiting for REAP), or its disk's parked (accepted, held back by a fence).
  * An abandoned read stays on the issued list until its bio completes, and is
- * then freed by the completion, never reported.
+ * then freed by the completion, never reported. Freed requests go back to
+ * their context's pool; vba_req_get() and vba_req_build() set every field a
+ * request uses, so nothing is cleared whole.
  */
 struct vba_req {
 	struct list_head node;
 	struct vba_ctx *ctx;
-	struct bio *bio;
 	u64 tag;
 	int result;
 	u16 op;
@@ -52,11 +58,13 @@ struct vba_req {
 	sector_t first;
 	sector_t nr_sects;
 	unsigned int len;
-	unsigned int nr_pages;
+	unsigned int nr_pages;	/* bounce pages, bvecs[0..nr_pages) one each */
 	unsigned int pinned;	/* bounce pages counted against the limits */
 	unsigned int nr_segs;
 	struct iovec iov[VBABORT_MAX_SEGS];
-	struct page *pages[VBA_MAX_PAGES];
+	/* Initialised for each use; no bio_alloc, no separate allocation. */
+	struct bio bio;
+	struct bio_vec bvecs[VBA_MAX_PAGES];
 };
 
 /*
@@ -107,6 +115,7 @@ struct vba_ctx {
 	struct file *bdev_file;
 	struct eventfd_ctx *evfd;
 	bool readonly;
+	bool direct_writes;	/* VBABORT_BIND_DIRECT_WRITES */
 	u32 abi_version;
 	unsigned int depth;
 	unsigned int lbs;
@@ -124,7 +133,7 @@ struct vba_ctx {
 
 	/*
 	 * Taken from bi_end_io, so irq-safe. Protects the three lists, the
-	 * page pool, the counters, and closing.
+	 * page and request pools, the counters, and closing.
 	 */
 	spinlock_t lock;
 	struct list_head pending;
@@ -137,6 +146,9 @@ struct vba_ctx {
 	 */
 	struct list_head free_pages;
 	unsigned int nr_free_pages;
+	/* Reused requests, linked through node; bounded by VBA_POOL_REQS. */
+	struct list_head free_reqs;
+	unsigned int nr_free_reqs;
 	unsigned int nr_reqs;	/* allocated requests, abandoned ones included */
 	unsigned int nr_pinned;	/* bounce pages its requests hold */
 	unsigned int nr_issued;	/* bios in flight */
@@ -174,7 +186,7 @@ static const struct kernel_param_ops vba_counter_ops = {
 };
 
 module_param_cb(requests, &vba_counter_ops, &vba_nr_reqs, 0444);
-MODULE_PARM_DESC(requests, "Requests allocated, abandoned ones included");
+MODULE_PARM_DESC(requests, "Requests allocated, abandoned and pooled ones included");
 module_param_cb(bounce_pages, &vba_counter_ops, &vba_nr_pages, 0444);
 MODULE_PARM_DESC(bounce_pages, "Bounce pages allocated");
 module_param_cb(pinned_pages, &vba_counter_ops, &vba_nr_pinned, 0444);
@@ -227,23 +239,64 @@ static bool vba_op_has_data(u16 op)
 	return op == VBABORT_OP_READ || op == VBABORT_OP_WRITE;
 }
 
-static struct page *vba_page_get(struct vba_ctx *ctx)
+/* Takes the first entry of one of @ctx's pools, counted by @nr; NULL if empty. */
+static struct list_head *vba_pool_take(struct vba_ctx *ctx,
+				       struct list_head *pool, unsigned int *nr)
 {
-	struct page *page;
+	struct list_head *entry = NULL;
 
 	spin_lock_irq(&ctx->lock);
-	page = list_first_entry_or_null(&ctx->free_pages, struct page, lru);
-	if (page) {
-		list_del(&page->lru);
-		ctx->nr_free_pages--;
+	if (!list_empty(pool)) {
+		entry = pool->next;
+		list_del(entry);
+		(*nr)--;
 	}
 	spin_unlock_irq(&ctx->lock);
-	if (page)
-		return page;
+	return entry;
+}
+
+static struct page *vba_page_get(struct vba_ctx *ctx)
+{
+	struct list_head *entry;
+	struct page *page;
+
+	entry = vba_pool_take(ctx, &ctx->free_pages, &ctx->nr_free_pages);
+	if (entry)
+		return list_entry(entry, struct page, lru);
 	page = alloc_page(GFP_KERNEL_ACCOUNT);
 	if (page)
 		atomic_inc(&vba_nr_pages);
 	return page;
+}
+
+/*
+ * A request from @ctx's pool, or a new one, with its bio initialised for
+ * @bdev and no operation yet. What vba_req_free() reads is set here; the
+ * rest is set by vba_req_build() before the request is queued.
+ */
+static struct vba_req *vba_req_get(struct vba_ctx *ctx,
+				   struct block_device *bdev)
+{
+	struct list_head *entry;
+	struct vba_req *req;
+
+	entry = vba_pool_take(ctx, &ctx->free_reqs, &ctx->nr_free_reqs);
+	if (entry) {
+		req = list_entry(entry, struct vba_req, node);
+	} else {
+		req = kmem_cache_alloc(vba_req_cache, GFP_KERNEL);
+		if (!req)
+			return NULL;
+		atomic_inc(&vba_nr_reqs);
+	}
+	req->ctx = ctx;
+	req->result = 0;
+	req->abandoned = false;
+	req->fenced = false;
+	req->nr_pages = 0;
+	req->pinned = 0;
+	bio_init(&req->bio, bdev, req->bvecs, VBA_MAX_PAGES, 0);
+	return req;
 }
 
 /* May run in interrupt context, from vba_end_io(). */
@@ -252,23 +305,33 @@ static void vba_req_free(struct vba_req *req)
 	struct vba_ctx *ctx = req->ctx;
 	unsigned long flags;
 	unsigned int i;
+	bool pooled;
 
+	/* A direct write's pages are the user's: unpinned, never pooled. */
+	bio_release_pages(&req->bio, false);
+	bio_uninit(&req->bio);
 	spin_lock_irqsave(&ctx->lock, flags);
 	ctx->nr_pinned -= req->pinned;
 	for (i = 0; i < req->nr_pages && ctx->nr_free_pages < VBA_POOL_PAGES; i++) {
-		list_add(&req->pages[i]->lru, &ctx->free_pages);
+		list_add(&req->bvecs[i].bv_page->lru, &ctx->free_pages);
 		ctx->nr_free_pages++;
+	}
+	/* A released context frees its pool: what it still frees goes too. */
+	pooled = !ctx->closing && ctx->nr_free_reqs < VBA_POOL_REQS;
+	if (pooled) {
+		list_add(&req->node, &ctx->free_reqs);
+		ctx->nr_free_reqs++;
 	}
 	spin_unlock_irqrestore(&ctx->lock, flags);
 	for (; i < req->nr_pages; i++) {
-		__free_page(req->pages[i]);
+		__free_page(req->bvecs[i].bv_page);
 		atomic_dec(&vba_nr_pages);
 	}
 	atomic_sub(req->pinned, &vba_nr_pinned);
-	if (req->bio)
-		bio_put(req->bio);
-	kmem_cache_free(vba_req_cache, req);
-	atomic_dec(&vba_nr_reqs);
+	if (!pooled) {
+		kmem_cache_free(vba_req_cache, req);
+		atomic_dec(&vba_nr_reqs);
+	}
 }
 
 static bool vba_overlaps(const struct vba_req *a, const struct vba_req *b)
@@ -502,7 +565,7 @@ static void vba_issue_pending(struct vba_ctx *ctx)
 		ctx->nr_issued++;
 		refcount_inc(&ctx->refs);
 		spin_unlock_irq(&ctx->lock);
-		submit_bio(req->bio);
+		submit_bio(&req->bio);
 	}
 	blk_finish_plug(&plug);
 }
@@ -528,6 +591,7 @@ static int vba_open(struct inode *inode, struct file *file)
 	INIT_LIST_HEAD(&ctx->issued);
 	INIT_LIST_HEAD(&ctx->done);
 	INIT_LIST_HEAD(&ctx->free_pages);
+	INIT_LIST_HEAD(&ctx->free_reqs);
 	INIT_LIST_HEAD(&ctx->closed_node);
 	init_waitqueue_head(&ctx->wait);
 	ctx->mm = current->mm;
@@ -552,8 +616,9 @@ static int vba_release(struct inode *inode, struct file *file)
 {
 	struct vba_ctx *ctx = file->private_data;
 	struct vba_disk *d = ctx->vdisk;
-	struct vba_req *req;
+	struct vba_req *req, *next;
 	LIST_HEAD(dropped);
+	LIST_HEAD(pool);
 
 	/* Unbound, it never had a request. */
 	if (!d) {
@@ -565,6 +630,8 @@ static int vba_release(struct inode *inode, struct file *file)
 	ctx->closing = true;
 	list_splice_init(&ctx->pending, &dropped);
 	list_splice_init(&ctx->done, &dropped);
+	list_splice_init(&ctx->free_reqs, &pool);
+	ctx->nr_free_reqs = 0;
 	vba_take_parked(d, ctx, &dropped);
 	/* Nobody is left to receive data or completions, or to wait for writes. */
 	list_for_each_entry(req, &ctx->issued, node) {
@@ -575,6 +642,10 @@ static int vba_release(struct inode *inode, struct file *file)
 	spin_unlock_irq(&d->lock);
 	cancel_work_sync(&ctx->issue_work);
 	vba_free_list(&dropped);
+	list_for_each_entry_safe(req, next, &pool, node) {
+		kmem_cache_free(vba_req_cache, req);
+		atomic_dec(&vba_nr_reqs);
+	}
 
 	spin_lock(&vba_closed_lock);
 	list_add_tail(&ctx->closed_node, &vba_closed);
@@ -618,7 +689,9 @@ static long vba_bind(struct vba_ctx *ctx, void __user *argp)
 	/* Version 1 callers never set request flags: they are served as before. */
 	if (!b.abi_version || b.abi_version > VBABORT_ABI_VERSION)
 		return -EPROTO;
-	if (b.flags || b.out_flags || b.logical_block_size || b.nr_sectors ||
+	if ((b.flags & ~VBABORT_BIND_DIRECT_WRITES) ||
+	    (b.flags && b.abi_version < 5) ||
+	    b.out_flags || b.logical_block_size || b.nr_sectors ||
 	    !vba_is_zero(b.reserved, sizeof(b.reserved)) ||
 	    b.queue_depth > VBABORT_MAX_REQS || b.eventfd < -1)
 		return -EINVAL;
@@ -655,6 +728,7 @@ static long vba_bind(struct vba_ctx *ctx, void __user *argp)
 	}
 	ctx->evfd = evfd;
 	ctx->readonly = !(f->f_mode & FMODE_WRITE);
+	ctx->direct_writes = b.flags & VBABORT_BIND_DIRECT_WRITES;
 	ctx->abi_version = b.abi_version;
 	ctx->depth = b.queue_depth ? b.queue_depth : VBABORT_DEFAULT_DEPTH;
 	ctx->lbs = b.logical_block_size;
@@ -748,9 +822,11 @@ static int vba_copy(struct vba_req *req, unsigned int dir)
 	for (i = 0; i < req->nr_pages; i++) {
 		n = min_t(size_t, PAGE_SIZE, req->len - i * PAGE_SIZE);
 		if (dir == ITER_SOURCE)
-			done = copy_page_from_iter(req->pages[i], 0, n, &iter);
+			done = copy_page_from_iter(req->bvecs[i].bv_page, 0, n,
+						   &iter);
 		else
-			done = copy_page_to_iter(req->pages[i], 0, n, &iter);
+			done = copy_page_to_iter(req->bvecs[i].bv_page, 0, n,
+						 &iter);
 		if (done != n)
 			return -EFAULT;
 	}
@@ -800,33 +876,64 @@ static int vba_pin(struct vba_req *req, unsigned int n)
 	return ret;
 }
 
-/* Builds a request with its bio and bounce pages, write data copied in. */
+/*
+ * Lets a write's bio read the user's pages, pinned as for O_DIRECT, if they
+ * meet the device's alignment and fit the bio; true if it does. Otherwise
+ * the bio is left empty, for bounce pages.
+ */
+static bool vba_pin_user(struct vba_req *req, struct block_device *bdev)
+{
+	struct iov_iter iter;
+
+	iov_iter_init(&iter, ITER_SOURCE, req->iov, req->nr_segs, req->len);
+	if (!bdev_iter_is_aligned(bdev, &iter))
+		return false;
+	if (!bio_iov_iter_get_pages(&req->bio, &iter) && !iov_iter_count(&iter))
+		return true;
+	/* A fault, or more pages than the bio holds: the copy decides. */
+	bio_release_pages(&req->bio, false);
+	bio_reset(&req->bio, bdev, req->bio.bi_opf);
+	return false;
+}
+
+/* Adds @len bytes of bounce pages to the request's bio. */
+static int vba_add_bounce(struct vba_req *req, unsigned int len)
+{
+	unsigned int i, nr_pages = DIV_ROUND_UP(len, PAGE_SIZE);
+	struct page *page;
+	int ret;
+
+	ret = vba_pin(req, nr_pages);
+	if (ret)
+		return ret;
+	for (i = 0; i < nr_pages; i++) {
+		page = vba_page_get(req->ctx);
+		if (!page)
+			return -ENOMEM;
+		__bio_add_page(&req->bio, page,
+			       min_t(unsigned int, PAGE_SIZE, len - i * PAGE_SIZE),
+			       0);
+		req->nr_pages++;
+	}
+	return 0;
+}
+
+/* Builds a request with its bio, and bounce pages unless a direct write. */
 static struct vba_req *vba_req_build(struct vba_ctx *ctx,
 				     const struct vbabort_req *r)
 {
 	struct block_device *bdev = file_bdev(ctx->bdev_file);
-	unsigned int i, nr_pages;
 	struct vba_req *req;
-	blk_opf_t opf;
 	long len;
 	int ret;
-	size_t n;
 
-	req = kmem_cache_zalloc(vba_req_cache, GFP_KERNEL);
+	req = vba_req_get(ctx, bdev);
 	if (!req)
 		return ERR_PTR(-ENOMEM);
-	atomic_inc(&vba_nr_reqs);
-	req->ctx = ctx;
 	len = vba_check_req(ctx, r, req->iov);
 	if (len < 0) {
 		ret = len;
 		goto err_free;
-	}
-	nr_pages = DIV_ROUND_UP(len, PAGE_SIZE);
-	if (nr_pages) {
-		ret = vba_pin(req, nr_pages);
-		if (ret)
-			goto err_free;
 	}
 	req->tag = r->tag;
 	req->op = r->op;
@@ -835,32 +942,22 @@ static struct vba_req *vba_req_build(struct vba_ctx *ctx,
 	req->nr_sects = vba_op_has_data(r->op) ? len >> SECTOR_SHIFT :
 						 r->nr_sectors;
 	req->nr_segs = r->iov_cnt;
-	opf = vba_opf[r->op];
+	req->bio.bi_opf = vba_opf[r->op];
 	if (r->flags & VBABORT_REQ_FUA)
-		opf |= REQ_FUA;
-	req->bio = bio_alloc(bdev, nr_pages, opf, GFP_KERNEL);
-	req->bio->bi_iter.bi_sector = r->sector;
-	req->bio->bi_end_io = vba_end_io;
-	req->bio->bi_private = req;
+		req->bio.bi_opf |= REQ_FUA;
 	if (!vba_op_has_data(r->op)) {
-		req->bio->bi_iter.bi_size = r->nr_sectors << SECTOR_SHIFT;
-		return req;
-	}
-	for (i = 0; i < nr_pages; i++) {
-		req->pages[i] = vba_page_get(ctx);
-		if (!req->pages[i]) {
-			ret = -ENOMEM;
-			goto err_free;
-		}
-		req->nr_pages++;
-		n = min_t(size_t, PAGE_SIZE, len - i * PAGE_SIZE);
-		__bio_add_page(req->bio, req->pages[i], n, 0);
-	}
-	if (r->op == VBABORT_OP_WRITE) {
-		ret = vba_copy(req, ITER_SOURCE);
+		req->bio.bi_iter.bi_size = r->nr_sectors << SECTOR_SHIFT;
+	} else if (r->op != VBABORT_OP_WRITE || !ctx->direct_writes ||
+		   !vba_pin_user(req, bdev)) {
+		ret = vba_add_bounce(req, len);
+		if (!ret && r->op == VBABORT_OP_WRITE)
+			ret = vba_copy(req, ITER_SOURCE);
 		if (ret)
 			goto err_free;
 	}
+	req->bio.bi_iter.bi_sector = r->sector;
+	req->bio.bi_end_io = vba_end_io;
+	req->bio.bi_private = req;
 	return req;
 
 err_free:

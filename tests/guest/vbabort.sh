@@ -82,6 +82,8 @@ check 'the plain write reached it once, without FUA' sh -c "echo '$plain' | grep
 
 # The daemon: in write-through cache mode its writes carry FUA (uring: RWF_DSYNC; kabort:
 # VBABORT_REQ_FUA), in writeback mode they do not.
+group 'request cache on null_blk' cache /dev/nullb0
+
 for engine in uring kabort; do
 	: >$TR/trace
 	echo 1 >$TR/events/block/block_rq_issue/enable
@@ -117,6 +119,7 @@ echo "0 $(cat /sys/block/ram0/size) delay /dev/ram0 0 2000" |
 check 'dm-delay device over brd' test -b /dev/dm-0
 group 'abort on dm-delay' abort /dev/dm-0 /dev/ram0
 group 'fences on dm-delay' fence /dev/dm-0 /dev/ram0
+group 'direct writes on dm-delay' direct /dev/dm-0 /dev/ram0
 group 'page limits on dm-delay' limits /dev/dm-0
 # Memory cgroup accounting: the test runs inside a cgroup of its own.
 CG=/sys/fs/cgroup

@@ -978,6 +978,98 @@ static int trace_line(dev_t dev, const char *event, uint64_t sector, unsigned in
 	return at;
 }
 
+/* --- the request cache -------------------------------------------------------- */
+
+/*
+ * Requests one at a time on a warm context: the module frees no request and
+ * no bio per request (kmem:kmem_cache_free of vbabort_req and the bio slabs),
+ * as it reuses the context's requests with their embedded bios.
+ */
+static void test_req_cache(const char *path)
+{
+	enum { NR = 64 };
+	static const char filter[] = TRACEFS "/events/kmem/kmem_cache_free/filter";
+	static const char enable[] = TRACEFS "/events/kmem/kmem_cache_free/enable";
+	uint8_t *buf = xalloc(4096);
+	struct vbabort_iovec iov = { (uintptr_t)buf, 4096 };
+	int ctl = context(path, O_RDWR, 0), ok = 0, frees = 0;
+	char line[512];
+	FILE *f;
+
+	fill_random(buf, 4096, 31);
+	run1(ctl, rw(VBABORT_OP_WRITE, 0, 0, &iov, 1));
+	if (write_file(filter, "name == \"vbabort_req\" || name ~ \"bio-*\"") && write_file(TRACEFS "/trace", "") &&
+	    write_file(enable, "1")) {
+		for (int i = 0; i < NR; i++)
+			ok += run1(ctl, rw(i % 2 ? VBABORT_OP_WRITE : VBABORT_OP_READ, i, (uint64_t)i * 8, &iov, 1)) == 0;
+		write_file(enable, "0");
+	}
+	write_file(filter, "0");
+	f = fopen(TRACEFS "/trace", "r");
+	while (f && fgets(line, sizeof(line), f))
+		frees += strstr(line, "kmem_cache_free:") != NULL;
+	if (f)
+		fclose(f);
+	check(ok == NR && frees < NR / 8,
+	      "request cache: %d reads and writes one at a time freed %d requests or bios (%d completed)", NR, frees,
+	      ok);
+	close(ctl);
+	free(buf);
+}
+
+/* --- direct writes (ABI 5) ---------------------------------------------------- */
+
+/*
+ * On dm-delay (2 s), so that each write is in flight long enough to look at:
+ * with VBABORT_BIND_DIRECT_WRITES an aligned write holds no bounce page and
+ * the device gets the buffer's bytes as they are when it reads them; one
+ * from an unaligned buffer is copied at SUBMIT as without the flag.
+ */
+static void test_direct(const char *slow, const char *back)
+{
+	enum { LEN = 64 * KiB, SECTOR = 16384 };
+	uint8_t *buf = xalloc(LEN + 4096), *want = xalloc(LEN);
+	int ctl = open_ctl(), devfd = open_dev(slow, O_RDWR), backfd = open_dev(back, O_RDONLY);
+	struct vbabort_bind b = { .abi_version = VBABORT_ABI_VERSION, .fd = devfd, .eventfd = -1,
+				  .flags = VBABORT_BIND_DIRECT_WRITES };
+	struct vbabort_iovec iov = { (uintptr_t)buf, LEN };
+	struct vbabort_req req = rw(VBABORT_OP_WRITE, 1, SECTOR, &iov, 1);
+	struct vbabort_cqe cqe;
+	long pinned = -1;
+	int n = -1;
+
+	check(ioctl(ctl, VBABORT_IOC_BIND, &b) == 0, "direct: BIND with VBABORT_BIND_DIRECT_WRITES");
+	fill_random(buf, LEN, 41);
+	if (submit(ctl, &req, 1) == 1) {
+		pinned = param("pinned_pages");
+		fill_random(buf, LEN, 42);
+		n = reap(ctl, &cqe, 1, 1, 10000);
+	}
+	check(pinned == 0, "direct: an aligned write in flight holds no bounce page (%ld pinned)", pinned);
+	check(n == 1 && cqe.result == 0 && dev_equals(backfd, SECTOR * 512ull, buf, LEN),
+	      "direct: the device got the bytes the buffer held when the write ran, not those at SUBMIT (%d)", n);
+
+	iov.base = (uintptr_t)buf + 1;
+	fill_random(buf + 1, LEN, 43);
+	memcpy(want, buf + 1, LEN);
+	pinned = -1;
+	n = -1;
+	if (submit(ctl, &req, 1) == 1) {
+		pinned = param("pinned_pages");
+		fill_random(buf + 1, LEN, 44);
+		n = reap(ctl, &cqe, 1, 1, 10000);
+	}
+	check(pinned == LEN / 4096, "direct: a write from an unaligned buffer holds %d bounce pages (%ld)", LEN / 4096,
+	      pinned);
+	check(n == 1 && cqe.result == 0 && dev_equals(backfd, SECTOR * 512ull, want, LEN),
+	      "direct: it wrote the bytes copied at SUBMIT (%d)", n);
+	close(ctl);
+	close(devfd);
+	close(backfd);
+	free(want);
+	free(buf);
+}
+
 /* Puts W1 (data seed 7) in flight at FENCE_SECTOR on SLOW; returns the context. */
 static int submit_w1(const char *slow)
 {
@@ -1150,6 +1242,11 @@ static void test_bad(const char *path, const char *regular)
 	check(fails_with(ioctl(ctl, VBABORT_IOC_BIND, &b)) == EINVAL, "bad: BIND with reserved set is EINVAL");
 	b = (struct vbabort_bind){ .abi_version = 1, .fd = devfd, .eventfd = -1, .flags = 1 };
 	check(fails_with(ioctl(ctl, VBABORT_IOC_BIND, &b)) == EINVAL, "bad: BIND with flags set is EINVAL");
+	b = (struct vbabort_bind){ .abi_version = 4, .fd = devfd, .eventfd = -1, .flags = VBABORT_BIND_DIRECT_WRITES };
+	check(fails_with(ioctl(ctl, VBABORT_IOC_BIND, &b)) == EINVAL,
+	      "bad: BIND as version 4 with VBABORT_BIND_DIRECT_WRITES is EINVAL");
+	b = (struct vbabort_bind){ .abi_version = 5, .fd = devfd, .eventfd = -1, .flags = 2 };
+	check(fails_with(ioctl(ctl, VBABORT_IOC_BIND, &b)) == EINVAL, "bad: BIND with an unknown flag is EINVAL");
 	check(fails_with(bind_fd(ctl, devfd, -1, VBABORT_MAX_REQS + 1, NULL)) == EINVAL,
 	      "bad: BIND with queue depth %d is EINVAL", VBABORT_MAX_REQS + 1);
 	check(fails_with(bind_fd(ctl, -1, -1, 0, NULL)) == EBADF && fails_with(bind_fd(ctl, 999, -1, 0, NULL)) == EBADF,
@@ -1292,6 +1389,10 @@ int main(int argc, char **argv)
 		test_parts(argv[2], argv[3], argv[4]);
 	} else if (argc == 3 && !strcmp(argv[1], "fua")) {
 		test_fua(argv[2]);
+	} else if (argc == 3 && !strcmp(argv[1], "cache")) {
+		test_req_cache(argv[2]);
+	} else if (argc == 4 && !strcmp(argv[1], "direct")) {
+		test_direct(argv[2], argv[3]);
 	} else if (argc == 3 && !strcmp(argv[1], "limits")) {
 		test_limits(argv[2]);
 	} else if (argc == 4 && !strcmp(argv[1], "memcg")) {
@@ -1302,6 +1403,7 @@ int main(int argc, char **argv)
 	} else {
 		fprintf(stderr, "usage: vbabort-test data DEV | fua DEV | abort SLOWDEV BACKDEV | kill SLOWDEV |\n"
 				"       fence SLOWDEV BACKDEV | parts SLOWDISK PART1 PART2 | limits SLOWDEV |\n"
+				"       cache DEV | direct SLOWDEV BACKDEV |\n"
 				"       memcg SLOWDEV CGROUP | bad DEV FILE\n");
 		return 2;
 	}

@@ -14,6 +14,7 @@
 #   GUEST_MEM     guest RAM, also the size of its shared memfd backing (default: 512M)
 #   GUEST_SMP     vCPUs (default: 2)
 #   GUEST_ACCEL   -accel argument (default: tcg; tcg,thread=single for more vCPUs than host cores)
+#   GUEST_CPU     -cpu argument (default: max)
 #   GUEST_APPEND  extra kernel command line
 #   GUEST_QEMU    the QEMU to run (default: qemu-system-x86_64, QEMU 10; tools/qemu11 for QEMU 11)
 
@@ -83,7 +84,7 @@ guest_run() {
 	# under TCG; vhost-user needs the guest RAM in a shared memfd.
 	setpriv --pdeathsig TERM -- timeout --foreground --kill-after=5 "$secs" \
 		setpriv --pdeathsig KILL -- "${GUEST_QEMU:-qemu-system-x86_64}" \
-		-accel "${GUEST_ACCEL:-tcg}" -machine q35 -cpu max -smp "${GUEST_SMP:-2}" -m "$mem" \
+		-accel "${GUEST_ACCEL:-tcg}" -machine q35 -cpu "${GUEST_CPU:-max}" -smp "${GUEST_SMP:-2}" -m "$mem" \
 		-object memory-backend-memfd,id=mem,size="$mem",share=on -numa node,memdev=mem \
 		-nodefaults -no-user-config -display none -no-reboot \
 		-chardev file,id=console,path="${log//,/,,}" -serial chardev:console \

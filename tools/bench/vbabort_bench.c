@@ -54,12 +54,30 @@ static int open_dev(const char *path)
 	return fd;
 }
 
+/*
+ * Binds as the module's ABI version if it is older than ours (4 at least, for
+ * SUBMIT_REAP), so that the module of an earlier commit can be measured in the
+ * same run; from version 5 writes read the buffers in place, as O_DIRECT does.
+ */
 static int vba_context(int devfd, unsigned int depth)
 {
-	struct vbabort_bind b = { .abi_version = VBABORT_ABI_VERSION, .fd = devfd, .eventfd = -1, .queue_depth = depth };
+	static bool announced;
+	struct vbabort_version v = { 0 };
 	int ctl = open("/dev/vbabort", O_RDWR | O_CLOEXEC);
 
-	if (ctl < 0 || ioctl(ctl, VBABORT_IOC_BIND, &b))
+	if (ctl < 0 || ioctl(ctl, VBABORT_IOC_VERSION, &v))
+		die("vbabort VERSION");
+	if (v.abi_version < 4)
+		die("vbabort module older than ABI 4");
+	if (!announced) {
+		printf("vbabort module of ABI %u\n", v.abi_version);
+		announced = true;
+	}
+	struct vbabort_bind b = { .abi_version = v.abi_version < VBABORT_ABI_VERSION ? v.abi_version : VBABORT_ABI_VERSION,
+				  .fd = devfd, .eventfd = -1, .queue_depth = depth,
+				  .flags = v.abi_version >= 5 ? VBABORT_BIND_DIRECT_WRITES : 0 };
+
+	if (ioctl(ctl, VBABORT_IOC_BIND, &b))
 		die("vbabort BIND");
 	return ctl;
 }
@@ -230,6 +248,22 @@ static double median(double *v, int n)
 	return v[n / 2];
 }
 
+/* One workload alone, for a profiler to watch (tools/bench/vbabort-profile.sh). */
+static int run_one(const char *dev, const char *engine, const char *op, unsigned int depth, double seconds)
+{
+	bool write = !strcmp(op, "write");
+	int devfd = open_dev(dev);
+	double iops;
+
+	if (!strcmp(engine, "vbabort"))
+		iops = run_vbabort(devfd, write ? VBABORT_OP_WRITE : VBABORT_OP_READ, depth, seconds);
+	else
+		iops = run_uring(devfd, write, depth, seconds);
+	printf("%s %s depth %u: %.0f IOPS\n", engine, op, depth, iops);
+	close(devfd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const unsigned int depths[] = { 1, 32 };
@@ -237,8 +271,13 @@ int main(int argc, char **argv)
 	double seconds, k[ROUNDS], u[ROUNDS];
 	int devfd;
 
+	if (argc == 7 && !strcmp(argv[1], "--one") && (!strcmp(argv[3], "vbabort") || !strcmp(argv[3], "io_uring")) &&
+	    (!strcmp(argv[4], "read") || !strcmp(argv[4], "write")) && atoi(argv[5]) >= 1 &&
+	    atoi(argv[5]) <= VBABORT_MAX_BATCH)
+		return run_one(argv[2], argv[3], argv[4], (unsigned int)atoi(argv[5]), atof(argv[6]));
 	if (argc != 4) {
-		fprintf(stderr, "usage: vbabort-bench FASTDEV SLOWDEV SECONDS_PER_ROUND\n");
+		fprintf(stderr, "usage: vbabort-bench FASTDEV SLOWDEV SECONDS_PER_ROUND\n"
+				"       vbabort-bench --one DEV vbabort|io_uring read|write DEPTH SECONDS\n");
 		return 2;
 	}
 	seconds = atof(argv[3]);

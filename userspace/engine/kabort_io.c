@@ -54,8 +54,13 @@ int vb_kabort_probe(void)
 int vb_kabort_open(struct vb_kabort *k, int disk_fd, const uint8_t *writeback)
 {
 	struct vbabort_version v;
+	/*
+	 * Writes read guest memory in place, as the uring engine's O_DIRECT
+	 * writes do: the guest does not touch a buffer before its completion,
+	 * and a write left running at a stop is fenced either way.
+	 */
 	struct vbabort_bind b = { .abi_version = VBABORT_ABI_VERSION, .fd = disk_fd,
-				  .queue_depth = VBABORT_MAX_REQS };
+				  .queue_depth = VBABORT_MAX_REQS, .flags = VBABORT_BIND_DIRECT_WRITES };
 	int ret;
 
 	k->queued = (struct vb_req_list){ NULL, NULL };

@@ -12,7 +12,9 @@
  * fields. Reserved fields and unknown flags must be zero (-EINVAL).
  * Documentation/vbabort.rst is the reference.
  */
-#define VBABORT_ABI_VERSION	4	/* 2: VBABORT_REQ_FUA, 3: fences, 4: SUBMIT_REAP */
+#define VBABORT_ABI_VERSION	5	/* 2: VBABORT_REQ_FUA, 3: fences, 4: SUBMIT_REAP,
+					 * 5: VBABORT_BIND_DIRECT_WRITES
+					 */
 
 /*
  * Limits; they bound the memory a context can pin. The module parameters
@@ -50,6 +52,14 @@ struct vbabort_version {
 	__u32 reserved[2];	/* in: zero */
 };
 
+/*
+ * BIND flags (ABI version 5): writes whose buffers meet the device's
+ * alignment are read from the user's pages, pinned until the write ends,
+ * instead of being copied at SUBMIT; their buffers must not change until
+ * the write is reported.
+ */
+#define VBABORT_BIND_DIRECT_WRITES	0x1U
+
 /* BIND out_flags */
 #define VBABORT_BOUND_READONLY	0x1U
 
@@ -58,7 +68,7 @@ struct vbabort_bind {
 	__s32 fd;		/* in: an open block device */
 	__s32 eventfd;		/* in: signalled on each completion, or -1 */
 	__u32 queue_depth;	/* in: bios in flight at once, 0 = default */
-	__u32 flags;		/* in: zero */
+	__u32 flags;		/* in: VBABORT_BIND_*; zero before version 5 */
 	__u32 logical_block_size;	/* out */
 	__u64 nr_sectors;	/* out: device size in 512-byte sectors */
 	__u32 out_flags;	/* out: VBABORT_BOUND_* */
