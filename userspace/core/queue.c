@@ -37,6 +37,7 @@
 
 #include "virtio/blk.h"
 #include "util/clock.h"
+#include "core/poll_window.h"
 #include "engine/engine.h"
 #include "util/log.h"
 #include "engine/uring_io.h"
@@ -462,7 +463,13 @@ static void resubmit_inflight(struct vb_queue *q)
 	q->inflight.nresubmit = 0;
 }
 
-/* Fetches until the ring is empty, with guest kicks off meanwhile. */
+/*
+ * Fetches until the ring is empty, with guest kicks off meanwhile. A worker
+ * whose polling window is open leaves them off: it spins next, and turns
+ * them back on only before it sleeps (poll_for_work). Turned on here, the
+ * kick of a request the spin already fetched would turn them on again for
+ * the next request, and every other request would kick.
+ */
 static void fetch_all(struct vb_queue *q)
 {
 	if (!fetching(q))
@@ -471,7 +478,8 @@ static void fetch_all(struct vb_queue *q)
 		vb_vring_disable_kicks(&q->vring);
 		while (fetch_one(q))
 			;
-	} while (state_of(q) == VB_RING_RUNNING && vb_vring_enable_kicks(&q->vring));
+	} while (state_of(q) == VB_RING_RUNNING && !q->poll_window_ns &&
+		 vb_vring_enable_kicks(&q->vring));
 }
 
 static void arm_poll(struct vb_queue *q, int fd, uint64_t tag)
@@ -622,7 +630,7 @@ static inline void cpu_relax(void)
  * that, when work turned up (requests fetched, completions, a control
  * change), so that the caller does not block.
  */
-static bool poll_for_work(struct vb_queue *q)
+static bool poll_for_work(struct vb_queue *q, uint64_t window_ns)
 {
 	bool fetch = fetching(q);
 	uint64_t end;
@@ -632,7 +640,7 @@ static bool poll_for_work(struct vb_queue *q)
 	io_uring_submit(q->ring);
 	if (fetch)
 		vb_vring_disable_kicks(&q->vring);
-	end = vb_now_ns() + q->dev->poll_ns;
+	end = vb_now_ns() + window_ns;
 	do {
 		if (io_uring_cq_ready(q->ring))
 			return true;
@@ -648,6 +656,23 @@ static bool poll_for_work(struct vb_queue *q)
 		return true;
 	}
 	return io_uring_cq_ready(q->ring) > 0;
+}
+
+/*
+ * Spins for the queue's current window (none right after a long sleep),
+ * then sleeps; the time until work came sets the next window.
+ */
+static int poll_then_wait(struct vb_queue *q)
+{
+	uint64_t start = vb_now_ns();
+	int ret;
+
+	if (q->poll_window_ns && poll_for_work(q, q->poll_window_ns))
+		return io_uring_submit(q->ring);
+	ret = io_uring_submit_and_wait(q->ring, 1);
+	q->poll_window_ns = vb_poll_window_next(q->poll_window_ns, q->dev->poll_ns,
+						vb_now_ns() - start);
+	return ret;
 }
 
 /*
@@ -770,8 +795,8 @@ static void *queue_thread(void *arg)
 			break;
 		if (q->ops->backlogged && q->ops->backlogged(q->engine))
 			ret = wait_for_room(q);
-		else if (q->dev->poll_ns && poll_for_work(q))
-			ret = io_uring_submit(q->ring);
+		else if (q->dev->poll_ns)
+			ret = poll_then_wait(q);
 		else
 			ret = io_uring_submit_and_wait(q->ring, 1);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
