@@ -29,6 +29,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -649,7 +650,17 @@ static bool poll_for_work(struct vb_queue *q, uint64_t window_ns)
 				;
 			return true;
 		}
-		cpu_relax();
+		/*
+		 * A completion may have to come from an io_uring worker
+		 * thread on this CPU (tmpfs and buffered files: io_uring
+		 * hands their I/O to iou-wrk, which inherits our affinity):
+		 * spinning would delay it. With nothing else runnable the
+		 * yield returns at once.
+		 */
+		if (q->nbusy)
+			sched_yield();
+		else
+			cpu_relax();
 	} while (vb_now_ns() < end);
 	if (fetch && vb_vring_enable_kicks(&q->vring)) {
 		fetch_all(q);
