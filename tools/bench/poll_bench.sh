@@ -38,8 +38,12 @@ RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
 SHM=$(mktemp -d /dev/shm/poll-bench.XXXXXX)
 PERF_PID=
+# Under set -e a failing kill or wait here would end the trap before the tmpfs backing is gone.
 cleanup() {
-	[ -z "$PERF_PID" ] || { kill "$PERF_PID" 2>/dev/null; wait "$PERF_PID" 2>/dev/null; }
+	if [ -n "$PERF_PID" ]; then
+		kill "$PERF_PID" 2>/dev/null || true
+		wait "$PERF_PID" 2>/dev/null || true
+	fi
 	rm -rf "$SHM"
 }
 trap cleanup EXIT
