@@ -59,7 +59,7 @@ STATIC_FRONT_OBJS := $(FRONT_SRCS:%.c=$(BUILD)/static/%.o)
 FUZZ_NAMES := vu_message chain blk inflight
 FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/unit/fuzz_replay_%)
 
-.PHONY: all deps check demo clean fuzz bench bench-qsd bench-suspend bench-vduse \
+.PHONY: all deps check demo clean fuzz bench bench-qsd bench-poll bench-suspend bench-vduse \
 	bench-kabort-engine bench-migration bench-rbd modules \
 	checkpatch dkms-source bench-vbabort profile-vbabort
 # Keep the objects of the libraries that test programs link, or every link rebuilds them.
@@ -255,6 +255,11 @@ bench:
 # that file and its plot. BENCH_TIME=seconds per measurement (default 3), more in run-bench.
 bench-qsd: deps $(BUILD)/vbridge $(BUILD)/vbridge-bench
 	BUILD=$(BUILD) tools/bench/run-bench
+
+# Depth-1 rows with adaptive polling off and on against qemu-storage-daemon, repeated, with the
+# daemons' context switches and system calls per request (Documentation/benchmarks.rst).
+bench-poll: deps $(BUILD)/vbridge $(BUILD)/vbridge-bench
+	BUILD=$(BUILD) tools/bench/poll_bench.sh
 
 # Documentation/suspend.rst includes the table of the last run: the host's rows on the slow FUSE
 # disk, then the guest's on dm-delay (kabort and uring engines) added to the same table.

@@ -35,6 +35,13 @@
  */
 #define DEFAULT_BOUNCE_MAX UINT64_MAX
 #define DEFAULT_ORPHAN_TIMEOUT_S 3
+/*
+ * Adaptive polling is on, as in qemu-storage-daemon's iothreads (poll-max-ns
+ * 32768): a depth-1 request then costs no wake-up of the daemon, and an idle
+ * queue closes its window after one long sleep (Documentation/benchmarks.rst,
+ * "Adaptive polling").
+ */
+#define DEFAULT_POLL_US 32
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "vbridge uses vhost-user and virtio structures in host byte order");
@@ -95,8 +102,9 @@ static void usage(FILE *out)
 "                        client at start, break-lock-late when the first ring\n"
 "                        starts: a migration's destination; Documentation/rbd.rst)\n"
 "      --poll-us US      before a queue thread sleeps, spin up to US microseconds\n"
-"                        watching its ring and I/O (0-1000000, default 0: off);\n"
-"                        lower latency for a busy core\n"
+"                        watching its ring and I/O, the window adapting to the\n"
+"                        load (0-1000000, default 32; 0: off): lower latency\n"
+"                        for a busy core while I/O flows\n"
 "      --sqpoll[=MS]     give each queue's io_uring a kernel thread that polls\n"
 "                        its submissions, idling after MS ms without any\n"
 "                        (1-10000, default 100); costs a core while busy\n"
@@ -257,7 +265,7 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 				  .queue_size = VB_QUEUE_SIZE_MAX, .serial = "vbridge",
 				  .orphan_limit = DEFAULT_ORPHAN_LIMIT,
 				  .orphan_timeout_s = DEFAULT_ORPHAN_TIMEOUT_S,
-				  .bounce_max = DEFAULT_BOUNCE_MAX };
+				  .bounce_max = DEFAULT_BOUNCE_MAX, .poll_us = DEFAULT_POLL_US };
 	while ((c = getopt_long(argc, argv, "s:d:rq:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Runs the data-path test programs again on other vbridge configurations (adaptive polling, the
+# Runs the data-path test programs again on other vbridge configurations (polling off, the
 # delay engine, SQPOLL) through VU_DAEMON_ARGS, renumbering their TAP into one plan. Each
 # configuration is a distinct check of the same assertions; the programs' exit status is not.
 set -uo pipefail
@@ -7,7 +7,7 @@ set -uo pipefail
 dir=$(dirname "$0")
 count=0
 failed=0
-variants=("--poll-us 100" "--engine delay:1ms" "--sqpoll=10")
+variants=("--poll-us 0" "--engine delay:1ms" "--sqpoll=10")
 for args in "${variants[@]}"; do
 	for prog in datapath multiqueue inflight; do
 		out=$(VU_DAEMON_ARGS="$args" "$dir/$prog" 2>&1)

@@ -29,6 +29,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@
 #include "virtio/blk.h"
 #include "util/clock.h"
 #include "util/fence.h"
+#include "core/poll_window.h"
 #include "engine/engine.h"
 #include "util/log.h"
 #include "engine/uring_io.h"
@@ -463,7 +465,13 @@ static void resubmit_inflight(struct vb_queue *q)
 	q->inflight.nresubmit = 0;
 }
 
-/* Fetches until the ring is empty, with guest kicks off meanwhile. */
+/*
+ * Fetches until the ring is empty, with guest kicks off meanwhile. A worker
+ * whose polling window is open leaves them off: it spins next, and turns
+ * them back on only before it sleeps (poll_for_work). Turned on here, the
+ * kick of a request the spin already fetched would turn them on again for
+ * the next request, and every other request would kick.
+ */
 static void fetch_all(struct vb_queue *q)
 {
 	if (!fetching(q))
@@ -472,7 +480,8 @@ static void fetch_all(struct vb_queue *q)
 		vb_vring_disable_kicks(&q->vring);
 		while (fetch_one(q))
 			;
-	} while (state_of(q) == VB_RING_RUNNING && vb_vring_enable_kicks(&q->vring));
+	} while (state_of(q) == VB_RING_RUNNING && !q->poll_window_ns &&
+		 vb_vring_enable_kicks(&q->vring));
 }
 
 static void arm_poll(struct vb_queue *q, int fd, uint64_t tag)
@@ -623,7 +632,7 @@ static inline void cpu_relax(void)
  * that, when work turned up (requests fetched, completions, a control
  * change), so that the caller does not block.
  */
-static bool poll_for_work(struct vb_queue *q)
+static bool poll_for_work(struct vb_queue *q, uint64_t window_ns)
 {
 	bool fetch = fetching(q);
 	uint64_t end;
@@ -633,7 +642,7 @@ static bool poll_for_work(struct vb_queue *q)
 	io_uring_submit(q->ring);
 	if (fetch)
 		vb_vring_disable_kicks(&q->vring);
-	end = vb_now_ns() + q->dev->poll_ns;
+	end = vb_now_ns() + window_ns;
 	do {
 		if (io_uring_cq_ready(q->ring))
 			return true;
@@ -642,13 +651,40 @@ static bool poll_for_work(struct vb_queue *q)
 				;
 			return true;
 		}
-		cpu_relax();
+		/*
+		 * A completion may have to come from an io_uring worker
+		 * thread on this CPU (tmpfs and buffered files: io_uring
+		 * hands their I/O to iou-wrk, which inherits our affinity):
+		 * spinning would delay it. With nothing else runnable the
+		 * yield returns at once.
+		 */
+		if (q->nbusy)
+			sched_yield();
+		else
+			cpu_relax();
 	} while (vb_now_ns() < end);
 	if (fetch && vb_vring_enable_kicks(&q->vring)) {
 		fetch_all(q);
 		return true;
 	}
 	return io_uring_cq_ready(q->ring) > 0;
+}
+
+/*
+ * Spins for the queue's current window (none right after a long sleep),
+ * then sleeps; the time until work came sets the next window.
+ */
+static int poll_then_wait(struct vb_queue *q)
+{
+	uint64_t start = vb_now_ns();
+	int ret;
+
+	if (q->poll_window_ns && poll_for_work(q, q->poll_window_ns))
+		return io_uring_submit(q->ring);
+	ret = io_uring_submit_and_wait(q->ring, 1);
+	q->poll_window_ns = vb_poll_window_next(q->poll_window_ns, q->dev->poll_ns,
+						vb_now_ns() - start);
+	return ret;
 }
 
 /*
@@ -772,8 +808,8 @@ static void *queue_thread(void *arg)
 			break;
 		if (q->ops->backlogged && q->ops->backlogged(q->engine))
 			ret = wait_for_room(q);
-		else if (q->dev->poll_ns && poll_for_work(q))
-			ret = io_uring_submit(q->ring);
+		else if (q->dev->poll_ns)
+			ret = poll_then_wait(q);
 		else
 			ret = io_uring_submit_and_wait(q->ring, 1);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {

@@ -98,6 +98,7 @@ struct vb_queue {
 	unsigned int nsuspended;	/* left inflight for the next back-end by this stop */
 	bool need_publish;
 	uint16_t unpublished;		/* used entries written since the last publish */
+	uint64_t poll_window_ns;	/* how long to spin before the next sleep, up to dev->poll_ns */
 };
 
 enum vb_ring_state {
