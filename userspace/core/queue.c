@@ -833,7 +833,10 @@ static void *queue_thread(void *arg)
 	}
 	leave_ring(q);
 	fence_batch = q->io.fence_batch;
+	/* Past the device's limit of orphaned rings this waits for the reads: the reply too. */
 	orphans = hand_off_orphans(q);
+	if (q->notice)
+		q->notice->quiesced(q->notice, q->base);
 	sem_post(&q->stopped);
 	/* Only now, off the reply's path: the lock over the whole disk shrinks to the writes'. */
 	if (fence_batch)
@@ -943,14 +946,17 @@ fail_map:
 	return ret;
 }
 
-static unsigned int stop_worker(struct vb_queue *q, enum vb_stop_mode mode)
+static unsigned int stop_worker(struct vb_queue *q, enum vb_stop_mode mode,
+				struct vb_quiesce_notice *notice)
 {
 	if (!vb_queue_running(q))
 		return 0;
+	q->notice = notice;
 	__atomic_store_n(&q->stop, mode, __ATOMIC_RELEASE);
 	vb_queue_wake(q);
 	while (sem_wait(&q->stopped) < 0)
 		;
+	q->notice = NULL;
 	__atomic_store_n(&q->has_worker, 0, __ATOMIC_RELAXED);
 	if (q->orphaned)
 		pthread_detach(q->thread);
@@ -973,12 +979,12 @@ static unsigned int stop_worker(struct vb_queue *q, enum vb_stop_mode mode)
 
 void vb_queue_stop(struct vb_queue *q)
 {
-	stop_worker(q, VB_STOP_DRAIN);
+	stop_worker(q, VB_STOP_DRAIN, NULL);
 }
 
-unsigned int vb_queue_suspend(struct vb_queue *q)
+unsigned int vb_queue_suspend(struct vb_queue *q, struct vb_quiesce_notice *notice)
 {
-	return stop_worker(q, VB_STOP_SUSPEND);
+	return stop_worker(q, VB_STOP_SUSPEND, notice);
 }
 
 int vb_queue_set_num(struct vb_queue *q, uint16_t num)

@@ -57,6 +57,8 @@ struct vb_queue {
 	int state;			/* atomic enum vb_ring_state; see queue.c */
 	int enabled;			/* atomic: fetch new requests only while set */
 	int stop;			/* atomic: 0, or how the worker is to stop (enum vb_stop_mode) */
+	/* Set with stop (before its release), for the worker to call once quiesced; or NULL. */
+	struct vb_quiesce_notice *notice;
 	int wake_fd;			/* eventfd the control thread pokes after changing the above */
 	/*
 	 * Posted by the worker once the ring is quiesced: from then on it touches
@@ -141,6 +143,19 @@ enum vb_stop_mode {
 
 /* Stops fetching, waits for every issued request, and records the resume index in q->base. */
 void vb_queue_stop(struct vb_queue *q);
+
+/*
+ * Told by the ring's worker, on its thread, the moment a suspension has
+ * quiesced the ring (base and the number suspended final, no I/O of the
+ * ring can touch guest memory or the disk any more), before it cleans up.
+ * The front door answers the front-end from there, so the reply does not
+ * wait for the control thread to be woken: on a machine whose idle CPUs
+ * sleep, each wake-up is a chance for a slow one.
+ */
+struct vb_quiesce_notice {
+	void (*quiesced)(struct vb_quiesce_notice *n, uint32_t base);
+};
+
 /*
  * Stops the ring without waiting for the storage: requests the host has not
  * seen are cancelled, reads it has are abandoned (their data goes to bounce
@@ -150,9 +165,10 @@ void vb_queue_stop(struct vb_queue *q);
  * next back-end's resubmission lines up. On return no I/O of the ring can
  * write guest memory, the disk, the used ring or an eventfd. Only for rings
  * with an inflight region and bounce_reads, split rings only; returns the
- * number suspended.
+ * number suspended. notice, if not NULL, is told first, unless the ring was
+ * not running.
  */
-unsigned int vb_queue_suspend(struct vb_queue *q);
+unsigned int vb_queue_suspend(struct vb_queue *q, struct vb_quiesce_notice *notice);
 void vb_queue_set_enabled(struct vb_queue *q, bool enabled);
 
 /*

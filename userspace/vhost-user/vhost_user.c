@@ -24,6 +24,7 @@ enum vu_result {
 	VU_OK,		/* done; acknowledged with 0 if the front-end asked */
 	VU_FAIL,	/* refused; acknowledged with 1, or the connection is closed */
 	VU_REPLY,	/* the handler filled a reply */
+	VU_SENT,	/* the reply went out already (GET_VRING_BASE, from the ring's worker) */
 	VU_CLOSE,	/* protocol error: close the connection */
 };
 
@@ -424,15 +425,42 @@ static bool suspend_requested(const struct vb_vu_server *srv, const struct vb_qu
 	return !why;
 }
 
+static void fill_base(struct vu_request *r, uint32_t index, uint32_t base)
+{
+	r->reply->hdr.size = sizeof(r->reply->payload.state);
+	r->reply->payload.state.index = index;
+	r->reply->payload.state.num = base;
+}
+
+/* GET_VRING_BASE's reply to a suspension, which the ring's worker sends once quiesced. */
+struct base_reply {
+	struct vb_quiesce_notice notice;	/* first: the worker calls us through it */
+	struct vu_request *r;
+	uint32_t index;
+	int sent;			/* 0: not (the ring was not running), 1: sent, or -errno */
+};
+
+/* On the ring's worker thread, while the control thread waits for it. */
+static void send_base(struct vb_quiesce_notice *n, uint32_t base)
+{
+	struct base_reply *b = (struct base_reply *)n;
+	int ret;
+
+	fill_base(b->r, b->index, base);
+	ret = vb_vu_send_reply(b->r->srv->conn_fd, b->r->reply, -1);
+	b->sent = ret < 0 ? ret : 1;
+}
+
 static enum vu_result vu_get_vring_base(struct vu_request *r)
 {
 	const struct vhost_user_vring_state *s = &r->msg->payload.state;
 	struct vb_queue *q = ring_of(r, s->index);
+	struct base_reply b = { .notice = { send_base }, .r = r, .index = s->index };
 
 	if (!q)
 		return VU_CLOSE;
 	if (suspend_requested(r->srv, q, s->num)) {
-		unsigned int n = vb_queue_suspend(q);
+		unsigned int n = vb_queue_suspend(q, &b.notice);
 
 		vb_info("vring %u suspended with %u requests left inflight for the next back-end",
 			q->index, n);
@@ -441,9 +469,13 @@ static enum vu_result vu_get_vring_base(struct vu_request *r)
 	}
 	/* The ring restarts only with a new kick fd. */
 	vb_queue_set_kick(q, -1);
-	r->reply->hdr.size = sizeof(r->reply->payload.state);
-	r->reply->payload.state.index = s->index;
-	r->reply->payload.state.num = vb_queue_base(q);
+	if (b.sent < 0) {
+		vb_err("cannot reply to GET_VRING_BASE: %s", strerror(-b.sent));
+		return VU_CLOSE;
+	}
+	if (b.sent)
+		return VU_SENT;
+	fill_base(r, s->index, vb_queue_base(q));
 	return VU_REPLY;
 }
 
@@ -762,6 +794,8 @@ static bool dispatch(struct vb_vu_server *srv, struct vhost_user_msg *msg, int *
 	switch (res) {
 	case VU_CLOSE:
 		return false;
+	case VU_SENT:
+		return true;
 	case VU_REPLY:
 		break;
 	case VU_OK:
