@@ -66,13 +66,16 @@ void vb_uring_engine_complete(struct vb_engine_io *io, struct vb_blk_req *req, i
  * back-end makes it fail with EAGAIN: try again a few times, then leave the
  * write to the cancellation and, failing that, to the stop's wait.
  */
-static bool fence_write(struct vb_engine_io *io, struct vb_blk_req *req)
+static bool fence_write(struct vb_engine_io *io, struct vb_blk_req *req, bool *batch_tried)
 {
 	struct vb_uring_req *ur = vb_uring_req(req);
 	int ret = -EAGAIN;
 
-	if (!io->fence_batch)
+	/* Once per suspension: refused (another description's locks), it stays refused. */
+	if (!*batch_tried) {
+		*batch_tried = true;
 		io->fence_batch = vb_fence_batch_begin(&io->disk->fences);
+	}
 	for (int tries = 0; tries < 8 && ret == -EAGAIN; tries++)
 		ret = vb_fence_add(&io->disk->fences, &ur->fence, req->offset, req->len);
 	if (ret) {
@@ -88,7 +91,7 @@ static bool fence_write(struct vb_engine_io *io, struct vb_blk_req *req)
 void vb_uring_engine_suspend(struct vb_engine_io *io)
 {
 	unsigned int direct_reads = 0;
-	bool issued = false;
+	bool issued = false, batch_tried = false;
 
 	io->suspending = true;
 	for (unsigned int i = 0; i < io->nreqs; i++) {
@@ -99,7 +102,8 @@ void vb_uring_engine_suspend(struct vb_engine_io *io)
 			continue;
 		issued = true;
 		if ((req->op == VB_IO_READ && ur->bounce) ||
-		    (ur->on_uring && vb_req_writes_disk(req) && req->len && fence_write(io, req))) {
+		    (ur->on_uring && vb_req_writes_disk(req) && req->len &&
+		     fence_write(io, req, &batch_tried))) {
 			ur->abandoned = true;
 			io->norphans++;
 			io->settle(io->ctx, req,
