@@ -30,7 +30,7 @@
 #define SEED_Q 504u
 #define F_SUSPEND ((1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) | \
 		   (1ull << VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT))
-#define PLAN 41
+#define PLAN 42
 
 static uint64_t read_sector(unsigned i) { return 8ull * i; }
 static uint64_t write_sector(unsigned i) { return 8ull * (64 + i); }
@@ -55,7 +55,7 @@ static void start_daemon(struct vu_daemon *d, const char *disk)
 	if (vu_daemon_setup(d, DISK_SIZE) < 0)
 		tap_bail("cannot create a temp dir");
 	vu_daemon_use_disk(d, disk);
-	if (vu_daemon_start(d, &(struct vu_daemon_opts){ 0 }) < 0)
+	if (vu_daemon_start(d, &(struct vu_daemon_opts){ .args = "--log-level debug" }) < 0)
 		tap_bail("cannot start vbridge on the slow disk");
 }
 
@@ -151,11 +151,22 @@ static unsigned fenced_writes(struct rig *r)
 	return n;
 }
 
-/* GET_VRING_BASE with bit 20: replies fast, base and region right. Two results. */
-static void suspend(struct rig *r)
+/*
+ * GET_VRING_BASE with bit 20: replies fast, base and region right. Two
+ * results. With idle, the ring was disabled a while before, so that the
+ * worker sleeps: the suspension is made on the control thread.
+ */
+static void suspend(struct rig *r, bool idle)
 {
-	uint64_t t0 = (uint64_t)vu_now_ms();
-	int ret = vu_vq_stop(r->vq, &r->base);
+	uint64_t t0;
+	int ret;
+
+	if (idle) {
+		must(r, vu_set_vring_enable(&r->dev, 0, false) == 0, "SET_VRING_ENABLE");
+		usleep(100000);
+	}
+	t0 = (uint64_t)vu_now_ms();
+	ret = idle ? vu_vq_get_base(r->vq, &r->base) : vu_vq_stop(r->vq, &r->base);
 
 	r->reply_ms = (uint64_t)vu_now_ms() - t0;
 	tap_ok(ret == 0 && r->reply_ms < REPLY_MS,
@@ -233,7 +244,7 @@ static void test_stop(void)
 	/* Calls for the quick writes are consumed; any later one is the daemon's fault. */
 	while (read(r.vq->call_fd, &calls, sizeof(calls)) > 0)
 		;
-	suspend(&r);
+	suspend(&r, true);
 	memcpy(before, r.dev.regions[0].host, MEM);
 	tap_ok(fenced_writes(&r) == NW, "stop: the %u writes' ranges are fenced after the reply",
 	       NW);
@@ -248,6 +259,8 @@ static void test_stop(void)
 	       "stop: each fence dropped once its write landed");
 	tap_ok(vu_daemon_log_has(&r.a, "vring 0 suspended with 48 requests left inflight"),
 	       "stop: the daemon logs the 48 requests left inflight");
+	tap_ok(vu_daemon_log_has(&r.a, "queue 0: suspending on the control thread, its worker asleep"),
+	       "stop: with its worker asleep, the ring was suspended on the control thread");
 
 	vu_slowfs_delay(&r.fs, 0, 0);
 	start_daemon(&r.b, r.fs.disk);
@@ -288,7 +301,7 @@ static void test_race(enum race how)
 	bool ok;
 
 	rig_up(&r, names[how], how != R_NO_ASYNC_DIO);
-	suspend(&r);
+	suspend(&r, false);
 	if (how == R_SIGKILL) {
 		kill(r.a.pid, SIGKILL);
 		waitpid(r.a.pid, NULL, 0);
@@ -374,7 +387,7 @@ static void test_disconnect(void)
 	static struct rig r;
 
 	rig_up(&r, "disconnect", true);
-	suspend(&r);
+	suspend(&r, false);
 	vu_dev_close(&r.dev);
 	tap_ok(fences_gone(&r, DELAY_MS + 3000) && vu_daemon_alive(&r.a),
 	       "disconnect: the fences are dropped as the writes land, the daemon lives");
@@ -393,7 +406,7 @@ static void test_sigterm(void)
 	int rc;
 
 	rig_up(&r, "sigterm", true);
-	suspend(&r);
+	suspend(&r, false);
 	rc = vu_daemon_stop(&r.a);
 	tap_ok(rc == 0 && fenced_writes(&r) == 0,
 	       "sigterm: the daemon exits 0, and only once no fence is left");

@@ -315,6 +315,8 @@ int vu_vq_start(struct vu_vq *vq);
 /* SET_VRING_ENABLE(0) (with bit 30) and GET_VRING_BASE; *base (may be NULL)
  * and vq->base get the returned index. */
 int vu_vq_stop(struct vu_vq *vq, uint32_t *base);
+/* vu_vq_stop without the SET_VRING_ENABLE: for a ring disabled a while ago. */
+int vu_vq_get_base(struct vu_vq *vq, uint32_t *base);
 
 /* Unregisters and frees the queue (rings, eventfds). No message is sent. */
 void vu_vq_destroy(struct vu_vq *vq);

@@ -138,18 +138,11 @@ int vu_vq_start(struct vu_vq *vq)
 	return 0;
 }
 
-int vu_vq_stop(struct vu_vq *vq, uint32_t *base)
+int vu_vq_get_base(struct vu_vq *vq, uint32_t *base)
 {
-	struct vu_dev *dev = vq->dev;
 	uint32_t b;
-	int r;
+	int r = vu_get_vring_base(vq->dev, vq->index, &b);
 
-	if (dev->features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) {
-		r = vu_set_vring_enable(dev, vq->index, false);
-		if (r < 0)
-			return r;
-	}
-	r = vu_get_vring_base(dev, vq->index, &b);
 	if (r < 0)
 		return r;
 	vq->started = false;
@@ -157,6 +150,19 @@ int vu_vq_stop(struct vu_vq *vq, uint32_t *base)
 	if (base)
 		*base = b;
 	return 0;
+}
+
+int vu_vq_stop(struct vu_vq *vq, uint32_t *base)
+{
+	struct vu_dev *dev = vq->dev;
+
+	if (dev->features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) {
+		int r = vu_set_vring_enable(dev, vq->index, false);
+
+		if (r < 0)
+			return r;
+	}
+	return vu_vq_get_base(vq, base);
 }
 
 int vu_vq_alloc_chain(struct vu_vq *vq, unsigned n, uint16_t *ids)

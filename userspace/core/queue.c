@@ -9,11 +9,11 @@
  *                         +---stop requested------+--> QUIESCING --nothing busy--> STOPPED
  *
  * Invariants:
- * - Only the worker writes the used ring, the status bytes and the inflight
- *   region, from its start to leave_ring(), its one way out, which publishes
- *   every completion, turns guest kicks back on and computes the base.
- *   The control thread reads them only once the worker posted `stopped`;
- *   an orphan thread never touches them.
+ * - Only the ring's runner (below) writes the used ring, the status bytes
+ *   and the inflight region, from the worker's start to leave_ring(), the
+ *   one way out, which publishes every completion, turns guest kicks back
+ *   on and computes the base. The control thread reads them only once the
+ *   worker posted `stopped`; an orphan thread never touches them.
  * - The call fd fires only while the ring is not STOPPED: from the worker
  *   (flush_used, and at its start an interrupt owed from a time without
  *   call fd), or from SET_VRING_CALL paying that debt on a running ring.
@@ -25,6 +25,28 @@
  *   and the dirty log, reaches a running worker by publication: the worker
  *   adopts it at the top of its loop (adopt_config) and acknowledges.
  */
+
+/*
+ * Who runs the ring (q->runner). The worker does, except that it lets go
+ * while it sleeps in io_uring_enter waiting for a completion, having
+ * submitted everything: then nothing of the ring is in use. A suspension
+ * finding it so takes the ring over and quiesces it on the control thread,
+ * which has the front-end's message in hand, so the reply waits for no
+ * wake-up of the worker: on a machine whose idle CPUs sleep, one can take
+ * milliseconds. The worker, woken, finds the ring taken, waits for
+ * handed_back and leaves the way the control thread prepared.
+ *
+ *   WORKER --about to sleep--> PARKED --woken--> WORKER
+ *                                 |
+ *                                 +--suspension--> CONTROL --quiesced--> (worker leaves)
+ *
+ * Both changes out of PARKED are compare-and-swaps: exactly one side wins.
+ */
+enum vb_runner {
+	VB_RUNNER_WORKER,	/* the worker is in its loop */
+	VB_RUNNER_PARKED,	/* the worker sleeps in io_uring_enter and owns nothing */
+	VB_RUNNER_CONTROL,	/* a suspension took the ring over */
+};
 
 #include <assert.h>
 #include <errno.h>
@@ -77,6 +99,7 @@ int vb_queue_init(struct vb_queue *q, struct vb_device *dev, unsigned int index)
 	}
 	pthread_mutex_init(&q->notify_lock, NULL);
 	sem_init(&q->stopped, 0, 0);
+	sem_init(&q->handed_back, 0, 0);
 	return 0;
 }
 
@@ -146,6 +169,7 @@ void vb_queue_destroy(struct vb_queue *q)
 	q->ring = NULL;
 	pthread_mutex_destroy(&q->notify_lock);
 	sem_destroy(&q->stopped);
+	sem_destroy(&q->handed_back);
 }
 
 void vb_queue_wake(struct vb_queue *q)
@@ -671,20 +695,42 @@ static bool poll_for_work(struct vb_queue *q, uint64_t window_ns)
 }
 
 /*
- * Spins for the queue's current window (none right after a long sleep),
- * then sleeps; the time until work came sets the next window.
+ * Submits what is queued, then sleeps until a completion with the ring let
+ * go (enum vb_runner). Returns false if a suspension took the ring over
+ * meanwhile: the caller then touches nothing of q until handed_back.
  */
-static int poll_then_wait(struct vb_queue *q)
+static bool park(struct vb_queue *q, int *ret)
+{
+	int parked = VB_RUNNER_PARKED;
+
+	*ret = io_uring_submit(q->ring);
+	if (*ret < 0 || io_uring_cq_ready(q->ring))
+		return true;
+	__atomic_store_n(&q->runner, VB_RUNNER_PARKED, __ATOMIC_RELEASE);
+	/* Only the system call: liburing's wrappers would touch the rings. */
+	*ret = io_uring_enter(q->ring->ring_fd, 0, 1, IORING_ENTER_GETEVENTS, NULL);
+	return __atomic_compare_exchange_n(&q->runner, &parked, VB_RUNNER_WORKER, false,
+					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+/*
+ * Spins for the queue's current window (none right after a long sleep),
+ * then parks; the time until work came sets the next window. False as for
+ * park().
+ */
+static bool poll_then_wait(struct vb_queue *q, int *ret)
 {
 	uint64_t start = vb_now_ns();
-	int ret;
 
-	if (q->poll_window_ns && poll_for_work(q, q->poll_window_ns))
-		return io_uring_submit(q->ring);
-	ret = io_uring_submit_and_wait(q->ring, 1);
+	if (q->poll_window_ns && poll_for_work(q, q->poll_window_ns)) {
+		*ret = io_uring_submit(q->ring);
+		return true;
+	}
+	if (!park(q, ret))
+		return false;
 	q->poll_window_ns = vb_poll_window_next(q->poll_window_ns, q->dev->poll_ns,
 						vb_now_ns() - start);
-	return ret;
+	return true;
 }
 
 /*
@@ -776,10 +822,80 @@ static void adopt_config(struct vb_queue *q)
 	pthread_mutex_unlock(&dev->cfg_lock);
 }
 
+enum vb_turn {
+	VB_TURN_AGAIN,
+	VB_TURN_QUIESCED,	/* stopping, and nothing is busy any more */
+	VB_TURN_TAKEN,		/* a suspension took the ring from the parked worker */
+};
+
+/*
+ * One round of the ring: adopt a new configuration, publish, heed a stop,
+ * wait, complete and fetch. The worker's rounds may park (and so lose the
+ * ring); a control thread that took it over waits plainly.
+ */
+static enum vb_turn run_turn(struct vb_queue *q, bool worker)
+{
+	struct io_uring_cqe *cqe;
+	unsigned int head, seen = 0;
+	bool fetch = false;
+	int ret, stop;
+
+	adopt_config(q);
+	/* First: the engine may refuse requests, which then need publishing like any other. */
+	if (q->ops->flush)
+		q->ops->flush(q->engine);
+	flush_used(q);
+	stop = __atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
+	if (stop && state_of(q) != VB_RING_QUIESCING)
+		begin_quiesce(q, stop);
+	if (state_of(q) == VB_RING_QUIESCING && q->nbusy == 0)
+		return VB_TURN_QUIESCED;
+	if (q->ops->backlogged && q->ops->backlogged(q->engine))
+		ret = wait_for_room(q);
+	else if (!worker)
+		ret = io_uring_submit_and_wait(q->ring, 1);
+	else if (!(q->dev->poll_ns ? poll_then_wait(q, &ret) : park(q, &ret)))
+		return VB_TURN_TAKEN;
+	if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+		vb_err("queue %u: io_uring: %s", q->index, strerror(-ret));
+		mark_broken(q, "cannot wait for I/O");
+	}
+	io_uring_for_each_cqe(q->ring, head, cqe) {
+		uint64_t tag = io_uring_cqe_get_data64(cqe);
+		struct vb_blk_req *req = io_uring_cqe_get_data(cqe);
+
+		seen++;
+		if (tag <= TAG_MAX) {
+			fetch |= notifier_event(q, cqe, tag);
+			continue;
+		}
+		q->ops->complete(q->engine, req, cqe->res);
+	}
+	io_uring_cq_advance(q->ring, seen);
+	if (fetch)
+		fetch_all(q);
+	return VB_TURN_AGAIN;
+}
+
+/*
+ * The ring is quiesced: leaves it, keeps in q->exit what the worker takes
+ * with it, and tells the notice. Past the device's limit of orphaned rings,
+ * hand_off_orphans waits for the abandoned reads: the reply too.
+ */
+static void finish_quiesce(struct vb_queue *q)
+{
+	leave_ring(q);
+	q->exit.fence_batch = q->io.fence_batch;
+	q->exit.orphans = hand_off_orphans(q);
+	if (q->notice)
+		q->notice->quiesced(q->notice, q->base);
+}
+
 static void *queue_thread(void *arg)
 {
 	struct vb_queue *q = arg;
 	struct orphan_reads *orphans;
+	enum vb_turn turn;
 	bool fence_batch;
 
 	arm_poll(q, q->kick_fd, TAG_KICK);
@@ -790,53 +906,15 @@ static void *queue_thread(void *arg)
 	resubmit_inflight(q);
 	/* Entries made available before we started get no kick of their own. */
 	fetch_all(q);
-	for (;;) {
-		struct io_uring_cqe *cqe;
-		unsigned int head, seen = 0;
-		bool fetch = false;
-		int ret, stop;
-
-		adopt_config(q);
-		/* First: the engine may refuse requests, which then need publishing like any other. */
-		if (q->ops->flush)
-			q->ops->flush(q->engine);
-		flush_used(q);
-		stop = __atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
-		if (stop && state_of(q) != VB_RING_QUIESCING)
-			begin_quiesce(q, stop);
-		if (state_of(q) == VB_RING_QUIESCING && q->nbusy == 0)
-			break;
-		if (q->ops->backlogged && q->ops->backlogged(q->engine))
-			ret = wait_for_room(q);
-		else if (q->dev->poll_ns)
-			ret = poll_then_wait(q);
-		else
-			ret = io_uring_submit_and_wait(q->ring, 1);
-		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
-			vb_err("queue %u: io_uring: %s", q->index, strerror(-ret));
-			mark_broken(q, "cannot wait for I/O");
-		}
-		io_uring_for_each_cqe(q->ring, head, cqe) {
-			uint64_t tag = io_uring_cqe_get_data64(cqe);
-			struct vb_blk_req *req = io_uring_cqe_get_data(cqe);
-
-			seen++;
-			if (tag <= TAG_MAX) {
-				fetch |= notifier_event(q, cqe, tag);
-				continue;
-			}
-			q->ops->complete(q->engine, req, cqe->res);
-		}
-		io_uring_cq_advance(q->ring, seen);
-		if (fetch)
-			fetch_all(q);
-	}
-	leave_ring(q);
-	fence_batch = q->io.fence_batch;
-	/* Past the device's limit of orphaned rings this waits for the reads: the reply too. */
-	orphans = hand_off_orphans(q);
-	if (q->notice)
-		q->notice->quiesced(q->notice, q->base);
+	while ((turn = run_turn(q, true)) == VB_TURN_AGAIN)
+		;
+	if (turn == VB_TURN_QUIESCED)
+		finish_quiesce(q);
+	else
+		while (sem_wait(&q->handed_back) < 0)
+			;
+	orphans = q->exit.orphans;
+	fence_batch = q->exit.fence_batch;
 	sem_post(&q->stopped);
 	/* Only now, off the reply's path: the lock over the whole disk shrinks to the writes'. */
 	if (fence_batch)
@@ -922,6 +1000,9 @@ int vb_queue_start(struct vb_queue *q)
 	q->need_publish = false;
 	q->unpublished = 0;
 	__atomic_store_n(&q->stop, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&q->runner, VB_RUNNER_WORKER, __ATOMIC_RELAXED);
+	q->exit.orphans = NULL;
+	q->exit.fence_batch = false;
 	drain_eventfd(q->wake_fd);
 	enter(q, VB_RING_RUNNING);
 	__atomic_store_n(&q->has_worker, 1, __ATOMIC_RELAXED);
@@ -946,14 +1027,47 @@ fail_map:
 	return ret;
 }
 
+/*
+ * On the control thread, holding the ring a suspension took from its parked
+ * worker: quiesces it as the worker would have (the reply goes out from
+ * here), then wakes the worker, still asleep in io_uring_enter on the ring
+ * it leaves with, and hands back.
+ */
+static void quiesce_taken_over(struct vb_queue *q)
+{
+	struct io_uring *ring;
+	struct io_uring_sqe *sqe;
+
+	vb_debug("queue %u: suspending on the control thread, its worker asleep", q->index);
+	while (run_turn(q, false) == VB_TURN_AGAIN)
+		;
+	finish_quiesce(q);
+	ring = q->exit.orphans ? &q->exit.orphans->ring : q->ring;
+	sqe = vb_uring_sqe(ring, TAG_WAKE);
+	if (sqe)
+		io_uring_prep_nop(sqe);
+	else
+		vb_err("queue %u: no io_uring entry to wake the worker after a suspension", q->index);
+	io_uring_submit(ring);
+	sem_post(&q->handed_back);
+}
+
 static unsigned int stop_worker(struct vb_queue *q, enum vb_stop_mode mode,
 				struct vb_quiesce_notice *notice)
 {
+	int parked = VB_RUNNER_PARKED;
+
 	if (!vb_queue_running(q))
 		return 0;
 	q->notice = notice;
 	__atomic_store_n(&q->stop, mode, __ATOMIC_RELEASE);
-	vb_queue_wake(q);
+	/* A drain waits for the storage anyway: the worker's wake-up costs it nothing. */
+	if (mode == VB_STOP_SUSPEND &&
+	    __atomic_compare_exchange_n(&q->runner, &parked, VB_RUNNER_CONTROL, false,
+					__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		quiesce_taken_over(q);
+	else
+		vb_queue_wake(q);
 	while (sem_wait(&q->stopped) < 0)
 		;
 	q->notice = NULL;

@@ -14,6 +14,7 @@
 #include "virtio/virtqueue.h"
 
 struct io_uring;
+struct orphan_reads;
 struct vb_blk_req;
 
 /* How a front door attaches a stopped ring; see vb_queue_configure. */
@@ -57,7 +58,7 @@ struct vb_queue {
 	int state;			/* atomic enum vb_ring_state; see queue.c */
 	int enabled;			/* atomic: fetch new requests only while set */
 	int stop;			/* atomic: 0, or how the worker is to stop (enum vb_stop_mode) */
-	/* Set with stop (before its release), for the worker to call once quiesced; or NULL. */
+	/* Set with stop (before its release), to be called once quiesced; or NULL. */
 	struct vb_quiesce_notice *notice;
 	int wake_fd;			/* eventfd the control thread pokes after changing the above */
 	/*
@@ -87,6 +88,20 @@ struct vb_queue {
 		uint64_t used_gpa;
 	} view;
 	uint64_t acked_gen;		/* the dev->cfg_gen adopted; under dev->cfg_lock */
+
+	/*
+	 * Atomic enum vb_runner: who may touch the worker-owned fields below.
+	 * A suspension takes the ring over from a worker asleep in io_uring and
+	 * quiesces it on the control thread (see queue.c); handed_back then
+	 * tells the worker, which leaves with what the control thread left in
+	 * exit.
+	 */
+	int runner;
+	sem_t handed_back;
+	struct {
+		struct orphan_reads *orphans;	/* for the worker to wait for, or NULL */
+		bool fence_batch;		/* the suspension fenced its writes as one batch */
+	} exit;
 
 	/* worker-owned while running */
 	pthread_t thread;
@@ -145,12 +160,13 @@ enum vb_stop_mode {
 void vb_queue_stop(struct vb_queue *q);
 
 /*
- * Told by the ring's worker, on its thread, the moment a suspension has
- * quiesced the ring (base and the number suspended final, no I/O of the
- * ring can touch guest memory or the disk any more), before it cleans up.
- * The front door answers the front-end from there, so the reply does not
- * wait for the control thread to be woken: on a machine whose idle CPUs
- * sleep, each wake-up is a chance for a slow one.
+ * Told the moment a suspension has quiesced the ring (base and the number
+ * suspended final, no I/O of the ring can touch guest memory or the disk any
+ * more), before the worker cleans up: on the worker's thread, or on the
+ * control thread when the worker was asleep (queue.c). The front door
+ * answers the front-end from there, so the reply waits for no other thread
+ * to be woken: on a machine whose idle CPUs sleep, each wake-up is a chance
+ * for a slow one.
  */
 struct vb_quiesce_notice {
 	void (*quiesced)(struct vb_quiesce_notice *n, uint32_t base);

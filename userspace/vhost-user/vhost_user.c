@@ -432,15 +432,15 @@ static void fill_base(struct vu_request *r, uint32_t index, uint32_t base)
 	r->reply->payload.state.num = base;
 }
 
-/* GET_VRING_BASE's reply to a suspension, which the ring's worker sends once quiesced. */
+/* GET_VRING_BASE's reply to a suspension, sent the moment the ring is quiesced. */
 struct base_reply {
-	struct vb_quiesce_notice notice;	/* first: the worker calls us through it */
+	struct vb_quiesce_notice notice;	/* first: queue.c calls us through it */
 	struct vu_request *r;
 	uint32_t index;
 	int sent;			/* 0: not (the ring was not running), 1: sent, or -errno */
 };
 
-/* On the ring's worker thread, while the control thread waits for it. */
+/* On the ring's worker thread while the control thread waits, or on the control thread (queue.c). */
 static void send_base(struct vb_quiesce_notice *n, uint32_t base)
 {
 	struct base_reply *b = (struct base_reply *)n;
