@@ -10,6 +10,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 #include "core/queue.h"
 #include "core/rings.h"
@@ -831,6 +832,19 @@ static void close_connection(struct vb_vu_server *srv)
 	srv->conn_fd = -1;
 }
 
+/*
+ * Spins up to --control-poll-us for the front-end's next message: one that
+ * follows at once (a stop's GET_VRING_BASE) then costs no wake-up.
+ */
+static void await_next_message(const struct vb_vu_server *srv)
+{
+	struct pollfd p = { .fd = srv->conn_fd, .events = POLLIN };
+	uint64_t end = vb_now_ns() + srv->control_poll_ns;
+
+	while (srv->control_poll_ns && poll(&p, 1, 0) == 0 && vb_now_ns() < end)
+		;
+}
+
 static void serve_connection(struct vb_vu_server *srv, int stop_fd)
 {
 	struct vhost_user_msg *msg = malloc(sizeof(*msg));
@@ -842,8 +856,11 @@ static void serve_connection(struct vb_vu_server *srv, int stop_fd)
 		return;
 	}
 	for (;;) {
-		int ret = vb_vu_recv(srv->conn_fd, stop_fd, msg, fds, &nfds);
+		int ret;
 		bool keep;
+
+		await_next_message(srv);
+		ret = vb_vu_recv(srv->conn_fd, stop_fd, msg, fds, &nfds);
 
 		if (ret == -ECONNRESET)
 			vb_info("front-end disconnected");
@@ -874,6 +891,7 @@ int vb_vu_server_init(struct vb_vu_server *srv, struct vb_device *dev, const str
 		BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) | BIT(VHOST_USER_PROTOCOL_F_LOG_SHMFD);
 	if (!o->no_suspend)
 		srv->offered_protocol_features |= BIT(VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT);
+	srv->control_poll_ns = (uint64_t)o->control_poll_us * 1000;
 	srv->socket_path = strdup(o->path);
 	if (!srv->socket_path)
 		return -ENOMEM;

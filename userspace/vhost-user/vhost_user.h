@@ -21,6 +21,7 @@ struct vb_vu_server {
 	int listen_fd;
 	int conn_fd;			/* -1 between front-ends */
 	uint64_t offered_protocol_features;
+	uint64_t control_poll_ns;	/* vb_vu_opts.control_poll_us */
 	/* Per connection; reset when the front-end goes away. */
 	uint64_t protocol_features;
 	bool protocol_features_acked;	/* virtio bit 30 was negotiated */
@@ -35,6 +36,8 @@ struct vb_vu_opts {
 	gid_t gid;
 	/* Do not offer GET_VRING_BASE_INFLIGHT: every GET_VRING_BASE drains. */
 	bool no_suspend;
+	/* After each message, how long to watch the connection for the next before sleeping. */
+	unsigned int control_poll_us;
 };
 
 /* Listens on o->path for dev. Returns 0 or -errno (logged). */
