@@ -27,7 +27,7 @@ expected="4k-randread depth 1: vbridge qsd
 4k-randwrite depth 32: qsd vbridge
 1m-read depth 8: vbridge qsd
 1m-write depth 8: qsd vbridge
-suspension: 1, 16 and 256 in flight, 20 samples each, draining and suspending"
+suspension: 256 writes in flight, then 1, 16 and 256 requests (half writes), 20 samples each, draining and suspending"
 check "--dry-run plans 4k random reads and writes at depth 1 and 32, 1 MiB sequential (back-ends alternating), and suspension rows" \
 	test "$rc" -eq 0 -a "$(cat "$tmp/plan")" = "$expected"
 check "--dry-run starts nothing: its --dir is not made" test ! -e "$tmp/work"

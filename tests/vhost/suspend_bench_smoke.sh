@@ -25,7 +25,7 @@ export BUILD
 
 "$BENCH" --help >"$DIR/help" 2>&1
 missing=
-for opt in --disk --engine --where --rows --add-rows --slow-cmd; do
+for opt in --disk --engine --where --rows --add-rows --slow-cmd --writes; do
 	grep -q -- "^  $opt " "$DIR/help" || missing="$missing $opt"
 done
 report "$([ -z "$missing" ]; echo $?)" "--help describes the options for merged tables"
@@ -82,6 +82,19 @@ ok = len(rows) == 2 and all(re.fullmatch(w, r) for w, r in zip(want, rows))
 if not ok:
     print("# rows:", rows)
 sys.exit(0 if ok else 1)' "$DIR/rows"
+
+# Writes only (make bench-rbd's 256 writes): every request a write, every one fenced.
+"$BENCH" --disk "$DIR/fs/disk" --slow 200:1 --depths 8 --where "FUSE, writes" --rows --writes \
+	>"$DIR/writes" 2>"$DIR/err"
+rc=$?
+[ "$rc" -eq 0 ] || diag "$DIR/err"
+check "--writes: 8 writes in flight, all 8 fenced at the reply" python3 -c '
+import re, sys
+rows = open(sys.argv[1]).read().splitlines()
+ok = len(rows) == 1 and re.fullmatch(r"FUSE, writes +uring +200 ms +8 +1 +.*x +\d+x +8 of 8", rows[0])
+if not ok:
+    print("# rows:", rows)
+sys.exit(0 if ok else 1)' "$DIR/writes"
 
 # The rows of another run (here, the run above) and a note, added to this run's table.
 { echo "note: the smoke note"; cat "$DIR/rows"; } >"$DIR/added"

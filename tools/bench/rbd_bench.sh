@@ -12,7 +12,8 @@ and in alternating order, vbridge --engine rbd and qemu-storage-daemon
 --blockdev driver=rbd (with an iothread) on the same image. Each back-end is
 started for its measurement and stopped after it: both take the image's
 exclusive lock. Then times vbridge's suspension (GET_VRING_BASE) with
-1, 16 and 256 requests with the cluster, the OSD holding every message of
+256 writes, then 1, 16 and 256 requests (half writes) with the cluster,
+the OSD holding every message of
 vbridge's connection up to 1 s (ms_inject_delay_*), with
 build/vbridge-suspend-bench. Writes both tables (rst) to --out.
 
@@ -86,7 +87,7 @@ if [ "$DRY" -eq 1 ]; then
 		read -r name depth _ <<<"${WORKLOADS[$i]}"
 		echo "$name depth $depth: $(order "$i")"
 	done
-	[ "$RUNS" -eq 0 ] || echo "suspension: 1, 16 and 256 in flight, $RUNS samples each, draining and suspending"
+	[ "$RUNS" -eq 0 ] || echo "suspension: 256 writes in flight, then 1, 16 and 256 requests (half writes), $RUNS samples each, draining and suspending"
 	exit 0
 fi
 
@@ -209,9 +210,17 @@ if [ "$RUNS" -gt 0 ]; then
 exec ceph --conf '$CEPH_CONF' daemon osd.0 config set ms_inject_delay_probability "\$p" >/dev/null
 DELAY
 	chmod +x "$DIR/osd-delay"
+	# Issue 17's case first, as rows for the table of the mixed run below.
+	BUILD=$BUILD "$BUILD/vbridge-suspend-bench" --engine rbd --disk "rbd:$CEPH_POOL/$CEPH_IMAGE:conf=$CEPH_CONF" \
+		--slow "1000:$RUNS" --where "Ceph RBD, writes only" --read-seconds 0 --writes \
+		--depths 256 --rows --slow-cmd "$DIR/osd-delay" >"$DIR/writes-rows.txt" ||
+		die "vbridge-suspend-bench --writes failed"
+	echo "note: \`\`Ceph RBD, writes only\`\`: the same with 256 4 KiB writes in flight and no reads (\`\`--writes\`\`)." \
+		>>"$DIR/writes-rows.txt"
 	BUILD=$BUILD "$BUILD/vbridge-suspend-bench" --engine rbd --disk "rbd:$CEPH_POOL/$CEPH_IMAGE:conf=$CEPH_CONF" \
 		--slow "1000:$RUNS" --where "Ceph RBD, host" --read-seconds 0 \
-		--slow-cmd "$DIR/osd-delay" >"$SUSPEND" || die "vbridge-suspend-bench failed"
+		--add-rows "$DIR/writes-rows.txt" --slow-cmd "$DIR/osd-delay" >"$SUSPEND" ||
+		die "vbridge-suspend-bench failed"
 	"$DIR/osd-delay" off
 fi
 

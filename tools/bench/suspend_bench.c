@@ -42,7 +42,11 @@ struct options {
 	unsigned read_depth;
 	bool json;
 	bool rows;			/* only the latency table's rows, for --add-rows elsewhere */
-	bool mixed;			/* part 1 reads of 4 KiB to 1 MiB instead of 4 KiB reads and writes */
+	enum part1 {
+		P1_HALF_WRITES,		/* 4 KiB writes and reads in turn (default) */
+		P1_READ_SIZES,		/* --mixed: reads of 4 KiB to 1 MiB in turn */
+		P1_WRITES,		/* --writes: 4 KiB writes only */
+	} part1;
 	const char *daemon_args;	/* e.g. "--bounce-max 64K"; NULL: none */
 	const char *disk;		/* --disk: this storage instead of a slow FUSE mount */
 	uint64_t disk_size;		/* of --disk, for the fence probes */
@@ -94,6 +98,7 @@ static void usage(FILE *out)
 "  --read-depth N     requests in flight in part 2, up to %d (default 32)\n"
 "  --mixed            part 1 with reads only, of 4 KiB, 64 KiB, 256 KiB and\n"
 "                     1 MiB in turn, instead of half 4 KiB reads, half writes\n"
+"  --writes           part 1 with 4 KiB writes only\n"
 "  --bounce-max SIZE  pass --bounce-max SIZE to vbridge\n"
 "  --json             one JSON object instead of tables\n"
 "  -h, --help         this text\n", MAX_SLOW, WHERE_WIDTH, QS, QS / 2);
@@ -187,7 +192,7 @@ static int check_args(struct options *o)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_SLOW = 256, OPT_DEPTHS, OPT_READ_SECONDS, OPT_READ_DEPTH, OPT_JSON, OPT_MIXED,
+	enum { OPT_SLOW = 256, OPT_DEPTHS, OPT_READ_SECONDS, OPT_READ_DEPTH, OPT_JSON, OPT_MIXED, OPT_WRITES,
 	       OPT_BOUNCE_MAX, OPT_DISK, OPT_ENGINE, OPT_WHERE, OPT_ROWS, OPT_ADD_ROWS,
 	       OPT_SLOW_CMD };
 	static char bounce_arg[64];
@@ -198,6 +203,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "read-depth", required_argument, NULL, OPT_READ_DEPTH },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "mixed", no_argument, NULL, OPT_MIXED },
+		{ "writes", no_argument, NULL, OPT_WRITES },
 		{ "bounce-max", required_argument, NULL, OPT_BOUNCE_MAX },
 		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "engine", required_argument, NULL, OPT_ENGINE },
@@ -244,7 +250,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->json = true;
 			break;
 		case OPT_MIXED:
-			o->mixed = true;
+			o->part1 = P1_READ_SIZES;
+			break;
+		case OPT_WRITES:
+			o->part1 = P1_WRITES;
 			break;
 		case OPT_BOUNCE_MAX:
 			snprintf(bounce_arg, sizeof(bounce_arg), "--bounce-max %s", optarg);
@@ -338,12 +347,10 @@ struct bench {
 	struct vu_blk_req *all[QS];
 };
 
-/* disk: the image to serve, or NULL for a sparse one of the daemon's own. */
 /* Reads of these sizes in turn with --mixed, all into one guest buffer: only the time counts. */
 static const uint32_t mixed_sizes[] = { 4096, 64 << 10, 256 << 10, 1 << 20 };
 #define NMIXED (sizeof(mixed_sizes) / sizeof(mixed_sizes[0]))
 
-/* A daemon on disk (NULL: its own image) with engine and opts' options; mixed: --mixed requests. */
 /* Runs "--slow-cmd STATE", if given; the bench cannot go on if it fails. */
 static void slow_cmd(const struct options *o, const char *state)
 {
@@ -356,9 +363,30 @@ static void slow_cmd(const struct options *o, const char *state)
 		die(NULL, "--slow-cmd failed");
 }
 
-static void bench_open(struct bench *b, const char *engine, uint64_t proto, const char *disk,
-		       const struct options *opts, bool mixed)
+/* Whether request i of a layout is a write: with half writes, N = 1 is one (the case that used to wait). */
+static bool is_write(enum part1 layout, unsigned i)
 {
+	return layout == P1_WRITES || (layout == P1_HALF_WRITES && i % 2 == 0);
+}
+
+/* How many of a layout's first n requests are writes. */
+static unsigned writes_among(enum part1 layout, unsigned n)
+{
+	unsigned w = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		w += is_write(layout, i);
+	return w;
+}
+
+/*
+ * A daemon on disk (the image to serve, or NULL for a sparse one of its
+ * own) with engine and opts' options, and requests laid out as layout.
+ */
+static void bench_open(struct bench *b, const char *engine, uint64_t proto, const char *disk,
+		       const struct options *opts, enum part1 layout)
+{
+	bool mixed = layout == P1_READ_SIZES;
 	struct vu_daemon_opts o = { .engine = engine, .args = opts->daemon_args };
 	void *shared = NULL;
 
@@ -387,13 +415,10 @@ static void bench_open(struct bench *b, const char *engine, uint64_t proto, cons
 
 		if (vu_blk_req_init(&b->dev, &b->req[i]) < 0 || !buf)
 			die(&b->dev, "guest memory");
-		/*
-		 * Half writes, half reads (N = 1 is a write: the case that used to
-		 * wait), spread out; or reads of every size.
-		 */
+		/* Spread out. */
 		if (mixed)
 			vu_blk_prep_read(&b->req[i], (uint64_t)i * 64, buf, mixed_sizes[i % NMIXED]);
-		else if (i % 2 == 0)
+		else if (is_write(layout, i))
 			vu_blk_prep_write(&b->req[i], (uint64_t)i * 64, buf, BLK);
 		else
 			vu_blk_prep_read(&b->req[i], (uint64_t)i * 64, buf, BLK);
@@ -414,13 +439,15 @@ static void bench_close(struct bench *b)
 }
 
 /* How many of the first n requests' writes are fenced now, seen from probe_fd on a disk of size bytes. */
-static unsigned fenced_writes(struct bench *b, unsigned n, int probe_fd, uint64_t size)
+static unsigned fenced_writes(const struct options *o, struct bench *b, unsigned n, int probe_fd,
+			      uint64_t size)
 {
 	unsigned fenced = 0;
 
-	for (unsigned i = 0; i < n; i += 2)
-		fenced += vb_fence_probe(probe_fd, size, b->req[i].sector * 512, BLK) ==
-			  VB_FENCE_FENCED;
+	for (unsigned i = 0; i < n; i++)
+		fenced += is_write(o->part1, i) &&
+			  vb_fence_probe(probe_fd, size, b->req[i].sector * 512, BLK) ==
+				  VB_FENCE_FENCED;
 	return fenced;
 }
 
@@ -473,7 +500,8 @@ static bool submit_all(struct bench *b, unsigned n, bool suspend)
 	return true;
 }
 
-static double sample(struct bench *b, unsigned n, bool suspend, unsigned delay_ms, int probe_fd,
+static double sample(const struct options *o, struct bench *b, unsigned n, bool suspend,
+		     unsigned delay_ms, int probe_fd,
 		     uint64_t disk_size, unsigned *fenced)
 {
 	unsigned tries = 0;
@@ -509,7 +537,7 @@ static double sample(struct bench *b, unsigned n, bool suspend, unsigned delay_m
 		show_daemon_log();
 		exit(1);
 	}
-	*fenced = suspend && probe_fd >= 0 ? fenced_writes(b, n, probe_fd, disk_size) : 0;
+	*fenced = suspend && probe_fd >= 0 ? fenced_writes(o, b, n, probe_fd, disk_size) : 0;
 	/* Same daemon, same region: a suspended ring's requests are resubmitted and finish now. */
 	b->vq->base = (uint16_t)base;
 	if (vu_vq_start(b->vq) < 0 || vu_blk_wait_all(&b->dev, b->all, n, 20000 + delay_ms * 8) < 0)
@@ -572,12 +600,12 @@ static void measure_latency(const struct options *o, const struct slow *sl, stru
 
 		if (!b)
 			die(NULL, "memory");
-		bench_open(b, o->engine, F_INFLIGHT | (mode ? F_SUSPEND : 0), disk, o, o->mixed);
+		bench_open(b, o->engine, F_INFLIGHT | (mode ? F_SUSPEND : 0), disk, o, o->part1);
 		for (unsigned k = 0; k < o->ndepths; k++) {
 			unsigned fenced, fenced_min = QS;
 
 			for (unsigned r = 0; r < sl->runs; r++) {
-				v[r] = sample(b, o->depths[k], mode, sl->ms, probe_fd, disk_size,
+				v[r] = sample(o, b, o->depths[k], mode, sl->ms, probe_fd, disk_size,
 					      &fenced);
 				fenced_min = fenced < fenced_min ? fenced : fenced_min;
 			}
@@ -609,7 +637,8 @@ static double read_iops(const struct options *o, bool suspend, unsigned depth, u
 
 	if (!b)
 		die(NULL, "memory");
-	bench_open(b, "uring", F_INFLIGHT | (suspend ? F_SUSPEND : 0), NULL, o, false);
+	/* Part 2 reads the odd requests: reads in this layout. */
+	bench_open(b, "uring", F_INFLIGHT | (suspend ? F_SUSPEND : 0), NULL, o, P1_HALF_WRITES);
 	for (unsigned i = 0; i < depth; i++) {
 		b->req[i * 2 + 1].sector = (rand_r(&seed) % (DISK_SIZE / BLK)) * (BLK / 512);
 		vu_blk_enqueue(b->vq, &b->req[i * 2 + 1]);
@@ -664,7 +693,7 @@ static void print_json(const struct options *o, const struct latency *lat, unsig
 		       "\"drain_p50\": %.1f, \"drain_p99\": %.1f, \"suspend_p50\": %.1f, "
 		       "\"suspend_p99\": %.1f, \"writes\": %u, \"fenced_min\": ", k ? ", " : "",
 		       lat[k].delay_ms, lat[k].runs, lat[k].in_flight, lat[k].p50[0], lat[k].p99[0],
-		       lat[k].p50[1], lat[k].p99[1], (lat[k].in_flight + 1) / 2);
+		       lat[k].p50[1], lat[k].p99[1], writes_among(o->part1, lat[k].in_flight));
 		if (fences_probed(o))
 			printf("%u}", lat[k].fenced_min);
 		else
@@ -690,7 +719,7 @@ static void print_rows(const struct options *o, const struct latency *lat, unsig
 		snprintf(storage, sizeof(storage), "%u ms", lat[k].delay_ms);
 		if (fences_probed(o))
 			snprintf(fenced, sizeof(fenced), "%u of %u", lat[k].fenced_min,
-				 (lat[k].in_flight + 1) / 2);
+				 writes_among(o->part1, lat[k].in_flight));
 		printf("%-*s  %-6s  %-7s  %-9u  %-4u  %6.0f ms  %6.0f ms  %8.3f ms  %8.3f ms  %8.0fx  "
 		       "%8.0fx  %s\n", WHERE_WIDTH, o->where, o->engine, storage, lat[k].in_flight,
 		       lat[k].runs, lat[k].p50[0] / 1e3, lat[k].p99[0] / 1e3, lat[k].p50[1] / 1e3,
@@ -759,10 +788,11 @@ static void print_rst(const struct options *o, const struct latency *lat, unsign
 	       "suspending (feature 20), median and p99 of *runs* samples each, and the\n"
 	       "ratios of draining to suspending. *Fenced* is the fewest writes found fenced at a\n"
 	       "suspension's reply (an OFD lock, probed from another open file description),\n"
-	       "of the N/2 in flight; ``-`` where the engine fences them out of a probe's\n"
+	       "of those in flight; ``-`` where the engine fences them out of a probe's\n"
 	       "sight: kabort in the vbabort module, rbd by the next owner's lock break. The rows:\n\n",
-	       o->mixed ? "reads of 4 KiB, 64 KiB, 256 KiB and 1 MiB in turn" :
-			  "half 4 KiB writes, half 4 KiB reads");
+	       o->part1 == P1_READ_SIZES ? "reads of 4 KiB, 64 KiB, 256 KiB and 1 MiB in turn" :
+	       o->part1 == P1_WRITES	 ? "4 KiB writes" :
+					   "half 4 KiB writes, half 4 KiB reads");
 	printf("* ``%s``, ``%s``: this run, ", o->where, o->engine);
 	if (o->disk)
 		printf("on ``%s``, whose latency is %u ms", o->disk, o->slow[0].ms);
