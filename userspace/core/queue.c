@@ -1030,8 +1030,8 @@ fail_map:
 /*
  * On the control thread, holding the ring a suspension took from its parked
  * worker: quiesces it as the worker would have (the reply goes out from
- * here), then wakes the worker, still asleep in io_uring_enter on the ring
- * it leaves with, and hands back.
+ * here) and ends the fence batch, then wakes the worker, still asleep in
+ * io_uring_enter on the ring it leaves with, and hands back.
  */
 static void quiesce_taken_over(struct vb_queue *q)
 {
@@ -1042,6 +1042,11 @@ static void quiesce_taken_over(struct vb_queue *q)
 	while (run_turn(q, false) == VB_TURN_AGAIN)
 		;
 	finish_quiesce(q);
+	/* After the reply, but not after the worker's wake-up: the lock over the whole disk shrinks now. */
+	if (q->exit.fence_batch) {
+		vb_fence_batch_end(&q->dev->disk.fences);
+		q->exit.fence_batch = false;
+	}
 	ring = q->exit.orphans ? &q->exit.orphans->ring : q->ring;
 	sqe = vb_uring_sqe(ring, TAG_WAKE);
 	if (sqe)
