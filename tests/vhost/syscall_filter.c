@@ -260,16 +260,6 @@ int main(void)
 	verify_unit();
 	read_filter(&allow);
 
-#if defined(__SANITIZE_ADDRESS__)
-	{
-		/* LeakSanitizer cannot run under ptrace, and fails the daemon's exit. */
-		const char *asan = getenv("ASAN_OPTIONS");
-		char opts[512];
-
-		snprintf(opts, sizeof(opts), "%s%sdetect_leaks=0", asan ? asan : "", asan ? ":" : "");
-		setenv("ASAN_OPTIONS", opts, 1);
-	}
-#endif
 	/* Our own group: the --socket-group lookup is part of what the daemon does. */
 	snprintf(group, sizeof(group), "%u", (unsigned)getgid());
 	o.socket_group = group;

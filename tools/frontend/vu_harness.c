@@ -376,6 +376,44 @@ static int drop_to(const char *user)
 	return 0;
 }
 
+/*
+ * fork() for a daemon, under strace if traced. The daemon of a sanitized
+ * build is sanitized too, and LeakSanitizer cannot run under ptrace: it
+ * fails the traced daemon's exit. So a traced daemon of such a build gets
+ * detect_leaks=0, set in our environment only around the fork (setenv is
+ * not safe in the child of a threaded program).
+ */
+static pid_t fork_daemon_env(bool traced)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	const char *asan = getenv("ASAN_OPTIONS");
+	char *saved = asan ? strdup(asan) : NULL;
+	char opts[512];
+	pid_t pid;
+	int err;
+
+	if (!traced)
+		return fork();
+	snprintf(opts, sizeof(opts), "%s%sdetect_leaks=0", saved ? saved : "",
+		 saved && *saved ? ":" : "");
+	setenv("ASAN_OPTIONS", opts, 1);
+	pid = fork();
+	err = errno;
+	if (pid != 0) {
+		if (saved)
+			setenv("ASAN_OPTIONS", saved, 1);
+		else
+			unsetenv("ASAN_OPTIONS");
+	}
+	free(saved);
+	errno = err;
+	return pid;
+#else
+	(void)traced;
+	return fork();
+#endif
+}
+
 int vu_daemon_start(struct vu_daemon *d, const struct vu_daemon_opts *o)
 {
 	char *argv[32];
@@ -393,7 +431,7 @@ int vu_daemon_start(struct vu_daemon *d, const struct vu_daemon_opts *o)
 	}
 	reg_daemon(d);
 	fflush(stdout);
-	pid = fork();
+	pid = fork_daemon_env(d->opts.strace);
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {

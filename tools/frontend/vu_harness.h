@@ -56,7 +56,7 @@ struct vu_daemon_opts {
 	unsigned poll_us;   /* vbridge --poll-us; 0: option not passed */
 	const char *user;   /* run as this user, its group and no other (root only) */
 	const char *socket_group; /* NULL: option not passed */
-	bool strace;        /* run under strace -f, writing the trace file below */
+	bool strace;        /* run under strace -f, writing the trace file below (leak checks off in a sanitized build) */
 	const char *args;   /* more vbridge options, separated by spaces; NULL: none */
 };
 
