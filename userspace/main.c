@@ -28,12 +28,12 @@
 #define DEFAULT_SIZE (1ull << 30)
 #define DEFAULT_ORPHAN_LIMIT 4
 /*
- * Every read bounces while the ring may be suspended (--bounce-max max):
- * then no stop waits for the storage, which is the point of feature 20.
- * Direct large reads are faster but a stop waits for them where the storage
- * cannot give them back (Documentation/suspend.rst, "Direct reads").
+ * While the ring may be suspended every read bounces (--bounce-max auto),
+ * so no stop waits for the storage, which is the point of feature 20;
+ * only a disk in memory, which cannot be slow, reads straight into guest
+ * memory. Direct large reads are faster but a stop waits for them where
+ * the storage cannot give them back (Documentation/suspend.rst, "Direct reads").
  */
-#define DEFAULT_BOUNCE_MAX UINT64_MAX
 #define DEFAULT_ORPHAN_TIMEOUT_S 3
 /*
  * Adaptive polling is on, as in qemu-storage-daemon's iothreads (poll-max-ns
@@ -130,9 +130,11 @@ static void usage(FILE *out)
 "                        buffer while the ring may be suspended, so a suspension\n"
 "                        abandons them at once; larger ones go straight to guest\n"
 "                        memory and a suspension cancels them, or waits for them\n"
-"                        if the storage has them (default max: every read\n"
-"                        bounces; 0: every read direct; 64K is a good value\n"
-"                        for throughput on storage that never stalls)\n"
+"                        if the storage has them (max: every read bounces;\n"
+"                        0: every read direct; 64K is a good value for\n"
+"                        throughput on storage that never stalls; default\n"
+"                        auto: 0 for a file in memory (tmpfs, ramfs,\n"
+"                        hugetlbfs) with the uring engine, else max)\n"
 "      --orphan-limit N  suspended rings whose abandoned reads are still with the\n"
 "                        storage (each keeps a thread and an io_uring) per device,\n"
 "                        at most (0-1024, default %d); past it a suspension waits\n"
@@ -242,6 +244,7 @@ struct serve_args {
 	unsigned int orphan_limit;
 	unsigned int orphan_timeout_s;
 	uint64_t bounce_max;
+	bool bounce_auto;
 };
 
 static int parse_serve(int argc, char **argv, struct serve_args *a)
@@ -282,7 +285,7 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 				  .queue_size = VB_QUEUE_SIZE_MAX, .serial = "vbridge",
 				  .orphan_limit = DEFAULT_ORPHAN_LIMIT,
 				  .orphan_timeout_s = DEFAULT_ORPHAN_TIMEOUT_S,
-				  .bounce_max = DEFAULT_BOUNCE_MAX, .poll_us = DEFAULT_POLL_US,
+				  .bounce_auto = true, .poll_us = DEFAULT_POLL_US,
 				  .control_poll_us = DEFAULT_CONTROL_POLL_US };
 	while ((c = getopt_long(argc, argv, "s:d:rq:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -384,10 +387,11 @@ static int parse_serve(int argc, char **argv, struct serve_args *a)
 			}
 			break;
 		case OPT_BOUNCE_MAX:
+			a->bounce_auto = strcmp(optarg, "auto") == 0;
 			if (strcmp(optarg, "max") == 0) {
 				a->bounce_max = UINT64_MAX;
-			} else if (vb_parse_size(optarg, &a->bounce_max) < 0) {
-				fprintf(stderr, "vbridge: --bounce-max %s: expected a size such as 64K, 0 or max\n",
+			} else if (!a->bounce_auto && vb_parse_size(optarg, &a->bounce_max) < 0) {
+				fprintf(stderr, "vbridge: --bounce-max %s: expected a size such as 64K, 0, max or auto\n",
 					optarg);
 				return -1;
 			}
@@ -483,6 +487,7 @@ static int open_device(struct vb_device *dev, const struct serve_args *a, const 
 		.poll_us = a->poll_us, .sqpoll_idle_ms = a->sqpoll_idle_ms,
 		.orphan_limit = a->orphan_limit, .orphan_timeout_ms = a->orphan_timeout_s * 1000,
 		.bounce_max = a->bounce_max,
+		.bounce_auto = a->bounce_auto,
 	};
 
 	if (vb_device_init(dev, &opts) < 0)

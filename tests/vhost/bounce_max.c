@@ -1,4 +1,5 @@
-/* --bounce-max: reads above it go straight to guest memory and a suspension cancels or waits for them; reads up to it, and misaligned ones, bounce and are abandoned. */
+/* --bounce-max: reads above it go straight to guest memory and a suspension cancels or waits for them; reads up to it, and misaligned ones, bounce and are abandoned; auto reads a tmpfs file direct. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,10 @@
 #define F_SUSPEND ((1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) | \
 		   (1ull << VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT))
 #define NDATA 5
-#define NSUSPEND 3
-#define PLAN (NDATA + 2 + NSUSPEND * 7)
+#define NSUSPEND 4
+#define NAUTO 3
+#define PLAN (NDATA + 2 + NAUTO + NSUSPEND * 7)
+#define IN_MEMORY_LOG "is in memory: reads go straight to guest memory"
 
 /* A daemon with ARGS on a disk, and a front-end with one ring that may be suspended. */
 struct rig {
@@ -131,6 +134,52 @@ static void test_option(void)
 	vu_daemon_teardown(&d);
 }
 
+/* A daemon with args on the tmpfs file path; whether it read the disk's 1 MiB right and logged that its reads go direct. */
+static bool read_in_memory(const char *path, const char *args, bool *direct)
+{
+	struct rig r;
+	struct vu_blk_req req;
+	uint8_t *buf;
+	bool ok;
+
+	rig_up(&r, path, args);
+	buf = prep_read(&r, &req, 0, 1024 * KIB, 0);
+	ok = vu_blk_run(r.vq, &req, 10000) == VIRTIO_BLK_S_OK &&
+	     vu_pattern_check(buf, 1024 * KIB, SEED, 0) == 1024 * KIB;
+	ok = vu_daemon_stop(&r.d) == 0 && ok;
+	*direct = vu_daemon_log_has(&r.d, IN_MEMORY_LOG);
+	rig_down(&r);
+	return ok;
+}
+
+/*
+ * The default, --bounce-max auto: a file in memory (tmpfs) cannot be slow,
+ * so its reads skip the bounce; the delay engine, which plays slow storage,
+ * and an explicit max keep bouncing (the slow FUSE disk: test_suspend).
+ */
+static void test_auto(void)
+{
+	char path[] = "/dev/shm/vbridge-bounce-auto.XXXXXX";
+	uint8_t *pattern = malloc(1024 * KIB);
+	int fd = mkstemp(path);
+	bool direct, ok;
+
+	if (!pattern || fd < 0 || ftruncate(fd, 8 << 20) < 0)
+		tap_bail("cannot create a file in /dev/shm");
+	vu_pattern_fill(pattern, 1024 * KIB, SEED, 0);
+	if (pwrite(fd, pattern, 1024 * KIB, 0) != 1024 * KIB)
+		tap_bail("cannot write the pattern to %s", path);
+	close(fd);
+	free(pattern);
+	ok = read_in_memory(path, NULL, &direct);
+	tap_ok(ok && direct, "default on a tmpfs file: reads go straight to guest memory (logged), data right");
+	ok = read_in_memory(path, "--bounce-max max", &direct);
+	tap_ok(ok && !direct, "--bounce-max max on a tmpfs file: reads bounce, data right");
+	ok = read_in_memory(path, "--engine delay:1ms", &direct);
+	tap_ok(ok && !direct, "the delay engine on a tmpfs file: reads bounce by default, data right");
+	unlink(path);
+}
+
 /*
  * On the slow disk, with args: a read of len bytes the storage holds for
  * DELAY_MS when GET_VRING_BASE suspends the ring. A bounced one is
@@ -222,8 +271,10 @@ int main(void)
 	tap_plan_vbridge_only(PLAN, "--bounce-max is vbridge's", "bounce_max");
 	test_data();
 	test_option();
+	test_auto();
 	test_suspend("--bounce-max 64K", 128 * KIB, true);
 	test_suspend("--bounce-max max", 128 * KIB, false);
+	test_suspend("--bounce-max auto", 128 * KIB, false);
 	test_suspend("--bounce-max 0", 4 * KIB, true);
 	return tap_done();
 }

@@ -277,8 +277,10 @@ def main():
         "@CLIENT_ARGS@": a.client_args,
         "@VBRIDGE_ARGS@": a.vbridge_args,
         "@SUSPEND@": ("on with vbridge and yc (``vbridge-bench --suspendable``: INFLIGHT_SHMFD "
-                      "and protocol feature 20), so vbridge bounces every read as a ring that "
-                      "may be suspended does; qsd does not offer feature 20"
+                      "and protocol feature 20), so vbridge bounces every read of the file backing "
+                      "as a ring that may be suspended does, and reads the tmpfs backing, a file in "
+                      "memory, straight into guest memory (``--bounce-max auto``); qsd does not "
+                      "offer feature 20"
                       if a.suspend == "1" else "off for every back-end (``BENCH_SUSPEND=0``)"),
         "@TARGETS@": rst_table(th, trows),
         "@TABLE@": rst_table(header, rows) + ("" if null_engine else

@@ -32,6 +32,21 @@ static uint64_t offered_features(const struct vb_device *dev)
 	return f;
 }
 
+/*
+ * Bouncing buys a fast stop only where a read can be slow. A file in memory
+ * (tmpfs) answers with a copy, which a stop can wait for, so its reads go
+ * straight to guest memory and save the second copy. The delay engine
+ * stands in for slow storage whatever the file, so it keeps bouncing.
+ */
+static uint64_t auto_bounce_max(const struct vb_device *dev)
+{
+	if (!dev->disk.in_memory || strcmp(dev->engine.ops->name, "uring") != 0)
+		return UINT64_MAX;
+	vb_info("disk %s is in memory: reads go straight to guest memory, and a suspension waits for those in flight (--bounce-max auto)",
+		dev->disk.path);
+	return 0;
+}
+
 int vb_device_open(struct vb_device *dev, const struct vb_device_opts *opts)
 {
 	int ret;
@@ -56,7 +71,7 @@ int vb_device_open(struct vb_device *dev, const struct vb_device_opts *opts)
 	dev->poll_ns = (uint64_t)opts->poll_us * 1000;
 	dev->sqpoll_idle_ms = opts->sqpoll_idle_ms;
 	dev->orphan_limit = opts->orphan_limit;
-	dev->bounce_max = opts->bounce_max;
+	dev->bounce_max = opts->bounce_auto ? auto_bounce_max(dev) : opts->bounce_max;
 	dev->orphan_timeout_ms = opts->orphan_timeout_ms;
 	pthread_mutex_init(&dev->orphan_lock, NULL);
 	pthread_cond_init(&dev->orphan_done, NULL);

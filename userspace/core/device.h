@@ -30,6 +30,7 @@ struct vb_device_opts {
 	unsigned int orphan_limit;	/* orphaned rings at most; past it a suspension waits */
 	unsigned int orphan_timeout_ms;	/* how long destroy waits for orphaned rings */
 	uint64_t bounce_max;		/* longer reads skip the bounce buffer (--bounce-max) */
+	bool bounce_auto;		/* --bounce-max auto: bounce_max chosen by the disk's kind */
 };
 
 /*

@@ -4,11 +4,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <linux/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -55,6 +57,17 @@ static void probe_blockdev(struct vb_disk *disk)
 		disk->logical_block = lbs;
 	if (ioctl(disk->fd, BLKPBSZGET, &pbs) == 0 && pbs >= disk->logical_block)
 		disk->physical_block = pbs;
+}
+
+/* A file whose pages live in memory: reading it is a copy, unless the pages were swapped out. */
+static bool file_in_memory(int fd)
+{
+	struct statfs sfs;
+
+	if (fstatfs(fd, &sfs) < 0)
+		return false;
+	return sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC ||
+	       sfs.f_type == HUGETLBFS_MAGIC;
 }
 
 static void probe_dio_alignment(struct vb_disk *disk)
@@ -105,6 +118,7 @@ int vb_disk_open(struct vb_disk *disk, const char *path, bool readonly, uint64_t
 		probe_blockdev(disk);
 	} else if (S_ISREG(st.st_mode)) {
 		disk->size = st.st_size;
+		disk->in_memory = file_in_memory(disk->fd);
 		if (st.st_blksize > 512 && st.st_blksize <= 65536)
 			disk->physical_block = st.st_blksize;
 	} else {
@@ -124,9 +138,9 @@ int vb_disk_open(struct vb_disk *disk, const char *path, bool readonly, uint64_t
 		err = -ENOMEM;
 		goto fail;
 	}
-	vb_info("disk %s: %llu bytes, %s%s, block %u/%u", path, (unsigned long long)disk->size,
-		disk->blockdev ? "block device" : "file", disk->direct ? ", O_DIRECT" : "",
-		disk->logical_block, disk->physical_block);
+	vb_info("disk %s: %llu bytes, %s%s%s, block %u/%u", path, (unsigned long long)disk->size,
+		disk->blockdev ? "block device" : "file", disk->in_memory ? " in memory" : "",
+		disk->direct ? ", O_DIRECT" : "", disk->logical_block, disk->physical_block);
 	if (!disk->direct)
 		vb_info("disk %s is buffered (O_DIRECT refused): rings that may be suspended write with RWF_DSYNC, so that a fenced write is on the disk when its fence drops",
 			path);

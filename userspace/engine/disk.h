@@ -14,6 +14,7 @@ struct vb_disk {
 	bool readonly;
 	bool blockdev;
 	bool direct;			/* opened with O_DIRECT */
+	bool in_memory;			/* a file on tmpfs, ramfs or hugetlbfs: its I/O is a memory copy */
 	uint32_t logical_block;		/* bytes; what the guest sees as blk_size */
 	uint32_t physical_block;
 	/* O_DIRECT needs buffers aligned to mem_align and lengths to offset_align. */
