@@ -46,6 +46,7 @@ while IFS='|' read -r args word; do
 	fi
 done <<EOF
 --engine kabort|needs --disk
+--slow 0:1|needs --disk
 --engine null|expected uring, kabort or rbd
 --engine rbd --slow 100:1|go together
 --engine rbd --disk $DIR/big.img --slow 100:1 --where x|go together
@@ -95,6 +96,22 @@ ok = len(rows) == 1 and re.fullmatch(r"FUSE, writes +uring +200 ms +8 +1 +.*x +\
 if not ok:
     print("# rows:", rows)
 sys.exit(0 if ok else 1)' "$DIR/writes"
+
+# --slow 0: storage that answers at once (a file on tmpfs); GET_VRING_BASE follows the fetch.
+SHM=$(mktemp /dev/shm/vbridge-sbsmoke.XXXXXX)
+truncate -s 16M "$SHM"
+"$BENCH" --disk "$SHM" --slow 0:3 --depths 1,16 --mixed --where "tmpfs, smoke" --rows \
+	>"$DIR/tmpfs" 2>"$DIR/err"
+rc=$?
+rm -f "$SHM"
+[ "$rc" -eq 0 ] || diag "$DIR/err"
+check "--slow 0 on a tmpfs file: a row per depth, 3 samples each" python3 -c '
+import re, sys
+rows = open(sys.argv[1]).read().splitlines()
+ok = len(rows) == 2 and all(re.match(r"tmpfs, smoke +uring +0 ms +%d +3 " % n, r) for n, r in zip((1, 16), rows))
+if not ok:
+    print("# rows:", rows)
+sys.exit(0 if ok else 1)' "$DIR/tmpfs"
 
 # The rows of another run (here, the run above) and a note, added to this run's table.
 { echo "note: the smoke note"; cat "$DIR/rows"; } >"$DIR/added"

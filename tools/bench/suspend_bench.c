@@ -78,7 +78,10 @@ static void usage(FILE *out)
 "                     for up to %d latencies (default --slow 100:50 --slow 1000:10)\n"
 "  --disk PATH        part 1 on PATH (a file or block device, at least 9 MiB,\n"
 "                     overwritten) instead of the FUSE disk; exactly one --slow,\n"
-"                     whose MS is PATH's latency (e.g. a dm-delay device's)\n"
+"                     whose MS is PATH's latency (e.g. a dm-delay device's);\n"
+"                     MS 0: storage that answers at once (a file on tmpfs),\n"
+"                     where GET_VRING_BASE follows as soon as the daemon has\n"
+"                     fetched every request, however many are done by then\n"
 "  --engine NAME      vbridge's engine in part 1: uring (default), kabort\n"
 "                     (needs --disk on a block device and the vbabort module)\n"
 "                     or rbd (needs --disk rbd:POOL/IMAGE[:...], as vbridge's)\n"
@@ -112,7 +115,7 @@ static int parse_slow(char *s, struct options *o)
 	if (o->nslow == MAX_SLOW || !colon)
 		return -1;
 	*colon = '\0';
-	if (vb_parse_uint(s, 1, 60000, &sl->ms) < 0 ||
+	if (vb_parse_uint(s, 0, 60000, &sl->ms) < 0 ||
 	    vb_parse_uint(colon + 1, 1, MAX_RUNS, &sl->runs) < 0)
 		return -1;
 	o->nslow++;
@@ -137,6 +140,12 @@ static int check_args(struct options *o)
 		fprintf(stderr, "--disk needs exactly one --slow MS:RUNS, MS being the latency of %s\n",
 			o->disk);
 		return -1;
+	}
+	for (unsigned i = 0; i < o->nslow; i++) {
+		if (!o->slow[i].ms && !o->disk) {
+			fprintf(stderr, "--slow 0:RUNS needs --disk: the FUSE disk is slow\n");
+			return -1;
+		}
 	}
 	if (!strcmp(o->engine, "rbd") != (o->disk && !strncmp(o->disk, "rbd:", 4))) {
 		fprintf(stderr, "--engine rbd and --disk rbd:POOL/IMAGE go together\n");
@@ -222,7 +231,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		switch (c) {
 		case OPT_SLOW:
 			if (parse_slow(optarg, o) < 0) {
-				fprintf(stderr, "--slow %s: expected MS:RUNS, MS 1 to 60000, RUNS 1 to %d, "
+				fprintf(stderr, "--slow %s: expected MS:RUNS, MS 0 to 60000, RUNS 1 to %d, "
 					"at most %d times\n", optarg, MAX_RUNS, MAX_SLOW);
 				return -1;
 			}
@@ -467,8 +476,10 @@ static unsigned retaken;
  * Publishes the first n requests and waits until all are inflight at once.
  * False if some completed first: the bench was descheduled for longer than
  * the storage latency (seen in a TCG guest on a loaded host at 100 ms).
+ * Storage that answers at once (fast) never has them all inflight: then it
+ * waits only until the daemon fetched them all, done or not.
  */
-static bool submit_all(struct bench *b, unsigned n, bool suspend)
+static bool submit_all(struct bench *b, unsigned n, bool suspend, bool fast)
 {
 	uint16_t before = b->vq->used->idx;
 	double t0;
@@ -488,7 +499,11 @@ static bool submit_all(struct bench *b, unsigned n, bool suspend)
 	vu_vq_hold_avail(b->vq, false);
 	vu_vq_kick(b->vq);
 	for (t0 = now_us(); vu_inflight_count(&b->inf, 0) != n;) {
-		if (__atomic_load_n(&b->vq->used->idx, __ATOMIC_ACQUIRE) != before)
+		uint16_t used = (uint16_t)(__atomic_load_n(&b->vq->used->idx, __ATOMIC_ACQUIRE) - before);
+
+		if (fast && used + vu_inflight_count(&b->inf, 0) >= n)
+			break;
+		if (used && !fast)
 			return false;
 		if (now_us() - t0 > 10e6) {
 			fprintf(stderr, "vbridge-suspend-bench: %u of %u requests inflight, none used, %s\n",
@@ -511,7 +526,7 @@ static double sample(const struct options *o, struct bench *b, unsigned n, bool 
 
 	for (;;) {
 		drained = (uint16_t)(b->vq->used->idx + n);
-		if (submit_all(b, n, suspend))
+		if (submit_all(b, n, suspend, delay_ms == 0))
 			break;
 		if (vu_blk_wait_all(&b->dev, b->all, n, 20000 + delay_ms * 8) < 0)
 			die(&b->dev, "waiting for the requests of a sample taken again");
