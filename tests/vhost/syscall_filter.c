@@ -1,4 +1,4 @@
-/* The hardened systemd unit: systemd-analyze verify accepts it, and its SystemCallFilter allow-list holds every system call the daemon makes under strace during a full data path run. */
+/* The hardened systemd unit: systemd-analyze verify accepts it, and its SystemCallFilter allow-list holds every system call the daemon makes under strace during a full data path run, on a disk file and on a file in memory. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -17,9 +17,10 @@
 #define QSIZE 64
 #define TMO 5000
 #define MAX_NAMES 512
-#define PLAN 7
+#define PLAN 8
 
 static struct vu_daemon d;
+static struct vu_daemon shm;	/* a daemon on a file in /dev/shm */
 
 struct names {
 	char *name[MAX_NAMES];
@@ -115,13 +116,13 @@ static void read_filter(struct names *allow)
 }
 
 /* The system calls strace saw: "PID  name(..." and "PID  <... name resumed>...". */
-static void read_trace(struct names *seen)
+static void read_trace(const char *trace, struct names *seen)
 {
 	char line[4096], name[64];
-	FILE *f = fopen(d.trace, "r");
+	FILE *f = fopen(trace, "r");
 
 	if (!f)
-		tap_bail("%s: %s", d.trace, strerror(errno));
+		tap_bail("%s: %s", trace, strerror(errno));
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%*d %63[a-z0-9_](", name) == 1 ||
 		    sscanf(line, "%*d <... %63[a-z0-9_] resumed>", name) == 1)
@@ -246,6 +247,31 @@ static bool workload(void)
 	return ok && vu_fresh_io_ok(&d, 80);
 }
 
+/*
+ * A file in memory takes calls of its own: fstatfs finds it in memory, and
+ * a request alone on its ring is read or written in place.
+ */
+static bool in_memory_run(struct names *seen)
+{
+	struct vu_daemon_opts o = { .strace = true };
+	char path[] = "/dev/shm/vbridge-syscall.XXXXXX";
+	int fd = mkstemp(path);
+	struct names own = { 0 };
+	bool ok;
+
+	if (fd < 0 || ftruncate(fd, DISK_SIZE) < 0 || vu_daemon_setup(&shm, 1u << 20) < 0)
+		tap_bail("cannot create a disk in /dev/shm");
+	vu_daemon_use_disk(&shm, path);
+	shm.disk_fd = fd;
+	ok = vu_daemon_start(&shm, &o) == 0 && vu_fresh_io_ok(&shm, 90);
+	ok = vu_daemon_stop(&shm) == 0 && ok;
+	unlink(path);
+	read_trace(shm.trace, &own);
+	for (unsigned i = 0; i < own.n; i++)
+		add(seen, own.name[i]);
+	return ok && has(&own, "fstatfs") && has(&own, "preadv2") && has(&own, "pwritev2");
+}
+
 int main(void)
 {
 	struct vu_daemon_opts o = { .queues = 2, .strace = true };
@@ -270,7 +296,9 @@ int main(void)
 	r = vu_daemon_stop(&d);
 	tap_ok(r == 0, "it exits 0 on SIGTERM (got %d)", r);
 
-	read_trace(&seen);
+	tap_ok(in_memory_run(&seen),
+	       "on a file in /dev/shm: a round trip, fstatfs, preadv2 and pwritev2 in the trace");
+	read_trace(d.trace, &seen);
 	tap_ok(has(&seen, "io_uring_setup") && has(&seen, "io_uring_enter") && has(&seen, "recvmsg"),
 	       "the trace holds the data path (%u distinct system calls)", seen.n);
 	for (unsigned i = 0; i < seen.n; i++)
@@ -284,6 +312,7 @@ int main(void)
 		tap_diag("not in the unit's SystemCallFilter: %s", missing.name[i]);
 	tap_ok(missing.n == 0, "every system call the daemon made is allowed by the unit");
 #endif
+	vu_daemon_teardown(&shm);
 	vu_daemon_teardown(&d);
 	exit(tap_done());
 }

@@ -963,7 +963,8 @@ int vb_queue_start(struct vb_queue *q)
 		.ring = q->ring, .bounce = &q->bounce, .disk = &q->dev->disk,
 		.flags = q->config.bounce_reads ? VB_URING_BOUNCE_READS : 0,
 		.bounce_max = q->dev->bounce_max,
-		.writeback = &q->dev->writeback, .reqs = q->reqs, .nreqs = q->num,
+		.writeback = &q->dev->writeback, .nbusy = &q->nbusy,
+		.reqs = q->reqs, .nreqs = q->num,
 		.slot_size = vb_blk_req_slot_size(q->ops->req_size),
 		.settle = settle, .ctx = q,
 	};

@@ -70,6 +70,7 @@ struct vb_engine_io {
 	 */
 	uint64_t bounce_max;
 	const uint8_t *writeback;	/* the device's write cache flag, read per request */
+	const unsigned int *nbusy;	/* the queue's requests fetched and not yet settled */
 	struct vb_blk_req *reqs;	/* the queue's request slots, nreqs of them */
 	unsigned int nreqs;
 	size_t slot_size;		/* bytes from one slot to the next (vb_blk_req_slot_size) */

@@ -1,4 +1,4 @@
-/* The uring engine: every request is a disk operation on the queue's io_uring, issued once no write fence is on its range. */
+/* The uring engine: every request is a disk operation on the queue's io_uring (or, alone on a disk in memory, done in place), issued once no write fence is on its range. */
 #include <errno.h>
 #include <string.h>
 
@@ -15,6 +15,12 @@ struct uring_engine {
 	struct vb_req_list parked;
 	/* Resubmitted requests may still be busy: new requests are checked against them. */
 	bool watching;
+	/*
+	 * On a disk in memory, a read or write that came alone: flush does it
+	 * in place if it is still alone then, else it goes to io_uring like
+	 * the rest (see lone_request).
+	 */
+	struct vb_blk_req *lone;
 };
 
 /*
@@ -137,6 +143,7 @@ static int uring_start(void *state, struct vb_engine_io *io)
 	u->io = io;
 	u->parked = (struct vb_req_list){ NULL, NULL };
 	u->watching = true;
+	u->lone = NULL;
 	return 0;
 }
 
@@ -164,13 +171,45 @@ static bool must_wait(struct uring_engine *u, struct vb_blk_req *req)
 		       VB_FENCE_FENCED;
 }
 
+/*
+ * io_uring cannot read or write a file in memory (tmpfs) without blocking,
+ * so it hands every such request to a worker thread: two thread switches
+ * around a copy. A request with nothing else of the ring in flight is
+ * copied here instead. Not with company: a batch done in place would make
+ * its requests wait for each other (1 MiB writes at depth 8 measured 0.81x).
+ */
+static bool may_go_alone(const struct uring_engine *u, const struct vb_blk_req *req)
+{
+	return u->io->disk->in_memory && (req->op == VB_IO_READ || req->op == VB_IO_WRITE) &&
+	       !u->lone && !io_uring_sq_ready(u->io->ring) && *u->io->nbusy == 1;
+}
+
+/* The lone request, done in place if it is still alone, else issued as usual. */
+static void lone_request(struct uring_engine *u)
+{
+	struct vb_blk_req *req = u->lone;
+
+	u->lone = NULL;
+	if (*u->io->nbusy != 1 || io_uring_sq_ready(u->io->ring)) {
+		vb_uring_engine_submit(u->io, req);
+		return;
+	}
+	vb_uring_rw_now(u->io->bounce, u->io->disk, io_flags(u->io, req), req);
+	u->io->settle(u->io->ctx, req, VB_FATE_COMPLETED);
+}
+
 /* Issues req, or parks it: the queue goes on, and flush looks again. */
 static void uring_submit(void *state, struct vb_blk_req *req)
 {
 	struct uring_engine *u = state;
 
+	/* Company came: the lone one goes first, to io_uring. */
+	if (u->lone)
+		lone_request(u);
 	if (must_wait(u, req))
 		vb_req_list_push(&u->parked, req);
+	else if (may_go_alone(u, req))
+		u->lone = req;
 	else
 		vb_uring_engine_submit(u->io, req);
 }
@@ -181,6 +220,8 @@ static void uring_flush(void *state)
 	struct uring_engine *u = state;
 
 	vb_req_list_resubmit(&u->parked, uring_submit, u);
+	if (u->lone)
+		lone_request(u);
 	/* An empty submission says nothing about the disk: only batches are timed. */
 	if (io_uring_sq_ready(u->io->ring))
 		vb_submit_watched(&u->io->watch, u->io->ring);
@@ -211,6 +252,11 @@ static int uring_suspend(void *state)
 	struct uring_engine *u = state;
 
 	vb_engine_cancel_held(u->io, vb_req_list_take(&u->parked));
+	/* Flush runs before every stop, so none is left; were one, it never reached the host. */
+	if (u->lone) {
+		u->io->settle(u->io->ctx, u->lone, VB_FATE_CANCELLED);
+		u->lone = NULL;
+	}
 	vb_uring_engine_suspend(u->io);
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "util/log.h"
 
@@ -210,6 +211,61 @@ bool vb_uring_issue(struct io_uring *ring, struct vb_bounce_pool *pool, struct v
 	}
 	finish(pool, req, VIRTIO_BLK_S_IOERR);
 	return false;
+}
+
+/* One preadv2/pwritev2 of the rest of req; bytes moved or -errno. */
+static ssize_t transfer_now(const struct vb_disk *disk, unsigned int flags, struct vb_blk_req *req)
+{
+	struct vb_uring_req *ur = vb_uring_req(req);
+	bool write = req->op == VB_IO_WRITE;
+	int rwf = write && !(flags & VB_URING_WRITEBACK) ? RWF_DSYNC : 0;
+	off_t off = (off_t)(req->offset + ur->done);
+	struct iovec one;
+	ssize_t n;
+
+	if (ur->bounce) {
+		one.iov_base = (uint8_t *)ur->bounce + (ur->done - ur->bounce_from);
+		one.iov_len = req->len - ur->done;
+	}
+	do {
+		if (ur->bounce)
+			n = write ? pwritev2(disk->fd, &one, 1, off, rwf) :
+				    preadv2(disk->fd, &one, 1, off, 0);
+		else
+			n = write ? pwritev2(disk->fd, req->iov, (int)req->niov, off, rwf) :
+				    preadv2(disk->fd, req->iov, (int)req->niov, off, 0);
+	} while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+void vb_uring_rw_now(struct vb_bounce_pool *pool, struct vb_disk *disk, unsigned int flags,
+		     struct vb_blk_req *req)
+{
+	bool bounce_read = req->op == VB_IO_READ && (flags & VB_URING_BOUNCE_READS);
+	struct vb_uring_req *ur = vb_uring_req(req);
+
+	ur->done = 0;
+	if ((bounce_read || !dio_aligned(disk, req)) && !use_bounce(pool, disk, req, 0)) {
+		finish(pool, req, VIRTIO_BLK_S_IOERR);
+		return;
+	}
+	while (ur->done < req->len) {
+		ssize_t n = transfer_now(disk, flags, req);
+
+		if (n <= 0) {
+			finish(pool, req, n == 0 ? VIRTIO_BLK_S_IOERR : vb_blk_status_from_errno((int)n));
+			return;
+		}
+		ur->done += n;
+		/* Short transfer (rare): the rest through a bounce buffer, as complete_rw does. */
+		if (ur->done < req->len && !ur->bounce && !use_bounce(pool, disk, req, ur->done)) {
+			finish(pool, req, VIRTIO_BLK_S_IOERR);
+			return;
+		}
+	}
+	if (ur->bounce && req->op == VB_IO_READ)
+		vb_blk_copy(req, ur->bounce_from, ur->bounce, true);
+	finish(pool, req, VIRTIO_BLK_S_OK);
 }
 
 static bool complete_rw(struct io_uring *ring, struct vb_bounce_pool *pool, struct vb_disk *disk,

@@ -35,6 +35,13 @@ bool vb_uring_issue(struct io_uring *ring, struct vb_bounce_pool *pool, struct v
  */
 bool vb_uring_complete(struct io_uring *ring, struct vb_bounce_pool *pool, struct vb_disk *disk,
 		       unsigned int flags, struct vb_blk_req *req, int res);
+/*
+ * Reads or writes req at once, in this thread (preadv2/pwritev2), and sets
+ * req->status. For a disk in memory, where io_uring would only hand the
+ * copy to a worker thread and wake this one again when it is done.
+ */
+void vb_uring_rw_now(struct vb_bounce_pool *pool, struct vb_disk *disk, unsigned int flags,
+		     struct vb_blk_req *req);
 /* An SQE carrying user_data; if the ring is full, what is queued is submitted first. NULL if none. */
 struct io_uring_sqe *vb_uring_sqe(struct io_uring *ring, uint64_t user_data);
 /*
